@@ -1,0 +1,86 @@
+"""upscaler: AI image super-resolution, with models chosen by what they are.
+
+Public names are re-exported here. Heavy modules (pydantic models, the catalog, and
+above all TensorFlow) load on first use, so `import upscaler` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from upscaler.errors import (
+    Cancelled,
+    CatalogError,
+    ConversionError,
+    DependencyError,
+    FetchError,
+    ImageError,
+    IntegrityError,
+    ModelLoadError,
+    NoMatchingModel,
+    OfflineError,
+    QueryError,
+    UnsafeArchiveError,
+    UpscalerError,
+)
+
+if TYPE_CHECKING:
+    from upscaler.catalog.loader import Catalog
+    from upscaler.description import Description
+    from upscaler.upscaler import Upscaler
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Upscaler": ("upscaler.upscaler", "Upscaler"),
+    "Description": ("upscaler.description", "Description"),
+    "Catalog": ("upscaler.catalog.loader", "Catalog"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'upscaler' has no attribute {name!r}")
+
+
+def describe(model: str | None = None, **query: Any) -> Description:
+    """Describe the model that ``Upscaler(model, **query)`` would run, without loading it."""
+    from upscaler.upscaler import Upscaler
+
+    return Upscaler(model, **query).describe()
+
+
+def catalog() -> Catalog:
+    """The shipped catalog (parsed once per process)."""
+    from upscaler.catalog.loader import default_catalog
+
+    return default_catalog()
+
+
+__all__ = [
+    "Cancelled",
+    "Catalog",
+    "CatalogError",
+    "ConversionError",
+    "DependencyError",
+    "Description",
+    "FetchError",
+    "ImageError",
+    "IntegrityError",
+    "ModelLoadError",
+    "NoMatchingModel",
+    "OfflineError",
+    "QueryError",
+    "UnsafeArchiveError",
+    "Upscaler",
+    "UpscalerError",
+    "__version__",
+    "catalog",
+    "describe",
+]

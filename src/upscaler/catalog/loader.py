@@ -1,0 +1,283 @@
+"""Catalog folder → validated :class:`Catalog`, reporting every problem with file:line.
+
+Validation collects all problems before failing, because a contributor with five typos
+should see five lines, not fix-rerun five times.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from upscaler import settings
+from upscaler.catalog.schema import (
+    QUERY_ATTRIBUTES,
+    FamilySpec,
+    ModelEntry,
+    VariantFields,
+    VariantSpec,
+    model_id,
+)
+from upscaler.catalog.vocab import SECTIONS, Vocabulary
+from upscaler.catalog.yaml_lines import YamlProblem, line_of, read_yaml, to_plain
+from upscaler.errors import CatalogError, NoMatchingModel, nearest
+
+REQUIRED_AFTER_MERGE = ("dataset", "scale", "channels", "pruning", "quantization", "value_range")
+
+
+def shipped_catalog_dir() -> Path:
+    """The catalog folder this installation uses.
+
+    An installed wheel carries it as ``upscaler/_catalog``; a source checkout (editable
+    install, tests) uses the repository's top-level ``catalog/``. $UPSCALER_CATALOG wins.
+    """
+    override = settings.catalog_override()
+    if override is not None:
+        return override
+    packaged = Path(__file__).resolve().parent.parent / "_catalog"
+    if (packaged / "vocab.yaml").is_file():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "catalog"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every model entry plus the vocabulary, indexed for lookups."""
+
+    root: Path
+    vocab: Vocabulary
+    entries: tuple[ModelEntry, ...]
+    families: dict[str, FamilySpec] = field(default_factory=dict)
+
+    @functools.cached_property
+    def by_id(self) -> dict[str, ModelEntry]:
+        """Entries keyed by ``family.variant``."""
+        return {e.id: e for e in self.entries}
+
+    @property
+    def global_default(self) -> ModelEntry:
+        """The model ``Upscaler()`` uses with no query."""
+        for entry in self.entries:
+            if entry.global_default:
+                return entry
+        raise CatalogError([f"{self.root}: no global default model"])  # validated earlier
+
+    def get(self, model: str) -> ModelEntry:
+        """Look up a model id; a family name alone gives the family default."""
+        if model in self.by_id:
+            return self.by_id[model]
+        for entry in self.entries:
+            if entry.family == model and entry.default:
+                return entry
+        ids = sorted(self.by_id)
+        close = nearest(model, ids + sorted(self.families))
+        raise NoMatchingModel(
+            f"unknown model {model!r}",
+            hint=f"did you mean {close[0]!r}? `upscaler models list` shows all" if close else None,
+        )
+
+
+def _format_pydantic(error: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in error["loc"] if not str(p)[:1].isupper())
+    msg = str(error["msg"])
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _load_vocab(path: Path, problems: list[str]) -> Vocabulary | None:
+    try:
+        raw = read_yaml(path)
+    except FileNotFoundError:
+        problems.append(f"{path}:1: vocabulary file is missing")
+        return None
+    except YamlProblem as exc:
+        problems.append(f"{path}:{exc.line}: {exc.message}")
+        return None
+    try:
+        return Vocabulary.model_validate(to_plain(raw))
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(f"{path}:{line_of(raw, err['loc'])}: {_format_pydantic(dict(err))}")
+        return None
+
+
+def _merge(defaults: VariantFields, variant: VariantSpec) -> dict[str, Any]:
+    merged: dict[str, Any] = defaults.model_dump(exclude_none=True)
+    merged.update(variant.model_dump(exclude_none=True, exclude={"default"}))
+    return merged
+
+
+def _entries_of(
+    path: Path, raw: Any, spec: FamilySpec, vocab: Vocabulary | None, problems: list[str]
+) -> list[ModelEntry]:
+    entries: list[ModelEntry] = []
+    if spec.family != path.stem:
+        problems.append(
+            f"{path}:{line_of(raw, ['family'])}: family {spec.family!r} must equal the file "
+            f"name stem {path.stem!r}"
+        )
+    defaults_count = sum(1 for v in spec.variants.values() if v.default)
+    if defaults_count != 1:
+        problems.append(
+            f"{path}:{line_of(raw, ['variants'])}: family {spec.family!r} must mark exactly one "
+            f"variant `default: true`, found {defaults_count}"
+        )
+    if spec.global_default is not None and spec.global_default not in spec.variants:
+        problems.append(
+            f"{path}:{line_of(raw, ['global_default'])}: global_default {spec.global_default!r} "
+            f"is not a variant of {spec.family!r} (variants: {', '.join(spec.variants)})"
+        )
+    for name, variant in spec.variants.items():
+        loc_line = line_of(raw, ["variants", name])
+        merged = _merge(spec.defaults, variant)
+        merged.setdefault("architecture", spec.architecture)
+        merged.setdefault("implementation", spec.implementation)
+        merged.setdefault("paper", spec.paper)
+        merged.setdefault("license", spec.license)
+        merged.setdefault("description", spec.description)
+        missing = [k for k in REQUIRED_AFTER_MERGE if k not in merged]
+        if missing:
+            problems.append(
+                f"{path}:{loc_line}: variant {name!r} lacks {', '.join(missing)} "
+                "(set them under the variant or in `defaults`)"
+            )
+            continue
+        if vocab is not None:
+            for attr in SECTIONS.values():
+                value = merged[attr]
+                if value not in vocab.terms(attr):
+                    where = ["variants", name, attr] if attr in variant.model_fields_set else []
+                    line = line_of(raw, where) if where else loc_line
+                    canon = vocab.canonical(attr, value)
+                    fix = (
+                        f"write the canonical id {canon!r}"
+                        if canon
+                        else f"valid: {', '.join(sorted(vocab.terms(attr)))}; add new values "
+                        "to catalog/vocab.yaml"
+                    )
+                    problems.append(f"{path}:{line}: unknown {attr} {value!r} ({fix})")
+        lo, hi = merged["value_range"]
+        if not lo < hi:
+            problems.append(f"{path}:{loc_line}: value_range must be [low, high] with low < high")
+        if variant.weights is None and variant.derived_from is None:
+            problems.append(f"{path}:{loc_line}: variant {name!r} needs `weights`")
+        try:
+            entry = ModelEntry(
+                id=model_id(spec.family, name),
+                family=spec.family,
+                variant=name,
+                title=f"{spec.title} {name}",
+                default=variant.default,
+                global_default=spec.global_default == name,
+                source_file=str(path),
+                source_line=loc_line,
+                **merged,
+            )
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(f"{path}:{loc_line}: {name}: {_format_pydantic(dict(err))}")
+            continue
+        entries.append(entry)
+    return entries
+
+
+def _family_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            models = p / "models" if (p / "models").is_dir() else p
+            files.extend(sorted(models.glob("*.yaml")))
+        else:
+            files.append(p)
+    return files
+
+
+def load_catalog(
+    root: Path | None = None, *, overlay: Iterable[Path] = (), vocab_path: Path | None = None
+) -> Catalog:
+    """Load and validate a catalog; raise :class:`CatalogError` listing every problem.
+
+    ``overlay`` files replace (by file name) or add to the families of ``root``; this is
+    how `upscaler catalog validate new-family.yaml` checks a contribution against the
+    shipped catalog's cross-entry rules.
+    """
+    root = root or shipped_catalog_dir()
+    problems: list[str] = []
+    vocab = _load_vocab(vocab_path or root / "vocab.yaml", problems)
+    files = {p.name: p for p in _family_files([root / "models"] if (root / "models").is_dir() else [])}
+    for p in overlay:
+        files[p.name] = p
+    families: dict[str, FamilySpec] = {}
+    entries: list[ModelEntry] = []
+    for path in sorted(files.values(), key=lambda p: p.name):
+        try:
+            raw = read_yaml(path)
+        except FileNotFoundError:
+            problems.append(f"{path}:1: no such file")
+            continue
+        except YamlProblem as exc:
+            problems.append(f"{path}:{exc.line}: {exc.message}")
+            continue
+        if not isinstance(raw, dict):
+            problems.append(f"{path}:1: a family file must be a YAML mapping")
+            continue
+        try:
+            spec = FamilySpec.model_validate(to_plain(raw))
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(
+                    f"{path}:{line_of(raw, err['loc'])}: {_format_pydantic(dict(err))}"
+                )
+            continue
+        families[spec.family] = spec
+        entries.extend(_entries_of(path, raw, spec, vocab, problems))
+    _cross_entry_rules(entries, problems)
+    if problems or vocab is None:
+        raise CatalogError(
+            problems or [f"{root}: invalid vocabulary"],
+            hint="fix each file:line above, then run `upscaler catalog validate`",
+        )
+    entries.sort(key=lambda e: (e.family, e.scale, e.variant))
+    return Catalog(root=root, vocab=vocab, entries=tuple(entries), families=families)
+
+
+def _cross_entry_rules(entries: list[ModelEntry], problems: list[str]) -> None:
+    seen: dict[str, ModelEntry] = {}
+    for e in entries:
+        if e.id in seen:
+            first = seen[e.id]
+            problems.append(
+                f"{e.source_file}:{e.source_line}: duplicate model id {e.id!r} "
+                f"(first at {first.source_file}:{first.source_line})"
+            )
+        seen[e.id] = e
+    globals_ = [e for e in entries if e.global_default]
+    if len(globals_) != 1 and entries:
+        where = ", ".join(f"{e.source_file}:{e.source_line}" for e in globals_) or "none"
+        problems.append(
+            f"{entries[0].source_file}:1: the catalog needs exactly one `global_default`, "
+            f"found {len(globals_)} ({where})"
+        )
+    for e in entries:
+        if e.derived_from is not None and e.derived_from not in seen:
+            problems.append(
+                f"{e.source_file}:{e.source_line}: derived_from {e.derived_from!r} names no "
+                f"model (nearest: {', '.join(nearest(e.derived_from, sorted(seen)))})"
+            )
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(root: Path) -> Catalog:
+    return load_catalog(root)
+
+
+def default_catalog() -> Catalog:
+    """The shipped (or $UPSCALER_CATALOG) catalog, parsed once per process."""
+    return _cached(shipped_catalog_dir())
+
+
+__all__ = ["QUERY_ATTRIBUTES", "Catalog", "default_catalog", "load_catalog", "shipped_catalog_dir"]

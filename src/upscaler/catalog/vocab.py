@@ -1,0 +1,83 @@
+"""Controlled vocabularies (datasets, architectures, ...) with case-insensitive aliases.
+
+Users type ``DIV2K``, ``div2k`` or ``Div2K``; the catalog stores the canonical id. One
+table of aliases keeps the resolver, the validator and the explorer in agreement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from upscaler.errors import QueryError, nearest
+
+# Vocabulary sections and the query attribute each one governs.
+SECTIONS: dict[str, str] = {
+    "datasets": "dataset",
+    "architectures": "architecture",
+    "implementations": "implementation",
+    "pruning": "pruning",
+    "quantization": "quantization",
+}
+
+
+class Term(BaseModel):
+    """One vocabulary value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str
+    aliases: list[str] = []
+    url: str | None = None
+    paper: str | None = None
+    description: str | None = None
+    baseline: bool = Field(
+        default=False, description="a reference method (ranked after trained models)"
+    )
+
+
+class Vocabulary(BaseModel):
+    """The whole ``vocab.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = 1
+    datasets: dict[str, Term]
+    architectures: dict[str, Term]
+    implementations: dict[str, Term]
+    pruning: dict[str, Term]
+    quantization: dict[str, Term]
+
+    def terms(self, attribute: str) -> dict[str, Term]:
+        """The terms that govern a query attribute (``dataset`` → ``datasets``)."""
+        for section, attr in SECTIONS.items():
+            if attr == attribute:
+                terms: dict[str, Term] = getattr(self, section)
+                return terms
+        raise KeyError(attribute)
+
+    def canonical(self, attribute: str, value: Any) -> str | None:
+        """The canonical id for a value or alias, or None when unknown."""
+        text = str(value).strip().lower()
+        for term_id, term in self.terms(attribute).items():
+            if text == term_id or text in (a.lower() for a in term.aliases):
+                return term_id
+        return None
+
+    def normalise(self, attribute: str, value: Any) -> str:
+        """Like :meth:`canonical` but raises a QueryError listing the nearest valid values."""
+        found = self.canonical(attribute, value)
+        if found is not None:
+            return found
+        valid = sorted(self.terms(attribute))
+        close = nearest(value, valid)
+        raise QueryError(
+            f"unknown {attribute} {value!r}; valid values: {', '.join(valid)}",
+            hint=f"did you mean {attribute}={close[0]}?" if close else None,
+        )
+
+    def is_baseline(self, architecture: str) -> bool:
+        """Baselines (nearest neighbour, ...) rank after trained models."""
+        term = self.architectures.get(architecture)
+        return bool(term and term.baseline)

@@ -1,0 +1,105 @@
+"""The object ``Upscaler.describe()`` returns.
+
+A pydantic model so that it is at once a Python object, JSON (``to_dict()``) and, through
+``__str__``, a page a person can read. It grows as the run path fills in facts (cache
+path, SavedModel signature, device); until a model is loaded those fields are ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from upscaler.catalog.schema import ModelEntry
+from upscaler.resolve.result import Adapter, Alternative
+
+
+class RuntimeInfo(BaseModel):
+    """Facts known once the model is loaded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    savedmodel: str | None = None
+    signature: dict[str, Any] | None = None
+    device: str | None = None
+    precision: str | None = None
+    loaded_from: str | None = None
+    conversion: dict[str, Any] | None = None
+
+
+class Description(BaseModel):
+    """Everything a live :class:`~upscaler.Upscaler` knows about itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: dict[str, Any]
+    prefer: str
+    strict: bool
+    exact: bool
+    model: ModelEntry
+    reason: str
+    adapters: list[Adapter]
+    alternatives: list[Alternative]
+    cache_dir: str
+    weights_files: dict[str, str] | None = None
+    runtime: RuntimeInfo = RuntimeInfo()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what `--json` prints)."""
+        data = self.model_dump(mode="json", exclude={"alternatives"})
+        data["alternatives"] = [a.to_dict() for a in self.alternatives]
+        return data
+
+    def __str__(self) -> str:
+        m = self.model
+        lines = [
+            f"model        {m.id}  ({m.title})",
+            f"why          {self.reason}",
+            f"query        {self._query_text()}  prefer={self.prefer} strict={self.strict}",
+            f"attributes   architecture={m.architecture} implementation={m.implementation} "
+            f"dataset={m.dataset} scale=x{m.scale} channels={m.channels} "
+            f"pruning={m.pruning} quantization={m.quantization}",
+            f"value range  {m.value_range[0]:g}..{m.value_range[1]:g}",
+        ]
+        if m.params:
+            lines.append(
+                "params       " + " ".join(f"{k}={v}" for k, v in sorted(m.params.items()))
+            )
+        lines.append(f"licence      {m.license}" + (f"   paper {m.paper}" if m.paper else ""))
+        if m.weights is not None:
+            src = m.weights.source.model_dump()
+            lines.append(
+                f"weights      {m.weights.format} from "
+                + ", ".join(f"{k}={v}" for k, v in src.items() if k != "integrity")
+            )
+            for f in m.weights.files:
+                lines.append(f"               {f.path}  sha256={f.sha256[:16]}…  {f.size} B")
+        lines.append(f"cache        {self.cache_dir}")
+        if self.adapters:
+            lines.append("adapters     " + "; ".join(f"{a.kind}: {a.detail}" for a in self.adapters))
+        if m.metrics is not None:
+            sets = ", ".join(
+                f"{k} {v.psnr_y:.2f} dB / {v.ssim_y:.4f}" for k, v in m.metrics.sets.items()
+            )
+            lines.append(f"metrics      {sets}  ({m.metrics.provenance.command})")
+        else:
+            lines.append("metrics      not measured yet")
+        rt = self.runtime
+        if rt.savedmodel:
+            lines.append(f"savedmodel   {rt.savedmodel}")
+        if rt.signature:
+            lines.append(f"signature    {rt.signature}")
+        if rt.device:
+            lines.append(f"device       {rt.device}  precision={rt.precision}")
+        if self.alternatives:
+            lines.append("alternatives")
+            for alt in self.alternatives[:5]:
+                diffs = "; ".join(alt.describe_differences())
+                lines.append(f"  {alt.id:<28} {diffs}  → {alt.call}")
+        return "\n".join(lines)
+
+    def _query_text(self) -> str:
+        if not self.query:
+            return "(none: global default)"
+        return " ".join(f"{k}={v}" for k, v in self.query.items())

@@ -1,0 +1,129 @@
+"""One exception tree for the whole package.
+
+Every error a user can cause derives from :class:`UpscalerError` *and* from the builtin
+that best describes it, so callers may catch either ``upscaler.UpscalerError`` or the
+familiar builtin (``LookupError``, ``ValueError``, ...). Messages name the bad value,
+the nearest valid options and the fix; the CLI prints them as one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from upscaler.resolve.result import Alternative
+
+
+class UpscalerError(Exception):
+    """Base of every error raised on purpose by upscaler.
+
+    ``hint`` carries the suggested fix separately so the CLI can show it on its own line
+    segment; ``exit_code`` is what the CLI exits with (documented in docs/errors.md).
+    """
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} (hint: {self.hint})"
+        return self.message
+
+
+class CatalogError(UpscalerError, ValueError):
+    """A catalog file breaks a rule; carries every problem found, each with file:line."""
+
+    exit_code = 3
+
+    def __init__(self, problems: Sequence[str], *, hint: str | None = None) -> None:
+        self.problems = list(problems)
+        first = self.problems[0] if self.problems else "invalid catalog"
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(first + more, hint=hint)
+
+
+class QueryError(UpscalerError, ValueError):
+    """A model query names an unknown attribute or value."""
+
+    exit_code = 2
+
+
+class NoMatchingModel(UpscalerError, LookupError):
+    """No model matches a strict query exactly; ``alternatives`` holds the nearest ones."""
+
+    exit_code = 4
+
+    def __init__(
+        self, message: str, *, alternatives: Sequence[Alternative] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.alternatives = list(alternatives)
+
+
+class FetchError(UpscalerError, OSError):
+    """Weights could not be downloaded from any source."""
+
+    exit_code = 5
+
+
+class IntegrityError(FetchError):
+    """Downloaded or cached bytes do not match the hashes the catalog promises."""
+
+    exit_code = 6
+
+
+class OfflineError(FetchError):
+    """A model is needed that is not cached while network access is forbidden."""
+
+    exit_code = 7
+
+
+class UnsafeArchiveError(FetchError):
+    """A package archive holds a member that could escape or abuse the cache."""
+
+    exit_code = 6
+
+
+class ConversionError(UpscalerError, ValueError):
+    """A model file cannot be turned into a SavedModel (unsupported layer, bad manifest)."""
+
+    exit_code = 8
+
+
+class ModelLoadError(UpscalerError, RuntimeError):
+    """A model could not be loaded or does not honour the serving-signature contract."""
+
+    exit_code = 8
+
+
+class DependencyError(UpscalerError, ImportError):
+    """An optional dependency (TensorFlow, Ray, ...) is missing; the hint names the extra."""
+
+    exit_code = 9
+
+
+class ImageError(UpscalerError, ValueError):
+    """An input image cannot be processed (empty, NaN, undecodable, too large, ...)."""
+
+    exit_code = 10
+
+
+class Cancelled(UpscalerError):
+    """A run was cancelled by its caller; nothing was written."""
+
+    exit_code = 130
+
+
+def nearest(value: Any, options: Sequence[str], n: int = 3) -> list[str]:
+    """Return the valid options closest to a typo, for 'did you mean' hints."""
+    import difflib
+
+    text = str(value).lower()
+    lowered = {o.lower(): o for o in options}
+    close = difflib.get_close_matches(text, list(lowered), n=n, cutoff=0.4)
+    return [lowered[c] for c in close] or list(options)[:n]

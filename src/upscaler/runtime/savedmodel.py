@@ -1,0 +1,325 @@
+"""Load a SavedModel and hold it to the serving contract every runner relies on.
+
+The contract: a ``serving_default`` signature with exactly one float32 input of shape
+``[batch, height, width, 3]`` (height and width may be fixed or ``None``) and exactly one
+float32 output of rank 4. Converters write models that honour it; this module checks
+it once at load time so that a wrong model fails with a message naming what was found,
+instead of with a TensorFlow stack trace halfway through an image.
+
+TensorFlow is imported lazily (``require_tensorflow``) so that the catalog, resolver and
+CLI work, and start fast, without it. No TensorFlow exception leaves this module: load
+problems become :class:`~upscaler.errors.ModelLoadError`, problems with the pixels fed
+in become :class:`~upscaler.errors.ImageError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from upscaler.errors import DependencyError, ImageError, ModelLoadError
+
+log = logging.getLogger("upscaler.runtime.savedmodel")
+
+SIGNATURE_KEY = "serving_default"
+"""Signature every upscaler SavedModel serves (TensorFlow Serving's default key)."""
+
+INPUT_NAME = "input"
+"""Input name the converters give the signature (loading accepts any single name)."""
+
+OUTPUT_NAME = "output"
+"""Output name the converters give the signature (loading accepts any single name)."""
+
+METADATA_FILE = "upscaler.json"
+"""Side file the converters write into the SavedModel folder (value range, scale...)."""
+
+INSTALL_HINT = "pip install 'upscaler[cpu]'"
+
+_CONTRACT = (
+    f"a {SIGNATURE_KEY!r} signature with one float32 input of shape "
+    "[batch, height, width, 3] and one float32 output of rank 4"
+)
+
+
+def require_tensorflow() -> Any:
+    """Import TensorFlow on first use; a missing install becomes a DependencyError.
+
+    Returned as ``Any`` because TensorFlow ships no type information. TensorFlow's C++
+    info chatter is silenced unless the user already chose a level, because it would
+    otherwise drown the CLI's own output on every run.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return importlib.import_module("tensorflow")
+    except ImportError as exc:
+        raise DependencyError(
+            f"TensorFlow is needed to convert and run models but could not be imported ({exc})",
+            hint=INSTALL_HINT,
+        ) from exc
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor of a signature as describe() reports it."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form for describe() and the CLI."""
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A SavedModel whose serving signature passed the contract check.
+
+    ``metadata`` is the converter's ``upscaler.json`` when the folder has one (value range,
+    scale, converter version...) and ``{}`` for SavedModels made elsewhere.
+    """
+
+    path: Path
+    input: TensorInfo
+    output: TensorInfo
+    metadata: dict[str, Any] = field(default_factory=dict)
+    signature_key: str = SIGNATURE_KEY
+    _function: Any = field(default=None, repr=False, compare=False)
+    _root: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def input_name(self) -> str:
+        """Name of the signature's input (the keyword the signature is called with)."""
+        return self.input.name
+
+    @property
+    def output_name(self) -> str:
+        """Name of the signature's output in the returned dict."""
+        return self.output.name
+
+    @property
+    def input_shape(self) -> tuple[int | None, ...]:
+        """Declared input shape, ``None`` for free dimensions."""
+        return self.input.shape
+
+    @property
+    def output_shape(self) -> tuple[int | None, ...]:
+        """Declared output shape, ``None`` for free dimensions."""
+        return self.output.shape
+
+    @property
+    def input_dtype(self) -> str:
+        """Declared input dtype (always float32 once loaded)."""
+        return self.input.dtype
+
+    @property
+    def output_dtype(self) -> str:
+        """Declared output dtype (always float32 once loaded)."""
+        return self.output.dtype
+
+    def describe(self) -> dict[str, Any]:
+        """Signature and converter facts in one JSON-friendly dict."""
+        return {
+            "path": str(self.path),
+            "signature": self.signature_key,
+            "input": self.input.as_dict(),
+            "output": self.output.as_dict(),
+            "metadata": dict(self.metadata),
+        }
+
+    def predict(self, batch: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """Run the signature on a float32 NHWC batch and return its float32 output.
+
+        The batch is checked here, before TensorFlow sees it, so that a wrong array gives
+        an ImageError saying what shape was expected rather than a graph error.
+        """
+        array = self._check_batch(batch)
+        tf = require_tensorflow()
+        try:
+            outputs = self._function(**{self.input.name: tf.constant(array)})
+            result = outputs[self.output.name].numpy()
+        except tf.errors.ResourceExhaustedError as exc:
+            raise ImageError(
+                f"ran out of memory running {self.path.name} on a batch of shape "
+                f"{list(array.shape)}",
+                hint="upscale a smaller image or use tiling",
+            ) from exc
+        except tf.errors.InvalidArgumentError as exc:
+            raise ImageError(
+                f"model {self.path.name} rejected a batch of shape {list(array.shape)}: "
+                f"{_first_line(exc)}"
+            ) from exc
+        except tf.errors.OpError as exc:
+            raise ModelLoadError(
+                f"model {self.path.name} failed while running: {_first_line(exc)}"
+            ) from exc
+        except (ValueError, TypeError) as exc:
+            raise ImageError(
+                f"a batch of shape {list(array.shape)} does not fit the input of "
+                f"{self.path.name} (expected {self._shape_text(self.input.shape)}): {exc}"
+            ) from exc
+        out = np.asarray(result)
+        if out.dtype != np.float32:
+            out = out.astype(np.float32)
+        if out.ndim != 4 or out.shape[0] != array.shape[0]:
+            raise ModelLoadError(
+                f"model {self.path.name} returned shape {list(out.shape)} for a batch of "
+                f"{array.shape[0]}; expected [batch, height, width, channels]"
+            )
+        return out
+
+    def _check_batch(self, batch: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        if not isinstance(batch, np.ndarray):
+            raise ImageError(f"expected a numpy array, got {type(batch).__name__}")
+        if batch.dtype.kind not in "fiu":
+            raise ImageError(f"expected a float32 array, got dtype {batch.dtype}")
+        expected = self._shape_text(self.input.shape)
+        if batch.ndim != 4:
+            raise ImageError(
+                f"expected a batch of shape {expected}, got an array of shape {list(batch.shape)}"
+            )
+        for axis, (got, want) in enumerate(zip(batch.shape, self.input.shape, strict=True)):
+            if got == 0:
+                raise ImageError(f"batch of shape {list(batch.shape)} is empty")
+            if want is not None and axis > 0 and got != want:
+                raise ImageError(
+                    f"expected a batch of shape {expected}, got {list(batch.shape)}"
+                )
+        array = np.ascontiguousarray(batch, dtype=np.float32)
+        return array
+
+    @staticmethod
+    def _shape_text(shape: tuple[int | None, ...]) -> str:
+        return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def load_savedmodel(path: str | os.PathLike[str]) -> LoadedModel:
+    """Load a SavedModel folder and check the serving contract.
+
+    Raises ModelLoadError when the folder is not a SavedModel or when its signature
+    differs from the contract; the message says what was found and what is expected.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ModelLoadError(f"SavedModel folder {folder} does not exist or is not a folder")
+    if not (folder / "saved_model.pb").is_file() and not (folder / "saved_model.pbtxt").is_file():
+        raise ModelLoadError(
+            f"{folder} is not a SavedModel: it holds no saved_model.pb",
+            hint="convert the model first (upscaler models convert)",
+        )
+    tf = require_tensorflow()
+    try:
+        root = tf.saved_model.load(str(folder))
+    except Exception as exc:  # TensorFlow raises many unrelated types here
+        raise ModelLoadError(
+            f"TensorFlow could not load the SavedModel at {folder}: {_first_line(exc)}"
+        ) from exc
+    signatures = dict(getattr(root, "signatures", {}) or {})
+    if SIGNATURE_KEY not in signatures:
+        found = ", ".join(repr(k) for k in sorted(signatures)) or "none"
+        raise ModelLoadError(
+            f"SavedModel {folder} has no {SIGNATURE_KEY!r} signature (signatures found: "
+            f"{found}); expected {_CONTRACT}"
+        )
+    function = signatures[SIGNATURE_KEY]
+    input_info = _input_info(folder, function, tf)
+    output_info = _output_info(folder, function, tf)
+    metadata = _read_metadata(folder)
+    log.debug("loaded %s: input %s, output %s", folder, input_info, output_info)
+    return LoadedModel(
+        path=folder,
+        input=input_info,
+        output=output_info,
+        metadata=metadata,
+        _function=function,
+        _root=root,
+    )
+
+
+def _input_info(folder: Path, function: Any, tf: Any) -> TensorInfo:
+    args, kwargs = function.structured_input_signature
+    specs: dict[str, Any] = dict(kwargs or {})
+    for index, spec in enumerate(args or ()):
+        specs[getattr(spec, "name", None) or f"arg{index}"] = spec
+    if len(specs) != 1:
+        listing = ", ".join(f"{n} {_spec_text(s)}" for n, s in specs.items()) or "none"
+        raise ModelLoadError(
+            f"SavedModel {folder}: signature {SIGNATURE_KEY!r} has {len(specs)} inputs "
+            f"({listing}); expected {_CONTRACT}"
+        )
+    name, spec = next(iter(specs.items()))
+    info = _tensor_info(name, spec)
+    problems = []
+    if spec.dtype != tf.float32:
+        problems.append(f"dtype {info.dtype}")
+    if len(info.shape) != 4:
+        problems.append(f"rank {len(info.shape)}")
+    elif info.shape[-1] not in (3, None):
+        problems.append(f"{info.shape[-1]} channels")
+    if problems:
+        raise ModelLoadError(
+            f"SavedModel {folder}: input {name!r} is {_spec_text(spec)} ({', '.join(problems)}); "
+            f"expected {_CONTRACT}"
+        )
+    return info
+
+
+def _output_info(folder: Path, function: Any, tf: Any) -> TensorInfo:
+    outputs = function.structured_outputs
+    if not isinstance(outputs, dict):
+        outputs = {OUTPUT_NAME: outputs} if hasattr(outputs, "dtype") else {}
+    if len(outputs) != 1:
+        listing = ", ".join(f"{n} {_spec_text(s)}" for n, s in outputs.items()) or "none"
+        raise ModelLoadError(
+            f"SavedModel {folder}: signature {SIGNATURE_KEY!r} has {len(outputs)} outputs "
+            f"({listing}); expected {_CONTRACT}"
+        )
+    name, spec = next(iter(outputs.items()))
+    info = _tensor_info(name, spec)
+    if spec.dtype != tf.float32 or len(info.shape) != 4:
+        raise ModelLoadError(
+            f"SavedModel {folder}: output {name!r} is {_spec_text(spec)}; expected {_CONTRACT}"
+        )
+    return info
+
+
+def _tensor_info(name: str, spec: Any) -> TensorInfo:
+    shape = spec.shape
+    dims: tuple[int | None, ...] = () if shape.rank is None else tuple(shape.as_list())
+    return TensorInfo(name=str(name), shape=dims, dtype=str(spec.dtype.name))
+
+
+def _spec_text(spec: Any) -> str:
+    try:
+        shape = spec.shape
+        dims = "unknown rank" if shape.rank is None else str(shape.as_list())
+        return f"{spec.dtype.name} {dims}"
+    except AttributeError:
+        return type(spec).__name__
+
+
+def _read_metadata(folder: Path) -> dict[str, Any]:
+    meta_path = folder / METADATA_FILE
+    if not meta_path.is_file():
+        return {}
+    try:
+        data = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{meta_path} is not readable JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{meta_path} must hold a JSON object")
+    return data
+
+
+def _first_line(exc: BaseException) -> str:
+    """TensorFlow messages carry graph dumps after the first line; users need the first."""
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

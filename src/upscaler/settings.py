@@ -1,0 +1,125 @@
+"""Environment variables and defaults, read at call time.
+
+Reading at call time (not import time) lets tests and long-lived processes change the
+environment and see the effect, the way ``huggingface_hub`` treats ``HF_HUB_OFFLINE``.
+The full list is documented in docs/environment.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+ENV_HOME = "UPSCALER_HOME"
+ENV_OFFLINE = "UPSCALER_OFFLINE"
+ENV_CATALOG = "UPSCALER_CATALOG"
+ENV_NPM_MIRRORS = "UPSCALER_NPM_MIRRORS"
+ENV_NPM_FILE_MIRRORS = "UPSCALER_NPM_FILE_MIRRORS"
+ENV_NPM_REGISTRY = "NPM_CONFIG_REGISTRY"
+ENV_RETRIES = "UPSCALER_RETRIES"
+ENV_TIMEOUT = "UPSCALER_TIMEOUT"
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _split(value: str | None) -> list[str]:
+    if not value:
+        return []
+    return [part.strip() for part in value.replace(",", " ").split() if part.strip()]
+
+
+def cache_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where fetched and converted models live: argument, then $UPSCALER_HOME, then the user cache."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("upscaler", appauthor=False))
+
+
+def offline() -> bool:
+    """True when nothing may touch the network ($UPSCALER_OFFLINE=1)."""
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in _TRUE
+
+
+def retries() -> int:
+    """How many times one source is tried before the next one (bounded, at least 1)."""
+    try:
+        return max(1, min(10, int(os.environ.get(ENV_RETRIES, "3"))))
+    except ValueError:
+        return 3
+
+
+def timeout_seconds() -> float:
+    """Socket timeout for one read; a stalled server fails over instead of hanging."""
+    try:
+        return max(1.0, float(os.environ.get(ENV_TIMEOUT, "60")))
+    except ValueError:
+        return 60.0
+
+
+@lru_cache(maxsize=1)
+def _npm_config_registry() -> str | None:
+    """Ask the npm client, once per process, for the registry the user configured."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    try:
+        out = subprocess.run(
+            [npm, "config", "get", "registry"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    value = out.stdout.strip()
+    return value if value.startswith(("http://", "https://")) else None
+
+
+def npm_registries() -> list[str]:
+    """Registry base addresses in the order they are tried.
+
+    The registry's host is never written in this code: it comes from
+    $NPM_CONFIG_REGISTRY, else from `npm config get registry`, then the mirrors the user
+    lists in $UPSCALER_NPM_MIRRORS (space or comma separated).
+    """
+    bases: list[str] = []
+    env = os.environ.get(ENV_NPM_REGISTRY, "").strip()
+    if env:
+        bases.append(env)
+    else:
+        configured = _npm_config_registry()
+        if configured:
+            bases.append(configured)
+    bases.extend(_split(os.environ.get(ENV_NPM_MIRRORS)))
+    seen: set[str] = set()
+    unique = []
+    for base in bases:
+        norm = base.rstrip("/")
+        if norm not in seen:
+            seen.add(norm)
+            unique.append(norm)
+    return unique
+
+
+def npm_file_mirrors() -> list[str]:
+    """URL templates of CDNs that serve single files out of npm packages.
+
+    Each template may use ``{name}``, ``{version}`` and ``{path}``, for example
+    ``https://cdn.example/npm/{name}@{version}/{path}``.
+    """
+    return _split(os.environ.get(ENV_NPM_FILE_MIRRORS))
+
+
+def catalog_override() -> Path | None:
+    """A catalog folder to use instead of the shipped one ($UPSCALER_CATALOG)."""
+    env = os.environ.get(ENV_CATALOG)
+    return Path(env).expanduser() if env else None
