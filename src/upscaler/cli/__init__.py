@@ -1,0 +1,1 @@
+"""The `upscaler` command line."""
