@@ -778,7 +778,7 @@ def _weights_for(
 # --------------------------------------------------------------------------- saving
 
 
-def _check_value_range(value_range: Any) -> tuple[float, float] | None:
+def check_value_range(value_range: Any) -> tuple[float, float] | None:
     if value_range is None:
         return None
     try:
@@ -790,7 +790,7 @@ def _check_value_range(value_range: Any) -> tuple[float, float] | None:
     return (lo, hi)
 
 
-def _check_scale(scale: Any) -> int | None:
+def check_scale(scale: Any) -> int | None:
     if scale is None:
         return None
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
@@ -799,29 +799,40 @@ def _check_scale(scale: Any) -> int | None:
 
 
 def probe_scale(
-    tf: Any, serve: Any, expected: int | None, where: str, size: int = _PROBE_SIZE
+    tf: Any,
+    serve: Any,
+    expected: int | None,
+    where: str,
+    size: tuple[int, int] = (_PROBE_SIZE, _PROBE_SIZE),
 ) -> tuple[int, int]:
     """Run a tiny image through the traced function; returns (scale, output channels).
 
     A probe catches graphs that trace but cannot run, and measures the scale instead of
     trusting a name, so a catalog entry with the wrong scale fails at conversion time.
     """
+    height, width = size
     try:
-        out = serve(tf.zeros([1, size, size, 3], tf.float32))[OUTPUT_NAME]
+        # Through the concrete function: calling the tf.function itself would count as a
+        # retrace and make TensorFlow warn after a few conversions in one process.
+        concrete = serve.get_concrete_function()
+        out = concrete(tf.zeros([1, height, width, 3], tf.float32))[OUTPUT_NAME]
     except ConversionError:
         raise
     except Exception as exc:  # any TensorFlow failure means the graph is unusable
-        raise ConversionError(f"{where}: the rebuilt model fails on a test input: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{where}: the model fails on a test input: {first}") from exc
     shape = tuple(int(d) for d in out.shape)
     if len(shape) != 4 or shape[0] != 1:
         raise ConversionError(f"{where}: the model returns shape {list(shape)}, expected NHWC")
-    height, width, channels = shape[1:]
-    if height != width or height % size != 0:
+    out_h, out_w, channels = shape[1:]
+    if out_h % height or out_w % width or out_h // height != out_w // width:
         raise ConversionError(
-            f"{where}: a {size}x{size} input gives a {height}x{width} output, which is not an "
-            "integer upscale"
+            f"{where}: a {height}x{width} input gives a {out_h}x{out_w} output, which is not "
+            "an integer upscale"
         )
-    measured = height // size
+    measured = out_h // height
+    if measured < 1:
+        raise ConversionError(f"{where}: the model shrinks its input ({height} -> {out_h})")
     if expected is not None and expected != measured:
         raise ConversionError(
             f"{where}: the model upscales by {measured}, but scale={expected} was given"
@@ -947,8 +958,8 @@ def convert_tfjs_layers(
     """
     started = time.perf_counter()
     out_path = Path(out_dir)
-    wanted_range = _check_value_range(value_range)
-    wanted_scale = _check_scale(scale)
+    wanted_range = check_value_range(value_range)
+    wanted_scale = check_scale(scale)
     located = _Files(model_json, files)
     where = located.label
     try:

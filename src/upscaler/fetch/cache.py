@@ -30,7 +30,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -436,7 +436,7 @@ def verify_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
             if record is None or not snap.is_dir() or snap.is_symlink():
                 bad(snap, "belongs to no model record")
                 continue
-            problems.extend(_verify_snapshot(paths, snap, record, bad))
+            _verify_snapshot(paths, snap, record, bad)
     return problems
 
 
@@ -444,8 +444,9 @@ def _verify_snapshot(
     paths: CachePaths,
     snap: Path,
     record: dict[str, Any],
-    bad: Any,
-) -> list[str]:
+    bad: Callable[[Path, str], None],
+) -> None:
+    """A snapshot is only as good as its links: each must lead to the blob its record names."""
     files: dict[str, Any] = record.get("files", {})
     for dirpath, _dirs, names in os.walk(snap):
         for name in names:
@@ -462,7 +463,6 @@ def _verify_snapshot(
                     bad(link, "points at the wrong blob")
             elif file_digest(link, "sha256")[0] != sha:
                 bad(link, "copy does not match its model record")
-    return []
 
 
 # -- pruning ---------------------------------------------------------------------------------
@@ -538,3 +538,35 @@ def prune_cache(cache_dir: str | os.PathLike[str] | None = None, *, keep: Iterab
     if freed:
         log.info("pruned %d bytes from %s", freed, paths.root)
     return freed
+
+
+# -- storing ---------------------------------------------------------------------------------
+
+
+def commit_file(tmp: Path, final: Path) -> Path:
+    """Move a verified temp file to its final name in one atomic step (same filesystem)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, final)
+    return final
+
+
+def cached_digest_ok(path: Path, algorithm: str, hexdigest: str, size: int | None = None) -> bool:
+    """True when a cached file has the expected content; a wrong one is deleted on the spot.
+
+    Deleting at once is what keeps a tampered or truncated file from ever being returned:
+    the next step sees it missing and fetches it again (or, offline, says so).
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if size is not None and st.st_size != size:
+        log.warning("cached %s has %d bytes, expected %d; removing it", path, st.st_size, size)
+        _remove(path)
+        return False
+    found, _ = file_digest(path, algorithm)
+    if found != hexdigest:
+        log.warning("cached %s has %s %s, expected %s; removing it", path, algorithm, found, hexdigest)
+        _remove(path)
+        return False
+    return True

