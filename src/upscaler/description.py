@@ -77,7 +77,9 @@ class Description(BaseModel):
                 lines.append(f"               {f.path}  sha256={f.sha256[:16]}…  {f.size} B")
         lines.append(f"cache        {self.cache_dir}")
         if self.adapters:
-            lines.append("adapters     " + "; ".join(f"{a.kind}: {a.detail}" for a in self.adapters))
+            lines.append(
+                "adapters     " + "; ".join(f"{a.kind}: {a.detail}" for a in self.adapters)
+            )
         if m.metrics is not None:
             sets = ", ".join(
                 f"{k} {v.psnr_y:.2f} dB / {v.ssim_y:.4f}" for k, v in m.metrics.sets.items()

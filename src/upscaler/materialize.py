@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def savedmodel_key(entry: ModelEntry) -> str:
     return f"{entry.weights.format}-{digest[:32]}"
 
 
-def _manifest_of(folder: Path) -> dict[str, list[Any]]:
+def manifest_of(folder: Path) -> dict[str, list[Any]]:
     files: dict[str, list[Any]] = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name != MANIFEST:
@@ -59,7 +60,7 @@ def savedmodel_intact(folder: Path) -> bool:
         recorded = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return bool(recorded) and recorded == _manifest_of(folder)
+    return bool(recorded) and recorded == manifest_of(folder)
 
 
 def fetch_entry_files(
@@ -73,62 +74,82 @@ def fetch_entry_files(
     return fetch_model_files(entry.id, entry.weights, cache_dir=cache_dir, progress=progress)
 
 
+def cached_savedmodel(
+    key: str,
+    model_id: str,
+    build: Callable[[Path], dict[str, Any]],
+    *,
+    cache_dir: str | os.PathLike[str] | None,
+) -> tuple[Path, dict[str, Any] | None]:
+    """The SavedModel stored under ``key``, built by ``build(out_dir)`` when absent or damaged.
+
+    Building happens in the cache's temp folder under the key's lock, and the result is
+    renamed into place with its manifest, so two processes build once and a crash leaves
+    nothing at the final name. Returns the folder and the build report (``None`` if cached).
+    """
+    from upscaler.fetch import cache_paths
+
+    paths = cache_paths(cache_dir)
+    final = paths.savedmodel(key)
+    report: dict[str, Any] | None = None
+    if not (final.is_dir() and savedmodel_intact(final)):
+        lock_name = f"savedmodel-{key}"
+        with paths.lock(lock_name):
+            if final.is_dir() and not savedmodel_intact(final):
+                logger.warning("converted model %s failed its manifest check; rebuilding", final)
+                shutil.rmtree(final)
+            if not final.is_dir():
+                work = paths.temp_dir(lock_name)
+                out = work / "savedmodel"
+                try:
+                    report = build(out)
+                    manifest = {"model": model_id, "files": manifest_of(out)}
+                    (out / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(out, final)
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+                logger.info("converted %s into %s", model_id, final)
+    paths.record_savedmodel(model_id, key)
+    return final, report
+
+
 def prepare_savedmodel(
     entry: ModelEntry,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> tuple[Path, dict[str, Any] | None]:
-    """Fetch, verify and convert ``entry``; return the SavedModel folder and, when this call
-    converted it, the conversion report (``None`` when it came from the cache)."""
-    from upscaler.fetch import cache_paths
+    """Fetch, verify and convert a catalog entry; return its SavedModel folder and, when
+    this call converted it, the conversion report."""
 
-    paths = cache_paths(cache_dir)
-    key = savedmodel_key(entry)
-    final = paths.savedmodel(key)
-    if final.is_dir() and savedmodel_intact(final):
-        paths.record_savedmodel(entry.id, key)
-        return final, None
-    files = fetch_entry_files(entry, cache_dir=cache_dir, progress=progress)
-    lock_name = f"savedmodel-{key}"
-    with paths.lock(lock_name):
-        if final.is_dir():
-            if savedmodel_intact(final):
-                paths.record_savedmodel(entry.id, key)
-                return final, None
-            logger.warning("converted model %s failed its manifest check; rebuilding", final)
-            shutil.rmtree(final)
-        report = _convert_into(entry, files, paths.temp_dir(lock_name), final)
-    paths.record_savedmodel(entry.id, key)
-    return final, report
+    def build(out: Path) -> dict[str, Any]:
+        from upscaler.convert.tfjs import convert_tfjs_layers
 
-
-def _convert_into(
-    entry: ModelEntry, files: dict[str, Path], work: Path, final: Path
-) -> dict[str, Any]:
-    from upscaler.convert.tfjs import convert_tfjs_layers
-
-    assert entry.weights is not None
-    if entry.weights.format != "tfjs-layers":
-        raise ConversionError(
-            f"{entry.id}: weights format {entry.weights.format!r} is not convertible yet",
-            hint="catalog models use tfjs-layers; local SavedModels load with Upscaler(model=PATH)",
-        )
-    out = work / "savedmodel"
-    try:
+        assert entry.weights is not None
+        if entry.weights.format != "tfjs-layers":
+            raise ConversionError(
+                f"{entry.id}: weights format {entry.weights.format!r} is not convertible yet",
+                hint="local SavedModels load directly with Upscaler(model=PATH, scale=N)",
+            )
+        files = fetch_entry_files(entry, cache_dir=cache_dir, progress=progress)
         report = convert_tfjs_layers(
-            Path(entry.weights.entry_point),
+            entry.weights.entry_point,
             out,
             files=files,
             value_range=entry.value_range,
             scale=entry.scale,
         )
-        manifest = {"model": entry.id, "files": _manifest_of(out)}
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(out, final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    logger.info("converted %s into %s", entry.id, final)
-    return report.to_dict()
+        return report_dict(report)
 
+    return cached_savedmodel(savedmodel_key(entry), entry.id, build, cache_dir=cache_dir)
+
+
+def report_dict(report: Any) -> dict[str, Any]:
+    """The facts of a ConversionReport that describe() shows."""
+    return {
+        "seconds": round(report.seconds, 3),
+        "size_bytes": report.size_bytes,
+        "parameters": report.parameters,
+        "converter_version": report.converter_version,
+    }

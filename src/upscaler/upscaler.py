@@ -2,20 +2,31 @@
 
 Construction only resolves (pure Python, no TensorFlow, no network), so building an
 Upscaler and asking it to describe itself is instant. Weights are fetched, converted and
-loaded on the first ``upscale`` call (or ``load()``).
+loaded on the first ``upscale`` call (or :meth:`Upscaler.load`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from upscaler import settings
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.description import Description, RuntimeInfo
+from upscaler.errors import ImageError
+from upscaler.local_models import LocalKind, local_entry, looks_like_path, prepare_local
 from upscaler.resolve.resolver import build_query, choose, resolve
 from upscaler.resolve.result import Resolution
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from upscaler.runtime.savedmodel import LoadedModel
 
 logger = logging.getLogger("upscaler")
 logger.addHandler(logging.NullHandler())
@@ -27,6 +38,8 @@ class Upscaler:
     ``Upscaler()`` is the catalog's global default; ``Upscaler(model="esrgan-slim.x2")``
     pins a model; ``Upscaler(dataset="DIV2K", scale=2, channels=4)`` resolves attributes,
     taking the nearest adaptable model (with a warning) unless ``strict=True``.
+    ``Upscaler(model="path/to/saved_model", scale=2)`` runs your own model (a SavedModel
+    folder, a TF.js ``model.json`` or a Keras ``.keras``/``.h5`` file).
     """
 
     def __init__(
@@ -43,12 +56,37 @@ class Upscaler:
         quantization: str | None = None,
         prefer: str = "balanced",
         strict: bool = False,
+        value_range: tuple[float, float] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         catalog: Catalog | None = None,
     ) -> None:
         self._catalog = catalog or default_catalog()
+        self._cache_arg = cache_dir
         self._cache_dir = settings.cache_root(cache_dir)
         self._strict = strict
+        self._local: tuple[Path, LocalKind] | None = None
+        self._models: list[LoadedModel] = []
+        self._runtime = RuntimeInfo()
+        self._weights_files: dict[str, str] | None = None
+        pinned = os.fspath(model) if model is not None else None
+        if pinned is not None and looks_like_path(pinned):
+            path = Path(pinned).expanduser()
+            entry, kind = local_entry(
+                path, scale=int(scale) if scale is not None else None, value_range=value_range
+            )
+            self._local = (path, kind)
+            self._resolution = Resolution(
+                query={},
+                prefer=prefer,
+                exact=True,
+                matches=[entry.id],
+                model=entry,
+                reason=f"local {kind} model given by path",
+                adapters=[],
+                alternatives=[],
+            )
+            self._entry = entry
+            return
         attrs = {
             "dataset": dataset,
             "scale": scale,
@@ -59,17 +97,14 @@ class Upscaler:
             "quantization": quantization,
         }
         normalised = build_query(query, self._catalog, **attrs)
-        pinned = os.fspath(model) if model is not None else None
-        self._resolution: Resolution = resolve(
-            normalised, self._catalog, prefer=prefer, model=pinned
-        )
-        self._entry: ModelEntry = choose(self._resolution, strict=strict)
-        self._runtime = RuntimeInfo()
-        self._weights_files: dict[str, str] | None = None
+        self._resolution = resolve(normalised, self._catalog, prefer=prefer, model=pinned)
+        self._entry = choose(self._resolution, strict=strict)
+
+    # -- what it is ------------------------------------------------------------------------
 
     @property
     def model(self) -> ModelEntry:
-        """The catalog entry this upscaler runs."""
+        """The catalog entry this upscaler runs (first of a chain)."""
         return self._entry
 
     @property
@@ -87,6 +122,13 @@ class Upscaler:
     def cache_dir(self) -> Path:
         """Where weights and converted models are cached for this upscaler."""
         return self._cache_dir
+
+    def plan(self) -> list[ModelEntry]:
+        """The models run in order: one, or a chain the resolver planned."""
+        for adapter in self._resolution.adapters:
+            if adapter.kind == "chain":
+                return [self._catalog.get(m) for m in adapter.models]
+        return [self._entry]
 
     def describe(self) -> Description:
         """What this upscaler is, why it was chosen, and what it will do to an image."""
@@ -107,3 +149,128 @@ class Upscaler:
 
     def __repr__(self) -> str:
         return f"Upscaler(model={self._entry.id!r})"
+
+    # -- getting it ready ------------------------------------------------------------------
+
+    def prepare(self, *, convert: bool = True, progress: bool = True) -> list[Path]:
+        """Fetch and verify the weights and (by default) convert them; no TensorFlow load.
+
+        Returns one folder per model of the plan: the SavedModel, or with
+        ``convert=False`` the verified weights. `upscaler fetch` uses it so that later runs
+        work offline.
+        """
+        if self._local is not None:
+            path, kind = self._local
+            folder, report = prepare_local(self._entry, path, kind, cache_dir=self._cache_arg)
+            self._runtime.savedmodel = str(folder)
+            self._runtime.loaded_from = f"{kind}: {path}"
+            self._runtime.conversion = report
+            return [folder]
+        from upscaler.materialize import fetch_entry_files, prepare_savedmodel
+
+        folders: list[Path] = []
+        for entry in self.plan():
+            if not convert:
+                files = fetch_entry_files(entry, cache_dir=self._cache_arg, progress=progress)
+                if entry.id == self._entry.id:
+                    self._weights_files = {k: str(v) for k, v in files.items()}
+                folders.append(
+                    files[entry.weights.entry_point].parent if entry.weights else self._cache_dir
+                )
+                continue
+            folder, report = prepare_savedmodel(entry, cache_dir=self._cache_arg, progress=progress)
+            if entry.id == self._entry.id:
+                self._runtime.savedmodel = str(folder)
+                self._runtime.conversion = report
+                self._runtime.loaded_from = f"catalog: {entry.id}"
+            folders.append(folder)
+        return folders
+
+    def load(self, *, progress: bool = True) -> Upscaler:
+        """Fetch, convert and load every model of the plan (idempotent)."""
+        if self._models:
+            return self
+        from upscaler.runtime.savedmodel import load_savedmodel
+
+        models = [load_savedmodel(folder) for folder in self.prepare(progress=progress)]
+        self._check_scale(models[0], self.plan()[0])
+        self._models = models
+        first = models[0]
+        self._runtime.signature = {"input": first.input.as_dict(), "output": first.output.as_dict()}
+        self._runtime.device = "cpu (whole image)"
+        self._runtime.precision = "float32"
+        return self
+
+    def _check_scale(self, model: LoadedModel, entry: ModelEntry) -> None:
+        """A local model whose output is not ``scale`` times its input is a wrong claim."""
+        if self._local is None:
+            return
+        import numpy as np
+
+        from upscaler.errors import ModelLoadError
+
+        probe = model.predict(np.zeros((1, 8, 8, 3), dtype=np.float32))
+        if probe.shape[1:3] != (8 * entry.scale, 8 * entry.scale) or probe.shape[3] != 3:
+            raise ModelLoadError(
+                f"{entry.source_file} turns 8x8x3 into {'x'.join(map(str, probe.shape[1:]))}, "
+                f"not {8 * entry.scale}x{8 * entry.scale}x3 as scale={entry.scale} requires",
+                hint="pass the model's real scale, and a model with 3 output channels",
+            )
+
+    # -- running it ------------------------------------------------------------------------
+
+    def upscale(self, image: Any, *, progress: bool = True) -> Any:
+        """Upscale a path, bytes, PIL image or uint8 numpy array; returns the same kind
+        (PIL for paths and bytes)."""
+        from upscaler.runtime.image_io import decode, encode
+        from upscaler.runtime.pipeline import upscale_pixels
+        from upscaler.runtime.whole_image import upscale_rgb
+
+        decoded = decode(image)
+        self.load(progress=progress)
+        plan = self.plan()
+
+        def step_for(model: LoadedModel, entry: ModelEntry) -> Any:
+            def step(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+                return upscale_rgb(model, rgb, entry.value_range)
+
+            return step
+
+        steps = [step_for(m, e) for m, e in zip(self._models, plan, strict=True)]
+        model_scale = 1
+        for entry in plan:
+            model_scale *= entry.scale
+        pixels = upscale_pixels(
+            steps, decoded.pixels, model_scale=model_scale, outscale=float(self.scale)
+        )
+        return encode(pixels, decoded)
+
+    def upscale_file(
+        self, src: str | os.PathLike[str], dst: str | os.PathLike[str], *, progress: bool = True
+    ) -> Path:
+        """Upscale ``src`` into ``dst`` atomically (temp file beside it, then rename)."""
+        target = Path(dst)
+        if not target.parent.is_dir():
+            raise ImageError(
+                f"output folder {target.parent} does not exist", hint="create it first"
+            )
+        result = self.upscale(Path(src), progress=progress)
+        from PIL import Image
+
+        fmt = Image.registered_extensions().get(target.suffix.lower())
+        if fmt is None:
+            raise ImageError(
+                f"cannot tell the image format from {target.name!r}",
+                hint="use an extension such as .png, .jpg, .webp or .tif",
+            )
+        if fmt == "JPEG" and result.mode == "RGBA":
+            result = result.convert("RGB")
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        try:
+            result.save(tmp, format=fmt)
+            Path(tmp).replace(target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target

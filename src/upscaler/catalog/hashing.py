@@ -128,4 +128,3 @@ def hash_family(path: Path, *, progress: bool = True, check: bool = False) -> li
         yaml.dump(doc, buffer)
         write_atomically(path, buffer.getvalue())
     return changes
-

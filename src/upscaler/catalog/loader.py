@@ -208,7 +208,9 @@ def load_catalog(
     root = root or shipped_catalog_dir()
     problems: list[str] = []
     vocab = _load_vocab(vocab_path or root / "vocab.yaml", problems)
-    files = {p.name: p for p in _family_files([root / "models"] if (root / "models").is_dir() else [])}
+    files = {
+        p.name: p for p in _family_files([root / "models"] if (root / "models").is_dir() else [])
+    }
     for p in overlay:
         files[p.name] = p
     families: dict[str, FamilySpec] = {}
@@ -229,9 +231,7 @@ def load_catalog(
             spec = FamilySpec.model_validate(to_plain(raw))
         except ValidationError as exc:
             for err in exc.errors():
-                problems.append(
-                    f"{path}:{line_of(raw, err['loc'])}: {_format_pydantic(dict(err))}"
-                )
+                problems.append(f"{path}:{line_of(raw, err['loc'])}: {_format_pydantic(dict(err))}")
             continue
         families[spec.family] = spec
         entries.extend(_entries_of(path, raw, spec, vocab, problems))

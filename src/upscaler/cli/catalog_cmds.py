@@ -21,7 +21,9 @@ def register(sub: Any) -> None:
         help="check catalog files; every problem is printed as file:line: message",
     )
     val.add_argument(
-        "paths", nargs="*", type=Path,
+        "paths",
+        nargs="*",
+        type=Path,
         help="family files to check against the shipped catalog, or a catalog folder "
         "(default: the shipped catalog)",
     )

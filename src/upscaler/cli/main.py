@@ -30,7 +30,9 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scale", help="output scale: 2, 3, 4, 8, ...")
     group.add_argument("--channels", help="1 (gray), 3 (RGB) or 4 (RGBA)")
     group.add_argument(
-        "--prefer", default="balanced", choices=("balanced", "fast", "accurate"),
+        "--prefer",
+        default="balanced",
+        choices=("balanced", "fast", "accurate"),
         help="how to rank several exact matches (default: balanced)",
     )
     group.add_argument("--strict", action="store_true", help="fail instead of adapting")

@@ -8,8 +8,16 @@ from typing import Any
 from upscaler.cli.output import print_json, print_table
 from upscaler.errors import QueryError
 
-LIST_COLUMNS = ("id", "architecture", "implementation", "dataset", "scale", "channels",
-                "pruning", "quantization")
+LIST_COLUMNS = (
+    "id",
+    "architecture",
+    "implementation",
+    "dataset",
+    "scale",
+    "channels",
+    "pruning",
+    "quantization",
+)
 
 
 def register(sub: Any) -> None:
@@ -19,7 +27,10 @@ def register(sub: Any) -> None:
     msub.required = True
     lst = msub.add_parser("list", help="list catalog models")
     lst.add_argument(
-        "--filter", action="append", default=[], metavar="ATTR=VALUE",
+        "--filter",
+        action="append",
+        default=[],
+        metavar="ATTR=VALUE",
         help="keep models whose attribute equals VALUE (aliases allowed); repeatable",
     )
     lst.add_argument("--json", action="store_true", help="print a JSON array")
@@ -49,8 +60,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         key, value = item.split("=", 1)
         raw[key] = value
     query = build_query(raw, catalog)
-    rows = [e.summary() for e in catalog.entries
-            if all(e.attribute(k) == v for k, v in query.items())]
+    rows = [
+        e.summary() for e in catalog.entries if all(e.attribute(k) == v for k, v in query.items())
+    ]
     if args.json:
         print_json(rows)
     else:
@@ -100,6 +112,8 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         print("alternatives:")
         for alt in resolution.alternatives:
             flag = "" if alt.adaptable else "  (not adaptable)"
-            print(f"  {alt.id:<28} cost {alt.cost:>5.1f}  {'; '.join(alt.describe_differences())}"
-                  f"{flag}\n  {'':<28} {alt.call}")
+            print(
+                f"  {alt.id:<28} cost {alt.cost:>5.1f}  {'; '.join(alt.describe_differences())}"
+                f"{flag}\n  {'':<28} {alt.call}"
+            )
     return 0

@@ -84,8 +84,13 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     description = upscaler.describe()
     if args.json:
-        print_json({"output": str(args.output), "seconds": round(seconds, 3),
-                    "describe": description.to_dict()})
+        print_json(
+            {
+                "output": str(args.output),
+                "seconds": round(seconds, 3),
+                "describe": description.to_dict(),
+            }
+        )
         return 0
     print(f"wrote {args.output} in {seconds:.2f} s with {upscaler.model.id}")
     if args.describe:

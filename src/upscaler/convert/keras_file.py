@@ -24,9 +24,9 @@ from typing import Any
 from upscaler.convert.tfjs import (
     CONVERTER_VERSION,
     ConversionReport,
+    atomic_write_dir,
     check_scale,
     check_value_range,
-    atomic_write_dir,
     folder_size,
     probe_scale,
     write_metadata,
@@ -81,7 +81,9 @@ def _sniff(path: Path) -> str:
         raise ConversionError(f"cannot read model file {path}: {exc}") from exc
     if not head.startswith(_MAGIC[kind]):
         expected = "a zip archive" if kind == "keras" else "an HDF5 file"
-        raise ConversionError(f"{path.name} is not a Keras {path.suffix} file (expected {expected})")
+        raise ConversionError(
+            f"{path.name} is not a Keras {path.suffix} file (expected {expected})"
+        )
     return kind
 
 

@@ -627,7 +627,9 @@ class _Files:
             self._base: str | None = None
             self._files: dict[str, Path] = {}
             return
-        self._files = {posixpath.normpath(str(k).replace("\\", "/")): Path(v) for k, v in files.items()}
+        self._files = {
+            posixpath.normpath(str(k).replace("\\", "/")): Path(v) for k, v in files.items()
+        }
         key = posixpath.normpath(str(model_json).replace("\\", "/"))
         if key not in self._files:
             wanted = Path(model_json)
@@ -972,12 +974,16 @@ def convert_tfjs_layers(
         raise ConversionError(f"{where} is not valid JSON: {exc}") from exc
     graph, info = _parse_topology(doc, where)
     arrays, shard_info = _read_weights(doc.get("weightsManifest"), located)
-    weights = {name: _weights_for(op, arrays, where) for name, op in graph.ops.items() if op.params()}
+    weights = {
+        name: _weights_for(op, arrays, where) for name, op in graph.ops.items() if op.params()
+    }
     parameters = sum(int(a.size) for params in weights.values() for a in params.values())
     matched = sum(len(params) for params in weights.values())
     if len(arrays) > matched:
         log.warning(
-            "%s: %d weights in the manifest belong to no rebuilt layer", where, len(arrays) - matched
+            "%s: %d weights in the manifest belong to no rebuilt layer",
+            where,
+            len(arrays) - matched,
         )
 
     tf = require_tensorflow()

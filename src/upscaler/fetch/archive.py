@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
 from upscaler.errors import UnsafeArchiveError
 from upscaler.fetch.hashing import CHUNK
@@ -50,6 +50,10 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class _Bounded:
     """A read-only stream that refuses to yield more than ``limit`` decompressed bytes.
 
@@ -57,7 +61,7 @@ class _Bounded:
     records) is read by tarfile before we see it; this bounds that too.
     """
 
-    def __init__(self, raw: IO[bytes], limit: int, archive: str) -> None:
+    def __init__(self, raw: _Readable, limit: int, archive: str) -> None:
         self._raw = raw
         self._left = limit
         self._limit = limit
@@ -68,7 +72,8 @@ class _Bounded:
         self._left -= len(data)
         if self._left < 0:
             raise UnsafeArchiveError(
-                f"{self._archive} expands to more than {self._limit} bytes, the limit for one package"
+                f"{self._archive} expands to more than {self._limit} bytes, the limit for one "
+                "package"
             )
         return data
 
@@ -181,7 +186,7 @@ def _hash_member(
         raise UnsafeArchiveError(f"{archive}: member {member.name!r} has no data")
     h = hashlib.sha256()
     size = 0
-    with src, (open(dest, "wb") if dest is not None else _NullSink()) as out:
+    with src, dest.open("wb") if dest is not None else _NullSink() as out:
         while chunk := src.read(CHUNK):
             h.update(chunk)
             size += len(chunk)

@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -205,7 +206,7 @@ def write_json_atomic(paths: CachePaths, dest: Path, data: dict[str, Any], lock_
     try:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
+        tmp.replace(dest)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -328,8 +329,8 @@ def _size(path: Path) -> int:
             for dirpath, _dirs, files in os.walk(path):
                 for name in files:
                     with contextlib.suppress(OSError):
-                        st = os.lstat(os.path.join(dirpath, name))
-                        total += st.st_size if not os.path.islink(os.path.join(dirpath, name)) else 0
+                        st = (Path(dirpath) / name).lstat()
+                        total += st.st_size if stat.S_ISREG(st.st_mode) else 0
             return total
         return path.lstat().st_size
     except OSError:
@@ -468,7 +469,9 @@ def _verify_snapshot(
 # -- pruning ---------------------------------------------------------------------------------
 
 
-def prune_cache(cache_dir: str | os.PathLike[str] | None = None, *, keep: Iterable[str] = ()) -> int:
+def prune_cache(
+    cache_dir: str | os.PathLike[str] | None = None, *, keep: Iterable[str] = ()
+) -> int:
     """Free disk space; return the bytes freed.
 
     Removed, in this order:
@@ -511,19 +514,16 @@ def prune_cache(cache_dir: str | os.PathLike[str] | None = None, *, keep: Iterab
                 freed += _remove(paths.snapshot(model_id))
         refs = _collect_refs(paths)
 
+    used = {
+        "tarball": set[str](),
+        "blob": set(refs.blob_models),
+        "savedmodel": set(refs.savedmodel_models),
+    }
     for entry in entries:
-        if entry.kind == "tarball" and not paths.is_locked(f"tarball-{entry.key}"):
-            freed += _remove(entry.path)
-        elif (
-            entry.kind == "blob"
-            and entry.key not in refs.blob_models
-            and not paths.is_locked(f"blob-{entry.key}")
-        ):
-            freed += _remove(entry.path)
-        elif (
-            entry.kind == "savedmodel"
-            and entry.key not in refs.savedmodel_models
-            and not paths.is_locked(f"savedmodel-{entry.key}")
+        if (
+            entry.kind in used
+            and entry.key not in used[entry.kind]
+            and not paths.is_locked(f"{entry.kind}-{entry.key}")
         ):
             freed += _remove(entry.path)
 
@@ -546,7 +546,7 @@ def prune_cache(cache_dir: str | os.PathLike[str] | None = None, *, keep: Iterab
 def commit_file(tmp: Path, final: Path) -> Path:
     """Move a verified temp file to its final name in one atomic step (same filesystem)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
+    tmp.replace(final)
     return final
 
 
@@ -566,7 +566,9 @@ def cached_digest_ok(path: Path, algorithm: str, hexdigest: str, size: int | Non
         return False
     found, _ = file_digest(path, algorithm)
     if found != hexdigest:
-        log.warning("cached %s has %s %s, expected %s; removing it", path, algorithm, found, hexdigest)
+        log.warning(
+            "cached %s has %s %s, expected %s; removing it", path, algorithm, found, hexdigest
+        )
         _remove(path)
         return False
     return True

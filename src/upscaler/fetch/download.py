@@ -86,15 +86,15 @@ class Downloaded:
     source: str
 
 
-class _Retry(Exception):
+class _RetryError(Exception):
     """This try failed in a way that another try of the same source may not."""
 
 
-class _Next(Exception):
+class _NextSourceError(Exception):
     """This source cannot serve the file; go to the next one."""
 
 
-class _Mismatch(_Next):
+class _MismatchError(_NextSourceError):
     """This source served bytes other than the expected ones."""
 
 
@@ -178,15 +178,21 @@ def download_first(
                 try:
                     log.info("downloading %s from %s", label, shown)
                     digest, size = _get_once(
-                        session, url, tmp, expected, timeout, label, progress and attempt == 0
+                        session,
+                        url,
+                        tmp,
+                        expected=expected,
+                        timeout=timeout,
+                        label=label,
+                        progress=progress and attempt == 0,
                     )
-                except _Retry as exc:
+                except _RetryError as exc:
                     outcomes.append(str(exc))
                     log.warning("%s: %s (try %d of %d)", shown, exc, attempt + 1, tries)
                     continue
-                except _Next as exc:
+                except _NextSourceError as exc:
                     outcomes.append(str(exc))
-                    mismatch = isinstance(exc, _Mismatch)
+                    mismatch = isinstance(exc, _MismatchError)
                     log.warning("%s: %s", shown, exc)
                     break
                 else:
@@ -204,12 +210,13 @@ def _get_once(
     session: requests.Session,
     url: str,
     dest: Path,
+    *,
     expected: Expected,
     timeout: float,
     label: str,
     progress: bool,
 ) -> tuple[str, int]:
-    """One GET into ``dest``; raises _Retry, _Next or _Mismatch, or returns (digest, size)."""
+    """One GET into ``dest``: (digest, size), or an exception saying whether to retry."""
     import requests
 
     received = 0
@@ -222,44 +229,44 @@ def _get_once(
         ) as response:
             code = response.status_code
             if code >= 500 or code in (408, 429):
-                raise _Retry(f"HTTP {code}")
+                raise _RetryError(f"HTTP {code}")
             if code >= 400:
-                raise _Next(f"HTTP {code}")
+                raise _NextSourceError(f"HTTP {code}")
             if code != 200:
-                raise _Next(f"unexpected HTTP {code}")
+                raise _NextSourceError(f"unexpected HTTP {code}")
             length_header = response.headers.get("Content-Length")
             length = int(length_header) if length_header and length_header.isdigit() else None
             if expected.size is not None and length is not None and length != expected.size:
-                raise _Mismatch(f"serves {length} bytes, expected {expected.size}")
+                raise _MismatchError(f"serves {length} bytes, expected {expected.size}")
             limit = expected.size if expected.size is not None else MAX_DOWNLOAD_BYTES
             h = hashlib.new(expected.algorithm)
-            with open(dest, "wb") as out, _progress_bar(length, label, progress) as bar:
+            with dest.open("wb") as out, _progress_bar(length, label, progress) as bar:
                 for chunk in response.iter_content(CHUNK):
                     received += len(chunk)
                     if received > limit:
-                        raise _Mismatch(f"serves more than the {limit} bytes expected")
+                        raise _MismatchError(f"serves more than the {limit} bytes expected")
                     h.update(chunk)
                     out.write(chunk)
                     bar.update(len(chunk))
     except requests.Timeout as exc:
-        raise _Retry(f"timed out after {timeout:g}s") from exc
+        raise _RetryError(f"timed out after {timeout:g}s") from exc
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
         if "timed out" in str(exc).lower():
-            raise _Retry(f"timed out after {timeout:g}s") from exc
+            raise _RetryError(f"timed out after {timeout:g}s") from exc
         if received:
-            raise _Retry(f"connection dropped after {received} bytes") from exc
-        raise _Retry(f"connection failed ({type(exc).__name__})") from exc
+            raise _RetryError(f"connection dropped after {received} bytes") from exc
+        raise _RetryError(f"connection failed ({type(exc).__name__})") from exc
     except requests.exceptions.ContentDecodingError as exc:
-        raise _Retry("body could not be decoded") from exc
+        raise _RetryError("body could not be decoded") from exc
     except requests.RequestException as exc:  # invalid URL, too many redirects, ...
-        raise _Next(f"{type(exc).__name__}: {exc}") from exc
+        raise _NextSourceError(f"{type(exc).__name__}: {exc}") from exc
     if length is not None and received != length:
-        raise _Retry(f"connection dropped after {received} of {length} bytes")
+        raise _RetryError(f"connection dropped after {received} of {length} bytes")
     digest = h.hexdigest()
     if expected.size is not None and received != expected.size:
-        raise _Mismatch(f"served {received} bytes, expected {expected.size}")
+        raise _MismatchError(f"served {received} bytes, expected {expected.size}")
     if expected.digest is not None and digest != expected.digest:
-        raise _Mismatch(
+        raise _MismatchError(
             f"content hash mismatch: expected {expected.show(expected.digest)}, "
             f"found {expected.show(digest)}"
         )

@@ -23,7 +23,7 @@ def file_digest(path: Path, algorithm: str) -> tuple[str, int]:
     """Hex digest and byte count of a file, read in chunks so large weights never sit in memory."""
     h = hashlib.new(algorithm)
     size = 0
-    with open(path, "rb") as fh:
+    with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
             size += len(chunk)
@@ -31,7 +31,7 @@ def file_digest(path: Path, algorithm: str) -> tuple[str, int]:
 
 
 def integrity_of(path: Path) -> str:
-    """The npm-style ``sha512-<base64>`` integrity string of a file (what ``dist.integrity`` holds)."""
+    """The npm-style ``sha512-<base64>`` integrity of a file (what ``dist.integrity`` holds)."""
     hexdigest, _ = file_digest(Path(path), "sha512")
     return sri_from_hex(hexdigest)
 

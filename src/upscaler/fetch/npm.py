@@ -106,7 +106,10 @@ def download_npm_tarball(
             )
             if got is None:
                 raise failure(what, attempts, expected)
-            return commit_file(got.path, final)
+            try:
+                return commit_file(got.path, final)
+            finally:
+                got.path.unlink(missing_ok=True)
 
     _must_be_online(what)
     urls = tarball_urls(name, version)

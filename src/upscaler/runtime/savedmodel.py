@@ -190,9 +190,7 @@ class LoadedModel:
             if got == 0:
                 raise ImageError(f"batch of shape {list(batch.shape)} is empty")
             if want is not None and axis > 0 and got != want:
-                raise ImageError(
-                    f"expected a batch of shape {expected}, got {list(batch.shape)}"
-                )
+                raise ImageError(f"expected a batch of shape {expected}, got {list(batch.shape)}")
         array = np.ascontiguousarray(batch, dtype=np.float32)
         return array
 

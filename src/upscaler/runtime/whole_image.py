@@ -46,7 +46,9 @@ def check_rgb(rgb: Any) -> npt.NDArray[np.uint8]:
     return rgb
 
 
-def to_model_range(rgb: npt.NDArray[np.uint8], value_range: tuple[float, float]) -> npt.NDArray[np.float32]:
+def to_model_range(
+    rgb: npt.NDArray[np.uint8], value_range: tuple[float, float]
+) -> npt.NDArray[np.float32]:
     """Map 0..255 onto the model's range, float32, with UpscalerJS's exact arithmetic."""
     lo, hi = _range(value_range)
     x = rgb.astype(np.float32)

@@ -1,0 +1,61 @@
+"""Model weights on local disk: downloaded once, verified every time, shared between processes.
+
+Public API::
+
+    fetch_model_files(model_id, weights, *, cache_dir=None, progress=True) -> {path: Path}
+    download_npm_tarball(name, version, *, integrity, cache_dir=None, progress=True) -> Path
+    tarball_files(tgz) -> {path: (sha256, size)}
+    integrity_of(path) -> "sha512-..."
+    list_cache(cache_dir=None) -> [CacheItem]
+    verify_cache(cache_dir=None) -> [problem]
+    prune_cache(cache_dir=None, *, keep=()) -> bytes freed
+    cache_paths(cache_dir=None) -> CachePaths (root, savedmodels, lock(name), ...)
+
+Cache layout (root: argument, then $UPSCALER_HOME, then the platform user cache dir)::
+
+    tarballs/sha512/<128 hex>.tgz    npm package tarballs, by the sha512 of their bytes
+    blobs/sha256/<aa>/<64 hex>       single model files, by their sha256
+    snapshots/<model id>/<path>      each model's files under their in-package paths (links
+                                     to blobs), so model.json finds its shards beside it
+    refs/<model id>.json             which blobs, tarball and SavedModels a model uses
+    savedmodels/<key>/               converted SavedModels
+    locks/<name>.lock                inter-process locks, one per content key
+    tmp/<lock name>~<random>.part    work in progress, renamed into place once verified
+
+Environment: $UPSCALER_HOME, $UPSCALER_OFFLINE (never touch the network), $UPSCALER_RETRIES,
+$UPSCALER_TIMEOUT, $NPM_CONFIG_REGISTRY / `npm config get registry`,
+$UPSCALER_NPM_MIRRORS, $UPSCALER_NPM_FILE_MIRRORS (see ``upscaler.settings``).
+
+Importing this package imports neither requests nor tqdm; they load when a download starts.
+"""
+
+from __future__ import annotations
+
+from upscaler.fetch.archive import MAX_MEMBER_BYTES, MAX_MEMBERS, MAX_TOTAL_BYTES, tarball_files
+from upscaler.fetch.cache import (
+    CacheItem,
+    CachePaths,
+    cache_paths,
+    list_cache,
+    prune_cache,
+    verify_cache,
+)
+from upscaler.fetch.hashing import integrity_of
+from upscaler.fetch.npm import download_npm_tarball
+from upscaler.fetch.weights import fetch_model_files
+
+__all__ = [
+    "MAX_MEMBERS",
+    "MAX_MEMBER_BYTES",
+    "MAX_TOTAL_BYTES",
+    "CacheItem",
+    "CachePaths",
+    "cache_paths",
+    "download_npm_tarball",
+    "fetch_model_files",
+    "integrity_of",
+    "list_cache",
+    "prune_cache",
+    "tarball_files",
+    "verify_cache",
+]

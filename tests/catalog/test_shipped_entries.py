@@ -1,0 +1,187 @@
+"""Every shipped catalog entry obeys the catalog's rules (timm-style registry tests).
+
+Parametrised over ``default_catalog().entries`` so a model added by a YAML pull request is
+checked by the same tests without anyone touching this file.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from upscaler.catalog import ModelEntry, default_catalog
+from upscaler.catalog.schema import ID_PATTERN, NpmSource
+from upscaler.catalog.vocab import SECTIONS
+
+CATALOG = default_catalog()
+ENTRIES = CATALOG.entries
+FAMILIES = sorted({e.family for e in ENTRIES})
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+TRAINED_BY_UPSCALERJS = {"esrgan-slim", "esrgan-medium", "esrgan-thick"}
+
+per_entry = pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
+per_family = pytest.mark.parametrize("family", FAMILIES)
+
+
+def test_catalog_holds_the_twenty_upscalerjs_models() -> None:
+    assert len(ENTRIES) == 20
+    assert Counter(e.family for e in ENTRIES) == {
+        "esrgan-legacy": 5,
+        "esrgan-medium": 4,
+        "esrgan-slim": 4,
+        "esrgan-thick": 4,
+        "pixel-upsampler": 3,
+    }
+    assert len(CATALOG.by_id) == len(ENTRIES), "model ids must be unique"
+
+
+@per_entry
+def test_attributes_are_vocabulary_ids(entry: ModelEntry) -> None:
+    for attribute in SECTIONS.values():
+        value = entry.attribute(attribute)
+        assert value in CATALOG.vocab.terms(attribute), f"{entry.id}: {attribute}={value!r}"
+    assert entry.channels in (1, 3, 4)
+    assert 1 <= entry.scale <= 16
+
+
+@per_entry
+def test_id_is_family_dot_variant(entry: ModelEntry) -> None:
+    assert entry.id == f"{entry.family}.{entry.variant}"
+    assert ID_PATTERN.match(entry.id)
+    assert CATALOG.by_id[entry.id] is entry
+    assert CATALOG.get(entry.id) is entry
+
+
+@per_entry
+def test_variant_name_states_the_scale(entry: ModelEntry) -> None:
+    match = re.search(r"x(\d+)$", entry.variant)
+    assert match, f"{entry.id}: variant names end in x<scale>"
+    assert int(match[1]) == entry.scale
+
+
+@per_entry
+def test_source_line_points_at_the_variant_key(entry: ModelEntry) -> None:
+    path = Path(entry.source_file)
+    assert path.stem == entry.family
+    line = path.read_text().splitlines()[entry.source_line - 1]
+    assert line == f"  {entry.variant}:"
+
+
+@per_entry
+def test_weights_files_are_pinned_by_content(entry: ModelEntry) -> None:
+    assert entry.weights is not None, f"{entry.id} has no weights"
+    assert entry.weights.files
+    for f in entry.weights.files:
+        assert HEX64.match(f.sha256), f"{entry.id}: {f.path}: sha256 {f.sha256!r}"
+        if f.sha256 == EMPTY_SHA256:
+            assert f.size == 0, f"{entry.id}: {f.path} hashes as empty but has size {f.size}"
+        else:
+            assert f.size > 0, f"{entry.id}: {f.path} has content but size {f.size}"
+        posix = PurePosixPath(f.path)
+        assert not posix.is_absolute()
+        assert ".." not in posix.parts
+        assert "\\" not in f.path
+    paths = [f.path for f in entry.weights.files]
+    assert len(set(paths)) == len(paths)
+
+
+@per_entry
+def test_npm_source_has_sha512_integrity(entry: ModelEntry) -> None:
+    assert entry.weights is not None
+    source = entry.weights.source
+    assert isinstance(source, NpmSource)
+    assert source.npm == f"@upscalerjs/{entry.family}"
+    assert source.version
+    algo, _, digest = source.integrity.partition("-")
+    assert algo == "sha512"
+    assert len(base64.b64decode(digest, validate=True)) == 64
+
+
+@per_entry
+def test_tfjs_entry_point_is_the_one_json_file(entry: ModelEntry) -> None:
+    assert entry.weights is not None
+    assert entry.weights.format == "tfjs-layers"
+    jsons = [f.path for f in entry.weights.files if f.path.endswith(".json")]
+    assert jsons == [entry.weights.entry_point]
+    assert entry.weights.entry_point.endswith(".json")
+
+
+@per_entry
+def test_training_epochs_recorded_for_upscalerjs_trained_models(entry: ModelEntry) -> None:
+    if entry.family not in TRAINED_BY_UPSCALERJS:
+        pytest.skip(f"{entry.family} publishes no training run")
+    assert entry.training is not None
+    assert isinstance(entry.training.epochs, int)
+    assert entry.training.epochs >= 1
+    # The checkpoint name the publisher used ends with the epoch it was taken at.
+    assert entry.training.checkpoint is not None
+    assert entry.training.checkpoint.endswith(f"epoch{entry.training.epochs}")
+    assert f"-x{entry.scale}-" in entry.training.checkpoint
+
+
+@per_entry
+def test_legacy_models_are_idealo_uint8(entry: ModelEntry) -> None:
+    if entry.family == "esrgan-legacy":
+        assert entry.quantization == "uint8"
+        assert entry.implementation == "idealo"
+    else:
+        assert entry.quantization == "none"
+        assert entry.implementation == "upscalerjs"
+
+
+@per_entry
+def test_value_range_follows_architecture(entry: ModelEntry) -> None:
+    # UpscalerJS's RRDN models (esrgan-thick and the legacy GAN) take [0, 1]; RDN and the
+    # nearest-neighbour baseline take [0, 255].
+    if entry.architecture == "rrdn":
+        assert entry.value_range == (0, 1)
+    else:
+        assert entry.value_range == (0, 255)
+    if entry.family == "esrgan-thick" or entry.id == "esrgan-legacy.gans-x4":
+        assert entry.architecture == "rrdn"
+    if entry.family in ("esrgan-slim", "esrgan-medium") or entry.id.startswith(
+        ("esrgan-legacy.div2k", "esrgan-legacy.psnr")
+    ):
+        assert entry.architecture == "rdn"
+
+
+@per_entry
+def test_pixel_upsampler_is_an_untrained_nearest_baseline(entry: ModelEntry) -> None:
+    is_pixel = entry.family == "pixel-upsampler"
+    assert (entry.architecture == "nearest") == is_pixel
+    assert (entry.dataset == "none") == is_pixel
+    assert CATALOG.vocab.is_baseline(entry.architecture) == is_pixel
+    if not is_pixel:
+        assert entry.dataset == "div2k"
+
+
+@per_family
+def test_exactly_one_default_per_family(family: str) -> None:
+    defaults = [e.id for e in ENTRIES if e.family == family and e.default]
+    assert len(defaults) == 1, defaults
+    assert CATALOG.get(family).id == defaults[0]
+
+
+def test_exactly_one_global_default_esrgan_slim_x2() -> None:
+    globals_ = [e.id for e in ENTRIES if e.global_default]
+    assert globals_ == ["esrgan-slim.x2"]
+    assert CATALOG.global_default.id == "esrgan-slim.x2"
+    assert CATALOG.global_default.default
+
+
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_vocab_aliases_are_unambiguous(section: str) -> None:
+    terms = getattr(CATALOG.vocab, section)
+    owner: dict[str, str] = {}
+    for term_id, term in terms.items():
+        assert term_id == term_id.lower()
+        for spelling in {term_id, *(a.lower() for a in term.aliases)}:
+            assert owner.setdefault(spelling, term_id) == term_id, (
+                f"{section}: {spelling!r} names both {owner[spelling]} and {term_id}"
+            )
+            assert CATALOG.vocab.canonical(SECTIONS[section], spelling.upper()) == term_id
