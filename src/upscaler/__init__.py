@@ -56,13 +56,6 @@ def describe(model: str | None = None, **query: Any) -> Description:
     return Upscaler(model, **query).describe()
 
 
-def catalog() -> Catalog:
-    """The shipped catalog (parsed once per process)."""
-    from upscaler.catalog.loader import default_catalog
-
-    return default_catalog()
-
-
 __all__ = [
     "Cancelled",
     "Catalog",
@@ -81,6 +74,5 @@ __all__ = [
     "Upscaler",
     "UpscalerError",
     "__version__",
-    "catalog",
     "describe",
 ]

@@ -120,10 +120,10 @@ class Cancelled(UpscalerError):
 
 
 def nearest(value: Any, options: Sequence[str], n: int = 3) -> list[str]:
-    """Return the valid options closest to a typo, for 'did you mean' hints."""
+    """The valid options close to a typo, for 'did you mean' hints (empty when none is)."""
     import difflib
 
     text = str(value).lower()
     lowered = {o.lower(): o for o in options}
     close = difflib.get_close_matches(text, list(lowered), n=n, cutoff=0.4)
-    return [lowered[c] for c in close] or list(options)[:n]
+    return [lowered[c] for c in close]

@@ -106,7 +106,7 @@ def cached_savedmodel(
                     manifest = {"model": model_id, "files": manifest_of(out)}
                     (out / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
                     final.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(out, final)
+                    out.replace(final)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 logger.info("converted %s into %s", model_id, final)

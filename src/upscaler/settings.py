@@ -32,7 +32,7 @@ def _split(value: str | None) -> list[str]:
 
 
 def cache_root(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Where fetched and converted models live: argument, then $UPSCALER_HOME, then the user cache."""
+    """Where fetched and converted models live: argument, $UPSCALER_HOME, else the user cache."""
     if explicit is not None:
         return Path(explicit).expanduser()
     env = os.environ.get(ENV_HOME)

@@ -32,9 +32,7 @@ def test_schema_describes_family_files() -> None:
     assert {"schema_version", "family", "title", "variants"} <= set(schema["required"])
     variant = schema["$defs"]["VariantSpec"]
     assert variant["additionalProperties"] is False
-    assert {"scale", "channels", "weights", "default", "derived_from"} <= set(
-        variant["properties"]
-    )
+    assert {"scale", "channels", "weights", "default", "derived_from"} <= set(variant["properties"])
 
 
 def test_cli_schema_prints_the_generated_schema(capsys: pytest.CaptureFixture[str]) -> None:

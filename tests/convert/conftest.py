@@ -19,13 +19,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "real_model: needs the published UpscalerJS packages (slow, opt-in)"
-    )
-
-
 # ----------------------------------------------------------------- numpy reference
 
 
@@ -78,7 +71,9 @@ def np_upsample(x: np.ndarray, size: int) -> np.ndarray:
 # ----------------------------------------------------------------- TF.js writers
 
 
-def keras2_layer(class_name: str, name: str, inputs: Sequence[str], **config: Any) -> dict[str, Any]:
+def keras2_layer(
+    class_name: str, name: str, inputs: Sequence[str], **config: Any
+) -> dict[str, Any]:
     """One layer in the Keras-2 functional JSON form TF.js files use."""
     nodes = [[[src, 0, 0, {}] for src in inputs]] if inputs else []
     return {
@@ -127,8 +122,12 @@ def input_layer(name: str = "LR", channels: int | None = 3) -> dict[str, Any]:
     return {
         "class_name": "InputLayer",
         "name": name,
-        "config": {"batch_input_shape": [None, None, None, channels], "dtype": "float32",
-                   "sparse": False, "name": name},
+        "config": {
+            "batch_input_shape": [None, None, None, channels],
+            "dtype": "float32",
+            "sparse": False,
+            "name": name,
+        },
         "inbound_nodes": [],
     }
 
@@ -152,8 +151,8 @@ def write_tfjs(
     specs: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     decoded: dict[str, np.ndarray] = {}
-    for name, array in weights:
-        array = np.asarray(array, dtype=np.float32)
+    for name, given in weights:
+        array = np.asarray(given, dtype=np.float32)
         spec: dict[str, Any] = {"name": name, "shape": list(array.shape), "dtype": "float32"}
         if quantize in ("uint8", "uint16"):
             levels = 255 if quantize == "uint8" else 65535
@@ -162,8 +161,12 @@ def write_tfjs(
             q = np.round((array.astype(np.float64) - lo) / scale).astype(
                 np.uint8 if quantize == "uint8" else "<u2"
             )
-            spec["quantization"] = {"dtype": quantize, "min": lo, "scale": scale,
-                                    "original_dtype": "float32"}
+            spec["quantization"] = {
+                "dtype": quantize,
+                "min": lo,
+                "scale": scale,
+                "original_dtype": "float32",
+            }
             blobs.append(q.tobytes())
             decoded[name] = (q.astype(np.float64) * scale + lo).astype(np.float32)
         elif quantize == "float16":
@@ -218,8 +221,14 @@ def every_layer_topology() -> dict[str, Any]:
         conv("C", "cat", 4, 1, padding="valid"),
         keras2_layer("MultiplyBeta", "beta", ["C"], beta=0.2),
         keras2_layer("Add", "add", ["A", "beta"]),
-        keras2_layer("UpSampling2D", "up", ["add"], size=[2, 2], interpolation="nearest",
-                     data_format="channels_last"),
+        keras2_layer(
+            "UpSampling2D",
+            "up",
+            ["add"],
+            size=[2, 2],
+            interpolation="nearest",
+            data_format="channels_last",
+        ),
         conv("D", "up", 12, 3),
         keras2_layer("PixelShuffle2x", "ps", ["D"], scale=2),
         conv("E", "ps", 3, 3, strides=[2, 2]),
@@ -267,10 +276,15 @@ def every_layer_reference(w: dict[str, np.ndarray]) -> Callable[[np.ndarray], np
 def make_tiny(tmp_path: Path) -> Callable[..., TinyModel]:
     """Build the every-layer model, optionally quantized, under tmp_path/<name>."""
 
-    def build(name: str = "tiny", *, quantize: str | None = None, shard_bytes: int = 256) -> TinyModel:
+    def build(
+        name: str = "tiny", *, quantize: str | None = None, shard_bytes: int = 256
+    ) -> TinyModel:
         weights = every_layer_weights()
         path, decoded = write_tfjs(
-            tmp_path / name, every_layer_topology(), weights, quantize=quantize,
+            tmp_path / name,
+            every_layer_topology(),
+            weights,
+            quantize=quantize,
             shard_bytes=shard_bytes,
         )
         parameters = sum(int(a.size) for _, a in weights)

@@ -90,7 +90,9 @@ def hash_family(path: Path, *, progress: bool = True, check: bool = False) -> li
     tarballs: dict[tuple[str, str], tuple[Path, str, dict[str, tuple[str, int]]]] = {}
     for name, variant in variants.items():
         weights = variant.get("weights") if isinstance(variant, dict) else None
-        source = weights.get("source") if isinstance(weights, dict) else None
+        if not isinstance(weights, dict):
+            continue
+        source = weights.get("source")
         if not isinstance(source, dict) or "npm" not in source:
             continue
         key = (str(source["npm"]), str(source["version"]))

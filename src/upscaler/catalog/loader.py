@@ -24,7 +24,7 @@ from upscaler.catalog.schema import (
     model_id,
 )
 from upscaler.catalog.vocab import SECTIONS, Vocabulary
-from upscaler.catalog.yaml_lines import YamlProblem, line_of, read_yaml, to_plain
+from upscaler.catalog.yaml_lines import YamlSyntaxError, line_of, read_yaml, to_plain
 from upscaler.errors import CatalogError, NoMatchingModel, nearest
 
 REQUIRED_AFTER_MERGE = ("dataset", "scale", "channels", "pruning", "quantization", "value_range")
@@ -78,7 +78,8 @@ class Catalog:
         close = nearest(model, ids + sorted(self.families))
         raise NoMatchingModel(
             f"unknown model {model!r}",
-            hint=f"did you mean {close[0]!r}? `upscaler models list` shows all" if close else None,
+            hint=(f"did you mean {close[0]!r}? " if close else "")
+            + "`upscaler models list` shows every model",
         )
 
 
@@ -94,7 +95,7 @@ def _load_vocab(path: Path, problems: list[str]) -> Vocabulary | None:
     except FileNotFoundError:
         problems.append(f"{path}:1: vocabulary file is missing")
         return None
-    except YamlProblem as exc:
+    except YamlSyntaxError as exc:
         problems.append(f"{path}:{exc.line}: {exc.message}")
         return None
     try:
@@ -109,6 +110,18 @@ def _merge(defaults: VariantFields, variant: VariantSpec) -> dict[str, Any]:
     merged: dict[str, Any] = defaults.model_dump(exclude_none=True)
     merged.update(variant.model_dump(exclude_none=True, exclude={"default"}))
     return merged
+
+
+def _check_term(vocab: Vocabulary, attr: str, value: Any, where: str, problems: list[str]) -> None:
+    if value in vocab.terms(attr):
+        return
+    canon = vocab.canonical(attr, value)
+    fix = (
+        f"write the canonical id {canon!r}"
+        if canon
+        else f"valid: {', '.join(sorted(vocab.terms(attr)))}; add new values to catalog/vocab.yaml"
+    )
+    problems.append(f"{where}: unknown {attr} {value!r} ({fix})")
 
 
 def _entries_of(
@@ -131,6 +144,17 @@ def _entries_of(
             f"{path}:{line_of(raw, ['global_default'])}: global_default {spec.global_default!r} "
             f"is not a variant of {spec.family!r} (variants: {', '.join(spec.variants)})"
         )
+    if vocab is not None:
+        # Family-level values are checked once, at their own lines; variants only for
+        # what they set themselves, so one typo is one problem.
+        for attr in ("architecture", "implementation"):
+            where = f"{path}:{line_of(raw, [attr])}"
+            _check_term(vocab, attr, getattr(spec, attr), where, problems)
+        for attr in SECTIONS.values():
+            value = getattr(spec.defaults, attr)
+            if value is not None:
+                where = f"{path}:{line_of(raw, ['defaults', attr])}"
+                _check_term(vocab, attr, value, where, problems)
     for name, variant in spec.variants.items():
         loc_line = line_of(raw, ["variants", name])
         merged = _merge(spec.defaults, variant)
@@ -148,18 +172,9 @@ def _entries_of(
             continue
         if vocab is not None:
             for attr in SECTIONS.values():
-                value = merged[attr]
-                if value not in vocab.terms(attr):
-                    where = ["variants", name, attr] if attr in variant.model_fields_set else []
-                    line = line_of(raw, where) if where else loc_line
-                    canon = vocab.canonical(attr, value)
-                    fix = (
-                        f"write the canonical id {canon!r}"
-                        if canon
-                        else f"valid: {', '.join(sorted(vocab.terms(attr)))}; add new values "
-                        "to catalog/vocab.yaml"
-                    )
-                    problems.append(f"{path}:{line}: unknown {attr} {value!r} ({fix})")
+                if attr in variant.model_fields_set:
+                    line = line_of(raw, ["variants", name, attr])
+                    _check_term(vocab, attr, merged[attr], f"{path}:{line}", problems)
         lo, hi = merged["value_range"]
         if not lo < hi:
             problems.append(f"{path}:{loc_line}: value_range must be [low, high] with low < high")
@@ -221,7 +236,7 @@ def load_catalog(
         except FileNotFoundError:
             problems.append(f"{path}:1: no such file")
             continue
-        except YamlProblem as exc:
+        except YamlSyntaxError as exc:
             problems.append(f"{path}:{exc.line}: {exc.message}")
             continue
         if not isinstance(raw, dict):
@@ -256,17 +271,22 @@ def _cross_entry_rules(entries: list[ModelEntry], problems: list[str]) -> None:
             )
         seen[e.id] = e
     globals_ = [e for e in entries if e.global_default]
-    if len(globals_) != 1 and entries:
-        where = ", ".join(f"{e.source_file}:{e.source_line}" for e in globals_) or "none"
+    if not globals_ and entries:
         problems.append(
-            f"{entries[0].source_file}:1: the catalog needs exactly one `global_default`, "
-            f"found {len(globals_)} ({where})"
+            f"{entries[0].source_file}:1: the catalog has no `global_default`; set "
+            "`global_default: <variant>` in exactly one family file"
+        )
+    for extra in globals_[1:]:
+        problems.append(
+            f"{extra.source_file}:{extra.source_line}: {extra.id} is a second global default "
+            f"(the first is {globals_[0].id} at {globals_[0].source_file}:"
+            f"{globals_[0].source_line}); keep exactly one `global_default`"
         )
     for e in entries:
         if e.derived_from is not None and e.derived_from not in seen:
             problems.append(
                 f"{e.source_file}:{e.source_line}: derived_from {e.derived_from!r} names no "
-                f"model (nearest: {', '.join(nearest(e.derived_from, sorted(seen)))})"
+                f"model (nearest: {', '.join(nearest(e.derived_from, sorted(seen))) or 'none'})"
             )
 
 

@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 
@@ -49,7 +57,28 @@ class LocalSource(StrictModel):
     path: Annotated[str, Field(min_length=1)]
 
 
-Source = NpmSource | UrlSource | LocalSource
+def _source_kind(value: Any) -> str | None:
+    """Pick the source model by its identifying key, so one typo gives one error."""
+    if isinstance(value, dict):
+        for key in ("npm", "url", "path"):
+            if key in value:
+                return {"npm": "NpmSource", "url": "UrlSource", "path": "LocalSource"}[key]
+        return None
+    if isinstance(value, NpmSource | UrlSource | LocalSource):
+        return type(value).__name__
+    return None
+
+
+Source = Annotated[
+    Annotated[NpmSource, Tag("NpmSource")]
+    | Annotated[UrlSource, Tag("UrlSource")]
+    | Annotated[LocalSource, Tag("LocalSource")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source_kind",
+        custom_error_message="a source needs one of the keys npm, url or path",
+    ),
+]
 
 
 class WeightsFile(StrictModel):

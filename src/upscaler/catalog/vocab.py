@@ -74,7 +74,10 @@ class Vocabulary(BaseModel):
         close = nearest(value, valid)
         raise QueryError(
             f"unknown {attribute} {value!r}; valid values: {', '.join(valid)}",
-            hint=f"did you mean {attribute}={close[0]}?" if close else None,
+            hint=f"did you mean {attribute}={close[0]}?"
+            if close
+            else "add new values to "
+            "catalog/vocab.yaml (contributors) or pick one of the valid values",
         )
 
     def is_baseline(self, architecture: str) -> bool:

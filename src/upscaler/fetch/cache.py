@@ -42,6 +42,8 @@ from upscaler.fetch.hashing import file_digest, is_hex_digest
 if TYPE_CHECKING:
     import filelock
 
+    from upscaler.catalog.schema import Weights
+
 log = logging.getLogger("upscaler.fetch")
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
@@ -282,6 +284,17 @@ class CacheItem:
     models: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, for `upscaler cache list --json` and tables."""
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "size": self.size,
+            "path": str(self.path),
+            "models": list(self.models),
+            "names": list(self.names),
+        }
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -437,7 +450,8 @@ def verify_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
             if record is None or not snap.is_dir() or snap.is_symlink():
                 bad(snap, "belongs to no model record")
                 continue
-            _verify_snapshot(paths, snap, record, bad)
+            with paths.lock(f"ref-{snap.name}"):  # a fetch may be relinking it right now
+                _verify_snapshot(paths, snap, record, bad)
     return problems
 
 
@@ -469,8 +483,18 @@ def _verify_snapshot(
 # -- pruning ---------------------------------------------------------------------------------
 
 
+def _pins(record: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    """A record's files as (path, sha256) pairs, to compare with a catalog entry's weights."""
+    files: dict[str, Any] = record.get("files", {})
+    return frozenset(
+        (str(path), str(info.get("sha256")))
+        for path, info in files.items()
+        if isinstance(info, dict)
+    )
+
+
 def prune_cache(
-    cache_dir: str | os.PathLike[str] | None = None, *, keep: Iterable[str] = ()
+    cache_dir: str | os.PathLike[str] | None = None, *, keep: Iterable[str | Weights] = ()
 ) -> int:
     """Free disk space; return the bytes freed.
 
@@ -479,8 +503,12 @@ def prune_cache(
     1. temp files and folders in ``tmp/`` whose owning lock is free (left by interrupted runs);
     2. entries of the content folders whose names do not fit the layout, and unreadable
        model records;
-    3. when ``keep`` names model ids: the records and snapshots of every other model (ids in
-       ``keep`` that are not cached are ignored); with ``keep`` empty every model is kept;
+    3. when ``keep`` is not empty, the records and snapshots of every model it does not keep
+       (with ``keep`` empty every model is kept). ``keep`` holds model ids and/or catalog
+       ``Weights``: a model is kept when its id is listed, or when its recorded files are
+       exactly the files of a listed ``Weights`` (so passing every catalog entry's weights
+       keeps what the catalog still pins and drops models it removed or re-pinned). Ids
+       and weights that are not cached are ignored;
     4. every npm tarball: only a download intermediate, since each model file is stored as a
        blob (fetching another model of the same package downloads it again);
     5. blobs and SavedModels no remaining model record uses, and snapshots with no record.
@@ -489,7 +517,13 @@ def prune_cache(
     cache's own folders are never touched.
     """
     paths = cache_paths(cache_dir)
-    kept_ids = set(keep)
+    kept_ids: set[str] = set()
+    kept_pins: set[frozenset[tuple[str, str]]] = set()
+    for item in keep:
+        if isinstance(item, str):
+            kept_ids.add(item)
+        else:
+            kept_pins.add(frozenset((f.path, f.sha256) for f in item.files))
     freed = 0
 
     # Listing the content before reading the records matters: a fetch writes its record
@@ -507,8 +541,10 @@ def prune_cache(
     refs = _collect_refs(paths)
     for path in refs.unreadable:
         freed += _remove(path)
-    if kept_ids:
-        for model_id in sorted(set(refs.records) - kept_ids):
+    if kept_ids or kept_pins:
+        for model_id in sorted(refs.records):
+            if model_id in kept_ids or _pins(refs.records[model_id]) in kept_pins:
+                continue
             with paths.lock(f"ref-{model_id}"):
                 freed += _remove(paths.ref(model_id))
                 freed += _remove(paths.snapshot(model_id))
@@ -529,7 +565,13 @@ def prune_cache(
 
     if paths.snapshots.is_dir():
         for snap in sorted(paths.snapshots.iterdir()):
-            if snap.name not in refs.records:
+            if snap.name in refs.records:
+                continue
+            if _SAFE_NAME.match(snap.name):
+                with paths.lock(f"ref-{snap.name}"):
+                    if not paths.ref(snap.name).exists():
+                        freed += _remove(snap)
+            else:
                 freed += _remove(snap)
     if paths.blobs.is_dir():
         for fan in paths.blobs.iterdir():

@@ -15,6 +15,7 @@ import hashlib
 import importlib
 import logging
 import random
+import re
 import sys
 import time
 import urllib.parse
@@ -220,6 +221,8 @@ def _get_once(
     import requests
 
     received = 0
+    status: int | None = None
+    length: int | None = None
     try:
         with session.get(
             url,
@@ -227,7 +230,7 @@ def _get_once(
             timeout=(timeout, timeout),
             headers={"Accept-Encoding": "identity"},
         ) as response:
-            code = response.status_code
+            code = status = response.status_code
             if code >= 500 or code in (408, 429):
                 raise _RetryError(f"HTTP {code}")
             if code >= 400:
@@ -253,9 +256,14 @@ def _get_once(
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
         if "timed out" in str(exc).lower():
             raise _RetryError(f"timed out after {timeout:g}s") from exc
-        if received:
-            raise _RetryError(f"connection dropped after {received} bytes") from exc
-        raise _RetryError(f"connection failed ({type(exc).__name__})") from exc
+        if status is not None:  # the headers came, the body did not
+            announced = f", {length} bytes announced" if length is not None else ""
+            raise _RetryError(
+                f"connection dropped mid-body ({received} bytes read{announced})"
+            ) from exc
+        reason = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+        why = reason.group(1).strip() if reason else type(exc).__name__
+        raise _RetryError(f"connection failed ({why})") from exc
     except requests.exceptions.ContentDecodingError as exc:
         raise _RetryError("body could not be decoded") from exc
     except requests.RequestException as exc:  # invalid URL, too many redirects, ...

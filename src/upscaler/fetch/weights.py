@@ -28,7 +28,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,7 +92,8 @@ def fetch_model_files(
     else:  # pragma: no cover - the schema admits no other source
         raise TypeError(f"unsupported weights source {type(source).__name__}")
     _write_ref(paths, model_id, weights)  # again, in case a concurrent prune dropped it
-    return _link_snapshot(paths, model_id, weights.files)
+    with paths.lock(f"ref-{model_id}"):  # one process at a time rearranges the links
+        return _link_snapshot(paths, model_id, weights.files)
 
 
 # -- shared helpers --------------------------------------------------------------------------
@@ -113,6 +114,23 @@ def _blob_ok(paths: CachePaths, f: WeightsFile, notes: list[str]) -> bool:
     if existed and not ok:
         notes.append(f"cached {f.path} failed verification and was removed")
     return ok
+
+
+@contextlib.contextmanager
+def _acquire(paths: CachePaths, lock_name: str, what: str) -> Iterator[None]:
+    """Hold a content lock, saying so in the log when another process has it first."""
+    import filelock
+
+    lock = paths.lock(lock_name)
+    try:
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        log.info("waiting for another process that is fetching %s", what)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _offline_error(
@@ -220,7 +238,7 @@ def _fetch_npm(
         return
     tar_hex = hex_from_sri(source.integrity)
     lock_name = f"tarball-{tar_hex}"
-    with paths.lock(lock_name):
+    with _acquire(paths, lock_name, package):
         # Another process may have done the work while this one waited for the lock.
         missing = [f for f in missing if not _blob_ok(paths, f, notes)]
         if not missing:
@@ -349,7 +367,7 @@ def _fetch_urls(
         raise _offline_error(model_id, missing, notes)
     for f in missing:
         lock_name = f"blob-{f.sha256}"
-        with paths.lock(lock_name):
+        with _acquire(paths, lock_name, f.path):
             if _blob_ok(paths, f, notes):
                 continue
             quoted = urllib.parse.quote(f.path, safe="/")

@@ -37,14 +37,14 @@ def _speed(entry: ModelEntry) -> float | None:
 
 
 def _catalog_order(entry: ModelEntry, catalog: Catalog) -> tuple[Any, ...]:
-    """Tie-break used with or without metrics: global default, its family, family defaults,
-    trained before baselines, then id. Deterministic by construction."""
+    """Tie-break used with or without metrics: global default, trained before baselines,
+    the global default's family, family defaults, then id. Deterministic by construction."""
     home = catalog.global_default.family
     return (
         not entry.global_default,
+        catalog.vocab.is_baseline(entry.architecture),
         entry.family != home,
         not entry.default,
-        catalog.vocab.is_baseline(entry.architecture),
         entry.id,
     )
 

@@ -18,6 +18,7 @@ import importlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,8 +192,7 @@ class LoadedModel:
                 raise ImageError(f"batch of shape {list(batch.shape)} is empty")
             if want is not None and axis > 0 and got != want:
                 raise ImageError(f"expected a batch of shape {expected}, got {list(batch.shape)}")
-        array = np.ascontiguousarray(batch, dtype=np.float32)
-        return array
+        return np.ascontiguousarray(batch, dtype=np.float32)
 
     @staticmethod
     def _shape_text(shape: tuple[int | None, ...]) -> str:
@@ -318,6 +318,21 @@ def _read_metadata(folder: Path) -> dict[str, Any]:
 
 
 def _first_line(exc: BaseException) -> str:
-    """TensorFlow messages carry graph dumps after the first line; users need the first."""
+    """The line of a TensorFlow message that says what went wrong.
+
+    Graph errors start with "Graph execution error:" and a Python traceback of where the
+    failing node was defined; users need the sentence after that, not the dump.
+    """
     text = str(getattr(exc, "message", None) or exc).strip()
+    for raw in text.splitlines():
+        line = raw.strip()
+        if (
+            not line
+            or line.startswith(
+                ("Graph execution error", "Detected at node", "File ", "[[", "<stack traces")
+            )
+            or line.endswith("(most recent call last):")
+        ):
+            continue
+        return re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", line)
     return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,34 @@
+"""Fixtures for command-line tests: run `upscaler.cli.main.main` in-process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import pytest
+from cli_helpers import Result
+
+from upscaler.cli.main import main
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run the real CLI entry point with argv and return exit code, stdout and stderr."""
+
+    def run(*argv: str) -> Result:
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _restore_upscaler_logger() -> Iterator[None]:
+    """main() installs a stderr handler on the `upscaler` logger; undo it after each test."""
+    logger = logging.getLogger("upscaler")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)

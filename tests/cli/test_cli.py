@@ -1,0 +1,384 @@
+"""The `upscaler` command line: models, resolve, describe, errors and help."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cli_helpers import Result
+
+from upscaler import __version__
+from upscaler.catalog import default_catalog
+from upscaler.cli.main import build_parser, main
+
+CATALOG = default_catalog()
+LIST_KEYS = {
+    "id",
+    "architecture",
+    "implementation",
+    "dataset",
+    "scale",
+    "channels",
+    "pruning",
+    "quantization",
+}
+
+Cli = Callable[..., Result]
+
+
+def assert_one_line_error(result: Result, code: int) -> None:
+    """User mistakes: a non-zero code, `error:` and `hint:` lines, no traceback, no stdout."""
+    assert result.code == code, result
+    assert result.out == ""
+    lines = result.err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["error", "hint"], result.err
+    assert "Traceback" not in result.err
+
+
+def run_module(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPSCALER_")}
+    env["UPSCALER_HOME"] = str(cwd / "home")
+    return subprocess.run(
+        [sys.executable, "-m", "upscaler", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
+
+
+# --- models list ------------------------------------------------------------------------------
+
+
+def test_models_list_json_has_every_model(cli: Cli) -> None:
+    result = cli("models", "list", "--json")
+    assert result.code == 0
+    rows = json.loads(result.out)
+    assert isinstance(rows, list)
+    assert len(rows) == 20
+    assert [r["id"] for r in rows] == [e.id for e in CATALOG.entries]
+    for row in rows:
+        assert set(row) >= LIST_KEYS, row
+        entry = CATALOG.by_id[row["id"]]
+        for key in LIST_KEYS - {"id"}:
+            assert row[key] == entry.attribute(key)
+    assert [r["id"] for r in rows if r["global_default"]] == ["esrgan-slim.x2"]
+
+
+def test_models_list_table(cli: Cli) -> None:
+    result = cli("models", "list")
+    assert result.code == 0
+    header, *rows = result.out.splitlines()
+    assert header.split() == [
+        k.upper()
+        for k in (
+            "id",
+            "architecture",
+            "implementation",
+            "dataset",
+            "scale",
+            "channels",
+            "pruning",
+            "quantization",
+        )
+    ]
+    assert [row.split()[0] for row in rows] == [e.id for e in CATALOG.entries]
+    slim = next(row for row in rows if row.startswith("esrgan-slim.x2 "))
+    assert slim.split() == [
+        "esrgan-slim.x2",
+        "rdn",
+        "upscalerjs",
+        "div2k",
+        "2",
+        "3",
+        "none",
+        "none",
+    ]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        ("scale=4", "architecture=RRDN"),
+        ("scale=x4", "architecture=esrgan"),
+        ("Scale=4", "architecture=rrdb"),
+    ],
+)
+def test_models_list_filters_with_aliases(cli: Cli, filters: tuple[str, ...]) -> None:
+    argv = ["models", "list", "--json"]
+    for f in filters:
+        argv += ["--filter", f]
+    result = cli(*argv)
+    assert result.code == 0
+    ids = [r["id"] for r in json.loads(result.out)]
+    assert ids == ["esrgan-legacy.gans-x4", "esrgan-thick.x4"]
+
+
+def test_models_list_filter_on_vocab_alias(cli: Cli) -> None:
+    result = cli("models", "list", "--json", "--filter", "implementation=ISR")
+    ids = [r["id"] for r in json.loads(result.out)]
+    assert ids == [e.id for e in CATALOG.entries if e.family == "esrgan-legacy"]
+    result = cli("models", "list", "--json", "--filter", "quantization=u8", "--filter", "scale=2")
+    assert [r["id"] for r in json.loads(result.out)] == [
+        "esrgan-legacy.div2k-x2",
+        "esrgan-legacy.psnr-small-x2",
+    ]
+
+
+def test_models_list_filter_with_no_match_is_empty(cli: Cli) -> None:
+    result = cli("models", "list", "--json", "--filter", "channels=4")
+    assert result.code == 0
+    assert json.loads(result.out) == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "hint"),
+    [
+        ("datset=div2k", "did you mean dataset"),
+        ("dataset=div3k", "did you mean dataset=div2k"),
+        ("scale=two", "outscale"),
+        ("channels=2", "channels=3"),
+        ("scale", "--filter scale=2"),
+    ],
+)
+def test_models_list_bad_filter_is_one_line_error(cli: Cli, bad: str, hint: str) -> None:
+    result = cli("models", "list", "--filter", bad)
+    assert_one_line_error(result, 2)
+    assert hint in result.err.splitlines()[1]
+
+
+# --- models show ----------------------------------------------------------------------------
+
+
+def test_models_show_json(cli: Cli) -> None:
+    result = cli("models", "show", "esrgan-slim.x2", "--json")
+    assert result.code == 0
+    data = json.loads(result.out)
+    assert data == CATALOG.by_id["esrgan-slim.x2"].model_dump(mode="json")
+    assert data["id"] == "esrgan-slim.x2"
+    assert data["global_default"] is True
+    assert data["training"]["epochs"] == 494
+    assert [f["path"] for f in data["weights"]["files"]] == [
+        "models/x2/model.json",
+        "models/x2/group1-shard1of1.bin",
+    ]
+
+
+def test_models_show_family_gives_its_default(cli: Cli) -> None:
+    result = cli("models", "show", "esrgan-legacy", "--json")
+    assert json.loads(result.out)["id"] == "esrgan-legacy.div2k-x2"
+
+
+def test_models_show_text(cli: Cli) -> None:
+    result = cli("models", "show", "esrgan-thick.x4")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["id", "esrgan-thick.x4"]
+    entry = CATALOG.by_id["esrgan-thick.x4"]
+    assert entry.weights is not None
+    for f in entry.weights.files:
+        assert any(f.path in line and f.sha256 in line for line in lines), f.path
+
+
+@pytest.mark.parametrize("model_id", ["esrgan-slim.x9", "nope", "esrgan-slim.X2"])
+def test_models_show_unknown_id(cli: Cli, model_id: str) -> None:
+    result = cli("models", "show", model_id)
+    assert_one_line_error(result, 4)
+    assert f"unknown model {model_id!r}" in result.err
+    assert "upscaler models list" in result.err
+
+
+# --- resolve --------------------------------------------------------------------------------
+
+
+def test_resolve_json_reports_alternatives(cli: Cli) -> None:
+    result = cli("resolve", "dataset=DIV2K scale=2 channels=4", "--json")
+    assert result.code == 0
+    data = json.loads(result.out)
+    assert data["exact"] is False
+    assert data["query"] == {"dataset": "div2k", "scale": 2, "channels": 4}
+    assert data["model"]["id"] == "esrgan-slim.x2"
+    assert data["adapters"][0]["kind"] == "alpha"
+    assert data["alternatives"]
+    for alt in data["alternatives"]:
+        assert alt["differences"]
+        assert alt["call"].startswith(f'Upscaler(model="{alt["id"]}"')
+    assert data["alternatives"][0]["differences"] == ["channels: 3 ≠ 4 → alpha adapter"]
+
+
+def test_resolve_text(cli: Cli) -> None:
+    result = cli("resolve", "dataset=DIV2K scale=2 channels=4")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0] == "exact: no"
+    assert lines[1].startswith("model: esrgan-slim.x2  (no exact match")
+    assert lines[2].startswith("adapter: alpha: ")
+    assert "alternatives:" in lines
+    assert 'Upscaler(model="esrgan-slim.x2")' in result.out
+
+
+def test_resolve_exact_lists_other_matches(cli: Cli) -> None:
+    result = cli("resolve", "scale=3", "--json")
+    data = json.loads(result.out)
+    assert data["exact"] is True
+    assert data["matches"][0] == "esrgan-slim.x3"
+    text = cli("resolve", "scale=3").out.splitlines()
+    assert text[0] == "exact: yes"
+    other = next(line for line in text if line.startswith("other exact matches: "))
+    assert other.removeprefix("other exact matches: ").split(", ") == data["matches"][1:]
+
+
+def test_resolve_unknown_value(cli: Cli) -> None:
+    result = cli("resolve", "dataset=DIV3K")
+    assert_one_line_error(result, 2)
+    assert "dataset=div2k" in result.err
+
+
+# --- describe -------------------------------------------------------------------------------
+
+
+def test_describe_scale_3(cli: Cli) -> None:
+    result = cli("describe", "--scale", "3")
+    assert result.code == 0
+    assert result.out.splitlines()[0].startswith("model        esrgan-slim.x3")
+    assert result.err == ""
+
+
+def test_describe_json(cli: Cli) -> None:
+    result = cli("describe", "--query", "dataset=DIV2K scale=2", "--channels", "4", "--json")
+    assert result.code == 0
+    data = json.loads(result.out)
+    assert data["model"]["id"] == "esrgan-slim.x2"
+    assert data["query"] == {"dataset": "div2k", "scale": 2, "channels": 4}
+    assert data["adapters"][0]["kind"] == "alpha"
+    # Non-strict adaptation is announced on stderr, never on stdout.
+    assert result.err.startswith("WARNING: no exact model for dataset=div2k scale=2 channels=4")
+
+
+def test_describe_quiet_hides_the_warning(cli: Cli) -> None:
+    result = cli("-q", "describe", "--channels", "4")
+    assert result.code == 0
+    assert result.err == ""
+    assert "alpha" in result.out
+
+
+def test_describe_strict_fails_with_the_nearest_call(cli: Cli) -> None:
+    result = cli("describe", "--dataset", "DIV2K", "--scale", "2", "--channels", "4", "--strict")
+    assert_one_line_error(result, 4)
+    assert 'Upscaler(model="esrgan-slim.x2")' in result.err
+
+
+def test_describe_unknown_model(cli: Cli) -> None:
+    assert_one_line_error(cli("describe", "--model", "esrgan-slim.x9"), 4)
+
+
+def test_describe_bad_scale(cli: Cli) -> None:
+    assert_one_line_error(cli("describe", "--scale", "0"), 2)
+
+
+def test_debug_shows_the_exception(cli: Cli) -> None:
+    from upscaler.errors import NoMatchingModel
+
+    with pytest.raises(NoMatchingModel):
+        cli("--debug", "models", "show", "nope")
+
+
+# --- help and version -------------------------------------------------------------------------
+
+
+def command_paths(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[str, ...]]:
+    yield prefix
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from command_paths(sub, (*prefix, name))
+
+
+COMMANDS = list(command_paths(build_parser()))
+
+
+def test_the_command_tree_is_complete() -> None:
+    assert {
+        ("models", "list"),
+        ("models", "show"),
+        ("resolve",),
+        ("describe",),
+        ("catalog", "validate"),
+        ("catalog", "hash"),
+        ("catalog", "schema"),
+        ("upscale",),
+        ("fetch",),
+        ("cache", "list"),
+    } <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) or "upscaler" for p in COMMANDS])
+def test_help_works_for_every_command(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*path, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: upscaler {' '.join(path)}".rstrip())
+    assert "Traceback" not in out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"upscaler {__version__}"
+
+
+def test_missing_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    assert "usage: upscaler" in capsys.readouterr().err
+
+
+# --- through a real process -------------------------------------------------------------------
+
+
+def test_subprocess_models_list_json(tmp_path: Path) -> None:
+    proc = run_module("models", "list", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["id"] for r in json.loads(proc.stdout)] == [e.id for e in CATALOG.entries]
+
+
+def test_subprocess_bad_filter_has_no_traceback(tmp_path: Path) -> None:
+    proc = run_module("models", "list", "--filter", "datset=div2k", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "error: unknown attribute 'datset'; valid attributes: dataset, scale, channels, "
+        "architecture, implementation, pruning, quantization",
+        "hint: did you mean dataset=...?",
+    ]
+
+
+def test_subprocess_resolve_and_describe(tmp_path: Path) -> None:
+    proc = run_module("resolve", "dataset=DIV2K scale=2 channels=4", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["exact"] is False
+    proc = run_module("describe", "--scale", "3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "esrgan-slim.x3" in proc.stdout
+    assert not (tmp_path / "home").exists()
+
+
+def test_subprocess_unknown_model_has_no_traceback(tmp_path: Path) -> None:
+    proc = run_module("models", "show", "esrgan-slim.x9", cwd=tmp_path)
+    assert proc.returncode == 4
+    assert proc.stderr.startswith("error: unknown model 'esrgan-slim.x9'")
+    assert "Traceback" not in proc.stderr
