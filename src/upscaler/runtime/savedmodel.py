@@ -14,11 +14,14 @@ in become :class:`~upscaler.errors.ImageError`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import os
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,16 +53,41 @@ _CONTRACT = (
 )
 
 
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the duration (C++ writes bypass Python)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr descriptor (embedded interpreters)
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def require_tensorflow() -> Any:
     """Import TensorFlow on first use; a missing install becomes a DependencyError.
 
     Returned as ``Any`` because TensorFlow ships no type information. TensorFlow's C++
     info chatter is silenced unless the user already chose a level, because it would
-    otherwise drown the CLI's own output on every run.
+    otherwise drown the CLI's own output on every run. TensorFlow 2.21 prints its oneDNN
+    notice through absl before any log level applies, so unless the user set
+    ``TF_CPP_MIN_LOG_LEVEL`` the import runs with the stderr descriptor pointed at
+    ``/dev/null``; import errors still arrive as Python exceptions.
     """
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ and "tensorflow" not in sys.modules
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return importlib.import_module("tensorflow")
+        if not quiet:
+            return importlib.import_module("tensorflow")
+        with _stderr_silenced():
+            return importlib.import_module("tensorflow")
     except ImportError as exc:
         raise DependencyError(
             f"TensorFlow is needed to convert and run models but could not be imported ({exc})",
