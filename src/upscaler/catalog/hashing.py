@@ -8,19 +8,16 @@ ruamel's round-trip mode, so comments and layout survive, and written atomically
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import posixpath
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from upscaler.catalog.yaml_edit import dump, round_trip_yaml, write_atomically
 from upscaler.errors import CatalogError
 
 
@@ -32,27 +29,6 @@ class HashChange:
     field: str
     old: Any
     new: Any
-
-
-def round_trip_yaml() -> YAML:
-    """A YAML instance that keeps comments, flow style and long lines as written."""
-    yaml = YAML(typ="rt")
-    yaml.width = 4096
-    yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` in one rename so a crash never leaves half a catalog file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _manifest_paths(model_json: bytes, model_path: str) -> list[str]:
@@ -126,7 +102,5 @@ def hash_family(path: Path, *, progress: bool = True, check: bool = False) -> li
             changes.append(HashChange(str(name), "files", old, new))
             weights["files"] = new_files
     if changes and not check:
-        buffer = io.StringIO()
-        yaml.dump(doc, buffer)
-        write_atomically(path, buffer.getvalue())
+        write_atomically(path, dump(yaml, doc))
     return changes

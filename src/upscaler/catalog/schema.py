@@ -203,6 +203,7 @@ class VariantFields(StrictModel):
     paper: str | None = None
     license: str | None = None
     description: str | None = None
+    tiling: Tiling | None = None
 
 
 class VariantSpec(VariantFields):
@@ -213,7 +214,6 @@ class VariantSpec(VariantFields):
     derived_from: str | None = None
     metrics: Metrics | None = None
     speed: Speed | None = None
-    tiling: Tiling | None = None
 
 
 class FamilySpec(StrictModel):

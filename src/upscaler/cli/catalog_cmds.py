@@ -88,9 +88,9 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the JSON Schema, or write catalog/schema.json for editors."""
-    from upscaler.catalog.hashing import write_atomically
     from upscaler.catalog.loader import shipped_catalog_dir
     from upscaler.catalog.schema import family_json_schema
+    from upscaler.catalog.yaml_edit import write_atomically
 
     text = json.dumps(family_json_schema(), indent=2, sort_keys=True) + "\n"
     if args.write:

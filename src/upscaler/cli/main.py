@@ -40,7 +40,14 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree (kept in one place so --help shows it all)."""
-    from upscaler.cli import catalog_cmds, models_cmds, run_cmds
+    from upscaler.cli import (
+        batch_cmds,
+        catalog_cmds,
+        eval_cmds,
+        explore_cmds,
+        models_cmds,
+        run_cmds,
+    )
 
     parser = argparse.ArgumentParser(
         prog="upscaler",
@@ -54,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmds.register(sub)
     catalog_cmds.register(sub)
     run_cmds.register(sub, add_query_options)
+    batch_cmds.register(sub)
+    eval_cmds.register(sub)
+    explore_cmds.register(sub)
     return parser
 
 

@@ -1,0 +1,85 @@
+"""Edit catalog YAML files in place, keeping comments and layout, atomically.
+
+Commands that *measure* things (`catalog hash`, `eval --write`, the benchmarks, the
+receptive-field probe) write their results into the catalog through this module, so a
+contributor's comments survive and a crash never leaves half a file. Nobody types
+metrics, speeds or hashes by hand.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from upscaler.errors import CatalogError
+
+
+def round_trip_yaml() -> YAML:
+    """A YAML instance that keeps comments, flow style and long lines as written."""
+    yaml = YAML(typ="rt")
+    yaml.width = 4096
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` in one rename so a crash never leaves half a catalog file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dump(yaml: YAML, doc: Any) -> str:
+    """Serialise a round-trip document to text."""
+    buffer = io.StringIO()
+    yaml.dump(doc, buffer)
+    return buffer.getvalue()
+
+
+def _plain_to_commented(value: Any) -> Any:
+    """Nested dicts become block mappings; short flat dicts and lists stay flow style."""
+    if isinstance(value, Mapping):
+        node = CommentedMap()
+        for k, v in value.items():
+            node[k] = _plain_to_commented(v)
+        if all(not isinstance(v, Mapping | list) for v in value.values()) and len(value) <= 4:
+            node.fa.set_flow_style()
+        return node
+    return value
+
+
+def set_variant_values(path: Path, values: Mapping[str, Mapping[str, Any]]) -> None:
+    """Set ``key: value`` under each named variant of one family file (``values[variant]``).
+
+    ``variant`` may be ``"defaults"`` to set a family-wide value. Existing keys are
+    replaced in place; new keys are appended to the variant's mapping. The file is
+    re-read right before writing, so concurrent writers of *different* keys compose.
+    """
+    yaml = round_trip_yaml()
+    doc = yaml.load(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict):
+        raise CatalogError([f"{path}:1: not a family mapping"])
+    for variant, fields in values.items():
+        if variant == "defaults":
+            target = doc.setdefault("defaults", CommentedMap())
+        else:
+            variants = doc.get("variants")
+            if not isinstance(variants, dict) or variant not in variants:
+                raise CatalogError([f"{path}:1: no variant {variant!r} to write into"])
+            target = variants[variant]
+        for key, value in fields.items():
+            target[key] = _plain_to_commented(value)
+    write_atomically(path, dump(yaml, doc))
