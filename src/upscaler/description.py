@@ -26,6 +26,8 @@ class RuntimeInfo(BaseModel):
     precision: str | None = None
     loaded_from: str | None = None
     conversion: dict[str, Any] | None = None
+    tiling: dict[str, Any] | None = None
+    last_run: dict[str, Any] | None = None
 
 
 class Description(BaseModel):

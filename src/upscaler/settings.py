@@ -21,6 +21,8 @@ ENV_NPM_FILE_MIRRORS = "UPSCALER_NPM_FILE_MIRRORS"
 ENV_NPM_REGISTRY = "NPM_CONFIG_REGISTRY"
 ENV_RETRIES = "UPSCALER_RETRIES"
 ENV_TIMEOUT = "UPSCALER_TIMEOUT"
+ENV_MAX_PIXELS = "UPSCALER_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 100_000_000
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -62,6 +64,14 @@ def timeout_seconds() -> float:
         return max(1.0, float(os.environ.get(ENV_TIMEOUT, "60")))
     except ValueError:
         return 60.0
+
+
+def max_pixels() -> int:
+    """Largest input (width × height) decoded from a file: a decompression-bomb guard."""
+    try:
+        return max(1, int(os.environ.get(ENV_MAX_PIXELS, DEFAULT_MAX_PIXELS)))
+    except ValueError:
+        return DEFAULT_MAX_PIXELS
 
 
 @lru_cache(maxsize=1)

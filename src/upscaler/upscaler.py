@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +19,12 @@ from upscaler import settings
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.description import Description, RuntimeInfo
-from upscaler.errors import ImageError
+from upscaler.errors import ImageError, QueryError
 from upscaler.local_models import LocalKind, local_entry, looks_like_path, prepare_local
 from upscaler.resolve.resolver import build_query, choose, resolve
 from upscaler.resolve.result import Resolution
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
     from upscaler.runtime.savedmodel import LoadedModel
 
 logger = logging.getLogger("upscaler")
@@ -219,56 +218,110 @@ class Upscaler:
 
     # -- running it ------------------------------------------------------------------------
 
-    def upscale(self, image: Any, *, progress: bool = True) -> Any:
-        """Upscale a path, bytes, PIL image or uint8 numpy array; returns the same kind
-        (PIL for paths and bytes)."""
-        from upscaler.runtime.image_io import decode, encode
-        from upscaler.runtime.pipeline import upscale_pixels
-        from upscaler.runtime.whole_image import upscale_rgb
+    def upscale(
+        self,
+        image: Any,
+        *,
+        patch_size: int | None = None,
+        padding: int | None = None,
+        batch_size: int | None = None,
+        outscale: float | None = None,
+        alpha: str = "model",
+        progress: bool = True,
+        callback: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+        max_pixels: int | None = None,
+    ) -> Any:
+        """Upscale a path, bytes, PIL image or numpy array; returns the same kind.
 
-        decoded = decode(image)
+        numpy in (uint8, uint16, or float in [0, 1]; HxW or HxWxC) gives numpy of the same
+        dtype and layout; PIL, path and bytes give a PIL image (16-bit colour, which PIL
+        cannot hold, comes back as a uint16 array). ``outscale`` is any float (default:
+        the query's scale, else the model's). ``alpha`` is ``"model"`` or ``"bicubic"``.
+        ``cancel`` (a ``threading.Event``) stops the run with :class:`Cancelled`.
+        """
+        from upscaler.runtime.image_io import decode, encode
+        from upscaler.runtime.pipeline import ALPHA_MODES, PipelineReport, upscale_pixels
+
+        if alpha not in ALPHA_MODES:
+            raise QueryError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
+        scale_out = float(outscale) if outscale is not None else float(self.scale)
+        if not 0 < scale_out <= 64:
+            raise QueryError(f"outscale must be in (0, 64], got {outscale!r}")
+        decoded = decode(image, max_pixels=max_pixels)
         self.load(progress=progress)
+        steps = self._steps(
+            patch_size=patch_size,
+            padding=padding,
+            batch_size=batch_size,
+            progress=progress,
+            callback=callback,
+            cancel=cancel,
+        )
+        model_scale = 1
+        for entry in self.plan():
+            model_scale *= entry.scale
+        report = PipelineReport(adapters=list(decoded.adaptations))
+        pixels = upscale_pixels(
+            steps,
+            decoded.pixels,
+            model_scale=model_scale,
+            outscale=scale_out,
+            alpha=alpha,  # type: ignore[arg-type]
+            report=report,
+        )
+        self._runtime.last_run = {"adapters": report.adapters, "outscale": scale_out}
+        return encode(pixels, decoded)
+
+    def _steps(self, **options: Any) -> list[Callable[[Any], Any]]:
+        """One callable per model of the plan: pixels in, upscaled pixels (same dtype) out."""
+        from upscaler.runtime.whole_image import upscale_any
+
         plan = self.plan()
 
-        def step_for(model: LoadedModel, entry: ModelEntry) -> Any:
-            def step(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-                return upscale_rgb(model, rgb, entry.value_range)
+        def step_for(model: LoadedModel, entry: ModelEntry) -> Callable[[Any], Any]:
+            def step(pixels: Any) -> Any:
+                return upscale_any(model, pixels, entry.value_range)
 
             return step
 
-        steps = [step_for(m, e) for m, e in zip(self._models, plan, strict=True)]
-        model_scale = 1
-        for entry in plan:
-            model_scale *= entry.scale
-        pixels = upscale_pixels(
-            steps, decoded.pixels, model_scale=model_scale, outscale=float(self.scale)
-        )
-        return encode(pixels, decoded)
+        return [step_for(m, e) for m, e in zip(self._models, plan, strict=True)]
 
     def upscale_file(
-        self, src: str | os.PathLike[str], dst: str | os.PathLike[str], *, progress: bool = True
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        quality: int | None = None,
+        **options: Any,
     ) -> Path:
-        """Upscale ``src`` into ``dst`` atomically (temp file beside it, then rename)."""
+        """Upscale ``src`` into ``dst`` atomically: a temp file beside it, then a rename.
+
+        A failure or cancellation leaves no file at ``dst`` (and no temp file). The format
+        follows ``dst``'s suffix; ICC profile and EXIF are carried over.
+        """
+        from upscaler.runtime.image_io import decode, save
+
         target = Path(dst)
         if not target.parent.is_dir():
             raise ImageError(
                 f"output folder {target.parent} does not exist", hint="create it first"
             )
-        result = self.upscale(Path(src), progress=progress)
         from PIL import Image
 
-        fmt = Image.registered_extensions().get(target.suffix.lower())
-        if fmt is None:
+        if target.suffix.lower() not in Image.registered_extensions():
             raise ImageError(
                 f"cannot tell the image format from {target.name!r}",
                 hint="use an extension such as .png, .jpg, .webp or .tif",
             )
-        if fmt == "JPEG" and result.mode == "RGBA":
-            result = result.convert("RGB")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        source = decode(Path(src), max_pixels=options.get("max_pixels"))
+        result = self.upscale(Path(src), **options)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent
+        )
         os.close(fd)
         try:
-            result.save(tmp, format=fmt)
+            save(result, Path(tmp), source.info, quality=quality)
             Path(tmp).replace(target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -1,116 +1,365 @@
-"""Image in, image out: accept what users pass, give back the same kind.
+"""Image in, image out: accept what users pass, give back the same kind, lose nothing.
 
-Everything becomes an HxWxC uint8 array with C in {1, 3, 4} before it meets a model, and
-is turned back into the caller's kind afterwards (PIL for PIL, path and bytes; numpy for
-numpy). Problems are reported as :class:`~upscaler.errors.ImageError` naming the fix.
+Everything becomes an HxWxC array (C in 1..4; uint8, uint16 or float32 in [0, 1]) before
+it meets a model, and is turned back into the caller's kind afterwards: a PIL image for
+PIL, path and bytes input, a numpy array of the input's dtype for numpy input. EXIF
+orientation is applied on the way in; ICC profile and EXIF travel to the output.
+
+PIL has no 16-bit colour mode, so 16-bit colour PNGs are read with pypng and 16-bit
+TIFFs with tifffile; such results come back as uint16 numpy arrays (documented in
+docs/images.md), and :func:`save` writes them as 16-bit PNG or TIFF.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from upscaler import settings
 from upscaler.errors import ImageError
 
 InputKind = Literal["pil", "numpy", "path", "bytes"]
+Pixels = npt.NDArray[Any]
+SUPPORTED_DTYPES = ("uint8", "uint16", "float32")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
 
 
 @dataclass(frozen=True)
 class DecodedImage:
     """The pixels plus what is needed to hand the result back in the caller's form."""
 
-    pixels: npt.NDArray[np.uint8]
+    pixels: Pixels
     kind: InputKind
     mode: str
     squeeze: bool = False
+    input_dtype: str = "uint8"
+    info: dict[str, Any] = field(default_factory=dict)
+    adaptations: tuple[str, ...] = ()
+
+    @property
+    def channels(self) -> int:
+        """1 gray, 2 gray+alpha, 3 RGB, 4 RGBA."""
+        return int(self.pixels.shape[2])
 
 
-def _open_pil(source: Any, what: str) -> Any:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        image = Image.open(source)
-        image.load()
-    except FileNotFoundError:
-        raise ImageError(f"no such image file: {what}", hint="check the path") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(
-            f"cannot decode {what} as an image ({exc})",
-            hint="pass a PNG, JPEG, WebP or TIFF file",
-        ) from None
-    return image
+def white_of(dtype: np.dtype[Any]) -> float:
+    """The value of full intensity for a pixel dtype."""
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    return 1.0
 
 
-def _from_pil(image: Any) -> tuple[npt.NDArray[np.uint8], str]:
-    mode = str(image.mode)
-    if mode in ("RGB", "RGBA", "L"):
-        target = mode
-    elif mode in ("LA", "PA") or (mode == "P" and "transparency" in image.info):
-        target = "RGBA"
-    else:
-        target = "RGB"
-    converted = image if target == mode else image.convert(target)
-    pixels = np.asarray(converted, dtype=np.uint8)
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, np.newaxis]
-    return np.ascontiguousarray(pixels), target
+# -- numpy -----------------------------------------------------------------------------------
 
 
-def _from_numpy(array: npt.NDArray[Any]) -> tuple[npt.NDArray[np.uint8], bool]:
-    if array.size == 0:
+def _from_numpy(array: npt.NDArray[Any]) -> tuple[Pixels, bool, str]:
+    if array.size == 0 or 0 in array.shape:
         raise ImageError(f"the image array is empty (shape {list(array.shape)})")
-    if array.dtype != np.uint8:
+    if array.ndim not in (2, 3):
         raise ImageError(
-            f"numpy images must be uint8 for now, got {array.dtype}",
-            hint="convert with (array * 255).round().astype('uint8') for floats in [0, 1]",
+            f"expected an HxW or HxWxC array, got {array.ndim} dimensions "
+            f"(shape {list(array.shape)})",
+            hint="pass one image, not a batch",
         )
-    if array.ndim == 2:
-        return array[:, :, np.newaxis], True
-    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+    squeeze = array.ndim == 2
+    pixels = array[:, :, np.newaxis] if squeeze else array
+    if pixels.shape[2] > 4:
         raise ImageError(
-            f"expected an HxW or HxWxC array with C in 1, 3, 4; got shape {list(array.shape)}",
-            hint="pass RGB (HxWx3), RGBA (HxWx4) or gray (HxW)",
+            f"images may have at most 4 channels, this one has {pixels.shape[2]}",
+            hint="pass gray, gray+alpha, RGB or RGBA (channels last: HxWxC)",
         )
-    return np.ascontiguousarray(array), False
-
-
-def decode(image: Any) -> DecodedImage:
-    """Turn a path, bytes, PIL image or numpy array into uint8 pixels."""
-    if isinstance(image, np.ndarray):
-        pixels, squeeze = _from_numpy(image)
-        mode = {1: "L", 3: "RGB", 4: "RGBA"}[pixels.shape[2]]
-        return DecodedImage(pixels, "numpy", mode, squeeze)
-    if isinstance(image, str | os.PathLike):
-        pil = _open_pil(Path(image), str(image))
-        pixels, mode = _from_pil(pil)
-        return DecodedImage(pixels, "path", mode)
-    if isinstance(image, bytes | bytearray | memoryview):
-        pil = _open_pil(io.BytesIO(bytes(image)), "the given bytes")
-        pixels, mode = _from_pil(pil)
-        return DecodedImage(pixels, "bytes", mode)
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        pixels, mode = _from_pil(image)
-        return DecodedImage(pixels, "pil", mode)
+    dtype = str(array.dtype)
+    if array.dtype in (np.uint8, np.uint16):
+        return np.ascontiguousarray(pixels), squeeze, dtype
+    if np.issubdtype(array.dtype, np.floating):
+        floats = pixels.astype(np.float32)
+        if not np.all(np.isfinite(floats)):
+            raise ImageError(
+                "the image contains NaN or infinite values",
+                hint="replace them (np.nan_to_num) before upscaling",
+            )
+        lo, hi = float(floats.min()), float(floats.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ImageError(
+                f"float images must lie in [0, 1]; this one spans [{lo:g}, {hi:g}]",
+                hint="divide by 255 (or 65535), or pass uint8/uint16 pixels",
+            )
+        return np.ascontiguousarray(floats), squeeze, dtype
     raise ImageError(
-        f"cannot upscale a {type(image).__name__}",
-        hint="pass a file path, bytes, a PIL.Image or a uint8 numpy array",
+        f"unsupported pixel dtype {array.dtype}",
+        hint="pass uint8, uint16, or floats in [0, 1]",
     )
 
 
-def encode(pixels: npt.NDArray[np.uint8], like: DecodedImage) -> Any:
-    """Hand the result back in the caller's kind (numpy for numpy, else PIL)."""
-    if like.kind == "numpy":
-        return pixels[:, :, 0] if like.squeeze else pixels
+# -- files and PIL ---------------------------------------------------------------------------
+
+
+def _check_pixels(width: int, height: int, what: str, max_pixels: int | None) -> None:
+    limit = settings.max_pixels() if max_pixels is None else max_pixels
+    if width * height > limit:
+        raise ImageError(
+            f"{what} is {width}x{height} = {width * height:,} pixels, above the limit of "
+            f"{limit:,} (a guard against decompression bombs)",
+            hint="pass max_pixels=N to upscale(), or set UPSCALER_MAX_PIXELS",
+        )
+
+
+def _sixteen_bit_png(data: bytes) -> bool:
+    # IHDR: bit depth at byte 24, colour type at 25 (2 = RGB, 6 = RGBA, 4 = gray+alpha)
+    return (
+        data[:8] == _PNG_SIGNATURE and len(data) > 25 and data[24] == 16 and data[25] in (2, 4, 6)
+    )
+
+
+def _read_png16(data: bytes, what: str, max_pixels: int | None) -> tuple[Pixels, str]:
+    import png
+
+    try:
+        width, height, rows, meta = png.Reader(bytes=data).asDirect()
+        _check_pixels(width, height, what, max_pixels)
+        planes = int(meta["planes"])
+        pixels = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    except png.Error as exc:
+        raise ImageError(f"cannot decode {what} as a 16-bit PNG ({exc})") from None
+    pixels = pixels.reshape(height, width, planes)
+    return np.ascontiguousarray(pixels), {1: "I;16", 2: "LA;16", 3: "RGB;16", 4: "RGBA;16"}[planes]
+
+
+def _read_tiff(data: bytes, what: str, max_pixels: int | None) -> tuple[Pixels, str] | None:
+    """Deep or float TIFFs via tifffile; None lets PIL handle ordinary 8-bit TIFFs."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages.first
+            if page.dtype is None or np.dtype(page.dtype) == np.uint8:
+                return None
+            shape = page.shape
+            _check_pixels(int(shape[1]), int(shape[0]), what, max_pixels)
+            array = page.asarray()
+    except (tifffile.TiffFileError, ValueError) as exc:
+        raise ImageError(f"cannot decode {what} as a TIFF ({exc})") from None
+    pixels, _, _ = _from_numpy(np.asarray(array))
+    return pixels, f"TIFF;{pixels.dtype}"
+
+
+def _from_pil(image: Any) -> tuple[Pixels, str, tuple[str, ...]]:
+    """Convert any PIL mode into gray / gray+alpha / RGB / RGBA arrays, saying what changed."""
+    mode = str(image.mode)
+    notes: list[str] = []
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(image, dtype=np.uint16)[:, :, np.newaxis].copy(), "I;16", ()
+    if mode == "I":
+        array = np.asarray(image)
+        if array.min() >= 0 and array.max() <= 65535:
+            return (
+                array.astype(np.uint16)[:, :, np.newaxis],
+                "I;16",
+                ("32-bit gray read as 16-bit",),
+            )
+    if mode == "F":
+        array = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+        return array[:, :, np.newaxis], "F", ("float gray clipped to [0, 1]",)
+    if mode in ("RGB", "RGBA", "L", "LA"):
+        target = mode
+    elif mode in ("PA",) or (mode == "P" and "transparency" in image.info):
+        target = "RGBA"
+    elif mode == "1":
+        target = "L"
+    else:  # P, CMYK, YCbCr, LAB, HSV, I (out of range) ...
+        target = "RGB"
+    if target != mode:
+        notes.append(f"{mode} converted to {target}")
+        image = image.convert(target)
+    pixels = np.asarray(image, dtype=np.uint8)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, np.newaxis]
+    return np.ascontiguousarray(pixels), target, tuple(notes)
+
+
+def _carried_info(image: Any) -> dict[str, Any]:
+    """ICC profile and EXIF (orientation reset to 1) to write into the output."""
     from PIL import Image
 
-    if pixels.shape[2] == 1:
-        return Image.fromarray(pixels[:, :, 0], "L")
-    return Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
+    info: dict[str, Any] = {}
+    icc = image.info.get("icc_profile")
+    if icc:
+        info["icc_profile"] = icc
+    try:
+        exif = image.getexif()
+    except (AttributeError, ValueError, OSError):
+        exif = None
+    if exif:
+        copy = Image.Exif()
+        copy.load(exif.tobytes())
+        copy[0x0112] = 1  # orientation already applied to the pixels
+        info["exif"] = copy.tobytes()
+    return info
+
+
+def _decode_bytes(data: bytes, what: str, kind: InputKind, max_pixels: int | None) -> DecodedImage:
+    if _sixteen_bit_png(data):
+        pixels, mode = _read_png16(data, what, max_pixels)
+        return DecodedImage(pixels, kind, mode, input_dtype="uint16")
+    if data[:4] in _TIFF_SIGNATURES:
+        deep = _read_tiff(data, what, max_pixels)
+        if deep is not None:
+            return DecodedImage(deep[0], kind, deep[1], input_dtype=str(deep[0].dtype))
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image: Image.Image = Image.open(io.BytesIO(data))
+            _check_pixels(image.width, image.height, what, max_pixels)
+            previous = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None  # our own limit was checked just above
+            try:
+                image.load()
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(
+            f"cannot decode {what} as an image ({exc})",
+            hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
+        ) from None
+    notes: tuple[str, ...] = ()
+    orientation = image.getexif().get(0x0112, 1)
+    if orientation not in (1, None):
+        image = ImageOps.exif_transpose(image)
+        notes = (f"EXIF orientation {orientation} applied",)
+    info = _carried_info(image)
+    pixels, mode, converted = _from_pil(image)
+    return DecodedImage(
+        pixels, kind, mode, input_dtype=str(pixels.dtype), info=info, adaptations=notes + converted
+    )
+
+
+def decode(image: Any, *, max_pixels: int | None = None) -> DecodedImage:
+    """Turn a path, bytes, PIL image or numpy array into pixels (see module docstring)."""
+    if isinstance(image, np.ndarray):
+        pixels, squeeze, dtype = _from_numpy(image)
+        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[pixels.shape[2]]
+        return DecodedImage(pixels, "numpy", mode, squeeze, input_dtype=dtype)
+    if isinstance(image, str | os.PathLike):
+        path = Path(image)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"no such image file: {path}", hint="check the path") from None
+        except IsADirectoryError:
+            raise ImageError(f"{path} is a folder, not an image file") from None
+        return _decode_bytes(data, str(path), "path", max_pixels)
+    if isinstance(image, bytes | bytearray | memoryview):
+        return _decode_bytes(bytes(image), "the given bytes", "bytes", max_pixels)
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        buffer_kind: InputKind = "pil"
+        info = _carried_info(image)
+        pixels, mode, notes = _from_pil(image)
+        return DecodedImage(
+            pixels, buffer_kind, mode, input_dtype=str(pixels.dtype), info=info, adaptations=notes
+        )
+    raise ImageError(
+        f"cannot upscale a {type(image).__name__}",
+        hint="pass a file path, bytes, a PIL.Image or a numpy array",
+    )
+
+
+# -- back out ----------------------------------------------------------------------------------
+
+
+def to_dtype(pixels: Pixels, dtype: str) -> Pixels:
+    """Cast between uint8 / uint16 / float32 pixel scales, rounding half-to-even."""
+    if str(pixels.dtype) == dtype:
+        return pixels
+    source = white_of(pixels.dtype)
+    target_dtype = np.dtype(dtype)
+    target = white_of(target_dtype)
+    scaled = pixels.astype(np.float64) * (target / source)
+    if np.issubdtype(target_dtype, np.integer):
+        return np.rint(np.clip(scaled, 0, target)).astype(target_dtype)
+    return np.clip(scaled, 0.0, 1.0).astype(target_dtype)
+
+
+def encode(pixels: Pixels, like: DecodedImage) -> Any:
+    """Hand the result back in the caller's kind (numpy for numpy, else PIL when possible)."""
+    if like.kind == "numpy":
+        out = to_dtype(pixels, like.input_dtype)
+        return out[:, :, 0] if like.squeeze else out
+    from PIL import Image
+
+    channels = pixels.shape[2]
+    if pixels.dtype == np.uint16 and channels == 1:
+        return Image.fromarray(pixels[:, :, 0].astype("<u2"))
+    if pixels.dtype != np.uint8:
+        if channels > 1:
+            return pixels  # PIL has no 16-bit or float colour mode: hand back the array
+        pixels = to_dtype(pixels, "uint8")
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
+    image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels).convert(mode)
+    image.info.update(like.info)
+    return image
+
+
+def save(result: Any, target: Path, info: dict[str, Any], *, quality: int | None = None) -> None:
+    """Write ``result`` (PIL image or array) to ``target``; the format follows the suffix.
+
+    Callers pass a temp path and rename it afterwards: this function does not guard
+    against partial files itself.
+    """
+    suffix = target.suffix.lower()
+    if isinstance(result, np.ndarray):
+        _save_array(result, target, suffix)
+        return
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None:
+        raise ImageError(
+            f"cannot tell the image format from {target.name!r}",
+            hint="use an extension such as .png, .jpg, .webp or .tif",
+        )
+    if fmt == "JPEG" and result.mode in ("RGBA", "LA"):
+        result = result.convert("RGB" if result.mode == "RGBA" else "L")
+    params: dict[str, Any] = {}
+    if quality is not None and fmt in ("JPEG", "WEBP"):
+        params["quality"] = quality
+    for key in ("icc_profile", "exif"):
+        if key in info and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+            params[key] = info[key]
+    result.save(target, format=fmt, **params)
+
+
+def _save_array(pixels: Pixels, target: Path, suffix: str) -> None:
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        tifffile.imwrite(target, pixels, photometric="rgb" if pixels.shape[2] >= 3 else None)
+        return
+    if suffix == ".png":
+        import png
+
+        deep = to_dtype(pixels, "uint16")
+        height, width, planes = deep.shape
+        mode = {1: "L;16", 2: "LA;16", 3: "RGB;16", 4: "RGBA;16"}[planes]
+        with target.open("wb") as handle:
+            png.from_array(deep.reshape(height, width * planes), mode).write(handle)
+        return
+    raise ImageError(
+        f"a {pixels.dtype} colour result cannot be saved as {suffix or 'that file'}",
+        hint="use .png or .tif for 16-bit output",
+    )

@@ -1,38 +1,105 @@
 """Apply the resolver's planned adapters around the RGB model(s).
 
-The models consume RGB only; this is where gray and alpha images, chains of models and
-a final resize are handled, so every adaptation lives in one place and is reported by
-``describe()``. The tiled runner replaces the per-model call later; the adapters stay.
+The models consume RGB only; this is where gray and alpha images, chains of models and a
+final resize are handled, so every adaptation lives in one place and is reported by
+``describe()``. A *step* maps HxWx3 pixels (uint8, uint16 or float32 in [0, 1]) to the
+upscaled HxWx3 pixels of the same dtype; the tiled runner provides them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-RgbStep = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]
+from upscaler.runtime.image_io import white_of
 
-# ITU-R BT.601 luma weights, the ones PIL's convert("L") uses.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+Pixels = npt.NDArray[Any]
+RgbStep = Callable[[Pixels], Pixels]
+AlphaMode = Literal["model", "bicubic"]
+ALPHA_MODES: tuple[str, ...] = ("model", "bicubic")
+
+# ITU-R BT.601 luma weights (PIL's convert("L") uses the same).
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+_BLEED_LEVELS = 12
 
 
-def _resize(
-    pixels: npt.NDArray[np.uint8], size: tuple[int, int], *, sharp: bool
-) -> npt.NDArray[np.uint8]:
-    """Resize HxWxC uint8 to (width, height): Lanczos for colour, bicubic for alpha."""
+@dataclass
+class PipelineReport:
+    """What the pipeline did to this image, for describe()."""
+
+    adapters: list[str] = field(default_factory=list)
+
+
+def resize(pixels: Pixels, size: tuple[int, int], *, sharp: bool = True) -> Pixels:
+    """Resize HxWxC pixels of any supported dtype to (width, height) in float precision.
+
+    Lanczos for colour (sharp), bicubic for alpha; done per channel in PIL's float mode so
+    16-bit and float inputs keep their precision.
+    """
     from PIL import Image
 
     resample = Image.Resampling.LANCZOS if sharp else Image.Resampling.BICUBIC
+    white = white_of(pixels.dtype)
     planes = [
-        np.asarray(Image.fromarray(pixels[:, :, c], "L").resize(size, resample), dtype=np.uint8)
+        np.asarray(
+            Image.fromarray(pixels[:, :, c].astype(np.float32), "F").resize(size, resample),
+            dtype=np.float32,
+        )
         for c in range(pixels.shape[2])
     ]
-    return np.stack(planes, axis=-1)
+    out = np.clip(np.stack(planes, axis=-1), 0.0, white)
+    if np.issubdtype(pixels.dtype, np.integer):
+        return np.rint(out).astype(pixels.dtype)
+    return out.astype(pixels.dtype)
 
 
-def run_rgb_chain(steps: Sequence[RgbStep], rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+def _box_sum(values: npt.NDArray[np.float32], radius: int) -> npt.NDArray[np.float32]:
+    """Sum over a (2r+1)² window with edge clamping, by cumulative sums (O(pixels))."""
+    padded = np.pad(values, ((radius + 1, radius), (radius + 1, radius), (0, 0)), mode="edge")
+    padded[0, :, :] = 0
+    padded[:, 0, :] = 0
+    table = padded.cumsum(0).cumsum(1)
+    k = 2 * radius + 1
+    window: npt.NDArray[np.float32] = (
+        table[k:, k:] - table[:-k, k:] - table[k:, :-k] + table[:-k, :-k]
+    )
+    return window
+
+
+def bleed_colour(rgb: Pixels, alpha: Pixels) -> Pixels:
+    """Give fully transparent pixels the colour of their nearest visible neighbours.
+
+    Transparent pixels often hold black; a model that sees it smears dark fringes into
+    the visible edge. Normalised convolution (alpha-weighted colour average over growing
+    windows) fills them with nearby visible colour; visible pixels are untouched.
+    """
+    hidden = alpha[:, :, 0] == 0
+    if not hidden.any() or hidden.all():
+        return rgb
+    weight = (~hidden).astype(np.float32)[:, :, np.newaxis]
+    colour = rgb.astype(np.float32) * weight
+    filled = rgb.astype(np.float32)
+    todo = hidden.copy()
+    radius = 1
+    for _ in range(_BLEED_LEVELS):
+        total = _box_sum(weight, radius)
+        mean = _box_sum(colour, radius) / np.maximum(total, 1e-6)
+        reach = todo & (total[:, :, 0] > 0)
+        filled[reach] = mean[reach]
+        todo &= ~reach
+        if not todo.any():
+            break
+        radius *= 2
+    if np.issubdtype(rgb.dtype, np.integer):
+        return np.rint(filled).astype(rgb.dtype)
+    return filled.astype(rgb.dtype)
+
+
+def run_rgb_chain(steps: Sequence[RgbStep], rgb: Pixels) -> Pixels:
     """Run one model or a chain of models on RGB pixels."""
     for step in steps:
         rgb = step(rgb)
@@ -41,26 +108,59 @@ def run_rgb_chain(steps: Sequence[RgbStep], rgb: npt.NDArray[np.uint8]) -> npt.N
 
 def upscale_pixels(
     steps: Sequence[RgbStep],
-    pixels: npt.NDArray[np.uint8],
+    pixels: Pixels,
     *,
     model_scale: int,
     outscale: float,
-) -> npt.NDArray[np.uint8]:
-    """Upscale HxWxC uint8 (C in 1, 3, 4) by ``outscale`` with ``steps`` of total ``model_scale``.
+    alpha: AlphaMode = "model",
+    report: PipelineReport | None = None,
+) -> Pixels:
+    """Upscale HxWxC pixels (C in 1..4) by ``outscale`` with ``steps`` of total ``model_scale``.
 
-    Gray is replicated to RGB and folded back with BT.601 luma; alpha is resized
-    bicubically to the colour result (tiles and fringe handling come with the tiled runner).
+    Gray (C = 1, 2) goes gray → RGB → model → BT.601 luma. Alpha (C = 2, 4) is upscaled by
+    the model on the alpha replicated to RGB (``alpha="model"``) or bicubically, and the
+    colour under transparent pixels is bled from visible neighbours first. Opaque alpha
+    costs nothing: it is recreated, not upscaled.
     """
+    notes = report.adapters if report is not None else []
     height, width, channels = pixels.shape
-    rgb = pixels[:, :, :3] if channels >= 3 else np.repeat(pixels, 3, axis=2)
-    out = run_rgb_chain(steps, np.ascontiguousarray(rgb))
-    if channels == 1:
-        luma = out.astype(np.float32) @ _LUMA
-        out = np.rint(np.clip(luma, 0, 255)).astype(np.uint8)[:, :, np.newaxis]
-    elif channels == 4:
-        alpha = _resize(pixels[:, :, 3:], (out.shape[1], out.shape[0]), sharp=False)
-        out = np.concatenate([out, alpha], axis=2)
+    has_alpha = channels in (2, 4)
+    colour = pixels[:, :, : channels - 1] if has_alpha else pixels
+    alpha_plane = pixels[:, :, channels - 1 :] if has_alpha else None
+    if colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+        notes.append("gray: replicated to RGB, model, back to gray (BT.601 luma)")
+    white = white_of(pixels.dtype)
+    opaque = alpha_plane is not None and bool(np.all(alpha_plane == white))
+    if alpha_plane is not None and not opaque:
+        colour = bleed_colour(colour, alpha_plane)
+        notes.append("alpha: colour under transparent pixels bled from visible neighbours")
+    out = run_rgb_chain(steps, np.ascontiguousarray(colour))
+    if channels in (1, 2):
+        luma = out.astype(np.float64) @ _LUMA
+        if np.issubdtype(out.dtype, np.integer):
+            out = np.rint(np.clip(luma, 0, white)).astype(out.dtype)[:, :, np.newaxis]
+        else:
+            out = np.clip(luma, 0.0, 1.0).astype(out.dtype)[:, :, np.newaxis]
+    if alpha_plane is not None:
+        size = (out.shape[1], out.shape[0])
+        if opaque:
+            upscaled_alpha = np.full((size[1], size[0], 1), white, dtype=pixels.dtype)
+            notes.append("alpha: fully opaque, recreated")
+        elif alpha == "model":
+            replicated = np.ascontiguousarray(np.repeat(alpha_plane, 3, axis=2))
+            upscaled_alpha = run_rgb_chain(steps, replicated).mean(axis=2, keepdims=True)
+            if np.issubdtype(pixels.dtype, np.integer):
+                upscaled_alpha = np.rint(upscaled_alpha).astype(pixels.dtype)
+            else:
+                upscaled_alpha = upscaled_alpha.astype(pixels.dtype)
+            notes.append("alpha: upscaled by the model on replicated alpha")
+        else:
+            upscaled_alpha = resize(alpha_plane, size, sharp=False)
+            notes.append("alpha: upscaled bicubically")
+        out = np.concatenate([out, upscaled_alpha], axis=2)
     target = (round(width * outscale), round(height * outscale))
-    if abs(outscale - model_scale) > 1e-9 and target != (out.shape[1], out.shape[0]):
-        out = _resize(out, target, sharp=True)
+    if target != (out.shape[1], out.shape[0]):
+        out = resize(out, target, sharp=True)
+        notes.append(f"resize: x{model_scale} model output resized to x{outscale:g} (Lanczos)")
     return out

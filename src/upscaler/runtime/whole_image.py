@@ -90,3 +90,28 @@ def upscale_rgb(
     out = model.predict(batch)
     log.debug("ran %s on %s -> %s", model.path.name, list(image.shape), list(out.shape[1:]))
     return from_model_range(out[0], value_range)
+
+
+def upscale_any(
+    model: LoadedModel, pixels: npt.NDArray[Any], value_range: tuple[float, float]
+) -> npt.NDArray[Any]:
+    """Whole-image upscale of HxWx3 uint8, uint16 or float32 [0, 1] pixels, same dtype out.
+
+    uint8 takes the exact UpscalerJS path (:func:`upscale_rgb`); deeper pixels are mapped
+    linearly onto the value range and rounded half-to-even back to their own scale.
+    """
+    if pixels.dtype == np.uint8:
+        return upscale_rgb(model, pixels, value_range)
+    lo, hi = _range(value_range)
+    white = 65535.0 if pixels.dtype == np.uint16 else 1.0
+    batch = (pixels.astype(np.float32) / np.float32(white)) * np.float32(hi - lo) + np.float32(lo)
+    out = model.predict(batch[np.newaxis])[0]
+    if not np.all(np.isfinite(out)):
+        raise ImageError("the model produced NaN or infinite values for this image")
+    unit = (np.clip(out, lo, hi) - np.float32(lo)) / np.float32(hi - lo)
+    result: npt.NDArray[Any] = (
+        np.rint(unit * 65535.0).astype(np.uint16)
+        if pixels.dtype == np.uint16
+        else unit.astype(np.float32)
+    )
+    return result
