@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from facade_support import nearest_x2
 from PIL import Image
 
-from facade_support import nearest_x2
 from upscaler import ImageError, OfflineError, Upscaler
 from upscaler.catalog import load_catalog
 from upscaler.cli.main import main

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from facade_support import nearest_x2
 from PIL import Image, ImageCms
 
-from facade_support import nearest_x2
 from upscaler import ImageError, QueryError, Upscaler
 from upscaler.catalog import load_catalog
 from upscaler.runtime.pipeline import bleed_colour, upscale_pixels
