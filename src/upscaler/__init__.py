@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from upscaler.errors import (
+    BatchError,
+    BatchIncomplete,
     Cancelled,
     CatalogError,
     ConversionError,
@@ -57,6 +59,8 @@ def describe(model: str | None = None, **query: Any) -> Description:
 
 
 __all__ = [
+    "BatchError",
+    "BatchIncomplete",
     "Cancelled",
     "Catalog",
     "CatalogError",

@@ -113,6 +113,21 @@ class ImageError(UpscalerError, ValueError):
     exit_code = 10
 
 
+class BatchError(UpscalerError, ValueError):
+    """A folder job cannot start: SRC missing, DST inside SRC, outputs that collide, ..."""
+
+    exit_code = 11
+
+
+class BatchIncomplete(UpscalerError, RuntimeError):
+    """Some files of a job failed (each one is in the failure report); the rest were written.
+
+    A script must tell this apart from :class:`BatchError`: here a rerun resumes.
+    """
+
+    exit_code = 12
+
+
 class Cancelled(UpscalerError):
     """A run was cancelled by its caller; nothing was written."""
 

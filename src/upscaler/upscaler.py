@@ -26,6 +26,7 @@ from upscaler.resolve.result import Resolution
 
 if TYPE_CHECKING:
     from upscaler.runtime.savedmodel import LoadedModel
+    from upscaler.runtime.tiled import TiledRunner
 
 logger = logging.getLogger("upscaler")
 logger.addHandler(logging.NullHandler())
@@ -56,6 +57,7 @@ class Upscaler:
         prefer: str = "balanced",
         strict: bool = False,
         value_range: tuple[float, float] | None = None,
+        device: str = "auto",
         cache_dir: str | os.PathLike[str] | None = None,
         catalog: Catalog | None = None,
     ) -> None:
@@ -63,8 +65,10 @@ class Upscaler:
         self._cache_arg = cache_dir
         self._cache_dir = settings.cache_root(cache_dir)
         self._strict = strict
+        self._device = device
         self._local: tuple[Path, LocalKind] | None = None
         self._models: list[LoadedModel] = []
+        self._runners: dict[tuple[Any, ...], TiledRunner] = {}
         self._runtime = RuntimeInfo()
         self._weights_files: dict[str, str] | None = None
         pinned = os.fspath(model) if model is not None else None
@@ -196,7 +200,9 @@ class Upscaler:
         self._models = models
         first = models[0]
         self._runtime.signature = {"input": first.input.as_dict(), "output": first.output.as_dict()}
-        self._runtime.device = "cpu (whole image)"
+        from upscaler.runtime.device import resolve_device
+
+        self._runtime.device = resolve_device(self._device)
         self._runtime.precision = "float32"
         return self
 
@@ -240,7 +246,7 @@ class Upscaler:
         the query's scale, else the model's). ``alpha`` is ``"model"`` or ``"bicubic"``.
         ``cancel`` (a ``threading.Event``) stops the run with :class:`Cancelled`.
         """
-        from upscaler.runtime.image_io import decode, encode
+        from upscaler.runtime.image_io import DecodedImage, decode, encode
         from upscaler.runtime.pipeline import ALPHA_MODES, PipelineReport, upscale_pixels
 
         if alpha not in ALPHA_MODES:
@@ -248,7 +254,7 @@ class Upscaler:
         scale_out = float(outscale) if outscale is not None else float(self.scale)
         if not 0 < scale_out <= 64:
             raise QueryError(f"outscale must be in (0, 64], got {outscale!r}")
-        decoded = decode(image, max_pixels=max_pixels)
+        decoded = image if isinstance(image, DecodedImage) else decode(image, max_pixels=max_pixels)
         self.load(progress=progress)
         steps = self._steps(
             patch_size=patch_size,
@@ -273,19 +279,51 @@ class Upscaler:
         self._runtime.last_run = {"adapters": report.adapters, "outscale": scale_out}
         return encode(pixels, decoded)
 
-    def _steps(self, **options: Any) -> list[Callable[[Any], Any]]:
-        """One callable per model of the plan: pixels in, upscaled pixels (same dtype) out."""
-        from upscaler.runtime.whole_image import upscale_any
+    def _steps(
+        self,
+        *,
+        patch_size: int | None,
+        padding: int | None,
+        batch_size: int | None,
+        progress: bool,
+        callback: Callable[[int, int], None] | None,
+        cancel: threading.Event | None,
+    ) -> list[Callable[[Any], Any]]:
+        """One callable per model of the plan: pixels in, upscaled pixels (same dtype) out.
 
-        plan = self.plan()
+        Runners are kept between calls with the same tiling options, so their compiled
+        tile functions are reused (no retracing on the next image).
+        """
+        from upscaler.runtime.tiled import TiledRunner
 
-        def step_for(model: LoadedModel, entry: ModelEntry) -> Callable[[Any], Any]:
-            def step(pixels: Any) -> Any:
-                return upscale_any(model, pixels, entry.value_range)
+        steps: list[Callable[[Any], Any]] = []
+        for model, entry in zip(self._models, self.plan(), strict=True):
+            context = padding
+            if context is None and entry.tiling is not None:
+                context = entry.tiling.context
+            key = (entry.id, patch_size, context, batch_size)
+            runner = self._runners.get(key)
+            if runner is None:
+                runner = TiledRunner(
+                    model,
+                    scale=entry.scale,
+                    value_range=entry.value_range,
+                    tile=patch_size,
+                    context=context,
+                    batch=batch_size,
+                    device=self._device,
+                )
+                self._runners[key] = runner
 
-            return step
+            def step(pixels: Any, runner: TiledRunner = runner) -> Any:
+                out = runner.run(pixels, progress=progress, callback=callback, cancel=cancel)
+                self._runtime.tiling = runner.describe(tuple(pixels.shape))
+                self._runtime.device = str(self._runtime.tiling.get("device"))
+                self._runtime.precision = str(self._runtime.tiling.get("precision", "float32"))
+                return out
 
-        return [step_for(m, e) for m, e in zip(self._models, plan, strict=True)]
+            steps.append(step)
+        return steps
 
     def upscale_file(
         self,
@@ -315,7 +353,7 @@ class Upscaler:
                 hint="use an extension such as .png, .jpg, .webp or .tif",
             )
         source = decode(Path(src), max_pixels=options.get("max_pixels"))
-        result = self.upscale(Path(src), **options)
+        result = self.upscale(source, **options)
         fd, tmp = tempfile.mkstemp(
             prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent
         )

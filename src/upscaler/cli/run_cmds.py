@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -19,12 +20,27 @@ def register(sub: Any, add_query_options: Callable[[argparse.ArgumentParser], No
     desc.add_argument("--json", action="store_true")
     desc.set_defaults(handler=cmd_describe)
 
-    up = sub.add_parser("upscale", help="upscale one image")
-    up.add_argument("input", type=Path, help="image file to upscale")
-    up.add_argument("-o", "--output", type=Path, required=True, help="output image file")
+    from upscaler.cli.batch_cmds import add_run_options
+
+    up = sub.add_parser(
+        "upscale",
+        help="upscale images into a file or a folder",
+        description=(
+            "Upscale IN into OUT. OUT is a file for one input, and a folder (created) for "
+            "several inputs, an existing folder, or a path ending in '/'. Every output is "
+            "written atomically. For whole folder trees, resumable, use `upscaler batch`."
+        ),
+    )
+    up.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files")
+    up.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="output file, or folder (ends in /)"
+    )
     add_query_options(up)
+    add_run_options(up)
     up.add_argument("--describe", action="store_true", help="print describe() after the run")
-    up.add_argument("--json", action="store_true", help="print describe() and timings as JSON")
+    up.add_argument(
+        "--json", action="store_true", help="print describe(), outputs and timings as JSON"
+    )
     up.add_argument("--no-progress", action="store_true")
     up.set_defaults(handler=cmd_upscale)
 
@@ -63,6 +79,7 @@ def upscaler_from_args(args: argparse.Namespace) -> Any:
         quantization=args.quantization,
         prefer=args.prefer,
         strict=args.strict,
+        device=getattr(args, "device", "auto"),
     )
 
 
@@ -76,23 +93,105 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upscale_targets(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], Path | None]:
+    """(input, output) pairs, and the output folder when OUT is one (else None).
+
+    OUT is a file for one input; a folder (of the inputs' names) for several inputs, an
+    existing folder, or a path ending in a separator (kept as typed, before Path drops it).
+    """
+    from upscaler.batch.options import format_suffix
+    from upscaler.batch.plan import output_name
+    from upscaler.errors import BatchError, ImageError, QueryError
+
+    suffix = format_suffix(args.format)
+    inputs: list[Path] = args.inputs
+    for path in inputs:
+        if not path.exists():
+            raise ImageError(f"no such image file: {path}", hint="check the path")
+        if path.is_dir():
+            raise ImageError(
+                f"{path} is a folder, not an image file",
+                hint=f"upscale a folder tree with: upscaler batch {path} OUT",
+            )
+    out = Path(args.output)
+    as_folder = len(inputs) > 1 or out.is_dir() or args.output.endswith(("/", os.sep))
+    if not as_folder:
+        same = {".jpeg": ".jpg", ".tiff": ".tif"}
+        given = same.get(out.suffix.lower(), out.suffix.lower())
+        if suffix is not None and not out.suffix:
+            out = out.with_name(out.name + suffix)
+        elif suffix is not None and given != suffix:
+            raise QueryError(
+                f"--format {args.format} disagrees with the output name {out.name}",
+                hint=f"name the output {out.stem}{suffix}, or drop --format",
+            )
+        return [(inputs[0], out)], None
+    if out.exists() and not out.is_dir():
+        raise BatchError(
+            f"{out} is a file, but {len(inputs)} inputs need a folder",
+            hint="pass a folder as -o (it is created when missing)",
+        )
+    pairs: list[tuple[Path, Path]] = []
+    seen: dict[Path, Path] = {}
+    for path in inputs:
+        target = out / output_name(path, suffix)
+        if target in seen:
+            raise BatchError(
+                f"{seen[target]} and {path} would both be written to {target}",
+                hint="rename one input, or upscale them into different folders",
+            )
+        seen[target] = path
+        pairs.append((path, target))
+    return pairs, out
+
+
 def cmd_upscale(args: argparse.Namespace) -> int:
-    """Upscale one file (written atomically) and report what ran."""
-    upscaler = upscaler_from_args(args)
-    started = time.perf_counter()
-    upscaler.upscale_file(args.input, args.output, progress=not args.no_progress)
-    seconds = time.perf_counter() - started
+    """Upscale files (each written atomically) and report what ran and how long it took."""
+    from upscaler.cli.batch_cmds import run_options_from_args, spec_from_args
+
+    options = run_options_from_args(args)
+    pairs, folder = _upscale_targets(args)
+    upscaler = spec_from_args(args).build()
+    show = not (args.no_progress or args.quiet)
+    began = time.perf_counter()
+    upscaler.load(progress=show)
+    load_seconds = time.perf_counter() - began
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    outputs: list[dict[str, Any]] = []
+    from tqdm import tqdm
+
+    several = len(pairs) > 1
+    with tqdm(
+        total=len(pairs), unit="file", disable=not (show and several), file=sys.stderr
+    ) as bar:
+        for src, dst in pairs:
+            started = time.perf_counter()
+            upscaler.upscale_file(
+                src,
+                dst,
+                quality=options.quality,
+                progress=show and not several,
+                **options.upscale_kwargs(),
+            )
+            seconds = time.perf_counter() - started
+            outputs.append({"input": str(src), "output": str(dst), "seconds": round(seconds, 3)})
+            if not args.json:
+                bar.write(f"wrote {dst} in {seconds:.2f} s with {upscaler.model.id}")
+            bar.update(1)
+    total = time.perf_counter() - began
     description = upscaler.describe()
     if args.json:
         print_json(
             {
-                "output": str(args.output),
-                "seconds": round(seconds, 3),
+                "model": upscaler.model.id,
+                "outputs": outputs,
+                "load_seconds": round(load_seconds, 3),
+                "seconds": round(total, 3),
                 "describe": description.to_dict(),
             }
         )
         return 0
-    print(f"wrote {args.output} in {seconds:.2f} s with {upscaler.model.id}")
     if args.describe:
         print(description)
     return 0

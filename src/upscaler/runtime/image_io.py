@@ -196,7 +196,8 @@ def _carried_info(image: Any) -> dict[str, Any]:
     if icc:
         info["icc_profile"] = icc
     try:
-        exif = image.getexif()
+        # A TIFF's getexif() is its own layout IFD (strips, compression): not EXIF to copy.
+        exif = None if image.format == "TIFF" else image.getexif()
     except (AttributeError, ValueError, OSError):
         exif = None
     if exif:

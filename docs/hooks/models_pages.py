@@ -1,0 +1,422 @@
+"""MkDocs hook: pages generated from the catalog and the CLI at build time.
+
+Nothing here is committed as output. Each build reads the catalog
+(:func:`upscaler.catalog.default_catalog`, so ``UPSCALER_CATALOG`` is honoured) and
+adds, in memory:
+
+- ``models/index.md``: every model with its attributes, metrics, speed and licence;
+- ``models/<family>.md``: one page per family (variants, weights, training, metrics);
+- ``cli-reference.md``: every command's ``--help``, from the real argparse parser.
+
+Hand-written pages may contain ``<!-- generated: measured-table -->``, replaced by the
+measured quality/speed table (``not measured yet`` until `upscaler eval` and the
+benchmarks have written numbers into the catalog).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from upscaler.catalog import Catalog, ModelEntry, default_catalog
+from upscaler.explore.codegen import Choice, cli_command, python_snippet
+from upscaler.explore.present import (
+    NOT_MEASURED,
+    markdown_table,
+    metric_rows,
+    metrics_text,
+    speed_text,
+)
+
+MEASURED_MARKER = "<!-- generated: measured-table -->"
+GENERATED_NOTE = (
+    "<!-- Generated at build time by docs/hooks/models_pages.py from the catalog; "
+    "edit catalog/ instead. -->"
+)
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def weights_bytes(entry: ModelEntry) -> int:
+    """Total size of the files a model downloads (0 when it has none)."""
+    return sum(f.size for f in entry.weights.files) if entry.weights else 0
+
+
+def human_size(size: int) -> str:
+    """``888300`` → ``0.89 MB``."""
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:.2f} MB"
+    if size >= 1_000:
+        return f"{size / 1_000:.1f} kB"
+    return f"{size} B"
+
+
+def source_text(entry: ModelEntry) -> str:
+    """Where the weights come from, without any registry address."""
+    if entry.weights is None:
+        return f"derived from `{entry.derived_from}`" if entry.derived_from else "none"
+    source = entry.weights.source.model_dump()
+    if "npm" in source:
+        return f"npm `{source['npm']}@{source['version']}`"
+    if "url" in source:
+        return f"<{source['url']}>"
+    return f"local folder `{source['path']}`"
+
+
+def eval_sets(catalog: Catalog) -> list[str]:
+    """Every evaluation set some model has metrics for, in first-seen order."""
+    seen: list[str] = []
+    for entry in catalog.entries:
+        for name in entry.metrics.sets if entry.metrics else {}:
+            if name not in seen:
+                seen.append(name)
+    return seen
+
+
+UNMEASURED_CELL = "—"
+LEGEND = f"{UNMEASURED_CELL} {NOT_MEASURED}."
+
+
+def _quality_cells(entry: ModelEntry, sets: list[str]) -> list[str]:
+    if not sets:
+        return [UNMEASURED_CELL]
+    measured = entry.metrics.sets if entry.metrics else {}
+    return [
+        f"{measured[s].psnr_y:.2f} / {measured[s].ssim_y:.4f}" if s in measured else UNMEASURED_CELL
+        for s in sets
+    ]
+
+
+def _quality_headers(sets: list[str]) -> list[str]:
+    return [f"{s} PSNR-Y / SSIM-Y" for s in sets] if sets else ["quality (PSNR-Y / SSIM-Y)"]
+
+
+def _speed_cell(entry: ModelEntry) -> str:
+    if entry.speed is None:
+        return UNMEASURED_CELL
+    return f"{entry.speed.ms_per_output_megapixel:,.0f} ms/MP"
+
+
+def family_link(family: str, anchor: str | None = None) -> str:
+    """Relative link from ``models/index.md`` to a family page."""
+    return f"{family}.md" + (f"#{anchor}" if anchor else "")
+
+
+def _anchor(entry: ModelEntry) -> str:
+    return entry.id.replace(".", "")
+
+
+# ------------------------------------------------------------------------ pages
+
+
+def measured_table(catalog: Catalog, *, link_prefix: str = "models/") -> str:
+    """Per model: scale, weights size, quality per evaluation set and speed."""
+    sets = eval_sets(catalog)
+    rows = []
+    for e in catalog.entries:
+        link = f"[{e.id}]({link_prefix}{family_link(e.family, _anchor(e))})"
+        size = human_size(weights_bytes(e))
+        rows.append([link, f"x{e.scale}", size, *_quality_cells(e, sets), _speed_cell(e)])
+    table = markdown_table(
+        ["model", "scale", "weights", *_quality_headers(sets), "speed"],
+        rows,
+    )
+    provenance = sorted(
+        {
+            f"`{e.metrics.provenance.command}` ({e.metrics.provenance.date})"
+            for e in catalog.entries
+            if e.metrics is not None
+        }
+    )
+    machines = sorted(
+        {
+            e.speed.provenance.machine or "unnamed machine"
+            for e in catalog.entries
+            if e.speed is not None
+        }
+    )
+    notes = [LEGEND]
+    if provenance:
+        notes.append("Quality measured by " + ", ".join(provenance) + ".")
+    if machines:
+        notes.append("Speed measured on " + ", ".join(machines) + ".")
+    if not provenance and not machines:
+        notes.append(
+            f"Every model is {NOT_MEASURED}: the numbers appear here once `upscaler eval` "
+            "and the benchmarks have written them into the catalog."
+        )
+    return table + "\n\n" + " ".join(notes)
+
+
+def overview_page(catalog: Catalog) -> str:
+    """``models/index.md``: the whole catalog in one table."""
+    sets = eval_sets(catalog)
+    rows = []
+    for e in catalog.entries:
+        flags = " (global default)" if e.global_default else " (default)" if e.default else ""
+        rows.append(
+            [
+                f"[{e.id}]({family_link(e.family, _anchor(e))}){flags}",
+                e.architecture,
+                e.implementation,
+                e.dataset,
+                f"x{e.scale}",
+                e.channels,
+                e.pruning,
+                e.quantization,
+                *_quality_cells(e, sets),
+                _speed_cell(e),
+                e.license,
+            ]
+        )
+    headers = [
+        "model",
+        "architecture",
+        "implementation",
+        "dataset",
+        "scale",
+        "channels",
+        "pruning",
+        "quantization",
+        *_quality_headers(sets),
+        "speed",
+        "licence",
+    ]
+    families = "\n".join(
+        f"- [{spec.title}]({family_link(name)}) (`{name}`): "
+        f"{len([e for e in catalog.entries if e.family == name])} models"
+        for name, spec in sorted(catalog.families.items())
+    )
+    return "\n\n".join(
+        [
+            GENERATED_NOTE,
+            "# Models",
+            f"The catalog holds {len(catalog.entries)} models in {len(catalog.families)} "
+            "families. This page is generated from the catalog when the documentation is "
+            "built; metrics and speed are written by commands (`upscaler eval`, the "
+            f"benchmarks), never typed, and read *{NOT_MEASURED}* until then.",
+            families,
+            "## Every model",
+            markdown_table(headers, rows),
+            LEGEND,
+            "Pick by attributes rather than by id: see [Choosing a model](../choosing-a-model.md) "
+            "and [Concepts](../concepts.md).",
+        ]
+    )
+
+
+def _term(catalog: Catalog, attribute: str, value: str) -> str:
+    terms = catalog.vocab.terms(attribute)
+    term = terms.get(value)
+    if term is None:
+        return f"`{value}`"
+    link = term.paper or term.url
+    title = f"[{term.title}]({link})" if link else term.title
+    return f"`{value}` ({title})"
+
+
+def family_page(catalog: Catalog, family: str) -> str:
+    """``models/<family>.md``: one family, every variant in detail."""
+    spec = catalog.families[family]
+    entries = [e for e in catalog.entries if e.family == family]
+    default = next((e for e in entries if e.default), entries[0])
+    about = [f"**Architecture** {_term(catalog, 'architecture', spec.architecture)}"]
+    about.append(f"**Implementation** {_term(catalog, 'implementation', spec.implementation)}")
+    about.append(f"**Licence** {spec.license}")
+    if spec.paper:
+        about.append(f"**Paper** <{spec.paper}>")
+    if spec.homepage:
+        about.append(f"**Homepage** <{spec.homepage}>")
+    parts = [GENERATED_NOTE, f"# {spec.title} (`{family}`)"]
+    if spec.description:
+        parts.append(spec.description.strip())
+    parts.append("  \n".join(about))
+    if spec.global_default:
+        reason = (spec.global_default_reason or "").strip()
+        parts.append(
+            f'!!! note "The global default"\n    `{family}.{spec.global_default}` is what '
+            f"`Upscaler()` runs with no query. {reason}"
+        )
+    use = Choice(model=default.id)
+    out = f"photo-x{default.scale}.png"
+    parts.append("## Use it")
+    parts.append("```python\n" + python_snippet(use, input_path="photo.png", output=out) + "```")
+    parts.append("```console\n$ " + cli_command(use, input_path="photo.png", output=out) + "\n```")
+    parts.append("## Variants")
+    parts.append(
+        markdown_table(
+            [
+                "model",
+                "dataset",
+                "scale",
+                "channels",
+                "pruning",
+                "quantization",
+                "weights",
+                "quality",
+                "speed",
+            ],
+            [
+                [
+                    f"[{e.id}](#{_anchor(e)})" + (" (default)" if e.default else ""),
+                    e.dataset,
+                    f"x{e.scale}",
+                    e.channels,
+                    e.pruning,
+                    e.quantization,
+                    human_size(weights_bytes(e)),
+                    metrics_text(e),
+                    speed_text(e),
+                ]
+                for e in entries
+            ],
+        )
+    )
+    for e in entries:
+        parts.append(variant_section(catalog, e))
+    return "\n\n".join(parts) + "\n"
+
+
+def variant_section(catalog: Catalog, e: ModelEntry) -> str:
+    """One variant: attributes, training, metrics with provenance, speed, weights files."""
+    lines = [f"### `{e.id}` {{#{_anchor(e)}}}"]
+    if e.description and e.description != catalog.families[e.family].description:
+        lines.append(e.description.strip())
+    facts = [
+        ["dataset", _term(catalog, "dataset", e.dataset)],
+        ["scale", f"x{e.scale}"],
+        ["channels", str(e.channels)],
+        ["architecture", _term(catalog, "architecture", e.architecture)],
+        ["pruning", e.pruning],
+        ["quantization", _term(catalog, "quantization", e.quantization)],
+        ["value range", f"{e.value_range[0]:g} to {e.value_range[1]:g}"],
+        ["licence", e.license],
+    ]
+    if e.params:
+        facts.append(["params", " ".join(f"{k}={v}" for k, v in sorted(e.params.items()))])
+    if e.paper:
+        facts.append(["paper", f"<{e.paper}>"])
+    if e.training is not None:
+        training = e.training.model_dump(exclude_none=True)
+        if training:
+            facts.append(["training", ", ".join(f"{k} `{v}`" for k, v in training.items())])
+    if e.derived_from:
+        facts.append(["derived from", f"`{e.derived_from}`"])
+    if e.tiling is not None:
+        facts.append(["receptive field", f"{e.tiling.context} px"])
+    facts.append(["weights", f"{source_text(e)}, {human_size(weights_bytes(e))}"])
+    lines.append(markdown_table(["attribute", "value"], facts))
+    rows = metric_rows(e)
+    if rows and e.metrics is not None:
+        prov = e.metrics.provenance
+        lines.append(markdown_table(["set", "PSNR-Y (dB)", "SSIM-Y"], rows))
+        extra = f", protocol {prov.protocol}" if prov.protocol else ""
+        lines.append(f"Measured by `{prov.command}` (upscaler {prov.version}, {prov.date}{extra}).")
+    else:
+        lines.append(f"Quality: {NOT_MEASURED}.")
+    lines.append(f"Speed: {speed_text(e)}.")
+    if e.weights is not None:
+        lines.append(
+            markdown_table(
+                ["file", "sha256", "size"],
+                [[f"`{f.path}`", f"`{f.sha256}`", f.size] for f in e.weights.files],
+            )
+        )
+    return "\n\n".join(lines)
+
+
+# ------------------------------------------------------------------------ CLI reference
+
+
+@contextlib.contextmanager
+def _columns(width: int) -> Iterator[None]:
+    """argparse wraps help to $COLUMNS; pin it so the page does not depend on the terminal."""
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = old
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices.items())
+    return []
+
+
+def _walk(
+    parser: argparse.ArgumentParser, path: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    yield path, parser
+    for name, child in _subcommands(parser):
+        yield from _walk(child, (*path, name))
+
+
+def cli_reference() -> str:
+    """Every command's ``--help`` text, generated from the real parser."""
+    from upscaler.cli.main import build_parser
+
+    parts = [
+        GENERATED_NOTE,
+        "# CLI reference",
+        "Generated from the `upscaler` argument parser when the documentation is built, so "
+        "it is always what `--help` prints. The [command line guide](cli.md) explains the "
+        "commands; error lines and exit codes are in [errors](errors.md).",
+    ]
+    with _columns(80):
+        for path, parser in _walk(build_parser(), ("upscaler",)):
+            heading = "#" * min(len(path) + 1, 4)
+            parts.append(f"{heading} `{' '.join(path)}`")
+            parts.append("```text\n" + parser.format_help().rstrip() + "\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+# ------------------------------------------------------------------------ MkDocs events
+
+
+def pages(catalog: Catalog) -> dict[str, str]:
+    """Every generated page, by its path under docs/."""
+    generated = {"models/index.md": overview_page(catalog), "cli-reference.md": cli_reference()}
+    for family in sorted(catalog.families):
+        generated[f"models/{family}.md"] = family_page(catalog, family)
+    return generated
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """Add the generated pages to the build (they never touch docs/ on disk)."""
+    from mkdocs.structure.files import File
+
+    for path, text in pages(default_catalog()).items():
+        if files.get_file_from_path(path) is not None:
+            raise RuntimeError(f"docs/{path} exists on disk but is generated; delete it")
+        files.append(File.generated(config, path, content=text))
+    return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Replace the measured-table marker in hand-written pages."""
+    if MEASURED_MARKER not in markdown:
+        return markdown
+    depth = page.file.src_uri.count("/")
+    prefix = "../" * depth + "models/"
+    return markdown.replace(MEASURED_MARKER, measured_table(default_catalog(), link_prefix=prefix))
+
+
+def on_config(config: Any) -> Any:
+    """Expand the ``Models`` nav section to list every family page."""
+    catalog = default_catalog()
+    for item in config.nav or []:
+        if isinstance(item, dict) and "Models" in item and isinstance(item["Models"], list):
+            item["Models"] = [{"Overview": "models/index.md"}] + [
+                {spec.title: f"models/{name}.md"} for name, spec in sorted(catalog.families.items())
+            ]
+    return config

@@ -1,0 +1,131 @@
+"""What a job runs with: the model choice and the per-image options, as plain picklable data.
+
+A Ray actor on another process (or machine) must build the very same Upscaler the driver
+validated, so the choice travels as a small frozen dataclass, not as a live object
+(which holds TensorFlow state and cannot be pickled).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from upscaler.errors import QueryError, nearest
+
+if TYPE_CHECKING:
+    from upscaler.upscaler import Upscaler
+
+# --format value → the suffix written. Aliases map to one canonical suffix so that
+# `--format jpeg` and `--format jpg` name files the same way.
+FORMATS: dict[str, str] = {
+    "png": ".png",
+    "jpg": ".jpg",
+    "jpeg": ".jpg",
+    "webp": ".webp",
+    "tif": ".tif",
+    "tiff": ".tif",
+}
+ALPHA_MODES = ("model", "bicubic")
+
+
+def format_suffix(value: str | None) -> str | None:
+    """The output suffix for a ``--format`` value (None keeps each input's own suffix)."""
+    if value is None:
+        return None
+    key = value.strip().lower().lstrip(".")
+    if key in FORMATS:
+        return FORMATS[key]
+    close = nearest(key, list(FORMATS))
+    hint = f"did you mean {close[0]}?" if close else "use png, jpg, webp or tif"
+    raise QueryError(
+        f"unknown output format {value!r}; valid formats: png, jpg, webp, tif", hint=hint
+    )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The arguments of ``Upscaler(...)``: enough to rebuild the same model anywhere."""
+
+    model: str | None = None
+    query: str | None = None
+    dataset: str | None = None
+    scale: int | str | None = None
+    channels: int | str | None = None
+    architecture: str | None = None
+    implementation: str | None = None
+    pruning: str | None = None
+    quantization: str | None = None
+    prefer: str = "balanced"
+    strict: bool = False
+    device: str = "auto"
+    cache_dir: str | None = None
+
+    def build(self) -> Upscaler:
+        """A new Upscaler (resolution only: no TensorFlow, no network until it runs)."""
+        from upscaler.upscaler import Upscaler
+
+        kwargs: dict[str, Any] = {
+            name: value for name, value in asdict(self).items() if name != "model"
+        }
+        return Upscaler(self.model, **kwargs)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Per-image options of ``Upscaler.upscale`` / ``upscale_file``, validated once."""
+
+    patch_size: int | None = None
+    padding: int | None = None
+    batch_size: int | None = None
+    outscale: float | None = None
+    alpha: str = "model"
+    quality: int | None = None
+    max_pixels: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.alpha not in ALPHA_MODES:
+            raise QueryError(
+                f"alpha must be one of {', '.join(ALPHA_MODES)}, got {self.alpha!r}",
+                hint="--alpha model runs the model on the alpha channel; bicubic resizes it",
+            )
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise QueryError(
+                f"quality must be in 1..100, got {self.quality}",
+                hint="90 is a good JPEG/WebP quality; it is ignored for PNG and TIFF",
+            )
+        for name in ("patch_size", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise QueryError(f"{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.padding is not None and self.padding < 0:
+            raise QueryError(f"padding must be 0 or more, got {self.padding}")
+        if self.outscale is not None and not 0 < self.outscale <= 64:
+            raise QueryError(f"outscale must be in (0, 64], got {self.outscale}")
+
+    def upscale_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``Upscaler.upscale`` (only the ones given)."""
+        kwargs: dict[str, Any] = {"alpha": self.alpha}
+        for name in ("patch_size", "padding", "batch_size", "outscale", "max_pixels"):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        kwargs.update(self.extra)
+        return kwargs
+
+
+def forwarded_environment() -> dict[str, str]:
+    """The settings a worker process must share with the driver ($UPSCALER_*, npm registry).
+
+    Ray workers on a cluster do not inherit the driver's environment, yet the catalog,
+    cache and offline switches must mean the same thing on both sides.
+    """
+    from upscaler import settings
+
+    names = {settings.ENV_NPM_REGISTRY}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith("UPSCALER_") or name in names
+    }

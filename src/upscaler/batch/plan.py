@@ -1,0 +1,148 @@
+"""Which files a job reads and writes: discovery, the mirrored output tree, and resumption.
+
+Everything here is pure file-system work (no model): it runs in the driver before any
+worker starts, so that a wrong SRC or DST fails in a second, not after loading a model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from upscaler.errors import BatchError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+REPORT_NAME = "upscaler-failures.jsonl"
+LOCK_NAME = ".upscaler-batch.lock"
+# Upscaler.upscale_file writes `.<stem>.<8 random chars><suffix>` beside the target
+# (tempfile.mkstemp's name pattern), then renames it.
+_TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)$")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image: where it is read, and where its result goes."""
+
+    src: str
+    dst: str
+
+    def to_row(self) -> dict[str, str]:
+        """The row a Ray dataset carries (plain strings travel between processes)."""
+        return {"src": self.src, "dst": self.dst}
+
+
+def is_image_name(name: str) -> bool:
+    """An image by its suffix (case-insensitive); hidden files (``._x.jpg``) are not."""
+    return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def discover(src: Path) -> list[Path]:
+    """Every image file under ``src``, recursively, sorted by relative path.
+
+    Hidden files and folders are skipped (macOS ``._name.jpg`` forks, ``.git``, our own
+    temp files); folder symlinks are not followed, so a link loop cannot hang the job.
+    """
+    found: list[Path] = []
+    for root, dirs, files in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root, name) for name in files if is_image_name(name))
+    return sorted(found, key=lambda p: p.relative_to(src).as_posix())
+
+
+def output_name(source: Path, suffix: str | None) -> str:
+    """The output's file name: the input's, with the suffix replaced when converting."""
+    return source.name if suffix is None else source.stem + suffix
+
+
+def check_folders(src: Path, dst: Path) -> tuple[Path, Path]:
+    """Absolute SRC and DST, or a BatchError saying why the pair cannot work."""
+    if not src.exists():
+        raise BatchError(f"no such folder: {src}", hint="check the SRC path")
+    if not src.is_dir():
+        raise BatchError(
+            f"{src} is a file, not a folder",
+            hint=f"upscale one file with: upscaler upscale {src} -o OUT",
+        )
+    if dst.exists() and not dst.is_dir():
+        raise BatchError(f"{dst} exists and is not a folder", hint="pass a folder as DST")
+    src_abs, dst_abs = src.resolve(), dst.resolve()
+    if dst_abs == src_abs or dst_abs.is_relative_to(src_abs):
+        raise BatchError(
+            f"DST {dst} is inside SRC {src}; its outputs would become inputs",
+            hint="write to a folder outside SRC, e.g. a sibling folder",
+        )
+    return src_abs, dst_abs
+
+
+def plan_jobs(src: Path, dst: Path, sources: Sequence[Path], suffix: str | None) -> list[Job]:
+    """One job per source, mirroring its place under ``src`` into ``dst``.
+
+    Two inputs that would write the same output (``a.jpg`` and ``a.png`` with
+    ``--format png``), or an output that would overwrite an input, fail the whole plan:
+    silently keeping one of them would lose work.
+    """
+    jobs: list[Job] = []
+    seen: dict[str, Path] = {}
+    inputs = {str(p.resolve()) for p in sources}
+    for source in sources:
+        rel = source.relative_to(src)
+        target = dst / rel.parent / output_name(source, suffix)
+        key = os.path.normcase(str(target))
+        if key in seen:
+            raise BatchError(
+                f"{seen[key]} and {source} would both be written to {target}",
+                hint="drop --format, or rename one of the inputs",
+            )
+        if str(target.resolve()) in inputs:
+            raise BatchError(
+                f"the output {target} would overwrite an input",
+                hint="write to a folder that holds no inputs",
+            )
+        seen[key] = source
+        jobs.append(Job(str(source), str(target)))
+    return jobs
+
+
+def clean_temp_files(jobs: Iterable[Job]) -> list[Path]:
+    """Remove the temp files a killed run left beside the outputs it was writing.
+
+    Only names of the exact temp pattern *for a planned output* are removed, so a user's
+    own hidden files in DST are never touched. Callers hold the DST lock, so no other
+    job's temp file can be mid-write.
+    """
+    wanted: dict[Path, set[tuple[str, str]]] = {}
+    for job in jobs:
+        target = Path(job.dst)
+        wanted.setdefault(target.parent, set()).add((target.stem, target.suffix))
+    removed: list[Path] = []
+    for folder, names in wanted.items():
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            match = _TEMP_NAME.match(entry.name)
+            if match and (match["stem"], match["suffix"]) in names and entry.is_file():
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def is_complete(path: Path) -> bool:
+    """True when ``path`` is an image that decodes completely (a finished output).
+
+    Outputs are written by rename, so a file at a final name is whole unless something
+    other than this job wrote it; decoding it is the check that costs least and trusts
+    nothing. Outputs are larger than inputs, so the decompression-bomb limit is lifted.
+    """
+    from upscaler.errors import ImageError
+    from upscaler.runtime.image_io import decode
+
+    try:
+        decode(path, max_pixels=2**62)
+    except (ImageError, OSError, ValueError, MemoryError):
+        return False
+    return True

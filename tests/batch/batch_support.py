@@ -1,0 +1,110 @@
+"""Helpers for the folder-job tests (a plain module, imported by name).
+
+The model is a TF.js layers nearest-neighbour x2 upsampler (one UpSampling2D layer, no
+weights), so every expected output is known exactly: ``np.repeat`` twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one in-process run of the CLI produced."""
+
+    code: int
+    out: str
+    err: str
+
+
+@dataclass(frozen=True)
+class TinyEnv:
+    """The tiny catalog and the session's model cache."""
+
+    catalog: Path
+    home: Path
+
+    def environ(self) -> dict[str, str]:
+        return {"UPSCALER_CATALOG": str(self.catalog), "UPSCALER_HOME": str(self.home)}
+
+
+def nearest_x2(pixels: np.ndarray) -> np.ndarray:
+    return np.repeat(np.repeat(pixels, 2, axis=0), 2, axis=1)
+
+
+def write_tfjs_upsampler(folder: Path) -> Path:
+    """A TF.js layers model: Sequential([UpSampling2D(2)]), empty weights shard."""
+    folder.mkdir(parents=True, exist_ok=True)
+    topology = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "seq",
+            "layers": [
+                {
+                    "class_name": "UpSampling2D",
+                    "config": {
+                        "size": [2, 2],
+                        "data_format": "channels_last",
+                        "name": "up",
+                        "trainable": True,
+                        "batch_input_shape": [None, None, None, 3],
+                        "dtype": "float32",
+                    },
+                }
+            ],
+        },
+        "keras_version": "tfjs-layers 3.13.0",
+        "backend": "tensor_flow.js",
+    }
+    doc = {
+        "format": "layers-model",
+        "generatedBy": "test",
+        "convertedBy": None,
+        "modelTopology": topology,
+        "weightsManifest": [{"paths": ["./up.bin"], "weights": []}],
+    }
+    (folder / "model.json").write_text(json.dumps(doc), encoding="utf-8")
+    (folder / "up.bin").write_bytes(b"")
+    return folder / "model.json"
+
+
+def noise(height: int, width: int, seed: int, channels: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
+
+
+def write_image(path: Path, pixels: np.ndarray, **params: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, **params)
+    return path
+
+
+def read_pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        image.load()
+        return np.asarray(image)
+
+
+def mixed_tree(root: Path) -> dict[str, np.ndarray]:
+    """PNG, JPEG (upper-case suffix), lossless WebP and BMP in nested folders, one corrupt
+    PNG, a text file and a hidden folder. Returns the good sources' pixels by path."""
+    sources = {
+        "top.png": noise(12, 10, 1),
+        "a/photo.JPG": noise(16, 16, 2),
+        "a/b/deep.webp": noise(9, 14, 3),
+        "c/old.bmp": noise(8, 8, 4),
+    }
+    for rel, pixels in sources.items():
+        params: dict[str, object] = {"lossless": True} if rel.endswith(".webp") else {}
+        write_image(root / rel, pixels, **params)
+    (root / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    (root / "a" / "notes.txt").write_text("not an image", encoding="utf-8")
+    (root / ".hidden").mkdir()
+    write_image(root / ".hidden" / "skip.png", noise(4, 4, 6))
+    return sources

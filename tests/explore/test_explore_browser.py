@@ -1,0 +1,223 @@
+"""The explorer in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+`upscaler explore` runs in a subprocess on 127.0.0.1 against a catalog of tiny local
+models (no network). The test uploads an image, changes the scale, runs the model and
+checks what a person would: the resolver's answer, the generated code, the output picture
+(its pixels, fetched from the page), the timing and metrics, and that the page asked no
+host but 127.0.0.1 for anything. A full-page screenshot is saved and its path printed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import explore_tiny_catalog as tiny_catalog
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # includes installing chromium
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_S = 120
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def _apt_install_chromium() -> str | None:
+    """Install Debian's chromium when we are root with apt; the reason when we cannot."""
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        return "needs root and apt-get to install Debian's chromium package"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    for step in ([], [[apt, "update", "-q"]]):
+        for cmd in step:
+            subprocess.run(cmd, env=env, capture_output=True, check=False, timeout=600)
+        done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+        if done.returncode == 0 and Path(CHROMIUM).exists():
+            return None
+    return f"apt-get install chromium failed: {done.stderr.strip()[-300:]}"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed on first use (CI runs as root on a fresh machine)."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+    if not Path(CHROMIUM).exists():
+        problem = _apt_install_chromium()
+        if problem is not None:
+            pytest.skip(f"no {CHROMIUM}: {problem}")
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"upscaler explore exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:  # loopback only
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"upscaler explore did not serve {url} in {SERVER_START_S} s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def explorer_url(tmp_path: Path) -> Iterator[str]:
+    """`upscaler explore` on a free loopback port, with the tiny catalog."""
+    pytest.importorskip("gradio", reason="gradio is in the explore and dev extras")
+    catalog = tiny_catalog.write_catalog(tmp_path / "tiny")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSCALER_", "GRADIO_"))}
+    env.update(
+        UPSCALER_CATALOG=str(catalog),
+        UPSCALER_HOME=str(tmp_path / "home"),
+        UPSCALER_OFFLINE="1",
+        GRADIO_TEMP_DIR=str(tmp_path / "gradio"),
+    )
+    log = tmp_path / "explore.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "upscaler", "explore", "--port", str(port), "--no-browser"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_serving(proc, url, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def _png(path: Path, rgb: np.ndarray) -> Path:
+    Image.fromarray(rgb, "RGB").save(path)
+    return path
+
+
+def test_upload_change_scale_run_and_copyable_code(
+    chromium: str, explorer_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    rgb = np.random.default_rng(7).integers(0, 256, size=(16, 24, 3), dtype=np.uint8)
+    photo = _png(tmp_path / "tiny-photo.png", rgb)
+    shot = tmp_path_factory.mktemp("explorer-screenshot") / "explorer.png"
+    requested: list[str] = []
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh profile
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1100},
+        )
+        try:
+            page = context.new_page()
+            page.on("request", lambda request: requested.append(request.url))
+            page.set_default_timeout(60_000)
+            page.goto(explorer_url)
+
+            # Nothing chosen yet: the catalog's global default, and code saying so.
+            resolution = page.locator("#resolution")
+            expect(resolution).to_contain_text("Exact match: tiny-swap.x2")
+            python = page.locator("#code-python")
+            expect(python).to_contain_text("up = Upscaler()")
+
+            # Upload: the code now names the uploaded file.
+            page.locator("#input-image input[type=file]").set_input_files(str(photo))
+            expect(python).to_contain_text('up.upscale_file("tiny-photo.png", "tiny-photo-x2.png")')
+
+            # Change the scale: the resolver's answer and both code forms follow.
+            page.get_by_role("combobox", name="scale").click()
+            page.get_by_role("option", name="x4", exact=True).click()
+            expect(resolution).to_contain_text("Exact match: tiny-swap.x4")
+            expect(python).to_contain_text("up = Upscaler(scale=4)")
+            expect(python).to_contain_text('"tiny-photo-x4.png"')
+            page.get_by_role("tab", name="Command line").click()
+            expect(page.locator("#code-cli")).to_contain_text(
+                "upscaler upscale tiny-photo.png -o tiny-photo-x4.png --scale 4"
+            )
+            expect(page.locator("#code-cli button[aria-label*='Copy' i]").first).to_be_visible()
+
+            # Run: the slider shows the output, the timing and the model's metrics appear.
+            page.locator("#run").click()
+            timing = page.locator("#timing")
+            expect(timing).to_contain_text("tiny-swap.x4 upscaled 24×16 → 96×64", timeout=180_000)
+            facts = page.locator("#facts")
+            expect(facts).to_contain_text("31.25")
+            expect(facts).to_contain_text("0.8765")
+            expect(facts).to_contain_text("123 ms per output megapixel")
+            images = page.locator("#result img")
+            expect(images).to_have_count(2)
+
+            # The picture shown is the model's output, pixel for pixel.
+            sources = [images.nth(i).get_attribute("src") or "" for i in range(2)]
+            shown = []
+            for src in sources:
+                reply = context.request.get(src)
+                assert reply.ok, src
+                shown.append(np.asarray(Image.open(io.BytesIO(reply.body())).convert("RGB")))
+            expected = tiny_catalog.reference(rgb, 4)
+            assert any(np.array_equal(s, expected) for s in shown), [s.shape for s in shown]
+            before = np.repeat(np.repeat(rgb, 4, axis=0), 4, axis=1)
+            assert any(np.array_equal(s, before) for s in shown)
+
+            # Strict with no exact match: nothing to run; pinning an alternative fixes it.
+            page.get_by_role("combobox", name="channels").click()
+            page.get_by_role("option", name="4 (RGBA)").click()
+            expect(resolution).to_contain_text("Nearest alternative: tiny-swap.x4")
+            page.get_by_label("strict (raise instead of adapting)").check()
+            expect(resolution).to_contain_text("raises NoMatchingModel")
+            expect(page.locator("#run")).to_be_disabled()
+            page.locator("#alternatives [role=gridcell]", has_text="tiny-swap.x4").first.click()
+            page.get_by_role("tab", name="Python").click()
+            expect(python).to_contain_text('up = Upscaler(model="tiny-swap.x4", strict=True)')
+            expect(resolution).to_contain_text("Exact match: tiny-swap.x4")
+            expect(page.locator("#run")).to_be_enabled()
+
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            context.close()
+
+    print(f"\nexplorer screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
+    hosts = {urlsplit(u).hostname for u in requested if urlsplit(u).scheme in ("http", "https")}
+    assert hosts <= LOOPBACK_HOSTS, f"the page contacted {hosts - LOOPBACK_HOSTS}"
