@@ -1,0 +1,461 @@
+"""Run a SavedModel over fixed-shape tiles with overlap, batched, on one device.
+
+Why tiles: a whole-image call needs activation memory proportional to the image area
+(an x4 model on a 2048² input wants several GiB), and a GPU has far less. Tiles bound the
+model's memory by the tile size; the output is assembled into one preallocated array, or a
+memory-mapped temp file beyond :data:`MEMMAP_THRESHOLD_BYTES`, so the peak does not grow
+with the image beyond the output itself. The source stays a numpy array on the host; each
+batch of windows is converted to the model's value range on its own, so no float copy of
+the whole image ever exists.
+
+Why it matches a whole-image run: the plan (:mod:`upscaler.runtime.tiling`) keeps only
+each window's core, whose pixels saw ``context`` real input pixels on every inner side;
+with ``context`` at least the model's receptive field (measured per family and stored in
+the catalog as ``tiling: {context: N}``) the assembled output equals a whole-image run up
+to float32 rounding, i.e. within one grey level after rounding, and bit-identical when the
+image fits in one window.
+
+Pixel arithmetic generalises :mod:`upscaler.runtime.whole_image` (UpscalerJS's exact
+mapping) from white = 255 to white = 65535 (uint16) and white = 1.0 (float32): uint8
+results are bit-identical to ``whole_image.upscale_rgb`` for a one-tile image.
+
+No TensorFlow exception leaves this module: running out of device memory retries with
+smaller batches and then smaller tiles, and anything else becomes a
+:class:`~upscaler.errors.ModelLoadError` or :class:`~upscaler.errors.ImageError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from upscaler.errors import Cancelled, ImageError, ModelLoadError
+from upscaler.runtime.device import (
+    configure_threads,
+    device_kind,
+    resolve_device,
+    thread_settings,
+)
+from upscaler.runtime.savedmodel import LoadedModel, _first_line, require_tensorflow
+from upscaler.runtime.tiling import Tile, TilePlan, plan_tiles
+from upscaler.runtime.whole_image import _range
+
+log = logging.getLogger("upscaler.runtime.tiled")
+
+__all__ = [
+    "DEFAULT_CONTEXT",
+    "DEFAULTS",
+    "ENV_MEMMAP_THRESHOLD",
+    "MEMMAP_THRESHOLD_BYTES",
+    "MIN_TILE",
+    "TileDefaults",
+    "TiledRunner",
+]
+
+MEMMAP_THRESHOLD_BYTES = 1 << 30
+"""Outputs larger than this (1 GiB) are assembled in a memory-mapped temp file."""
+
+ENV_MEMMAP_THRESHOLD = "UPSCALER_MEMMAP_THRESHOLD"
+"""Environment variable overriding :data:`MEMMAP_THRESHOLD_BYTES` (bytes), read per run."""
+
+DEFAULT_CONTEXT = 32
+"""Context for a model whose receptive field nobody measured (local models): generous for
+small networks; catalog models carry their measured ``tiling.context``."""
+
+MIN_TILE = 32
+"""Tiles are never halved below this: smaller ones would be mostly context."""
+
+ProgressCallback = Callable[[int, int], object]
+Pixels = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class TileDefaults:
+    """Default core size (input pixels) and batch for one device kind.
+
+    Chosen by ``python benchmarks/run.py --levers`` (see docs/performance.md): on CPU one
+    large tile per call is fastest, because the convolutions already use every core and
+    a larger window wastes fewer pixels on context; a batch only helps a GPU.
+    """
+
+    tile: int
+    batch: int
+
+
+DEFAULTS: dict[str, TileDefaults] = {
+    "cpu": TileDefaults(tile=512, batch=1),
+    "gpu": TileDefaults(tile=512, batch=4),
+}
+"""Default tile and batch per device kind (``"cpu"``, ``"gpu"``)."""
+
+
+_WHITE: dict[np.dtype[Any], float] = {
+    np.dtype(np.uint8): 255.0,
+    np.dtype(np.uint16): 65535.0,
+    np.dtype(np.float32): 1.0,
+}
+
+
+def _memmap_threshold(explicit: int | None) -> int:
+    if explicit is not None:
+        return explicit
+    raw = os.environ.get(ENV_MEMMAP_THRESHOLD, "").strip()
+    if raw:
+        try:
+            return max(0, int(float(raw)))
+        except ValueError:
+            log.warning("ignoring %s=%r: not a number of bytes", ENV_MEMMAP_THRESHOLD, raw)
+    return MEMMAP_THRESHOLD_BYTES
+
+
+def check_pixels(pixels: Any) -> Pixels:
+    """Refuse anything but a non-empty HxWx3 uint8, uint16 or float32 array."""
+    if not isinstance(pixels, np.ndarray):
+        raise ImageError(f"expected an HxWx3 numpy array, got {type(pixels).__name__}")
+    if pixels.dtype not in _WHITE:
+        raise ImageError(
+            f"expected a uint8, uint16 or float32 image, got dtype {pixels.dtype}",
+            hint="convert with array.astype(np.float32) / white for other types",
+        )
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ImageError(f"expected an HxWx3 RGB image, got shape {list(pixels.shape)}")
+    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
+        raise ImageError(f"image of shape {list(pixels.shape)} is empty")
+    return pixels
+
+
+class _PixelMap:
+    """The value-range arithmetic for one (pixel dtype, model range) pair.
+
+    Integer pixels are divided by ``white / span`` (for uint8 and a [0, 1] model this is
+    UpscalerJS's ``tf.div(pixels, 255)``, bit for bit); float pixels in [0, 1] are
+    multiplied by ``span``. The way back clips to the model's range first, as
+    UpscalerJS does, then to the pixel range; integers round half-to-even.
+    """
+
+    def __init__(self, dtype: np.dtype[Any], value_range: tuple[float, float]) -> None:
+        self.dtype = dtype
+        self.white = _WHITE[dtype]
+        self.lo, self.hi = value_range
+        self.span = self.hi - self.lo
+        self.integer = dtype.kind == "u"
+
+    def to_model(self, window: Pixels, out: npt.NDArray[np.float32]) -> None:
+        """Write ``window`` mapped onto the model's range into ``out`` (float32)."""
+        if self.integer:
+            np.copyto(out, window, casting="unsafe")
+            if self.span != self.white:
+                np.divide(out, np.float32(self.white / self.span), out=out)
+        else:
+            if not np.all(np.isfinite(window)):
+                raise ImageError("the image holds NaN or infinite values")
+            np.clip(window, np.float32(0.0), np.float32(1.0), out=out)
+            if self.span != 1.0:
+                np.multiply(out, np.float32(self.span), out=out)
+        if self.lo != 0.0:
+            np.add(out, np.float32(self.lo), out=out)
+
+    def from_model(self, result: npt.NDArray[np.float32]) -> Pixels:
+        """Map a model output region back to pixels of ``self.dtype``."""
+        if not np.all(np.isfinite(result)):
+            raise ImageError("the model produced NaN or infinite values for this image")
+        y = np.clip(result, np.float32(self.lo), np.float32(self.hi))
+        if self.lo != 0.0:
+            y -= np.float32(self.lo)
+        if self.integer:
+            if self.span != self.white:
+                y *= np.float32(self.white / self.span)
+            return np.rint(np.clip(y, 0.0, self.white, out=y), out=y).astype(self.dtype)
+        if self.span != 1.0:
+            y /= np.float32(self.span)
+        return np.clip(y, 0.0, 1.0, out=y)
+
+
+class _OutOfMemory(Exception):
+    """Internal: the device ran out of memory for the current tile or batch size."""
+
+
+class TiledRunner:
+    """Upscale images of any size with one model, tile by tile.
+
+    ``tile`` is the core size in input pixels, ``context`` the overlap in input pixels kept
+    on every inner side of a window (catalog models: their ``tiling.context``), ``batch``
+    the tiles per model call; ``None`` picks the defaults for the device kind
+    (:data:`DEFAULTS`, :data:`DEFAULT_CONTEXT`). ``device`` is ``"auto"``, ``"cpu"``,
+    ``"cpu:N"`` or ``"gpu:N"``. Outputs larger than ``memmap_threshold`` bytes (default
+    :data:`MEMMAP_THRESHOLD_BYTES`, or ``$UPSCALER_MEMMAP_THRESHOLD``) are assembled in a
+    memory-mapped temp file, deleted when the returned array is.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        scale: int,
+        value_range: Any,
+        tile: int | None = None,
+        context: int | None = None,
+        batch: int | None = None,
+        device: str = "auto",
+        memmap_threshold: int | None = None,
+    ) -> None:
+        if int(scale) != scale or scale < 1:
+            raise ModelLoadError(f"scale must be a positive integer, got {scale!r}")
+        self.model = model
+        self.scale = int(scale)
+        self.value_range = _range(value_range)
+        configure_threads()
+        self.device = resolve_device(device)
+        defaults = DEFAULTS[device_kind(self.device)]
+        self.tile = _positive("tile", tile if tile is not None else defaults.tile)
+        self.batch = _positive("batch", batch if batch is not None else defaults.batch)
+        self.context = DEFAULT_CONTEXT if context is None else int(context)
+        if self.context < 0:
+            raise ValueError(f"context must be >= 0, got {context}")
+        self.context_measured = context is not None
+        self.memmap_threshold = memmap_threshold
+        self.trace_count = 0
+        self._functions: dict[tuple[int, int] | None, Any] = {}
+        self._last_plan: TilePlan | None = None
+        self._last_memmap: bool | None = None
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def plan(self, height: int, width: int) -> TilePlan:
+        """The tile plan this runner would use for an ``height`` x ``width`` image now."""
+        return plan_tiles(
+            height, width, tile=self.tile, context=self.context, scale=self.scale, batch=self.batch
+        )
+
+    def uses_memmap(self, height: int, width: int, channels: int = 3, itemsize: int = 1) -> bool:
+        """Whether the output of such an image would go to a memory-mapped temp file."""
+        size = height * self.scale * width * self.scale * channels * itemsize
+        return size > _memmap_threshold(self.memmap_threshold)
+
+    def describe(self, shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+        """Device, precision, tile plan and threads: for ``shape`` (H, W[, C]) when given,
+        else for the last image run (tile count ``None`` before any)."""
+        plan = self.plan(shape[0], shape[1]) if shape is not None else self._last_plan
+        memmap = self.uses_memmap(shape[0], shape[1]) if shape is not None else self._last_memmap
+        return {
+            "device": self.device,
+            "precision": "float32",
+            "tile": self.tile,
+            "context": self.context,
+            "context_source": "catalog" if self.context_measured else "default",
+            "batch": self.batch,
+            "window": list(plan.window) if plan is not None else None,
+            "tiles": plan.count if plan is not None else None,
+            "overhead": round(plan.overhead, 4) if plan is not None else None,
+            "memmap": memmap,
+            "memmap_threshold": _memmap_threshold(self.memmap_threshold),
+            "threads": thread_settings().as_dict(),
+        }
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        pixels: Pixels,
+        *,
+        progress: bool = True,
+        callback: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Pixels:
+        """Upscale HxWx3 pixels (uint8, uint16, or float32 in [0, 1]); same dtype out.
+
+        ``callback(done, total)`` is called after every batch; ``cancel`` is checked before
+        every batch and raises :class:`~upscaler.errors.Cancelled` once set. Out of device
+        memory, the batch is halved, then the tile, down to :data:`MIN_TILE`; the runner
+        keeps the smaller size for later images.
+        """
+        image = check_pixels(pixels)
+        mapping = _PixelMap(image.dtype, self.value_range)
+        while True:
+            plan = self.plan(image.shape[0], image.shape[1])
+            try:
+                return self._run_plan(image, plan, mapping, progress, callback, cancel)
+            except _OutOfMemory as exc:
+                self._shrink(plan, exc)
+
+    def _shrink(self, plan: TilePlan, exc: _OutOfMemory) -> None:
+        """Halve the batch, else the tile until the plan's window really gets smaller."""
+        if self.batch > 1:
+            self.batch //= 2
+            log.warning("out of memory on %s; retrying with batches of %d", self.device, self.batch)
+            return
+        tile = self.tile
+        while tile // 2 >= MIN_TILE:
+            tile //= 2
+            smaller = plan_tiles(
+                plan.height, plan.width, tile=tile, context=self.context, scale=self.scale
+            )
+            if smaller.window != plan.window:
+                self.tile = tile
+                log.warning("out of memory on %s; retrying with %d-pixel tiles", self.device, tile)
+                return
+        raise ModelLoadError(
+            f"{self.device} ran out of memory running {self.model.path.name} even on "
+            f"{plan.window[0]}x{plan.window[1]} tiles one at a time: {exc}",
+            hint="use device='cpu', or free memory held by other processes",
+        )
+
+    def _run_plan(
+        self,
+        image: Pixels,
+        plan: TilePlan,
+        mapping: _PixelMap,
+        progress: bool,
+        callback: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> Pixels:
+        from tqdm.auto import tqdm
+
+        self._last_plan = plan
+        total = plan.count
+        scale = self.scale
+        out: Pixels | None = None
+        window_h, window_w = plan.window
+        buffer = np.empty((plan.batch, window_h, window_w, 3), dtype=np.float32)
+        log.debug(
+            "%s on %s: %d tiles of %dx%d (core %d, context %d), batch %d",
+            self.model.path.name,
+            self.device,
+            total,
+            window_h,
+            window_w,
+            plan.tile,
+            plan.context,
+            plan.batch,
+        )
+        done = 0
+        with tqdm(
+            total=total,
+            unit="tile",
+            desc="upscaling",
+            disable=not progress,
+            file=sys.stderr,
+            leave=False,
+        ) as bar:
+            for group in plan.batches():
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"upscaling cancelled after {done} of {total} tiles")
+                batch = buffer[: len(group)]
+                for slot, tile in zip(batch, group, strict=True):
+                    mapping.to_model(image[tile.window], slot)
+                result = self._infer(batch, fixed=not plan.single)
+                expected = (len(group), window_h * scale, window_w * scale)
+                if result.shape[:3] != expected:
+                    raise ModelLoadError(
+                        f"model {self.model.path.name} turned tiles of shape "
+                        f"{list(batch.shape)} into {list(result.shape)}, not "
+                        f"{[*expected, 3]} as scale={scale} requires",
+                        hint="pass the model's real scale",
+                    )
+                if out is None:
+                    out = self._allocate(plan, result.shape[3], mapping.dtype)
+                for tile, tile_out in zip(group, result, strict=True):
+                    out[tile.core_in_output(scale)] = mapping.from_model(
+                        tile_out[tile.core_in_window(scale)]
+                    )
+                done += len(group)
+                bar.update(len(group))
+                if callback is not None:
+                    callback(done, total)
+        assert out is not None
+        if isinstance(out, np.memmap):
+            out.flush()
+        return out
+
+    def _allocate(self, plan: TilePlan, channels: int, dtype: np.dtype[Any]) -> Pixels:
+        height, width = plan.output_shape
+        shape = (height, width, channels)
+        nbytes = height * width * channels * dtype.itemsize
+        self._last_memmap = nbytes > _memmap_threshold(self.memmap_threshold)
+        if not self._last_memmap:
+            return np.empty(shape, dtype=dtype)
+        # An unlinked temp file: the disk space goes back when the array is released.
+        with tempfile.TemporaryFile(prefix="upscaler-", suffix=".out") as handle:
+            log.info("assembling a %.2f GiB output in a memory-mapped temp file", nbytes / 2**30)
+            try:
+                return np.memmap(handle, dtype=dtype, mode="w+", shape=shape)
+            except OSError as exc:
+                raise ImageError(
+                    f"cannot create a {nbytes / 2**30:.2f} GiB temp file for the output: {exc}",
+                    hint="set TMPDIR to a folder with more free space",
+                ) from exc
+
+    # -- the model call ----------------------------------------------------------------------
+
+    def _function(self, window: tuple[int, int] | None) -> Any:
+        """A tf.function for batches of one window shape, traced once per shape.
+
+        The input signature fixes the window's height and width (the batch dimension stays
+        free so the last, smaller batch of an image reuses the same trace); the body places
+        the SavedModel's serving function on the runner's device. ``window=None`` is the
+        shape-free function used for images that fit in one window: their shape is the
+        image's own, and tracing once per image size would only add work.
+        """
+        function = self._functions.get(window)
+        if function is not None:
+            return function
+        tf = require_tensorflow()
+        serving = self.model._function
+        input_name = self.model.input_name
+        output_name = self.model.output_name
+        device = self.device
+
+        def body(batch: Any) -> Any:
+            self.trace_count += 1  # a Python side effect: runs only while tracing
+            with tf.device(device):
+                return serving(**{input_name: batch})[output_name]
+
+        height, width = window if window is not None else (None, None)
+        spec = tf.TensorSpec([None, height, width, 3], tf.float32, name="tiles")
+        function = tf.function(body, input_signature=[spec], autograph=False)
+        if len(self._functions) >= 8:  # many window shapes: keep the newest traces only
+            self._functions.pop(next(iter(self._functions)))
+        self._functions[window] = function
+        return function
+
+    def _infer(self, batch: npt.NDArray[np.float32], *, fixed: bool) -> npt.NDArray[np.float32]:
+        """Run one batch; ``fixed`` selects the per-window trace (multi-tile plans)."""
+        tf = require_tensorflow()
+        function = self._function((batch.shape[1], batch.shape[2]) if fixed else None)
+        name = self.model.path.name
+        try:
+            with tf.device(self.device):
+                result = function(tf.constant(batch)).numpy()
+        except tf.errors.ResourceExhaustedError as exc:
+            raise _OutOfMemory(_first_line(exc)) from None
+        except tf.errors.InvalidArgumentError as exc:
+            raise ImageError(
+                f"model {name} rejected tiles of shape {list(batch.shape)}: {_first_line(exc)}"
+            ) from None
+        except tf.errors.OpError as exc:
+            raise ModelLoadError(f"model {name} failed while running: {_first_line(exc)}") from None
+        except (ValueError, TypeError) as exc:
+            raise ModelLoadError(
+                f"model {name} cannot run on tiles of shape {list(batch.shape)}: {exc}"
+            ) from None
+        out = np.asarray(result)
+        if out.dtype != np.float32:
+            out = out.astype(np.float32)
+        if out.ndim != 4:
+            raise ModelLoadError(f"model {name} returned shape {list(out.shape)}; expected rank 4")
+        return out
+
+
+def _positive(name: str, value: int) -> int:
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
