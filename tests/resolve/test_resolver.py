@@ -320,7 +320,15 @@ def test_bogus_prefer_is_rejected(catalog: Catalog) -> None:
 
 @pytest.mark.parametrize("prefer", ["balanced", "fast", "accurate"])
 def test_prefer_without_metrics_falls_back_to_catalog_order(catalog: Catalog, prefer: str) -> None:
-    r = resolve_text("scale=4", catalog, prefer=prefer)
+    unmeasured = Catalog(
+        root=catalog.root,
+        vocab=catalog.vocab,
+        entries=tuple(
+            e.model_copy(update={"metrics": None, "speed": None}) for e in catalog.entries
+        ),
+        families=catalog.families,
+    )
+    r = resolve_text("scale=4", unmeasured, prefer=prefer)
     assert r.prefer == prefer
     assert r.model is not None
     assert r.model.id == "esrgan-slim.x4"

@@ -41,3 +41,29 @@ def rgb_to_y(image: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         raise ValueError(f"expected HxW or HxWx3, got shape {list(array.shape)}")
     r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]
     return Y_OFFSET + Y_WEIGHTS[0] * r + Y_WEIGHTS[1] * g + Y_WEIGHTS[2] * b
+
+
+#: ITU-R BT.601 luma weights (full range): the gray level of an RGB triple.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def gray_level(image: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """Full-range BT.601 luma in float64, 0..255: exactly the gray value when R = G = B.
+
+    Used for images whose ground truth is a gray file: the reference scripts compare such
+    images on their gray values (no 16..235 studio swing), and a model's RGB output for
+    them is folded back to gray with these weights before comparison.
+    """
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected 8-bit pixels, got dtype {array.dtype}")
+    values = array.astype(np.float64)
+    if values.ndim == 3 and values.shape[2] == 1:
+        values = values[:, :, 0]
+    if values.ndim == 2:
+        return values
+    if values.ndim != 3 or values.shape[2] != 3:
+        raise ValueError(f"expected HxW or HxWx3, got shape {list(array.shape)}")
+    r, g, b = values[:, :, 0], values[:, :, 1], values[:, :, 2]
+    # 0.299 R + 0.587 G + 0.114 B, written around G so that R = G = B gives G bit-exactly.
+    return g + LUMA_WEIGHTS[0] * (r - g) + LUMA_WEIGHTS[2] * (b - g)

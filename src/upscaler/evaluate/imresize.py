@@ -99,9 +99,13 @@ def resize_matrix(
 
 
 def round_uint8(values: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
-    """MATLAB's double → uint8: round half away from zero, then saturate to 0..255."""
-    rounded = np.sign(values) * np.floor(np.abs(values) + 0.5)
-    return np.clip(rounded, 0.0, 255.0).astype(np.uint8)
+    """MATLAB's double → uint8: round half away from zero, then saturate to 0..255.
+
+    ``floor(x + 0.5)`` is round-half-away-from-zero for ``x >= 0``; for negative ``x`` it
+    can differ, but every negative value saturates to 0 either way.
+    """
+    out: npt.NDArray[np.uint8] = np.clip(np.floor(values + 0.5), 0.0, 255.0).astype(np.uint8)
+    return out
 
 
 def _resize_axis(

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 PEAK = 255.0
 SSIM_WINDOW = 11
@@ -60,19 +59,30 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> npt.N
     x = np.arange(size, dtype=np.float64) - half
     g = np.exp(-(x[:, np.newaxis] ** 2 + x[np.newaxis, :] ** 2) / (2.0 * sigma * sigma))
     g[g < np.finfo(np.float64).eps * g.max()] = 0.0
-    return g / g.sum()
+    normalised: npt.NDArray[np.float64] = g / g.sum()
+    return normalised
+
+
+def _valid_band(length: int, taps: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The ``(length - k + 1) x length`` matrix of a 1-D 'valid' correlation with ``taps``."""
+    size = taps.shape[0]
+    band = np.zeros((length - size + 1, length), dtype=np.float64)
+    for offset, weight in enumerate(taps):
+        band[np.arange(length - size + 1), np.arange(length - size + 1) + offset] = weight
+    return band
 
 
 def _filter_valid(image: npt.NDArray[np.float64], window: npt.NDArray[np.float64]) -> Any:
     """2-D correlation keeping only fully covered positions (MATLAB ``filter2(.., 'valid')``).
 
-    The Gaussian window is separable (rank one), so two 1-D passes do the work.
+    The Gaussian window is separable (rank one), so it is two 1-D passes, each one banded
+    matrix product (BLAS does a 480x320 image in milliseconds).
     """
     column = window.sum(axis=1)
     row = window.sum(axis=0)
-    size = window.shape[0]
-    vertical = np.tensordot(sliding_window_view(image, size, axis=0), column, axes=([2], [0]))
-    return np.tensordot(sliding_window_view(vertical, size, axis=1), row, axes=([2], [0]))
+    left = _valid_band(image.shape[0], column)
+    right = _valid_band(image.shape[1], row)
+    return left @ image @ right.T
 
 
 def ssim(reference: npt.NDArray[Any], test: npt.NDArray[Any], *, peak: float = PEAK) -> float:
@@ -80,7 +90,8 @@ def ssim(reference: npt.NDArray[Any], test: npt.NDArray[Any], *, peak: float = P
     _check_pair(reference, test)
     if min(reference.shape) < SSIM_WINDOW:
         raise ValueError(
-            f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW}, got {list(reference.shape)}"
+            f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW}, "
+            f"got {list(reference.shape)}"
         )
     x = np.asarray(reference, dtype=np.float64)
     y = np.asarray(test, dtype=np.float64)

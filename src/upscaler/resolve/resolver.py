@@ -8,7 +8,9 @@ strictness on top of it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from statistics import mean
 from typing import Any, Literal
 
@@ -26,14 +28,51 @@ PREFER_CHOICES: tuple[str, ...] = ("balanced", "fast", "accurate")
 MAX_ALTERNATIVES = 8
 
 
-def _mean_psnr(entry: ModelEntry) -> float | None:
-    if entry.metrics is None or not entry.metrics.sets:
+#: Balanced ranking: how many dB of PSNR a doubling of run time must buy to be worth it.
+#: See :func:`balanced_score` and docs/concepts.md.
+DB_PER_DOUBLING = 0.25
+
+
+@dataclass(frozen=True)
+class RankContext:
+    """What ranking several entries against each other needs to know about all of them.
+
+    PSNR is only comparable on the same evaluation sets and at the same scale, so the
+    quality of each entry is its mean PSNR over the sets *every* measured candidate has
+    (``sets``), and entries are grouped by scale before any number is compared.
+    """
+
+    home_scale: int
+    sets: frozenset[str]
+
+    @classmethod
+    def of(cls, entries: Iterable[ModelEntry], catalog: Catalog) -> RankContext:
+        """The context for ranking ``entries`` (independent of their order)."""
+        measured = [frozenset(e.metrics.sets) for e in entries if e.metrics and e.metrics.sets]
+        common = frozenset.intersection(*measured) if measured else frozenset()
+        return cls(home_scale=catalog.global_default.scale, sets=common)
+
+
+def mean_psnr(entry: ModelEntry, sets: frozenset[str]) -> float | None:
+    """Mean PSNR (Y) over ``sets``; None when the entry lacks any of them (or they are none)."""
+    if entry.metrics is None or not sets or not sets <= set(entry.metrics.sets):
         return None
-    return mean(m.psnr_y for m in entry.metrics.sets.values())
+    return mean(entry.metrics.sets[name].psnr_y for name in sorted(sets))
 
 
-def _speed(entry: ModelEntry) -> float | None:
+def speed_ms(entry: ModelEntry) -> float | None:
+    """Measured milliseconds per output megapixel, if the benchmark has written it."""
     return entry.speed.ms_per_output_megapixel if entry.speed else None
+
+
+def balanced_score(psnr: float, ms_per_megapixel: float) -> float:
+    """PSNR minus :data:`DB_PER_DOUBLING` dB for every doubling of run time.
+
+    Equivalently: a slower model wins only if each doubling of its time buys more than
+    ``DB_PER_DOUBLING`` dB. Scale-free in time (only ratios matter, so the machine the
+    speed was measured on cancels out when all candidates were measured on it).
+    """
+    return psnr - DB_PER_DOUBLING * math.log2(max(ms_per_megapixel, 1e-9))
 
 
 def _catalog_order(entry: ModelEntry, catalog: Catalog) -> tuple[Any, ...]:
@@ -49,18 +88,34 @@ def _catalog_order(entry: ModelEntry, catalog: Catalog) -> tuple[Any, ...]:
     )
 
 
-def _preference_key(entry: ModelEntry, catalog: Catalog, prefer: str) -> tuple[Any, ...]:
-    psnr, speed = _mean_psnr(entry), _speed(entry)
-    if prefer == "accurate" and psnr is not None:
-        return (0, -round(psnr, 3), *_catalog_order(entry, catalog))
-    if prefer == "fast" and speed is not None:
-        return (0, round(speed, 3), *_catalog_order(entry, catalog))
-    if prefer == "balanced" and psnr is not None and speed is not None:
-        # PSNR gained per doubling of time: one dB is worth a doubling of cost.
-        import math
+def _preference_key(
+    entry: ModelEntry, catalog: Catalog, prefer: str, context: RankContext
+) -> tuple[Any, ...]:
+    """Sort key for one entry among candidates sharing ``context``.
 
-        return (0, -round(psnr - math.log2(max(speed, 1e-9)), 3), *_catalog_order(entry, catalog))
-    return (1, 0.0, *_catalog_order(entry, catalog))
+    Scale groups come first (the global default's scale, then ascending): numbers are
+    never compared across scales. Within a scale, entries with the numbers ``prefer``
+    needs come before those without, ordered by them; then the catalog order. With no
+    numbers at all this is exactly the catalog order, so an unmeasured catalog still ranks.
+    """
+    group = (entry.scale != context.home_scale, entry.scale)
+    psnr, speed = mean_psnr(entry, context.sets), speed_ms(entry)
+    value: float | None = None
+    if prefer == "accurate" and psnr is not None:
+        value = -psnr
+    elif prefer == "fast" and speed is not None:
+        value = speed
+    elif prefer == "balanced" and psnr is not None and speed is not None:
+        value = -balanced_score(psnr, speed)
+    if value is None:
+        return (*group, 1, 0.0, *_catalog_order(entry, catalog))
+    return (*group, 0, round(value, 6), *_catalog_order(entry, catalog))
+
+
+def rank(entries: Sequence[ModelEntry], catalog: Catalog, prefer: str) -> list[ModelEntry]:
+    """``entries`` best first by ``prefer`` (see :func:`_preference_key`)."""
+    context = RankContext.of(entries, catalog)
+    return sorted(entries, key=lambda e: _preference_key(e, catalog, prefer, context))
 
 
 def _call(entry: ModelEntry, query: Query) -> str:
@@ -108,9 +163,8 @@ def resolve(
             adapters=[],
             alternatives=[],
         )
-    exact = sorted(
-        (e for e in candidates if not differences(query, e, catalog.entries)),
-        key=lambda e: _preference_key(e, catalog, prefer),
+    exact = rank(
+        [e for e in candidates if not differences(query, e, catalog.entries)], catalog, prefer
     )
     alternatives = _alternatives(query, catalog, candidates, prefer)
     if exact:
@@ -156,6 +210,7 @@ def _alternatives(
 ) -> list[Alternative]:
     """Adaptable alternatives first (they still deliver what was asked), then by cost."""
     ranked: list[tuple[tuple[Any, ...], Alternative]] = []
+    context = RankContext.of(candidates, catalog)
     for entry in candidates:
         diffs = differences(query, entry, catalog.entries)
         if not diffs:
@@ -171,7 +226,8 @@ def _alternatives(
             call=_call(entry, query),
             summary=entry.summary(),
         )
-        ranked.append(((not adaptable, cost, *_preference_key(entry, catalog, prefer)), alt))
+        key = _preference_key(entry, catalog, prefer, context)
+        ranked.append(((not adaptable, cost, *key), alt))
     ranked.sort(key=lambda pair: pair[0])
     return [alt for _, alt in ranked[:MAX_ALTERNATIVES]]
 

@@ -1,0 +1,64 @@
+"""Every catalog model carries metrics measured by `upscaler eval --all --write`.
+
+Numbers in the catalog are data produced by a command, never typed: each must name the
+protocol, the command, the version and date, and the fingerprint of every set measured;
+when the sets are present, the fingerprints must be those of the files here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from eval_helpers import datasets_root
+
+from upscaler.catalog import default_catalog
+from upscaler.catalog.schema import ModelEntry
+from upscaler.evaluate.protocol import PROTOCOL_ID
+
+ENTRIES = default_catalog().entries
+STANDARD_SETS = {"set5": "Set5", "set14": "Set14", "bsd100": "BSD100"}
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
+def test_every_model_carries_metrics_on_the_standard_sets(entry: ModelEntry) -> None:
+    assert entry.metrics is not None, (
+        f"{entry.id} has no metrics; run `upscaler eval --all --data .../Set5 --data "
+        ".../Set14 --data .../BSD100 --write`"
+    )
+    provenance = entry.metrics.provenance
+    assert provenance.protocol == PROTOCOL_ID
+    assert provenance.command.startswith("upscaler eval ") and "--write" in provenance.command
+    assert dt.date.fromisoformat(provenance.date)
+    assert set(entry.metrics.sets) >= set(STANDARD_SETS)
+    assert set(provenance.data) == set(entry.metrics.sets)
+    for metric in entry.metrics.sets.values():
+        assert 15.0 < metric.psnr_y < 50.0
+        assert 0.3 < metric.ssim_y <= 1.0
+        assert round(metric.psnr_y, 2) == metric.psnr_y
+        assert round(metric.ssim_y, 4) == metric.ssim_y
+
+
+@pytest.mark.parametrize("key", sorted(STANDARD_SETS))
+def test_fingerprints_are_those_of_the_sets_here(key: str) -> None:
+    manifest = datasets_root() / STANDARD_SETS[key] / "MANIFEST.sha256"
+    if not manifest.is_file():
+        pytest.skip(f"{manifest} not found; set UPSCALER_DATASETS to check fingerprints")
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    for entry in ENTRIES:
+        if entry.metrics is not None and key in entry.metrics.provenance.data:
+            assert entry.metrics.provenance.data[key] == digest, entry.id
+
+
+def test_trained_models_beat_nearest_neighbour_at_their_scale() -> None:
+    # A sanity check on the numbers as a whole: every trained model beats the
+    # nearest-neighbour baseline of its scale on SSIM, on every set.
+    baselines = {e.scale: e for e in ENTRIES if e.family == "pixel-upsampler"}
+    for entry in ENTRIES:
+        base = baselines.get(entry.scale)
+        if entry.family == "pixel-upsampler" or base is None:
+            continue
+        assert entry.metrics is not None and base.metrics is not None
+        for key, metric in base.metrics.sets.items():
+            assert entry.metrics.sets[key].ssim_y > metric.ssim_y, (entry.id, key)

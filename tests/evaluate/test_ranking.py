@@ -1,0 +1,144 @@
+"""prefer= ranks exact matches by the measured numbers, and falls back without them.
+
+Built on the shipped catalog's entries with metrics and speed replaced by chosen values,
+so the rules are tested independently of what the real models measure.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+
+import pytest
+
+from upscaler.catalog import Catalog, default_catalog
+from upscaler.catalog.schema import Metric, Metrics, Provenance, Speed
+from upscaler.resolve.resolver import DB_PER_DOUBLING, balanced_score, resolve
+
+PROV = Provenance(command="upscaler eval --all --write", version="0", date="2030-01-01")
+SETS = ("set5", "set14", "bsd100")
+
+
+def _metrics(psnr: float, sets: tuple[str, ...] = SETS) -> Metrics:
+    return Metrics(provenance=PROV, sets={k: Metric(psnr_y=psnr, ssim_y=0.9) for k in sets})
+
+
+def _catalog(numbers: Mapping[str, tuple[Metrics | None, float | None]]) -> Catalog:
+    """The shipped catalog with every entry's numbers cleared, then ``numbers`` set."""
+    base = default_catalog()
+    entries = []
+    for entry in base.entries:
+        metrics, ms = numbers.get(entry.id, (None, None))
+        speed = Speed(provenance=PROV, ms_per_output_megapixel=ms) if ms is not None else None
+        entries.append(entry.model_copy(update={"metrics": metrics, "speed": speed}))
+    return Catalog(root=base.root, vocab=base.vocab, entries=tuple(entries), families=base.families)
+
+
+def _top(catalog: Catalog, query: dict[str, object], prefer: str) -> str:
+    r = resolve(query, catalog, prefer=prefer)
+    assert r.model is not None
+    return r.model.id
+
+
+X2 = {
+    "esrgan-slim.x2": (_metrics(31.0), 100.0),
+    "esrgan-medium.x2": (_metrics(31.4), 400.0),  # +0.4 dB for 2 doublings: not worth it
+    "esrgan-thick.x2": (_metrics(32.0), 3200.0),  # +1.0 dB for 5 doublings: not worth it
+    "esrgan-legacy.psnr-small-x2": (_metrics(31.6), 400.0),  # +0.6 dB for 2: worth it
+    "esrgan-legacy.div2k-x2": (_metrics(30.0), 900.0),
+    "pixel-upsampler.x2": (_metrics(28.0), 1.0),
+}
+
+
+def test_accurate_fast_and_balanced_pick_by_their_rule() -> None:
+    catalog = _catalog(X2)
+    assert _top(catalog, {"scale": 2}, "accurate") == "esrgan-thick.x2"
+    assert _top(catalog, {"scale": 2}, "fast") == "pixel-upsampler.x2"
+    assert _top(catalog, {"scale": 2}, "balanced") == "esrgan-legacy.psnr-small-x2"
+    ranked = resolve({"scale": 2}, catalog, prefer="balanced").matches
+    scores = [balanced_score(X2[i][0].sets["set5"].psnr_y, X2[i][1]) for i in ranked]  # type: ignore[union-attr, arg-type]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_balanced_is_psnr_minus_a_price_per_doubling() -> None:
+    assert balanced_score(32.0, 200.0) - balanced_score(32.0, 100.0) == pytest.approx(
+        -DB_PER_DOUBLING
+    )
+    assert balanced_score(30.0, 1.0) == 30.0
+    assert DB_PER_DOUBLING == 0.25
+
+
+@pytest.mark.parametrize("prefer", ["balanced", "fast", "accurate"])
+def test_no_numbers_keeps_the_catalog_order(prefer: str) -> None:
+    catalog = _catalog({})
+    assert _top(catalog, {"scale": 4}, prefer) == "esrgan-slim.x4"
+    assert _top(catalog, {}, prefer) == catalog.global_default.id
+
+
+def test_metrics_without_speed_rank_only_accurate() -> None:
+    catalog = _catalog({k: (m, None) for k, (m, _) in X2.items()})
+    assert _top(catalog, {"scale": 2}, "accurate") == "esrgan-thick.x2"
+    for prefer in ("balanced", "fast"):
+        assert _top(catalog, {"scale": 2}, prefer) == catalog.global_default.id
+
+
+def test_measured_models_come_before_unmeasured_ones() -> None:
+    numbers = {"esrgan-medium.x4": (_metrics(25.0), 50.0)}
+    catalog = _catalog(numbers)
+    for prefer in ("balanced", "fast", "accurate"):
+        assert _top(catalog, {"scale": 4}, prefer) == "esrgan-medium.x4"
+
+
+def test_psnr_is_never_compared_across_scales() -> None:
+    numbers = {
+        "esrgan-slim.x2": (_metrics(30.0), 100.0),
+        "esrgan-thick.x4": (_metrics(29.0), 100.0),
+        "esrgan-thick.x8": (_metrics(26.0), 1.0),
+        "esrgan-thick.x2": (_metrics(33.0), 100.0),
+    }
+    catalog = _catalog(numbers)
+    query = {"dataset": "div2k"}  # every scale matches
+    for prefer in ("balanced", "fast", "accurate"):
+        matches = resolve(query, catalog, prefer=prefer).matches
+        scales = [catalog.by_id[m].scale for m in matches]
+        home = catalog.global_default.scale
+        assert scales[: scales.count(home)] == [home] * scales.count(home)
+        assert scales[scales.count(home) :] == sorted(scales[scales.count(home) :])
+    assert _top(catalog, query, "accurate") == "esrgan-thick.x2"
+
+
+def test_quality_uses_only_the_sets_every_candidate_has() -> None:
+    numbers = {
+        # A brilliant number on a set nobody else has must not decide.
+        "esrgan-slim.x2": (_metrics(31.0, (*SETS, "urban100")), 100.0),
+        "esrgan-medium.x2": (_metrics(31.5), 100.0),
+    }
+    m = numbers["esrgan-slim.x2"][0]
+    sets = dict(m.sets)
+    sets["urban100"] = Metric(psnr_y=49.0, ssim_y=0.99)
+    numbers["esrgan-slim.x2"] = (m.model_copy(update={"sets": sets}), 100.0)
+    assert _top(_catalog(numbers), {"scale": 2}, "accurate") == "esrgan-medium.x2"
+
+
+def test_ranking_does_not_depend_on_catalog_order() -> None:
+    catalog = _catalog(X2)
+    shuffled_entries = list(catalog.entries)
+    random.Random(4).shuffle(shuffled_entries)
+    shuffled = Catalog(
+        root=catalog.root,
+        vocab=catalog.vocab,
+        entries=tuple(shuffled_entries),
+        families=catalog.families,
+    )
+    for prefer in ("balanced", "fast", "accurate"):
+        assert (
+            resolve({"scale": 2}, catalog, prefer=prefer).matches
+            == resolve({"scale": 2}, shuffled, prefer=prefer).matches
+        )
+
+
+def test_balanced_examples_from_the_docs() -> None:
+    # 4x slower needs 0.5 dB, 10x 0.83 dB, 30x 1.23 dB (docs/concepts.md).
+    for factor, needed in ((4, 0.5), (10, 0.83), (30, 1.23)):
+        assert DB_PER_DOUBLING * math.log2(factor) == pytest.approx(needed, abs=0.005)
