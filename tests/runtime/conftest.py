@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 
@@ -51,3 +53,50 @@ def upsample2(save_fn: Callable[..., Path], tf: Any) -> Path:
         return {"output": tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)}
 
     return save_fn("upsample2", fn)
+
+
+@pytest.fixture(scope="session")
+def conv_sr(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Factory of small convolutional x2 upscalers with a known receptive field.
+
+    ``convs`` 3x3 convolutions (receptive field ``convs`` input pixels: each reaches one
+    pixel further) with random weights, then depth-to-space by ``scale``, added to a
+    nearest-neighbour upscale of the input so outputs stay near the input's range. Built
+    once per session per argument set; returns the SavedModel folder.
+    """
+    built: dict[tuple[int, int, int], Path] = {}
+
+    def make(convs: int = 3, scale: int = 2, seed: int = 0, width: float = 0.3) -> Path:
+        key = (convs, scale, seed)
+        if key in built:
+            return built[key]
+        rng = np.random.default_rng(seed)
+        channels = [3] + [8] * (convs - 1) + [3 * scale * scale]
+        kernels = [
+            tf.constant(rng.normal(0, width, (3, 3, cin, cout)).astype(np.float32))
+            for cin, cout in itertools.pairwise(channels)
+        ]
+        biases = [
+            tf.constant(rng.normal(0, 0.05, (cout,)).astype(np.float32)) for cout in channels[1:]
+        ]
+
+        def fn(x: Any) -> dict[str, Any]:
+            y = x
+            for i, (k, b) in enumerate(zip(kernels, biases, strict=True)):
+                y = tf.nn.bias_add(tf.nn.conv2d(y, k, 1, "SAME"), b)
+                if i < len(kernels) - 1:
+                    y = tf.nn.leaky_relu(y, 0.2)
+            up = tf.repeat(tf.repeat(x, scale, axis=1), scale, axis=2)
+            return {"output": up + 0.1 * tf.nn.depth_to_space(y, scale)}
+
+        signature = [tf.TensorSpec([None, None, None, 3], tf.float32, name="input")]
+        module = tf.Module()
+        module.fn = tf.function(fn, input_signature=signature, autograph=False)
+        folder = tmp_path_factory.mktemp("models") / f"conv{convs}-x{scale}-s{seed}"
+        tf.saved_model.save(
+            module, str(folder), signatures={"serving_default": module.fn.get_concrete_function()}
+        )
+        built[key] = folder
+        return folder
+
+    return make

@@ -115,8 +115,13 @@ def resolve_device(spec: str = "auto") -> str:
         available = ", ".join(available_devices()) or "none"
         hint = "use device='auto' or one of the available devices"
         if parsed.kind == "gpu" and count == 0:
-            hint = "this TensorFlow sees no GPU (install 'upscaler[gpu]' on a CUDA machine) or use device='cpu'"
-        raise DeviceError(f"device {spec!r} is not available here (available: {available})", hint=hint)
+            hint = (
+                "this TensorFlow sees no GPU (install 'upscaler[gpu]' on a CUDA machine) "
+                "or use device='cpu'"
+            )
+        raise DeviceError(
+            f"device {spec!r} is not available here (available: {available})", hint=hint
+        )
     return f"/device:{kind}:{index}"
 
 
@@ -146,14 +151,15 @@ class ThreadSettings:
         return {"intra_op": self.intra_op, "inter_op": self.inter_op, "configured": self.configured}
 
 
-_configured: ThreadSettings | None = None
+_state: dict[str, ThreadSettings] = {}
+"""What :func:`configure_threads` set, once per process (thread pools cannot change)."""
 
 
 def thread_settings() -> ThreadSettings:
     """The pool sizes in effect (TensorFlow's 0, "let the runtime choose", reads as all
     cores, which is what TensorFlow then uses)."""
-    if _configured is not None:
-        return _configured
+    if "configured" in _state:
+        return _state["configured"]
     tf = _tf()
     cores = cpu_cores()
     intra = int(tf.config.threading.get_intra_op_parallelism_threads()) or cores
@@ -169,9 +175,8 @@ def configure_threads(threads: int | None = None) -> ThreadSettings:
     what this process may really use. Once TensorFlow has run anything the pools are fixed;
     then this logs at debug level and reports what is in effect rather than failing.
     """
-    global _configured
-    if _configured is not None:
-        return _configured
+    if "configured" in _state:
+        return _state["configured"]
     tf = _tf()
     wanted = threads if threads is not None else cpu_cores()
     if wanted < 1:
@@ -182,6 +187,7 @@ def configure_threads(threads: int | None = None) -> ThreadSettings:
     except RuntimeError as exc:  # "cannot be modified after initialization"
         log.debug("TensorFlow thread pools already fixed (%s); keeping them", exc)
         return thread_settings()
-    _configured = ThreadSettings(intra_op=wanted, inter_op=wanted, configured=True)
+    settings = ThreadSettings(intra_op=wanted, inter_op=wanted, configured=True)
+    _state["configured"] = settings
     log.debug("TensorFlow thread pools: %d intra-op, %d inter-op", wanted, wanted)
-    return _configured
+    return settings

@@ -1,26 +1,35 @@
-"""Run a SavedModel over fixed-shape tiles with overlap, batched, on one device.
+"""Run a SavedModel over tiles with overlap, batched, on one device, in bounded memory.
 
-Why tiles: a whole-image call needs activation memory proportional to the image area
-(an x4 model on a 2048² input wants several GiB), and a GPU has far less. Tiles bound the
-model's memory by the tile size; the output is assembled into one preallocated array, or a
+Why tiles: a whole-image call needs activation memory proportional to the image area (an
+x4 RDN on a 2048² input wants about 20 GiB), and a GPU has far less. Tiles bound the
+model's memory per call; the output is assembled into one preallocated array, or a
 memory-mapped temp file beyond :data:`MEMMAP_THRESHOLD_BYTES`, so the peak does not grow
 with the image beyond the output itself. The source stays a numpy array on the host; each
 batch of windows is converted to the model's value range on its own, so no float copy of
-the whole image ever exists.
+the whole image ever exists, and only windows go to the device.
+
+How big the windows are (``tile=None``, the default): the runner measures, once, how many
+bytes of activations the model needs per input pixel (one small probe call, read from
+TensorFlow's allocator statistics), and plans the image so that every window fits the
+memory budget per call (:data:`CPU_MEMORY_BUDGET`, :data:`GPU_MEMORY_BUDGET`) while
+computing as few pixels as possible (:func:`~upscaler.runtime.tiling.plan_tiles_for_budget`).
+Images whose activations fit the budget run in one call. Models differ by a factor of 40
+in bytes per pixel (an x8 RDN upsamples 192 channels to full resolution), so no single tile
+size is right for all of them. An explicit ``tile`` plans square cores of that size.
 
 Why it matches a whole-image run: the plan (:mod:`upscaler.runtime.tiling`) keeps only
 each window's core, whose pixels saw ``context`` real input pixels on every inner side;
-with ``context`` at least the model's receptive field (measured per family and stored in
+with ``context`` at least the model's receptive field (measured per model and stored in
 the catalog as ``tiling: {context: N}``) the assembled output equals a whole-image run up
 to float32 rounding, i.e. within one grey level after rounding, and bit-identical when the
 image fits in one window.
 
 Pixel arithmetic generalises :mod:`upscaler.runtime.whole_image` (UpscalerJS's exact
 mapping) from white = 255 to white = 65535 (uint16) and white = 1.0 (float32): uint8
-results are bit-identical to ``whole_image.upscale_rgb`` for a one-tile image.
+results are bit-identical to ``whole_image.upscale_rgb`` for a one-window image.
 
 No TensorFlow exception leaves this module: running out of device memory retries with
-smaller batches and then smaller tiles, and anything else becomes a
+smaller batches and then smaller windows, and anything else becomes a
 :class:`~upscaler.errors.ModelLoadError` or :class:`~upscaler.errors.ImageError`.
 """
 
@@ -46,19 +55,22 @@ from upscaler.runtime.device import (
     thread_settings,
 )
 from upscaler.runtime.savedmodel import LoadedModel, _first_line, require_tensorflow
-from upscaler.runtime.tiling import Tile, TilePlan, plan_tiles
+from upscaler.runtime.tiling import TilePlan, plan_tiles, plan_tiles_for_budget
 from upscaler.runtime.whole_image import _range
 
 log = logging.getLogger("upscaler.runtime.tiled")
 
 __all__ = [
-    "DEFAULT_CONTEXT",
+    "CPU_MEMORY_BUDGET",
     "DEFAULTS",
+    "DEFAULT_CONTEXT",
     "ENV_MEMMAP_THRESHOLD",
+    "GPU_MEMORY_BUDGET",
     "MEMMAP_THRESHOLD_BYTES",
     "MIN_TILE",
     "TileDefaults",
     "TiledRunner",
+    "check_pixels",
 ]
 
 MEMMAP_THRESHOLD_BYTES = 1 << 30
@@ -72,7 +84,24 @@ DEFAULT_CONTEXT = 32
 small networks; catalog models carry their measured ``tiling.context``."""
 
 MIN_TILE = 32
-"""Tiles are never halved below this: smaller ones would be mostly context."""
+"""Cores are never shrunk below this on out-of-memory retries: smaller ones would be
+mostly context."""
+
+CPU_MEMORY_BUDGET = 512 << 20
+"""Activation bytes per model call on a CPU (capped at an eighth of physical memory).
+
+Chosen with ``benchmarks/run.py`` (docs/performance.md). CPU time per pixel does not depend
+on the window size, so bigger windows only buy less overlap, and memory decides: TensorFlow
+itself holds about 0.6 GB and a window's real peak is up to a quarter above the probe's
+estimate, so 512 MiB keeps an x4 upscale of a 2048² image within the memory target (peak
+RSS at most twice the output plus 1.2 GB; 768 MiB measured 7 % over it) while the default
+model still runs a 512² image in one call."""
+
+GPU_MEMORY_BUDGET = 2 << 30
+"""Activation bytes per model call on a GPU; out-of-memory errors halve it and retry."""
+
+PROBE_SIDES = (96, 128)
+"""Sides of the probe windows that measure a model's activation bytes per pixel."""
 
 ProgressCallback = Callable[[int, int], object]
 Pixels = npt.NDArray[Any]
@@ -80,22 +109,36 @@ Pixels = npt.NDArray[Any]
 
 @dataclass(frozen=True)
 class TileDefaults:
-    """Default core size (input pixels) and batch for one device kind.
+    """Defaults for one device kind.
 
-    Chosen by ``python benchmarks/run.py --levers`` (see docs/performance.md): on CPU one
-    large tile per call is fastest, because the convolutions already use every core and
-    a larger window wastes fewer pixels on context; a batch only helps a GPU.
+    ``tile`` is the square core used only when a model's memory per pixel cannot be
+    measured (an allocator without statistics); ``batch`` is the tiles per call. On a
+    CPU a batch buys nothing (one window already keeps every core busy) and on a GPU the
+    memory-sized windows are already as large as fits, so both batch one tile.
     """
 
     tile: int
     batch: int
+    memory_budget: int
+
+
+def _physical_memory() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _cpu_budget() -> int:
+    memory = _physical_memory()
+    return CPU_MEMORY_BUDGET if memory is None else min(CPU_MEMORY_BUDGET, memory // 8)
 
 
 DEFAULTS: dict[str, TileDefaults] = {
-    "cpu": TileDefaults(tile=512, batch=1),
-    "gpu": TileDefaults(tile=512, batch=4),
+    "cpu": TileDefaults(tile=512, batch=1, memory_budget=_cpu_budget()),
+    "gpu": TileDefaults(tile=512, batch=1, memory_budget=GPU_MEMORY_BUDGET),
 }
-"""Default tile and batch per device kind (``"cpu"``, ``"gpu"``)."""
+"""Defaults per device kind (``"cpu"``, ``"gpu"``)."""
 
 
 _WHITE: dict[np.dtype[Any], float] = {
@@ -181,19 +224,20 @@ class _PixelMap:
 
 
 class _OutOfMemory(Exception):
-    """Internal: the device ran out of memory for the current tile or batch size."""
+    """Internal: the device ran out of memory for the current window or batch size."""
 
 
 class TiledRunner:
     """Upscale images of any size with one model, tile by tile.
 
-    ``tile`` is the core size in input pixels, ``context`` the overlap in input pixels kept
-    on every inner side of a window (catalog models: their ``tiling.context``), ``batch``
-    the tiles per model call; ``None`` picks the defaults for the device kind
-    (:data:`DEFAULTS`, :data:`DEFAULT_CONTEXT`). ``device`` is ``"auto"``, ``"cpu"``,
-    ``"cpu:N"`` or ``"gpu:N"``. Outputs larger than ``memmap_threshold`` bytes (default
-    :data:`MEMMAP_THRESHOLD_BYTES`, or ``$UPSCALER_MEMMAP_THRESHOLD``) are assembled in a
-    memory-mapped temp file, deleted when the returned array is.
+    ``context`` is the overlap in input pixels kept on every inner side of a window
+    (catalog models: their ``tiling.context``; ``None``: :data:`DEFAULT_CONTEXT`).
+    ``tile=None`` sizes windows by memory (``memory_budget`` bytes of activations per call,
+    default per device kind, see :data:`DEFAULTS`); an int plans square cores of that many
+    input pixels. ``batch`` is the tiles per model call. ``device`` is ``"auto"``,
+    ``"cpu"``, ``"cpu:N"`` or ``"gpu:N"``. Outputs larger than ``memmap_threshold`` bytes
+    (default :data:`MEMMAP_THRESHOLD_BYTES`, or ``$UPSCALER_MEMMAP_THRESHOLD``) are
+    assembled in a memory-mapped temp file, deleted when the returned array is.
     """
 
     def __init__(
@@ -206,6 +250,7 @@ class TiledRunner:
         context: int | None = None,
         batch: int | None = None,
         device: str = "auto",
+        memory_budget: int | None = None,
         memmap_threshold: int | None = None,
     ) -> None:
         if int(scale) != scale or scale < 1:
@@ -215,25 +260,57 @@ class TiledRunner:
         self.value_range = _range(value_range)
         configure_threads()
         self.device = resolve_device(device)
-        defaults = DEFAULTS[device_kind(self.device)]
-        self.tile = _positive("tile", tile if tile is not None else defaults.tile)
-        self.batch = _positive("batch", batch if batch is not None else defaults.batch)
+        self.defaults = DEFAULTS[device_kind(self.device)]
+        self.tile = None if tile is None else _positive("tile", tile)
+        self.batch = _positive("batch", batch if batch is not None else self.defaults.batch)
+        self.memory_budget = _positive(
+            "memory_budget",
+            memory_budget if memory_budget is not None else self.defaults.memory_budget,
+        )
         self.context = DEFAULT_CONTEXT if context is None else int(context)
         if self.context < 0:
             raise ValueError(f"context must be >= 0, got {context}")
-        self.context_measured = context is not None
+        self.context_given = context is not None
         self.memmap_threshold = memmap_threshold
         self.trace_count = 0
-        self._functions: dict[tuple[int, int] | None, Any] = {}
+        self._bytes_per_pixel: float | None = None
+        self._probed = False
+        self._call: Any = None
         self._last_plan: TilePlan | None = None
         self._last_memmap: bool | None = None
 
     # -- planning ----------------------------------------------------------------------------
 
+    @property
+    def bytes_per_pixel(self) -> float | None:
+        """Activation bytes the model needs per input pixel (measured once, lazily; None
+        when the device's allocator keeps no statistics)."""
+        if not self._probed:
+            self._bytes_per_pixel = self._probe()
+            self._probed = True
+        return self._bytes_per_pixel
+
     def plan(self, height: int, width: int) -> TilePlan:
-        """The tile plan this runner would use for an ``height`` x ``width`` image now."""
+        """The tile plan this runner uses for an ``height`` x ``width`` image now."""
+        if self.tile is None:
+            per_pixel = self.bytes_per_pixel
+            if per_pixel:
+                return plan_tiles_for_budget(
+                    height,
+                    width,
+                    # the budget is per model call, and a call holds `batch` windows
+                    max_window_pixels=max(1, int(self.memory_budget / per_pixel / self.batch)),
+                    context=self.context,
+                    scale=self.scale,
+                    batch=self.batch,
+                )
         return plan_tiles(
-            height, width, tile=self.tile, context=self.context, scale=self.scale, batch=self.batch
+            height,
+            width,
+            tile=self.tile or self.defaults.tile,
+            context=self.context,
+            scale=self.scale,
+            batch=self.batch,
         )
 
     def uses_memmap(self, height: int, width: int, channels: int = 3, itemsize: int = 1) -> bool:
@@ -242,18 +319,24 @@ class TiledRunner:
         return size > _memmap_threshold(self.memmap_threshold)
 
     def describe(self, shape: tuple[int, ...] | None = None) -> dict[str, Any]:
-        """Device, precision, tile plan and threads: for ``shape`` (H, W[, C]) when given,
-        else for the last image run (tile count ``None`` before any)."""
+        """Device, precision, tiling and threads: the plan for ``shape`` (H, W[, C]) when
+        given (this may run the one-off memory probe), else for the last image run (tile
+        facts ``None`` before any)."""
         plan = self.plan(shape[0], shape[1]) if shape is not None else self._last_plan
         memmap = self.uses_memmap(shape[0], shape[1]) if shape is not None else self._last_memmap
         return {
             "device": self.device,
             "precision": "float32",
-            "tile": self.tile,
+            "tile": self.tile if self.tile is not None else "auto (memory budget)",
             "context": self.context,
-            "context_source": "catalog" if self.context_measured else "default",
+            "context_source": "catalog" if self.context_given else "default",
             "batch": self.batch,
+            "memory_budget": self.memory_budget,
+            "bytes_per_pixel": None
+            if self._bytes_per_pixel is None
+            else round(self._bytes_per_pixel),
             "window": list(plan.window) if plan is not None else None,
+            "grid": list(plan.grid) if plan is not None else None,
             "tiles": plan.count if plan is not None else None,
             "overhead": round(plan.overhead, 4) if plan is not None else None,
             "memmap": memmap,
@@ -275,34 +358,54 @@ class TiledRunner:
 
         ``callback(done, total)`` is called after every batch; ``cancel`` is checked before
         every batch and raises :class:`~upscaler.errors.Cancelled` once set. Out of device
-        memory, the batch is halved, then the tile, down to :data:`MIN_TILE`; the runner
-        keeps the smaller size for later images.
+        memory, the batch is halved, then the windows, down to :data:`MIN_TILE`-pixel
+        cores; the runner keeps the smaller size for later images.
         """
         image = check_pixels(pixels)
         mapping = _PixelMap(image.dtype, self.value_range)
         while True:
             plan = self.plan(image.shape[0], image.shape[1])
             try:
-                return self._run_plan(image, plan, mapping, progress, callback, cancel)
+                return self._run_plan(
+                    image,
+                    plan=plan,
+                    mapping=mapping,
+                    progress=progress,
+                    callback=callback,
+                    cancel=cancel,
+                )
             except _OutOfMemory as exc:
                 self._shrink(plan, exc)
 
     def _shrink(self, plan: TilePlan, exc: _OutOfMemory) -> None:
-        """Halve the batch, else the tile until the plan's window really gets smaller."""
+        """Halve the batch, else the windows until the plan really changes."""
         if self.batch > 1:
             self.batch //= 2
             log.warning("out of memory on %s; retrying with batches of %d", self.device, self.batch)
             return
-        tile = self.tile
-        while tile // 2 >= MIN_TILE:
-            tile //= 2
-            smaller = plan_tiles(
-                plan.height, plan.width, tile=tile, context=self.context, scale=self.scale
-            )
-            if smaller.window != plan.window:
+        if self.tile is None and self.bytes_per_pixel:
+            smallest = (MIN_TILE + 2 * self.context) ** 2 * self.bytes_per_pixel
+            budget = self.memory_budget
+            while budget // 2 >= smallest:
+                budget //= 2
+                self.memory_budget = budget
+                if self.plan(plan.height, plan.width).window != plan.window:
+                    log.warning(
+                        "out of memory on %s; retrying with %d MiB per call",
+                        self.device,
+                        budget >> 20,
+                    )
+                    return
+        else:
+            tile = self.tile or self.defaults.tile
+            while tile // 2 >= MIN_TILE:
+                tile //= 2
                 self.tile = tile
-                log.warning("out of memory on %s; retrying with %d-pixel tiles", self.device, tile)
-                return
+                if self.plan(plan.height, plan.width).window != plan.window:
+                    log.warning(
+                        "out of memory on %s; retrying with %d-pixel tiles", self.device, tile
+                    )
+                    return
         raise ModelLoadError(
             f"{self.device} ran out of memory running {self.model.path.name} even on "
             f"{plan.window[0]}x{plan.window[1]} tiles one at a time: {exc}",
@@ -312,6 +415,7 @@ class TiledRunner:
     def _run_plan(
         self,
         image: Pixels,
+        *,
         plan: TilePlan,
         mapping: _PixelMap,
         progress: bool,
@@ -325,15 +429,15 @@ class TiledRunner:
         scale = self.scale
         out: Pixels | None = None
         window_h, window_w = plan.window
-        buffer = np.empty((plan.batch, window_h, window_w, 3), dtype=np.float32)
+        buffer = np.empty((min(plan.batch, total), window_h, window_w, 3), dtype=np.float32)
         log.debug(
-            "%s on %s: %d tiles of %dx%d (core %d, context %d), batch %d",
+            "%s on %s: %d tiles of %dx%d (grid %s, context %d), batch %d",
             self.model.path.name,
             self.device,
             total,
             window_h,
             window_w,
-            plan.tile,
+            plan.grid,
             plan.context,
             plan.batch,
         )
@@ -352,7 +456,7 @@ class TiledRunner:
                 batch = buffer[: len(group)]
                 for slot, tile in zip(batch, group, strict=True):
                     mapping.to_model(image[tile.window], slot)
-                result = self._infer(batch, fixed=not plan.single)
+                result = self._infer(batch)
                 expected = (len(group), window_h * scale, window_w * scale)
                 if result.shape[:3] != expected:
                     raise ModelLoadError(
@@ -367,6 +471,7 @@ class TiledRunner:
                     out[tile.core_in_output(scale)] = mapping.from_model(
                         tile_out[tile.core_in_window(scale)]
                     )
+                del result
                 done += len(group)
                 bar.update(len(group))
                 if callback is not None:
@@ -384,30 +489,29 @@ class TiledRunner:
         if not self._last_memmap:
             return np.empty(shape, dtype=dtype)
         # An unlinked temp file: the disk space goes back when the array is released.
-        with tempfile.TemporaryFile(prefix="upscaler-", suffix=".out") as handle:
-            log.info("assembling a %.2f GiB output in a memory-mapped temp file", nbytes / 2**30)
-            try:
+        log.info("assembling a %.2f GiB output in a memory-mapped temp file", nbytes / 2**30)
+        try:
+            with tempfile.TemporaryFile(prefix="upscaler-", suffix=".out") as handle:
                 return np.memmap(handle, dtype=dtype, mode="w+", shape=shape)
-            except OSError as exc:
-                raise ImageError(
-                    f"cannot create a {nbytes / 2**30:.2f} GiB temp file for the output: {exc}",
-                    hint="set TMPDIR to a folder with more free space",
-                ) from exc
+        except OSError as exc:
+            raise ImageError(
+                f"cannot create a {nbytes / 2**30:.2f} GiB temp file for the output: {exc}",
+                hint="set TMPDIR to a folder with more free space",
+            ) from exc
 
     # -- the model call ----------------------------------------------------------------------
 
-    def _function(self, window: tuple[int, int] | None) -> Any:
-        """A tf.function for batches of one window shape, traced once per shape.
+    def _function(self) -> Any:
+        """The one tf.function every batch goes through, traced once per runner.
 
-        The input signature fixes the window's height and width (the batch dimension stays
-        free so the last, smaller batch of an image reuses the same trace); the body places
-        the SavedModel's serving function on the runner's device. ``window=None`` is the
-        shape-free function used for images that fit in one window: their shape is the
-        image's own, and tracing once per image size would only add work.
+        It wraps the SavedModel's serving function and places it on the runner's device.
+        Its input signature leaves batch, height and width free: the serving function is
+        shape-polymorphic already, TensorFlow's CPU kernels cost the same per pixel
+        whatever the window, and XLA (which would want fixed shapes) is slower here (see
+        docs/performance.md), so one trace serves every image: nothing ever retraces.
         """
-        function = self._functions.get(window)
-        if function is not None:
-            return function
+        if self._call is not None:
+            return self._call
         tf = require_tensorflow()
         serving = self.model._function
         input_name = self.model.input_name
@@ -419,20 +523,16 @@ class TiledRunner:
             with tf.device(device):
                 return serving(**{input_name: batch})[output_name]
 
-        height, width = window if window is not None else (None, None)
-        spec = tf.TensorSpec([None, height, width, 3], tf.float32, name="tiles")
-        function = tf.function(body, input_signature=[spec], autograph=False)
-        if len(self._functions) >= 8:  # many window shapes: keep the newest traces only
-            self._functions.pop(next(iter(self._functions)))
-        self._functions[window] = function
-        return function
+        spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="tiles")
+        self._call = tf.function(body, input_signature=[spec], autograph=False)
+        return self._call
 
-    def _infer(self, batch: npt.NDArray[np.float32], *, fixed: bool) -> npt.NDArray[np.float32]:
-        """Run one batch; ``fixed`` selects the per-window trace (multi-tile plans)."""
+    def _infer(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Run one batch on the device; TensorFlow errors become ours."""
         tf = require_tensorflow()
-        function = self._function((batch.shape[1], batch.shape[2]) if fixed else None)
         name = self.model.path.name
         try:
+            function = self._function()
             with tf.device(self.device):
                 result = function(tf.constant(batch)).numpy()
         except tf.errors.ResourceExhaustedError as exc:
@@ -453,6 +553,34 @@ class TiledRunner:
         if out.ndim != 4:
             raise ModelLoadError(f"model {name} returned shape {list(out.shape)}; expected rank 4")
         return out
+
+    def _probe(self) -> float | None:
+        """Activation bytes per input pixel, from the device allocator's peak during calls
+        on :data:`PROBE_SIDES` windows (after a tiny warm-up call, so one-off allocations
+        are not counted).
+
+        The peak of one call varies by up to a quarter with the order in which TensorFlow's
+        inter-op threads happen to run independent ops, so the smaller of two readings is
+        kept; the fixed part of the peak is counted as per-pixel, which errs on the safe
+        side for the larger windows that are planned with it.
+        """
+        tf = require_tensorflow()
+        device = self.device.removeprefix("/device:")
+        readings = []
+        try:
+            self._infer(np.zeros((1, 16, 16, 3), np.float32))
+            for side in PROBE_SIDES:
+                tf.config.experimental.reset_memory_stats(device)
+                before = tf.config.experimental.get_memory_info(device)["current"]
+                self._infer(np.zeros((1, side, side, 3), np.float32))
+                peak = tf.config.experimental.get_memory_info(device)["peak"]
+                readings.append(max(peak - before, 0) / side**2)
+        except (ValueError, RuntimeError, KeyError, tf.errors.OpError, _OutOfMemory) as exc:
+            log.debug("no memory statistics on %s (%s); using fixed tiles", device, exc)
+            return None
+        per_pixel = min(readings)
+        log.debug("%s needs %.0f bytes per input pixel", self.model.path.name, per_pixel)
+        return per_pixel or None
 
 
 def _positive(name: str, value: int) -> int:

@@ -1,22 +1,36 @@
 """Where the tiles of an image go: a pure-numpy plan, no TensorFlow.
 
-The runner cuts an image into windows of one fixed shape, runs each window through the
-model, and keeps only the *core* of each result: the part whose every output pixel saw at
-least ``context`` input pixels of real image on every side (or the image border itself).
-When ``context`` is at least the model's receptive field, a core pixel's value depends only
-on pixels inside its window, so the assembled output equals a whole-image run up to
-float32 rounding.
+The runner cuts an image into windows of one shape, runs each window through the model,
+and keeps only the *core* of each result: the part whose every output pixel saw at least
+``context`` input pixels of real image on every side (or the image border itself). When
+``context`` is at least the model's receptive field, a core pixel's value depends only on
+pixels inside its window, so the assembled output equals a whole-image run up to float32
+rounding.
 
-Why windows are *clamped* inside the image instead of padded: the models pad with zeros
-inside every convolution, so a whole-image run sees "zeros beyond the border" at every
-layer. A window that ends exactly at the image border sees the same thing; a window padded
-with reflected or replicated pixels does not, and its border pixels would differ from the
-whole-image result by far more than one grey level. So edge windows are shifted inward
-until they touch the border (their core is then wider on that side), every window keeps
-the same shape, and nothing is ever padded. The only image-specific shape is the degenerate
-one: along an axis shorter than a full window, the window is the whole axis (one tile
-along it), so small images pay for exactly their own pixels and an image that fits in one
-window is run in one call, bit-identical to the whole-image path.
+Design choices, and why:
+
+* **Windows are clamped inside the image, never padded.** The models zero-pad inside
+  every convolution, so a whole-image run sees "zeros beyond the border" at every layer. A
+  window that ends exactly at the image border sees the same; a window padded with
+  reflected or replicated pixels does not, and its border pixels would differ from the
+  whole-image result by far more than one grey level. Edge windows therefore touch the
+  border and their cores are wider on that side.
+* **One window shape per image.** Every tile of an image has the same input shape, so a
+  run never retraces or re-plans anything between tiles, and tiles batch.
+* **Balanced windows.** For ``n`` windows along an axis the window is the shortest that
+  covers it (``ceil((length + 2 * context * (n - 1)) / n)``, rounded up to ``align``), so
+  the model computes ``length + 2 * context * (n - 1)`` pixels along the axis: the
+  overlap, nothing more. A fixed ``tile + 2 * context`` window would waste up to a whole
+  window per axis on an image just larger than one tile (a 537-pixel image with 536-pixel
+  windows would cost four windows).
+* **Along an axis no longer than one window there is one window: the whole axis,**
+  unaligned, so an image that fits is run in one call, bit-identical to the whole-image
+  path, and a small image pays for exactly its own pixels.
+
+Two ways to size windows: :func:`plan_tiles` from a core size (``tile``), the same number
+of windows per axis a square tiling of that size needs; and :func:`plan_tiles_for_budget`
+from a pixel budget per window (what fits in memory), choosing the grid, possibly
+rectangular, that computes the fewest pixels.
 
 Cores partition the input, and output cores are the input cores times the scale, so they
 partition the output: every output pixel is written exactly once.
@@ -30,7 +44,19 @@ from dataclasses import dataclass
 
 from upscaler.errors import ImageError
 
-__all__ = ["AxisPlan", "Tile", "TilePlan", "plan_axis", "plan_tiles"]
+__all__ = [
+    "AxisPlan",
+    "Tile",
+    "TilePlan",
+    "axis_count_for_tile",
+    "plan_axis",
+    "plan_tiles",
+    "plan_tiles_for_budget",
+    "window_length",
+]
+
+ALIGN = 8
+"""Windows (when an axis needs more than one) are a multiple of this many pixels."""
 
 
 @dataclass(frozen=True)
@@ -47,37 +73,76 @@ class AxisPlan:
         """Number of tiles along this axis."""
         return len(self.starts)
 
+    @property
+    def computed(self) -> int:
+        """Pixels along this axis the model computes (windows overlap by the context)."""
+        return self.count * self.window
 
-def plan_axis(length: int, tile: int, context: int) -> AxisPlan:
-    """Split ``[0, length)`` into cores of at most ``tile`` pixels (``tile + context`` at the
-    two ends) and windows of ``tile + 2 * context`` pixels, clamped inside the axis.
 
-    The number of tiles is the smallest that covers the axis (edge windows need context on
-    one side only), and the slack is spread evenly over the cores so no tile is a sliver.
-    Along an axis no longer than one window, there is one tile: the whole axis.
-    """
+def _check(length: int, context: int) -> None:
     if length < 1:
         raise ImageError(f"cannot tile an axis of length {length}")
-    if tile < 1 or context < 0:
-        raise ValueError(f"tile must be >= 1 and context >= 0, got tile={tile} context={context}")
-    window = tile + 2 * context
-    if length <= window:
+    if context < 0:
+        raise ValueError(f"context must be >= 0, got {context}")
+
+
+def window_length(length: int, count: int, context: int, align: int = ALIGN) -> int:
+    """The shortest window (rounded up to ``align``) with which ``count`` windows cover an
+    axis of ``length`` while keeping ``context`` pixels on every inner side of each core."""
+    _check(length, context)
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    if count == 1:
+        return length
+    needed = math.ceil((length + 2 * context * (count - 1)) / count)
+    return min(length, align * math.ceil(needed / align))
+
+
+def axis_count_for_tile(length: int, tile: int, context: int) -> int:
+    """How many windows an axis needs when cores may be at most ``tile`` pixels (edge
+    cores, which need context on one side only, ``tile + context``)."""
+    _check(length, context)
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1, got {tile}")
+    if length <= tile + 2 * context:
+        return 1
+    return math.ceil((length - 2 * context) / tile)
+
+
+def _fit(length: int, count: int, context: int, align: int) -> tuple[int, int]:
+    """(count, window) for up to ``count`` windows: the count is reduced while windows
+    would be the whole axis, or so close to it that some core would be empty (every gap
+    between window starts must be at least one pixel)."""
+    window = window_length(length, count, context, align)
+    while count > 1 and (window >= length or length - window < count - 1):
+        count -= 1
+        window = window_length(length, count, context, align)
+    return count, window
+
+
+def plan_axis(length: int, count: int, context: int, align: int = ALIGN) -> AxisPlan:
+    """``count`` windows of one length over ``[0, length)``, starts spread evenly, each
+    core ending in the middle of the overlap with the next window.
+
+    Every overlap is at least ``2 * context`` pixels, so each side of a boundary keeps
+    ``context`` pixels of its window beyond its core; gaps between starts differ by at
+    most one pixel and are at least one, so no core is empty. A count so large that this
+    cannot hold is reduced.
+    """
+    count, window = _fit(length, count, context, align)
+    if count == 1:
         return AxisPlan(length=length, window=length, starts=(0,), cores=((0, length),))
-    count = math.ceil((length - 2 * context) / tile)  # >= 2 because length > window
-    sizes = [tile + context] + [tile] * (count - 2) + [tile + context]
-    slack = sum(sizes) - length  # 0 <= slack < tile, by the choice of count
-    share, extra = divmod(slack, count)
-    sizes = [size - share - (1 if i < extra else 0) for i, size in enumerate(sizes)]
-    starts: list[int] = []
-    cores: list[tuple[int, int]] = []
-    position = 0
-    for size in sizes:
-        core = (position, position + size)
-        start = min(max(core[0] - context, 0), length - window)
-        starts.append(start)
-        cores.append(core)
-        position += size
-    return AxisPlan(length=length, window=window, starts=tuple(starts), cores=tuple(cores))
+    gap, extra = divmod(length - window, count - 1)
+    starts = [0]
+    for i in range(count - 1):
+        starts.append(starts[-1] + gap + (1 if i < extra else 0))
+    bounds = [0]
+    for i in range(count - 1):
+        overlap = starts[i] + window - starts[i + 1]  # >= 2 * context by the window length
+        bounds.append(starts[i + 1] + overlap // 2)
+    bounds.append(length)
+    cores = tuple((bounds[i], bounds[i + 1]) for i in range(count))
+    return AxisPlan(length=length, window=window, starts=tuple(starts), cores=cores)
 
 
 @dataclass(frozen=True)
@@ -121,7 +186,11 @@ class Tile:
 
 @dataclass(frozen=True)
 class TilePlan:
-    """Every tile of one image, all of one window shape, in row-major order."""
+    """Every tile of one image, all of one window shape, in row-major order.
+
+    ``tile`` is the largest core a tile has (input pixels); ``budget`` the window pixel
+    budget the plan was made for, when it was made from one.
+    """
 
     height: int
     width: int
@@ -131,11 +200,17 @@ class TilePlan:
     batch: int
     rows: AxisPlan
     cols: AxisPlan
+    budget: int | None = None
 
     @property
     def window(self) -> tuple[int, int]:
         """The one input shape (height, width) every tile has."""
         return self.rows.window, self.cols.window
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Tiles per column and per row."""
+        return self.rows.count, self.cols.count
 
     @property
     def count(self) -> int:
@@ -155,8 +230,7 @@ class TilePlan:
     @property
     def overhead(self) -> float:
         """Pixels the model computes per image pixel, minus one (0.0 for a single tile)."""
-        computed = self.count * self.rows.window * self.cols.window
-        return computed / (self.height * self.width) - 1.0
+        return self.rows.computed * self.cols.computed / (self.height * self.width) - 1.0
 
     def tiles(self) -> Iterator[Tile]:
         """The tiles, row by row."""
@@ -187,40 +261,141 @@ class TilePlan:
         if group:
             yield group
 
-    def describe(self) -> dict[str, int | float | list[int]]:
+    def describe(self) -> dict[str, int | float | list[int] | None]:
         """JSON-friendly facts for describe()."""
         return {
             "tile": self.tile,
             "context": self.context,
             "batch": self.batch,
             "window": list(self.window),
+            "grid": list(self.grid),
             "tiles": self.count,
-            "grid": [self.rows.count, self.cols.count],
             "overhead": round(self.overhead, 4),
+            "window_pixel_budget": self.budget,
         }
 
 
-def plan_tiles(
-    height: int, width: int, *, tile: int, context: int, scale: int, batch: int = 1
-) -> TilePlan:
-    """Plan the tiles of an ``height`` x ``width`` image (see the module docstring).
-
-    ``tile`` is the core size in input pixels, ``context`` the input pixels of overlap each
-    window keeps on every inner side, ``batch`` how many tiles go to the model per call.
-    """
+def _check_image(height: int, width: int, scale: int, batch: int) -> None:
     if height < 1 or width < 1:
         raise ImageError(f"image of size {height}x{width} is empty")
     if scale < 1:
         raise ValueError(f"scale must be >= 1, got {scale}")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
+
+
+def _plan(
+    height: int,
+    width: int,
+    rows: AxisPlan,
+    cols: AxisPlan,
+    *,
+    context: int,
+    scale: int,
+    batch: int,
+    budget: int | None = None,
+) -> TilePlan:
+    largest = max(b - a for a, b in rows.cores + cols.cores)
     return TilePlan(
         height=height,
         width=width,
         scale=scale,
-        tile=tile,
+        tile=largest,
         context=context,
         batch=batch,
-        rows=plan_axis(height, tile, context),
-        cols=plan_axis(width, tile, context),
+        rows=rows,
+        cols=cols,
+        budget=budget,
+    )
+
+
+def plan_tiles(
+    height: int,
+    width: int,
+    *,
+    tile: int,
+    context: int,
+    scale: int,
+    batch: int = 1,
+    align: int = ALIGN,
+) -> TilePlan:
+    """Plan an ``height`` x ``width`` image with cores of at most ``tile`` input pixels.
+
+    ``context`` is the input pixels of overlap each window keeps on every inner side,
+    ``batch`` how many tiles go to the model per call. The number of windows per axis is
+    what cores of ``tile`` pixels need; the windows are then balanced (see the module
+    docstring), so they are at most ``tile + 2 * context`` pixels.
+    """
+    _check_image(height, width, scale, batch)
+    rows = plan_axis(height, axis_count_for_tile(height, tile, context), context, align)
+    cols = plan_axis(width, axis_count_for_tile(width, tile, context), context, align)
+    return _plan(height, width, rows, cols, context=context, scale=scale, batch=batch)
+
+
+def plan_tiles_for_budget(
+    height: int,
+    width: int,
+    *,
+    max_window_pixels: int,
+    context: int,
+    scale: int,
+    batch: int = 1,
+    max_tile: int | None = None,
+    align: int = ALIGN,
+) -> TilePlan:
+    """Plan an image so that every window has at most ``max_window_pixels`` input pixels
+    (what the model's memory per call allows), computing as few pixels as possible.
+
+    Every grid (rows x columns of windows) is considered; for each number of rows the
+    fewest columns that fit the budget is found by bisection, and the grid with the least
+    computed area wins (ties: fewer tiles). Windows may be rectangular: a 512x512 image
+    whose full window does not fit is better split once (512x272 windows, 6 % more
+    pixels) than in four (272x272, 13 %). ``max_tile`` caps the core size as well. If no
+    grid fits (a budget below what one minimal window needs), the smallest windows are
+    used and the caller's out-of-memory handling decides.
+    """
+    _check_image(height, width, scale, batch)
+    if max_window_pixels < 1:
+        raise ValueError(f"max_window_pixels must be >= 1, got {max_window_pixels}")
+    min_rows = axis_count_for_tile(height, max_tile, context) if max_tile else 1
+    min_cols = axis_count_for_tile(width, max_tile, context) if max_tile else 1
+    max_rows = max(min_rows, height)  # _fit lowers counts that cannot keep a core
+    max_cols = max(min_cols, width)
+
+    def cols_window(count: int) -> int:
+        return _fit(width, count, context, align)[1]
+
+    best: tuple[int, int, int, int] | None = None  # cost, tiles, rows, columns
+    for wanted_rows in range(min_rows, max_rows + 1):
+        n_rows, row_window = _fit(height, wanted_rows, context, align)
+        if n_rows < wanted_rows:  # no more rows possible: larger counts repeat this plan
+            break
+        if best is not None and n_rows * row_window * width >= best[0]:
+            break  # more rows only cost more, whatever the columns
+        if row_window * cols_window(max_cols) > max_window_pixels:
+            continue
+        low, high = min_cols, max_cols
+        while low < high:  # fewest columns whose window fits (windows shrink as count grows)
+            middle = (low + high) // 2
+            if row_window * cols_window(middle) <= max_window_pixels:
+                high = middle
+            else:
+                low = middle + 1
+        n_cols, col_window = _fit(width, low, context, align)
+        cost = n_rows * row_window * n_cols * col_window
+        tiles = n_rows * n_cols
+        if best is None or (cost, tiles) < (best[0], best[1]):
+            best = (cost, tiles, n_rows, n_cols)
+    n_rows, n_cols = (max_rows, max_cols) if best is None else (best[2], best[3])
+    rows = plan_axis(height, n_rows, context, align)
+    cols = plan_axis(width, n_cols, context, align)
+    return _plan(
+        height,
+        width,
+        rows,
+        cols,
+        context=context,
+        scale=scale,
+        batch=batch,
+        budget=max_window_pixels,
     )

@@ -1,0 +1,175 @@
+"""Shared helpers for the benchmark scripts: loading catalog models, timing, the machine.
+
+Benchmarks are scripts, not tests: they print markdown tables and never assert on time.
+They import the library exactly as a user would (the package is installed editable in
+development), so what they measure is what users get.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def catalog() -> Any:
+    """The catalog the library would use (the repository's, in a checkout)."""
+    from upscaler.catalog import default_catalog
+
+    return default_catalog()
+
+
+def load_model(model_id: str) -> tuple[Any, Any]:
+    """(catalog entry, LoadedModel) for a catalog id: fetched, converted and cached once."""
+    from upscaler.materialize import prepare_savedmodel
+    from upscaler.runtime.savedmodel import load_savedmodel
+
+    entry = catalog().get(model_id)
+    folder, _ = prepare_savedmodel(entry, progress=False)
+    return entry, load_savedmodel(folder)
+
+
+def sample_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A photo-like uint8 RGB image: smooth gradients plus noise (not flat, not pure noise).
+
+    Built 256 rows at a time in float32, so making a 4096² image does not raise the
+    process's peak memory (the memory benchmark reads that peak) above the image itself.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.empty((height, width, 3), np.uint8)
+    x = np.arange(width, dtype=np.float32)[np.newaxis, :]
+    for top in range(0, height, 256):
+        y = np.arange(top, min(top + 256, height), dtype=np.float32)[:, np.newaxis]
+        planes = (
+            128 + 100 * np.sin(x / 23.0) * np.cos(y / 31.0),
+            128 + 90 * np.cos((x + y) / 41.0),
+            128 + 80 * np.sin(np.hypot(x - width / 2, y - height / 2) / 17.0),
+        )
+        for channel, plane in enumerate(planes):
+            noise = rng.normal(0, 12, plane.shape).astype(np.float32)
+            out[top : top + y.shape[0], :, channel] = np.clip(np.rint(plane + noise), 0, 255)
+    return out
+
+
+def best_of(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[float, list[float]]:
+    """Minimum wall time of ``repeats`` calls after ``warmup`` calls, and all the times.
+
+    The minimum, because on a shared machine every disturbance only adds time.
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), times
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def machine(device: str = "cpu") -> str:
+    """One line naming the machine class, e.g. for ``speed.provenance.machine``."""
+    import tensorflow as tf
+
+    from upscaler.runtime.device import cpu_cores
+
+    mem = memory_gib()
+    mem_text = f", {mem:.0f} GiB" if mem is not None else ""
+    kind = "GPU" if "gpu" in device.lower() else "CPU"
+    return (
+        f"{cpu_cores()}-core {platform.machine()} CPU ({cpu_model()}){mem_text}, "
+        f"TensorFlow {tf.__version__} {kind}"
+    )
+
+
+def version() -> str:
+    import upscaler
+
+    return str(upscaler.__version__)
+
+
+def today() -> str:
+    return _dt.date.today().isoformat()
+
+
+def command_line() -> str:
+    """The command that is running, as a user would retype it."""
+    args = " ".join(sys.argv[1:])
+    script = Path(sys.argv[0])
+    with contextlib.suppress(ValueError):
+        script = script.resolve().relative_to(REPO)
+    return f"python {script.as_posix()} {args}".strip()
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A markdown table."""
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+RECEPTIVE_FIELDS = Path(__file__).resolve().parent / "results" / "receptive_field.json"
+
+
+def context_for(entry: Any) -> int | None:
+    """The catalog's ``tiling.context``, else the one receptive_field.py measured (kept in
+    results/receptive_field.json until it is written into the catalog), else None."""
+    if entry.tiling is not None:
+        return int(entry.tiling.context)
+    try:
+        models = json.loads(RECEPTIVE_FIELDS.read_text(encoding="utf-8"))["models"]
+    except (OSError, ValueError, KeyError):
+        return None
+    found = models.get(entry.id)
+    return int(found["context"]) if found else None
+
+
+def family_file(entry: Any) -> Path:
+    """The catalog YAML an entry came from."""
+    return Path(entry.source_file)

@@ -1,0 +1,375 @@
+"""Measure each catalog model's receptive field and record it as ``tiling: {context: N}``.
+
+The tiled runner keeps ``context`` input pixels of real image around every tile's core;
+when that is at least the receptive field, tiled output equals whole-image output. Too
+little context makes seams, too much wastes time (a 512-pixel tile with 16 pixels of
+context computes 13 % more pixels than it keeps), so the number is measured, not guessed.
+
+Two independent answers, cross-checked:
+
+* **analytic**, from the TF.js topology: walk the graph and add each convolution's reach
+  (``dilation * (kernel - 1) / 2``) along the longest path, in input pixels before the
+  upsampling layer and in output pixels after it (``ceil(reach / scale)`` input pixels);
+  concatenations and additions take the larger reach of their inputs.
+* **measured**, by perturbation: run the model on a base image and on the same image with
+  one centre pixel changed, and find the farthest output pixel (as the input pixel it
+  belongs to, Chebyshev distance) whose value moved by more than ``1e-6`` of the value
+  range. Several bases are used: all zeros with a full-range impulse (the classic impulse
+  response), eight uniform-noise images (three for the deep RRDNs) and a photo-like one,
+  each with the centre pixel inverted (activations away from zero, so no path hides behind
+  a dead ReLU). The image is made larger than twice the analytic field, so the measurement
+  is never clipped by the border.
+
+The measured field can only be smaller than the analytic one (weights near zero on the
+longest paths, residual scaling); the recorded context is the measured field rounded up to
+a multiple of 4 (``--round``). The script prints both, and the distances at which the
+change falls below 1e-4 and below half a grey level, to show how concentrated the field is.
+
+Usage::
+
+    python benchmarks/receptive_field.py                 # every family, print only
+    python benchmarks/receptive_field.py --write         # and write tiling.context via yaml_edit
+    python benchmarks/receptive_field.py --models esrgan-slim.x2 esrgan-thick.x2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as common
+
+THRESHOLD = 1e-6
+"""A change above this fraction of the model's value range counts as 'alters the output'."""
+
+
+@dataclass
+class FieldResult:
+    model: str
+    analytic: int
+    measured: int | None = None
+    measured_1e4: int | None = None
+    measured_half_lsb: int | None = None
+    size: int = 0
+    seconds: float = 0.0
+    context: int = 0
+    verified: tuple[int, int, int] | None = None
+
+    @property
+    def field(self) -> int:
+        return self.measured if self.measured is not None else self.analytic
+
+
+# ----------------------------------------------------------------------------- analytic
+
+
+def analytic_field(model_json: Path) -> int:
+    """Receptive field radius in input pixels, from the TF.js layers topology."""
+    from upscaler.convert.tfjs import _parse_topology
+
+    doc = json.loads(model_json.read_text(encoding="utf-8"))
+    graph, _ = _parse_topology(doc, str(model_json))
+    # reach per tensor: (input-space pixels, output-space pixels, upsampling factor so far)
+    reach: dict[Any, tuple[int, int, int]] = {graph.input: (0, 0, 1)}
+    for step in graph.steps:
+        inputs = [reach[ref] for ref in step.inputs]
+        lr = max(r[0] for r in inputs)
+        hr = max(r[1] for r in inputs)
+        factor = max(r[2] for r in inputs)
+        op = step.op
+        name = op.class_name
+        if name == "Conv2D":
+            if max(op.strides) != 1:  # type: ignore[attr-defined]
+                raise SystemExit(f"{model_json}: strided convolution {op.name} not handled")
+            kernel = op.kernel_size  # type: ignore[attr-defined]
+            dilation = op.dilation  # type: ignore[attr-defined]
+            step_reach = max(d * (k - 1) // 2 for k, d in zip(kernel, dilation, strict=True))
+            if factor == 1:
+                lr += step_reach
+            else:
+                hr += step_reach
+        elif name == "UpSampling2D":
+            size = max(op.size)  # type: ignore[attr-defined]
+            if op.interpolation != "nearest":  # type: ignore[attr-defined]
+                hr += size  # bilinear reads the neighbouring input pixel
+            hr *= size
+            factor *= size
+        elif name.startswith("PixelShuffle"):
+            block = op.block  # type: ignore[attr-defined]
+            hr *= block
+            factor *= block
+        elif name not in ("Activation", "Concatenate", "Add", "MultiplyBeta", "InputLayer"):
+            raise SystemExit(f"{model_json}: layer type {name} not handled by the analysis")
+        reach[step.output] = (lr, hr, factor)
+    lr, hr, factor = reach[graph.output]
+    return lr + math.ceil(hr / factor)
+
+
+def model_json_of(entry: Any) -> Path:
+    from upscaler.materialize import fetch_entry_files
+
+    files = fetch_entry_files(entry, cache_dir=None, progress=False)
+    return Path(files[entry.weights.entry_point])
+
+
+# ----------------------------------------------------------------------------- measured
+
+
+def _farthest(changed: np.ndarray, centre: int, scale: int) -> int:
+    """Largest Chebyshev distance, in input pixels, from ``centre`` to a changed pixel."""
+    ys, xs = np.nonzero(changed)
+    if ys.size == 0:
+        return 0
+    dy = np.abs(ys // scale - centre)
+    dx = np.abs(xs // scale - centre)
+    return int(np.max(np.maximum(dy, dx)))
+
+
+NOISE_BASES = 8
+"""Uniform-noise base images (besides the zero image and a photo-like one); models whose
+analytic field exceeds 64 pixels get 3, because each costs a large run."""
+
+RESULTS = common.RECEPTIVE_FIELDS
+"""Where the measured contexts are kept for the speed benchmarks before they reach the
+catalog."""
+
+
+def _inverted_centre(base: np.ndarray, centre: int, lo: float, hi: float) -> np.ndarray:
+    perturbed = base.copy()
+    perturbed[centre, centre] = lo + hi - base[centre, centre]
+    return perturbed
+
+
+def measure_field(model: Any, entry: Any, analytic: int) -> tuple[int, int, int, int]:
+    """(field at 1e-6, at 1e-4, at half a grey level, image size) by perturbing one pixel."""
+    lo, hi = (float(v) for v in entry.value_range)
+    span = hi - lo
+    scale = entry.scale
+    size = 2 * (analytic + 12) + 1
+    centre = size // 2
+    bases = []
+    zero = np.full((size, size, 3), lo, np.float32)
+    impulse = zero.copy()
+    impulse[centre, centre] = hi
+    bases.append((zero, impulse))
+    photo = common.sample_image(size, size).astype(np.float32) * np.float32(span / 255.0) + lo
+    noise_bases = NOISE_BASES if analytic <= 64 else 3
+    for seed in range(noise_bases):
+        rng = np.random.default_rng(seed)
+        noise = rng.uniform(lo, hi, (size, size, 3)).astype(np.float32)
+        bases.append((noise, _inverted_centre(noise, centre, lo, hi)))
+    bases.append((photo, _inverted_centre(photo, centre, lo, hi)))
+    fields = [0, 0, 0]
+    per_base = []
+    for base, perturbed in bases:
+        out = model.predict(np.stack([base, perturbed]))
+        diff = np.max(np.abs(out[1] - out[0]), axis=-1) / span
+        per_base.append(_farthest(diff > THRESHOLD, centre, scale))
+        for i, threshold in enumerate((THRESHOLD, 1e-4, 0.5 / 255)):
+            fields[i] = max(fields[i], _farthest(diff > threshold, centre, scale))
+    print(f"  {entry.id}: 1e-6 field per base (zero, noise x{noise_bases}, photo): {per_base}")
+    if fields[0] >= centre - 2:
+        print(f"  warning: {entry.id}: the change reaches the border; the field may be larger")
+    return fields[0], fields[1], fields[2], size
+
+
+def verified_text(max_diff: int, differ: int, tiles: int) -> str:
+    return f"max {max_diff}; {differ} values differ ({tiles} tiles)"
+
+
+def verify_context(model: Any, entry: Any, context: int) -> tuple[int, int, int]:
+    """Tiled (``context``, tiles of ``max(32, context)``) vs whole-image on a photo-like
+    image: (largest difference in grey levels, number of values that differ, tiles)."""
+    from upscaler.runtime.tiled import TiledRunner
+    from upscaler.runtime.whole_image import upscale_rgb
+
+    tile = max(32, context)
+    side = 2 * tile + 2 * context + 17  # three tiles a side: every kind of seam
+    pixels = common.sample_image(side, side - 6, seed=3)
+    runner = TiledRunner(
+        model,
+        scale=entry.scale,
+        value_range=entry.value_range,
+        tile=tile,
+        context=context,
+        device="cpu",
+    )
+    tiled = runner.run(pixels, progress=False).astype(np.int16)
+    whole = upscale_rgb(model, pixels, entry.value_range).astype(np.int16)
+    diff = np.abs(tiled - whole)
+    return int(diff.max()), int(np.count_nonzero(diff)), runner.plan(*pixels.shape[:2]).count
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def round_up(value: int, multiple: int) -> int:
+    return multiple * math.ceil(value / multiple) if value > 0 else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="*", help="catalog ids (default: every model)")
+    parser.add_argument("--write", action="store_true", help="write tiling.context via yaml_edit")
+    parser.add_argument("--round", type=int, default=4, help="round the context up to this")
+    parser.add_argument(
+        "--measure",
+        choices=("defaults", "all"),
+        default="all",
+        help="measure every model (default: each variant has its own weights) or only family "
+        "defaults and variants whose topology differs",
+    )
+    args = parser.parse_args(argv)
+
+    import time
+
+    cat = common.catalog()
+    entries = [e for e in cat.entries if e.weights is not None]
+    if args.models:
+        wanted = {cat.get(m).id for m in args.models}
+        entries = [e for e in entries if e.id in wanted]
+
+    results: dict[str, FieldResult] = {}
+    for entry in entries:
+        results[entry.id] = FieldResult(entry.id, analytic_field(model_json_of(entry)))
+
+    defaults = {e.family: e for e in cat.entries if e.default}
+    for entry in entries:
+        result = results[entry.id]
+        family_default = defaults[entry.family]
+        default_analytic = (
+            results[family_default.id].analytic if family_default.id in results else None
+        )
+        if not (
+            args.measure == "all"
+            or entry.default
+            or default_analytic is None
+            or result.analytic != default_analytic
+        ):
+            continue
+        _, model = common.load_model(entry.id)
+        start = time.perf_counter()
+        measured, at_1e4, half, size = measure_field(model, entry, result.analytic)
+        result.measured, result.measured_1e4, result.measured_half_lsb = measured, at_1e4, half
+        result.size, result.seconds = size, time.perf_counter() - start
+        if measured > result.analytic:
+            print(
+                f"  warning: {entry.id}: measured {measured} > analytic {result.analytic}; "
+                "the topology walk misses something"
+            )
+        print(f"  measured {entry.id}: {measured} px in {result.seconds:.1f} s", flush=True)
+
+    # The context each model gets: its own measurement, else its family default's (same
+    # topology), else the analytic bound.
+    def context_of(entry: Any) -> int:
+        result = results[entry.id]
+        if result.measured is None:
+            family_default = results.get(defaults[entry.family].id)
+            if family_default is not None and family_default.analytic == result.analytic:
+                return round_up(family_default.field, args.round)
+        return round_up(result.field, args.round)
+
+    for entry in entries:
+        result = results[entry.id]
+        result.context = context_of(entry)
+        if result.measured is not None:
+            _, model = common.load_model(entry.id)
+            result.verified = verify_context(model, entry, result.context)
+            print(f"  verified {entry.id}: {result.verified}", flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    known: dict[str, Any] = {}
+    if RESULTS.is_file():  # keep models measured by earlier runs with other --models
+        known = json.loads(RESULTS.read_text(encoding="utf-8")).get("models", {})
+    known.update({k: dataclasses.asdict(v) for k, v in results.items()})
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "threshold": THRESHOLD,
+                "command": common.command_line(),
+                "date": common.today(),
+                "models": dict(sorted(known.items())),
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+    rows = []
+    for entry in entries:
+        r = results[entry.id]
+        rows.append(
+            [
+                entry.id,
+                r.analytic,
+                "—" if r.measured is None else r.measured,
+                "—" if r.measured_1e4 is None else r.measured_1e4,
+                "—" if r.measured_half_lsb is None else r.measured_half_lsb,
+                r.context,
+                f"{r.size}²" if r.size else "same topology as default",
+                "—" if r.verified is None else verified_text(*r.verified),
+            ]
+        )
+    print()
+    print(
+        f"Receptive field in input pixels (change > {THRESHOLD:g} of the value range; "
+        f"context = measured rounded up to a multiple of {args.round})"
+    )
+    print()
+    print(
+        common.table(
+            [
+                "model",
+                "analytic",
+                "measured (1e-6)",
+                "1e-4",
+                "½ grey level",
+                "context",
+                "probe image",
+                "tiled vs whole (grey levels)",
+            ],
+            rows,
+        )
+    )
+
+    if args.write:
+        write_contexts(cat, entries, context_of)
+    return 0
+
+
+def write_contexts(cat: Any, entries: list[Any], context_of: Any) -> None:
+    """Family default's context under ``defaults:``; a variant that needs another value
+    gets its own ``tiling:``."""
+    from upscaler.catalog.yaml_edit import set_variant_values
+
+    by_family: dict[str, list[Any]] = {}
+    for entry in entries:
+        by_family.setdefault(entry.family, []).append(entry)
+    for family, members in by_family.items():
+        default = next((e for e in members if e.default), None)
+        if default is None:
+            print(f"  skipped {family}: its default variant was not measured")
+            continue
+        family_context = context_of(default)
+        values: dict[str, dict[str, Any]] = {"defaults": {"tiling": {"context": family_context}}}
+        for entry in members:
+            own = context_of(entry)
+            if own != family_context:
+                values[entry.variant] = {"tiling": {"context": own}}
+        path = common.family_file(default)
+        set_variant_values(path, values)
+        print(f"  wrote {path.relative_to(common.REPO)}: {values}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,493 @@
+"""Speed and memory benchmarks for the runner; prints markdown tables.
+
+Usage::
+
+    python benchmarks/run.py                   # everything (about 20-30 min on 2 CPU cores)
+    python benchmarks/run.py --quick           # a smoke run: slim only, small images
+    python benchmarks/run.py --sections speed tiled --models esrgan-slim.x2
+    python benchmarks/run.py --sections none --write-speed   # measure and write speed: for
+                                                             # every trained catalog model
+
+Sections (``--sections``, default all):
+
+speed    ms per output megapixel, default tiled runner, each family's default and x4 models
+tiled    tiled (default settings) vs one whole-image call, and the overhead in %
+bicubic  PIL bicubic resize, the no-model baseline
+memory   peak RSS of a fresh process per case (esrgan-slim.x4 at 512², 2048², 4096²)
+levers   what threads, XLA, oneDNN, tile size and batch size do
+peers    our time vs UpscalerJS 1.0 (tfjs-node) on the same 2-core machine
+
+Timings are the best of ``--repeats`` calls after one warm-up call (on a shared machine
+every disturbance only adds time), wall clock, in this process unless a lever needs a
+fresh one (thread pools and oneDNN are fixed when TensorFlow starts). Benchmarks never
+assert; tests never time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as common
+
+SPEED_MODELS = [
+    "esrgan-slim.x2",
+    "esrgan-medium.x2",
+    "esrgan-thick.x2",
+    "esrgan-legacy.div2k-x2",
+    "pixel-upsampler.x2",
+    "esrgan-slim.x4",
+    "esrgan-medium.x4",
+    "esrgan-thick.x4",
+    "esrgan-legacy.div2k-x4",
+    "esrgan-legacy.gans-x4",
+    "pixel-upsampler.x4",
+]
+TILED_MODELS = [
+    "esrgan-slim.x2",
+    "esrgan-medium.x2",
+    "esrgan-thick.x2",
+    "esrgan-legacy.div2k-x2",
+    "esrgan-slim.x4",
+    "esrgan-legacy.gans-x4",
+]
+TILED_LARGE = ["esrgan-slim.x2", "esrgan-medium.x2", "esrgan-slim.x4"]
+"""Models also compared at 1024² input, where every default plan really tiles."""
+PEERS = {
+    # model id: UpscalerJS 1.0 seconds at 512x512 with its native TF backend, this machine
+    "esrgan-slim.x2": 1.4,
+    "esrgan-legacy.gans-x4": 25.0,
+}
+RSS_MODEL = "esrgan-slim.x4"
+SECTIONS = ("speed", "tiled", "bicubic", "memory", "levers", "peers")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def runner_for(entry: Any, model: Any, **overrides: Any) -> Any:
+    """The tiled runner as the library builds it: catalog context, device defaults."""
+    from upscaler.runtime.tiled import TiledRunner
+
+    options: dict[str, Any] = {"context": common.context_for(entry), "device": "cpu"}
+    options.update(overrides)
+    return TiledRunner(model, scale=entry.scale, value_range=entry.value_range, **options)
+
+
+def time_tiled(entry: Any, model: Any, pixels: np.ndarray, repeats: int, **overrides: Any) -> float:
+    runner = runner_for(entry, model, **overrides)
+    best, _ = common.best_of(lambda: runner.run(pixels, progress=False), repeats)
+    return best
+
+
+def time_whole(entry: Any, model: Any, pixels: np.ndarray, repeats: int) -> float:
+    from upscaler.runtime.whole_image import upscale_rgb
+
+    best, _ = common.best_of(lambda: upscale_rgb(model, pixels, entry.value_range), repeats)
+    return best
+
+
+def ms_per_mp(seconds: float, size: int, scale: int) -> float:
+    return seconds * 1000 / ((size * scale) ** 2 / 1e6)
+
+
+def child(
+    args: list[str], env: dict[str, str] | None = None, timeout: int = 1800
+) -> dict[str, Any]:
+    """Run this script in a fresh interpreter for one case; its last stdout line is JSON."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def section_speed(models: list[str], size: int, repeats: int) -> tuple[str, dict[str, float]]:
+    rows = []
+    speeds: dict[str, float] = {}
+    pixels = common.sample_image(size, size)
+    for model_id in models:
+        entry, model = common.load_model(model_id)
+        seconds = time_tiled(entry, model, pixels, repeats)
+        speeds[model_id] = ms_per_mp(seconds, size, entry.scale)
+        rows.append([model_id, f"{seconds:.3f}", f"{speeds[model_id]:,.0f}"])
+        print(f"  speed {model_id}: {seconds:.3f} s", file=sys.stderr, flush=True)
+    text = (
+        f"### Speed: default tiled runner, {size}x{size} input, best of {repeats}\n\n"
+        + common.table(["model", "seconds", "ms per output MP"], rows)
+    )
+    return text, speeds
+
+
+def plan_text(runner: Any, size: int) -> str:
+    plan = runner.plan(size, size)
+    if plan.single:
+        return "1 window"
+    grid = "×".join(str(n) for n in plan.grid)
+    return f"{grid} of {plan.window[0]}×{plan.window[1]}"
+
+
+def section_tiled(cases: list[tuple[str, int]], repeats: int) -> str:
+    rows = []
+    for model_id, size in cases:
+        entry, model = common.load_model(model_id)
+        pixels = common.sample_image(size, size)
+        runner = runner_for(entry, model)
+        plan = runner.plan(size, size)
+        tiled = time_tiled(entry, model, pixels, repeats)
+        whole = time_whole(entry, model, pixels, repeats)
+        rows.append(
+            [
+                model_id,
+                f"{size}²",
+                runner.context,
+                plan_text(runner, size),
+                f"{plan.overhead * 100:.1f} %",
+                f"{whole:.3f}",
+                f"{tiled:.3f}",
+                f"{(tiled / whole - 1) * 100:+.1f} %",
+            ]
+        )
+        print(f"  tiled {model_id} {size}: {whole:.3f} vs {tiled:.3f}", file=sys.stderr, flush=True)
+    return f"### Tiled (default settings) vs one whole-image call, best of {repeats}\n\n" + (
+        common.table(
+            [
+                "model",
+                "input",
+                "context",
+                "tiles",
+                "extra pixels",
+                "whole-image s",
+                "tiled s",
+                "time overhead",
+            ],
+            rows,
+        )
+    )
+
+
+def section_bicubic(size: int, repeats: int) -> str:
+    from PIL import Image
+
+    pixels = common.sample_image(size, size)
+    image = Image.fromarray(pixels)
+    rows = []
+    for scale in (2, 4):
+        best, _ = common.best_of(
+            lambda s=scale: image.resize((size * s, size * s), Image.Resampling.BICUBIC), repeats
+        )
+        rows.append([f"x{scale}", f"{best * 1000:.1f}", f"{ms_per_mp(best, size, scale):.2f}"])
+    return f"### Bicubic baseline (PIL resize), {size}x{size} input\n\n" + common.table(
+        ["scale", "ms", "ms per output MP"], rows
+    )
+
+
+def section_memory(sizes: list[int]) -> str:
+    rows = []
+    for size in sizes:
+        result = child(["rss", RSS_MODEL, str(size)])
+        if "error" in result:
+            rows.append([f"{size}²", "—", "—", "—", "—", result["error"]])
+            continue
+        out_mb = result["output_bytes"] / 1e6
+        target = 2 * result["output_bytes"] / 1e6 + 1200
+        rows.append(
+            [
+                f"{size}²",
+                f"{out_mb:,.0f}",
+                f"{result['rss_loaded_mb']:,.0f}",
+                f"{result['rss_peak_mb']:,.0f}",
+                f"{target:,.0f}",
+                f"{result['seconds']:.1f} s, {result['tiles']} tiles, memmap={result['memmap']}",
+            ]
+        )
+        print(f"  memory {size}: {result}", file=sys.stderr, flush=True)
+    return (
+        f"### Peak RSS, {RSS_MODEL}, default tiled runner, fresh process per case\n\n"
+        + common.table(
+            [
+                "input",
+                "output MB",
+                "RSS after load MB",
+                "peak RSS MB",
+                "target MB (2 × output + 1200)",
+                "notes",
+            ],
+            rows,
+        )
+    )
+
+
+def section_levers(size: int, repeats: int, sweep_size: int, quick: bool) -> str:
+    import tensorflow as tf
+
+    parts = []
+    model_id = "esrgan-slim.x2"
+    rows = []
+    for label, env in (
+        ("threads: all cores (default)", {}),
+        ("threads: 1", {"UPSCALER_BENCH_THREADS": "1"}),
+        ("oneDNN on (TensorFlow default)", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+        ("oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    ):
+        result = child(["speed", model_id, str(size), str(repeats)], env=env)
+        seconds = result.get("seconds")
+        rows.append([label, "—" if seconds is None else f"{seconds:.3f}", result.get("error", "")])
+        print(f"  lever {label}: {result}", file=sys.stderr, flush=True)
+
+    entry, model = common.load_model(model_id)
+    pixels = common.sample_image(size, size)
+    batch = tf.constant(pixels[np.newaxis].astype(np.float32))
+    serving = model._function
+    plain = tf.function(lambda x: serving(input=x)["output"], autograph=False)
+    xla = tf.function(lambda x: serving(input=x)["output"], autograph=False, jit_compile=True)
+    start = time.perf_counter()
+    xla(batch).numpy()
+    compile_s = time.perf_counter() - start
+    plain_s, _ = common.best_of(lambda: plain(batch).numpy(), repeats)
+    xla_s, _ = common.best_of(lambda: xla(batch).numpy(), repeats)
+    rows.append(["XLA off (default)", f"{plain_s:.3f}", ""])
+    rows.append(["XLA jit_compile=True", f"{xla_s:.3f}", f"first call (compile) {compile_s:.1f} s"])
+    parts.append(
+        f"### Levers: {model_id}, {size}x{size}, one whole-image call, best of {repeats}\n\n"
+        + common.table(["setting", "seconds", "notes"], rows)
+    )
+
+    # Window sizing on an image that really gets tiled: memory budgets, fixed tiles, batch.
+    sweep_models = ["esrgan-slim.x2"] if quick else ["esrgan-slim.x2", "esrgan-medium.x2"]
+    settings: list[dict[str, Any]] = [{}]
+    settings += [{"memory_budget": mib << 20} for mib in (256, 1024, 2048)]
+    settings += [{"tile": tile} for tile in ((128, 256) if quick else (128, 256, 512))]
+    settings += [{"tile": 128, "batch": 4}]
+    rows = []
+    sweep = common.sample_image(sweep_size, sweep_size)
+    for sweep_id in sweep_models:
+        entry, model = common.load_model(sweep_id)
+        whole = time_whole(entry, model, sweep, repeats)
+        rows.append([sweep_id, "whole image (one call)", "1 window", "0.0 %", f"{whole:.3f}", ""])
+        for options in settings:
+            runner = runner_for(entry, model, **options)
+            plan = runner.plan(sweep_size, sweep_size)
+            seconds = time_tiled(entry, model, sweep, repeats, **options)
+            label = (
+                ", ".join(
+                    f"{k}={v >> 20} MiB" if k == "memory_budget" else f"{k}={v}"
+                    for k, v in options.items()
+                )
+                or "defaults"
+            )
+            rows.append(
+                [
+                    sweep_id,
+                    label,
+                    plan_text(runner, sweep_size),
+                    f"{plan.overhead * 100:.1f} %",
+                    f"{seconds:.3f}",
+                    f"{(seconds / whole - 1) * 100:+.1f} %",
+                ]
+            )
+            print(f"  sweep {sweep_id} {label}: {seconds:.3f}", file=sys.stderr, flush=True)
+    parts.append(
+        f"### Levers: window size and batch, {sweep_size}x{sweep_size} input, best of {repeats}"
+        + "\n\n"
+        + common.table(
+            ["model", "setting", "tiles", "extra pixels", "seconds", "vs whole image"], rows
+        )
+    )
+    return "\n\n".join(parts)
+
+
+def section_peers(repeats: int, speeds_seconds: dict[str, float]) -> str:
+    rows = []
+    pixels = common.sample_image(512, 512)
+    for model_id, theirs in PEERS.items():
+        seconds = speeds_seconds.get(model_id)
+        if seconds is None:
+            entry, model = common.load_model(model_id)
+            seconds = time_tiled(entry, model, pixels, repeats)
+        rows.append([model_id, f"{theirs:.1f}", f"{seconds:.2f}", f"{theirs / seconds:.2f}×"])
+    return (
+        "### Against UpscalerJS 1.0 (native TF backend, same machine), 512x512 input\n\n"
+        + common.table(["model", "UpscalerJS s", "upscaler s", "speed-up"], rows)
+    )
+
+
+# ----------------------------------------------------------------------------- children
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (10^6 bytes, like the target).
+
+    ``/proc/self/status`` VmHWM where it exists: Linux carries ``ru_maxrss`` across
+    ``execve`` from the forking parent, so a child started by a benchmark that already
+    holds 1 GB would report at least that. ``resource.getrusage`` elsewhere.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+def run_child(argv: list[str]) -> int:
+    """One measurement in a fresh process (thread pools and oneDNN are per process)."""
+    kind, model_id, size = argv[0], argv[1], int(argv[2])
+    threads = os.environ.get("UPSCALER_BENCH_THREADS")
+    from upscaler.runtime.device import configure_threads
+
+    configure_threads(int(threads) if threads else None)  # before TensorFlow runs anything
+    entry, model = common.load_model(model_id)
+    pixels = common.sample_image(size, size)
+    if kind == "rss":
+        loaded = peak_rss_mb()
+        runner = runner_for(entry, model)
+        start = time.perf_counter()
+        out = runner.run(pixels, progress=False)
+        seconds = time.perf_counter() - start
+        peak = peak_rss_mb()
+        facts = runner.describe()
+        result = {
+            "rss_loaded_mb": loaded,
+            "rss_peak_mb": peak,
+            "output_bytes": int(out.nbytes),
+            "seconds": seconds,
+            "tiles": facts["tiles"],
+            "memmap": facts["memmap"],
+        }
+    else:
+        repeats = int(argv[3])
+        seconds = time_whole(entry, model, pixels, repeats)
+        result = {"seconds": seconds}
+    print(json.dumps(result))
+    return 0
+
+
+# ----------------------------------------------------------------------------- speed writes
+
+
+def write_speeds(size: int, repeats: int, models: list[str] | None) -> str:
+    """Measure every trained catalog variant (or ``models``) and write ``speed:``."""
+    from upscaler.catalog.yaml_edit import set_variant_values
+
+    cat = common.catalog()
+    entries = [e for e in cat.entries if e.weights is not None]
+    if models:
+        wanted = {cat.get(m).id for m in models}
+        entries = [e for e in entries if e.id in wanted]
+    pixels = common.sample_image(size, size)
+    provenance = {
+        "command": common.command_line(),
+        "version": common.version(),
+        "date": common.today(),
+        "protocol": (
+            f"{size}x{size} photo-like input, default tiled runner (float32, catalog context), "
+            f"best of {repeats} after 1 warm-up, wall clock"
+        ),
+        "machine": common.machine("cpu"),
+    }
+    rows = []
+    by_file: dict[Path, dict[str, dict[str, Any]]] = {}
+    for entry in entries:
+        _, model = common.load_model(entry.id)
+        seconds = time_tiled(entry, model, pixels, repeats)
+        speed = round(ms_per_mp(seconds, size, entry.scale), 1)
+        by_file.setdefault(common.family_file(entry), {})[entry.variant] = {
+            "speed": {"ms_per_output_megapixel": speed, "provenance": provenance}
+        }
+        rows.append([entry.id, f"{seconds:.3f}", f"{speed:,.1f}"])
+        print(f"  speed {entry.id}: {speed} ms/MP", file=sys.stderr, flush=True)
+    for path, values in by_file.items():
+        set_variant_values(path, values)
+    return f"### Speed written to the catalog ({size}x{size}, best of {repeats})\n\n" + (
+        common.table(["model", "seconds", "ms per output MP"], rows)
+    )
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        return run_child(argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="slim models, small images")
+    parser.add_argument("--models", nargs="*", help="catalog ids for the speed section")
+    parser.add_argument(
+        "--sections", nargs="*", default=list(SECTIONS), help=f"any of {', '.join(SECTIONS)}"
+    )
+    parser.add_argument("--size", type=int, default=512, help="input side for speed tables")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--write-speed", action="store_true", help="write speed: via yaml_edit")
+    parser.add_argument("--speed-size", type=int, default=512, help="input side for --write-speed")
+    parser.add_argument("--speed-repeats", type=int, default=2)
+    args = parser.parse_args(argv)
+    sections = [s for s in args.sections if s != "none"]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+
+    size = 256 if args.quick and args.size == 512 else args.size
+    repeats = 1 if args.quick else args.repeats
+    models = args.models or (["esrgan-slim.x2", "esrgan-slim.x4"] if args.quick else SPEED_MODELS)
+
+    print("## upscaler benchmarks\n")
+    print(f"- command: `{common.command_line()}`")
+    print(f"- date: {common.today()}, upscaler {common.version()}")
+    print(f"- machine: {common.machine('cpu')}")
+    print(f"- load average at start: {common.load_average()}\n")
+    sys.stdout.flush()
+
+    speeds_seconds: dict[str, float] = {}
+    if "speed" in sections:
+        text, speeds = section_speed(models, size, repeats)
+        for model_id, ms in speeds.items():
+            scale = common.catalog().get(model_id).scale
+            speeds_seconds[model_id] = ms * ((size * scale) ** 2 / 1e6) / 1000
+        print(text + "\n", flush=True)
+    if "tiled" in sections:
+        if args.quick:
+            cases = [("esrgan-slim.x2", size), ("esrgan-slim.x4", size)]
+        else:
+            cases = [(m, size) for m in TILED_MODELS] + [(m, 1024) for m in TILED_LARGE]
+        print(section_tiled(cases, repeats) + "\n", flush=True)
+    if "bicubic" in sections:
+        print(section_bicubic(size, max(3, repeats)) + "\n", flush=True)
+    if "memory" in sections:
+        sizes = [256, 1024] if args.quick else [512, 2048, 4096]
+        print(section_memory(sizes) + "\n", flush=True)
+    if "levers" in sections:
+        sweep = 512 if args.quick else 1024
+        print(section_levers(size, repeats, sweep, args.quick) + "\n", flush=True)
+    if "peers" in sections and size == 512:
+        print(section_peers(repeats, speeds_seconds) + "\n", flush=True)
+    if args.write_speed:
+        print(write_speeds(args.speed_size, args.speed_repeats, args.models) + "\n", flush=True)
+    print(f"- load average at end: {common.load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
