@@ -96,6 +96,11 @@ class Description(BaseModel):
             lines.append(f"signature    {rt.signature}")
         if rt.device:
             lines.append(f"device       {rt.device}  precision={rt.precision}")
+        if rt.tiling:
+            plan = ", ".join(f"{k}={v}" for k, v in rt.tiling.items() if k not in ("device",))
+            lines.append(f"tiling       {plan}")
+        if rt.last_run and rt.last_run.get("adapters"):
+            lines.append("applied      " + "; ".join(rt.last_run["adapters"]))
         if self.alternatives:
             lines.append("alternatives")
             for alt in self.alternatives[:5]:
