@@ -120,9 +120,28 @@ def test_error_tree() -> None:
     assert issubclass(upscaler.QueryError, ValueError)
     assert issubclass(upscaler.CatalogError, ValueError)
     assert issubclass(upscaler.ImageError, ValueError)
+    assert issubclass(upscaler.DeviceError, ValueError)
+    assert issubclass(upscaler.DeviceError, upscaler.UpscalerError)
+    assert upscaler.DeviceError.exit_code == 2
     err = upscaler.CatalogError(["a.yaml:3: one", "a.yaml:9: two"], hint="fix it")
     assert err.problems == ["a.yaml:3: one", "a.yaml:9: two"]
     assert str(err) == "a.yaml:3: one (and 1 more) (hint: fix it)"
+
+
+def test_every_error_is_exported() -> None:
+    """The one exception tree is public in full: each class is importable from upscaler."""
+    import upscaler.errors
+    from upscaler.runtime.device import DeviceError
+
+    tree = {
+        name
+        for name, value in vars(upscaler.errors).items()
+        if isinstance(value, type) and issubclass(value, upscaler.UpscalerError)
+    }
+    assert "DeviceError" in tree
+    assert tree <= set(upscaler.__all__)
+    assert all(getattr(upscaler, name) is getattr(upscaler.errors, name) for name in tree)
+    assert DeviceError is upscaler.DeviceError  # the old import path still works
 
 
 def test_unknown_public_name_raises_attribute_error() -> None:

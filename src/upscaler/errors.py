@@ -53,6 +53,16 @@ class QueryError(UpscalerError, ValueError):
     exit_code = 2
 
 
+class DeviceError(UpscalerError, ValueError):
+    """A device string is malformed or names a device this machine does not have.
+
+    A ``ValueError`` and exit code 2 like :class:`QueryError`, because both are a bad value
+    the user typed; the message lists the devices that do exist.
+    """
+
+    exit_code = 2
+
+
 class NoMatchingModel(UpscalerError, LookupError):
     """No model matches a strict query exactly; ``alternatives`` holds the nearest ones."""
 

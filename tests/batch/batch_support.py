@@ -1,12 +1,11 @@
 """Helpers for the folder-job tests (a plain module, imported by name).
 
-The model is a TF.js layers nearest-neighbour x2 upsampler (one UpSampling2D layer, no
-weights), so every expected output is known exactly: ``np.repeat`` twice.
+The model and its catalog come from the shared ``tiny_models`` module (a nearest x2
+upsampler, so every expected output is known exactly: ``tiny_models.nearest_x2``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,46 +31,6 @@ class TinyEnv:
 
     def environ(self) -> dict[str, str]:
         return {"UPSCALER_CATALOG": str(self.catalog), "UPSCALER_HOME": str(self.home)}
-
-
-def nearest_x2(pixels: np.ndarray) -> np.ndarray:
-    return np.repeat(np.repeat(pixels, 2, axis=0), 2, axis=1)
-
-
-def write_tfjs_upsampler(folder: Path) -> Path:
-    """A TF.js layers model: Sequential([UpSampling2D(2)]), empty weights shard."""
-    folder.mkdir(parents=True, exist_ok=True)
-    topology = {
-        "class_name": "Sequential",
-        "config": {
-            "name": "seq",
-            "layers": [
-                {
-                    "class_name": "UpSampling2D",
-                    "config": {
-                        "size": [2, 2],
-                        "data_format": "channels_last",
-                        "name": "up",
-                        "trainable": True,
-                        "batch_input_shape": [None, None, None, 3],
-                        "dtype": "float32",
-                    },
-                }
-            ],
-        },
-        "keras_version": "tfjs-layers 3.13.0",
-        "backend": "tensor_flow.js",
-    }
-    doc = {
-        "format": "layers-model",
-        "generatedBy": "test",
-        "convertedBy": None,
-        "modelTopology": topology,
-        "weightsManifest": [{"paths": ["./up.bin"], "weights": []}],
-    }
-    (folder / "model.json").write_text(json.dumps(doc), encoding="utf-8")
-    (folder / "up.bin").write_bytes(b"")
-    return folder / "model.json"
 
 
 def noise(height: int, width: int, seed: int, channels: int = 3) -> np.ndarray:

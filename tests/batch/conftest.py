@@ -7,65 +7,21 @@ environment, exactly as a user would.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from batch_support import Result, TinyEnv, write_tfjs_upsampler
+from batch_support import Result, TinyEnv
+from tiny_models import write_tiny_catalog
 
 from upscaler.cli.main import main
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _sha(path: Path) -> tuple[str, int]:
-    data = path.read_bytes()
-    return hashlib.sha256(data).hexdigest(), len(data)
 
 
 @pytest.fixture(scope="session")
 def tiny_env(tmp_path_factory: pytest.TempPathFactory) -> TinyEnv:
     """A catalog folder whose only family, `tiny`, has local nearest-x2 weights."""
     base = tmp_path_factory.mktemp("tiny")
-    weights = base / "weights"
-    write_tfjs_upsampler(weights / "models" / "x2")
-    root = base / "catalog"
-    (root / "models").mkdir(parents=True)
-    shutil.copy(REPO / "catalog" / "vocab.yaml", root / "vocab.yaml")
-    files = []
-    for rel in ("models/x2/model.json", "models/x2/up.bin"):
-        sha, size = _sha(weights / rel)
-        files.append(f"        - {{path: {rel}, sha256: {sha}, size: {size}}}")
-    (root / "models" / "tiny.yaml").write_text(
-        "\n".join(
-            [
-                "schema_version: 1",
-                "family: tiny",
-                "title: Tiny",
-                "architecture: nearest",
-                "implementation: upscalerjs",
-                "license: MIT",
-                "global_default: x2",
-                "defaults: {dataset: none, channels: 3, pruning: none, quantization: none,"
-                " value_range: [0, 255]}",
-                "variants:",
-                "  x2:",
-                "    default: true",
-                "    scale: 2",
-                "    weights:",
-                "      format: tfjs-layers",
-                f"      source: {{path: {weights}}}",
-                "      files:",
-                *files,
-                "",
-            ]
-        ),
-        encoding="utf-8",
-    )
-    return TinyEnv(catalog=root, home=base / "home")
+    return TinyEnv(catalog=write_tiny_catalog(base), home=base / "home")
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from batch_support import Result, TinyEnv, mixed_tree, nearest_x2, noise, read_pixels, write_image
+from batch_support import Result, TinyEnv, mixed_tree, noise, read_pixels, write_image
 from PIL import Image
+from tiny_models import nearest_x2
 
 from upscaler.batch import BatchIncomplete, FileResult, ModelSpec, RunOptions, run_batch
 from upscaler.batch.plan import Job, clean_temp_files, discover, is_complete

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from batch_support import Result, TinyEnv, nearest_x2, noise, read_pixels, write_image
+from batch_support import Result, TinyEnv, noise, read_pixels, write_image
 from PIL import Image
+from tiny_models import nearest_x2
 
 Cli = Callable[..., Result]
 FILES = 48

@@ -6,15 +6,11 @@ kernel copies its input), so the expected output is known exactly: np.repeat.
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from facade_support import write_tfjs_upsampler
-
-REPO = Path(__file__).resolve().parents[2]
+from tiny_models import write_tfjs_upsampler, write_tiny_catalog
 
 
 @pytest.fixture(scope="session")
@@ -52,47 +48,7 @@ def keras_file(tmp_path: Path, tf: Any) -> Path:
     return path
 
 
-def _sha(path: Path) -> tuple[str, int]:
-    data = path.read_bytes()
-    return hashlib.sha256(data).hexdigest(), len(data)
-
-
 @pytest.fixture
 def tiny_catalog(tmp_path: Path) -> Path:
     """A catalog folder with one family whose weights come from a local folder."""
-    weights = tmp_path / "weights"
-    write_tfjs_upsampler(weights / "models" / "x2")
-    root = tmp_path / "catalog"
-    (root / "models").mkdir(parents=True)
-    shutil.copy(REPO / "catalog" / "vocab.yaml", root / "vocab.yaml")
-    files = []
-    for rel in ("models/x2/model.json", "models/x2/up.bin"):
-        sha, size = _sha(weights / rel)
-        files.append(f"        - {{path: {rel}, sha256: {sha}, size: {size}}}")
-    (root / "models" / "tiny.yaml").write_text(
-        "\n".join(
-            [
-                "schema_version: 1",
-                "family: tiny",
-                "title: Tiny",
-                "architecture: nearest",
-                "implementation: upscalerjs",
-                "license: MIT",
-                "global_default: x2",
-                "defaults: {dataset: none, channels: 3, pruning: none, quantization: none,"
-                " value_range: [0, 255]}",
-                "variants:",
-                "  x2:",
-                "    default: true",
-                "    scale: 2",
-                "    weights:",
-                "      format: tfjs-layers",
-                f"      source: {{path: {weights}}}",
-                "      files:",
-                *files,
-                "",
-            ]
-        ),
-        encoding="utf-8",
-    )
-    return root
+    return write_tiny_catalog(tmp_path)

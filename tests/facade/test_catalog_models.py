@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from facade_support import nearest_x2
 from PIL import Image
+from tiny_models import nearest_x2
 
 from upscaler import ImageError, OfflineError, Upscaler
 from upscaler.catalog import load_catalog

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from facade_support import nearest_x2
+from tiny_models import nearest_x2
 
 from upscaler import ModelLoadError, QueryError, Upscaler
 

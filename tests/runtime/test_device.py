@@ -153,3 +153,60 @@ def test_logical_cpus_route_work_and_agree(tmp_path: Path) -> None:
     assert report["cpu:0"]["placed"].endswith("/device:CPU:0")
     assert report["equal"] is True
     assert "available: cpu:0, cpu:1" in report["cpu:2"]
+
+
+FIRST_IMPORT = textwrap.dedent(
+    """
+    import json, sys
+    assert "tensorflow" not in sys.modules
+    from upscaler.runtime.savedmodel import require_tensorflow
+    from upscaler.runtime.device import configure_threads, cpu_cores, thread_settings
+
+    tf = require_tensorflow()  # the first import: sizes the pools before anything runs
+    again = require_tensorflow()
+    total = float(tf.reduce_sum(tf.ones((4, 4))))  # TensorFlow has run: pools now fixed
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        fixed = False
+    except RuntimeError:
+        fixed = True
+    print(json.dumps({
+        "same": again is tf,
+        "total": total,
+        "fixed": fixed,
+        "configured": thread_settings().configured,
+        "again": configure_threads().as_dict(),
+        "intra": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter": tf.config.threading.get_inter_op_parallelism_threads(),
+        "cores": cpu_cores(),
+    }))
+    """
+)
+
+
+def test_first_tensorflow_import_sizes_the_thread_pools(tmp_path: Path, tf: Any) -> None:
+    """require_tensorflow() is the one way into TensorFlow, so the call that imports it
+    sizes the pools; any later call (a runner built after a load or a conversion) is too
+    late. A fresh interpreter, because this process imported TensorFlow long ago."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_IMPORT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["same"] is True
+    assert report["total"] == 16.0
+    assert report["fixed"] is True, "the pools must be fixed once TensorFlow has run"
+    assert report["configured"] is True
+    assert report["again"] == {
+        "intra_op": report["cores"],
+        "inter_op": report["cores"],
+        "configured": True,
+    }
+    assert report["intra"] == report["inter"] == report["cores"]

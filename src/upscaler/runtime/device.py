@@ -6,9 +6,10 @@ have with the list of those it does, instead of letting TensorFlow silently fall
 the CPU (soft placement) or fail deep inside a graph.
 
 Thread pools must be sized before TensorFlow runs its first op (after that they are fixed
-for the life of the process), so :func:`configure_threads` is meant to be called right
-after TensorFlow is imported, before any model is loaded; later calls only report what is
-in effect.
+for the life of the process), so :func:`configure_threads` runs right after TensorFlow is
+imported: :func:`~upscaler.runtime.savedmodel.require_tensorflow` calls it when it is the
+one that imports TensorFlow, before any model is loaded or converted. Later calls only
+report what is in effect.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from upscaler.errors import UpscalerError
+from upscaler.errors import DeviceError
 
 log = logging.getLogger("upscaler.runtime.device")
 
@@ -36,12 +37,6 @@ __all__ = [
 ]
 
 _SPEC = re.compile(r"^(?:/?(?:device:)?)?(?P<kind>auto|cpu|gpu|cuda)(?::(?P<index>\d+))?$")
-
-
-class DeviceError(UpscalerError, ValueError):
-    """A device string is malformed or names a device this machine does not have."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -62,7 +57,10 @@ def parse_device(spec: str) -> DeviceSpec:
     accepted too, because users copy them from TensorFlow's logs.
     """
     if not isinstance(spec, str):
-        raise DeviceError(f"device must be a string such as 'auto', 'cpu' or 'gpu:0', got {spec!r}")
+        raise DeviceError(
+            f"device must be a string, got {spec!r}",
+            hint="use 'auto', 'cpu', 'cpu:N', 'gpu' or 'gpu:N'",
+        )
     match = _SPEC.match(spec.strip().lower())
     if match is None:
         raise DeviceError(

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from upscaler.errors import DependencyError, ImageError, ModelLoadError
+from upscaler.runtime.device import configure_threads
 
 log = logging.getLogger("upscaler.runtime.savedmodel")
 
@@ -80,19 +81,32 @@ def require_tensorflow() -> Any:
     notice through absl before any log level applies, so unless the user set
     ``TF_CPP_MIN_LOG_LEVEL`` the import runs with the stderr descriptor pointed at
     ``/dev/null``; import errors still arrive as Python exceptions.
+
+    The call that first imports TensorFlow also sizes its thread pools
+    (:func:`~upscaler.runtime.device.configure_threads`): this is the one place every
+    path into TensorFlow (loading, converting, device checks) passes before TensorFlow runs
+    anything, and after its first op the pools can no longer change. Later calls (and
+    calls in a process that imported TensorFlow itself) do not size them again.
     """
-    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ and "tensorflow" not in sys.modules
+    first = "tensorflow" not in sys.modules
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ and first
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if not quiet:
-            return importlib.import_module("tensorflow")
-        with _stderr_silenced():
-            return importlib.import_module("tensorflow")
+            tf = importlib.import_module("tensorflow")
+        else:
+            with _stderr_silenced():
+                tf = importlib.import_module("tensorflow")
     except ImportError as exc:
         raise DependencyError(
             f"TensorFlow is needed to convert and run models but could not be imported ({exc})",
             hint=INSTALL_HINT,
         ) from exc
+    if first:
+        # No recursion: configure_threads calls back into require_tensorflow, which now
+        # finds TensorFlow in sys.modules and returns it without coming here again.
+        configure_threads()
+    return tf
 
 
 @dataclass(frozen=True)
