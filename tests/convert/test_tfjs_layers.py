@@ -84,6 +84,7 @@ def test_metadata_file(tiny: Any, tmp_path: Path, tf: Any) -> None:
     assert meta["channels"] == 3
     assert meta["parameters"] == tiny.parameters
     assert meta["layer_counts"]["Conv2D"] == 5
+    assert meta["fused_concat_pointwise"] == 1  # "cat" feeds only the 1x1 conv "C"
     assert meta["source"]["model_json_sha256"]
     loaded = load_savedmodel(out)
     assert loaded.metadata == meta
@@ -91,6 +92,48 @@ def test_metadata_file(tiny: Any, tmp_path: Path, tf: Any) -> None:
     assert loaded.output_name == "output"
     assert loaded.input_shape == (None, None, None, 3)
     assert loaded.describe()["metadata"]["scale"] == 2
+
+
+def test_dense_block_concats_fuse_into_the_pointwise_conv_only(
+    tmp_path: Path, kit: SimpleNamespace, x: np.ndarray, tf: Any
+) -> None:
+    # An RDN dense block: cat1 is read by a 3x3 conv *and* by cat2, so it must stay a
+    # real concatenation; cat2 is read only by the 1x1 fusion conv, so it is computed as a
+    # sum of per-part 1x1 convolutions. The output must not change either way.
+    layers = [
+        kit.input_layer("LR"),
+        kit.conv("A", "LR", 4, 3, activation="relu"),
+        kit.conv("B", "A", 4, 3, activation="relu"),
+        kit.keras2_layer("Concatenate", "cat1", ["A", "B"], axis=3),
+        kit.conv("C", "cat1", 4, 3, activation="relu"),
+        kit.keras2_layer("Concatenate", "cat2", ["cat1", "C"], axis=-1),
+        kit.conv("F", "cat2", 3, 1),
+    ]
+    rng = np.random.default_rng(3)
+    shapes = {"A": (3, 3, 3, 4), "B": (3, 3, 4, 4), "C": (3, 3, 8, 4), "F": (1, 1, 12, 3)}
+    weights = []
+    for name, shape in shapes.items():
+        weights += [
+            (f"{name}/kernel", (rng.standard_normal(shape) * 0.3).astype(np.float32)),
+            (f"{name}/bias", (rng.standard_normal(shape[-1]) * 0.1).astype(np.float32)),
+        ]
+    path, w = kit.write_tfjs(
+        tmp_path / "dense", kit.functional_topology(layers, "LR", "F"), weights
+    )
+    out = tmp_path / "out"
+    report = convert_tfjs_layers(path, out)
+
+    def relu(v: np.ndarray) -> np.ndarray:
+        return np.maximum(v, 0)
+
+    a = relu(kit.np_conv2d(x, w["A/kernel"], w["A/bias"]))
+    b = relu(kit.np_conv2d(a, w["B/kernel"], w["B/bias"]))
+    cat1 = np.concatenate([a, b], axis=-1)
+    c = relu(kit.np_conv2d(cat1, w["C/kernel"], w["C/bias"]))
+    want = kit.np_conv2d(np.concatenate([cat1, c], axis=-1), w["F/kernel"], w["F/bias"])
+    np.testing.assert_allclose(run_converted(out, x), want, rtol=1e-4, atol=1e-4)
+    assert report.metadata["fused_concat_pointwise"] == 1
+    assert report.layer_counts["Concatenate"] == 2  # the topology's counts, not the rewrite
 
 
 def test_sequential_upsampler_with_empty_shard(

@@ -14,7 +14,12 @@ import pytest
 
 from upscaler.catalog import Catalog, default_catalog
 from upscaler.catalog.schema import Metric, Metrics, Provenance, Speed
-from upscaler.resolve.resolver import DB_PER_DOUBLING, balanced_score, resolve
+from upscaler.resolve.resolver import (
+    BALANCED_TIE_DB,
+    DB_PER_DOUBLING,
+    balanced_score,
+    resolve,
+)
 
 PROV = Provenance(command="upscaler eval --all --write", version="0", date="2030-01-01")
 SETS = ("set5", "set14", "bsd100")
@@ -45,7 +50,7 @@ X2 = {
     "esrgan-slim.x2": (_metrics(31.0), 100.0),
     "esrgan-medium.x2": (_metrics(31.4), 400.0),  # +0.4 dB for 2 doublings: not worth it
     "esrgan-thick.x2": (_metrics(32.0), 3200.0),  # +1.0 dB for 5 doublings: not worth it
-    "esrgan-legacy.psnr-small-x2": (_metrics(31.6), 400.0),  # +0.6 dB for 2: worth it
+    "esrgan-legacy.psnr-small-x2": (_metrics(31.7), 400.0),  # +0.7 dB for 2: worth it
     "esrgan-legacy.div2k-x2": (_metrics(30.0), 900.0),
     "pixel-upsampler.x2": (_metrics(28.0), 1.0),
 }
@@ -142,3 +147,29 @@ def test_balanced_examples_from_the_docs() -> None:
     # 4x slower needs 0.5 dB, 10x 0.83 dB, 30x 1.23 dB (docs/concepts.md).
     for factor, needed in ((4, 0.5), (10, 0.83), (30, 1.23)):
         assert DB_PER_DOUBLING * math.log2(factor) == pytest.approx(needed, abs=0.005)
+
+
+def test_balanced_ties_within_the_noise_go_to_the_faster_model() -> None:
+    # psnr-small is one doubling slower and 0.3 dB better: score +0.05, inside the band.
+    tied = {
+        "esrgan-slim.x2": (_metrics(31.0), 100.0),
+        "esrgan-legacy.psnr-small-x2": (_metrics(31.3), 200.0),
+        "esrgan-medium.x2": (_metrics(31.28), 200.0),  # in the band too, and slower
+        "esrgan-thick.x2": (_metrics(30.0), 50.0),  # fastest, but 0.75 below the lead
+    }
+    gap = balanced_score(31.3, 200.0) - balanced_score(31.0, 100.0)
+    assert 0 < gap < BALANCED_TIE_DB
+    catalog = _catalog(tied)
+    matches = resolve({"scale": 2}, catalog, prefer="balanced").matches
+    assert matches[:4] == [
+        "esrgan-slim.x2",
+        "esrgan-legacy.psnr-small-x2",
+        "esrgan-medium.x2",
+        "esrgan-thick.x2",
+    ]
+    # Out of the band the better score wins outright, faster or not.
+    clear = dict(tied, **{"esrgan-legacy.psnr-small-x2": (_metrics(31.5), 200.0)})
+    assert _top(_catalog(clear), {"scale": 2}, "balanced") == "esrgan-legacy.psnr-small-x2"
+    # The same rule orders the alternatives of a query nothing matches exactly.
+    alternatives = resolve({"scale": 2, "channels": 4}, catalog, prefer="balanced").alternatives
+    assert [a.id for a in alternatives[:2]] == ["esrgan-slim.x2", "esrgan-legacy.psnr-small-x2"]

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +55,7 @@ from upscaler.runtime.savedmodel import (
 
 log = logging.getLogger("upscaler.convert.tfjs")
 
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 """Version of the conversion recipe; a change invalidates every cached SavedModel."""
 
 SUPPORTED_LAYERS: tuple[str, ...] = (
@@ -194,6 +194,53 @@ class _Concatenate(_Op):
 
     def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
         return tf.concat(inputs, axis=self.axis)
+
+
+@dataclass(frozen=True)
+class _ConcatPointwise(_Op):
+    """A channel concatenation read only by a 1×1 convolution, computed without the copy.
+
+    RDN fuses features by concatenating every dense block's output (640 channels for D10
+    G64) and reducing them with a 1×1 convolution. The concatenated tensor is a second copy
+    of all its inputs, and it is the model's memory peak: the planner sizes tiles by that
+    peak, so it decides how many tiles (and how much recomputed overlap) an image costs. A
+    1×1 convolution of a concatenation is the sum of 1×1 convolutions of the parts with the
+    matching slices of the kernel: the same linear map and the same multiplications, but
+    each part can be freed as soon as its term is added. Only the summation order changes
+    (float32 rounding, far below one grey level).
+    """
+
+    conv: _Conv2D
+
+    def params(self) -> tuple[str, ...]:
+        return self.conv.params()
+
+    def check_weights(self, arrays: Mapping[str, npt.NDArray[np.float32]]) -> None:
+        self.conv.check_weights(arrays)
+
+    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
+        kernel = weights["kernel"]
+        total: Any = None
+        start = 0
+        for part in inputs:
+            width = int(part.shape[-1])
+            term = tf.nn.conv2d(
+                part,
+                kernel[:, :, start : start + width, :],
+                strides=[1, *self.conv.strides, 1],
+                padding=self.conv.padding.upper(),
+                dilations=[1, *self.conv.dilation, 1],
+            )
+            total = term if total is None else total + term
+            start += width
+        if start != int(kernel.shape[2]):
+            raise ConversionError(
+                f"layer {self.name!r} (Conv2D): its concatenated input has {start} channels, "
+                f"the kernel expects {int(kernel.shape[2])}"
+            )
+        if self.conv.use_bias:
+            total = tf.nn.bias_add(total, weights["bias"])
+        return _activate(tf, self.conv.activation, total)
 
 
 @dataclass(frozen=True)
@@ -570,6 +617,44 @@ def _parse_sequential(config: Any, where: str) -> _Graph:
         layer_counts=dict(counts),
         input_shape=input_shape,
     )
+
+
+def _is_pointwise(op: _Op) -> TypeGuard[_Conv2D]:
+    return (
+        isinstance(op, _Conv2D)
+        and op.kernel_size == (1, 1)
+        and op.strides == (1, 1)
+        and op.dilation == (1, 1)
+    )
+
+
+def fuse_pointwise_concats(graph: _Graph) -> int:
+    """Rewrite every channel Concatenate read only by a 1×1 Conv2D into a
+    :class:`_ConcatPointwise` step (in place); returns how many were fused.
+
+    Why: see :class:`_ConcatPointwise`; it lowers RDN's activation peak and so the
+    number of tiles an image needs. A concatenation that anything else reads is kept.
+    """
+    readers: Counter[Ref] = Counter(ref for step in graph.steps for ref in step.inputs)
+    readers[graph.output] += 1
+    producer = {step.output: step for step in graph.steps}
+    fused: set[Ref] = set()
+    steps: list[_Step] = []
+    for step in graph.steps:
+        source = producer.get(step.inputs[0]) if len(step.inputs) == 1 else None
+        if (
+            _is_pointwise(step.op)
+            and source is not None
+            and isinstance(source.op, _Concatenate)
+            and readers[source.output] == 1
+        ):
+            op = _ConcatPointwise(name=step.op.name, class_name=step.op.class_name, conv=step.op)
+            steps.append(_Step(op=op, inputs=source.inputs, output=step.output))
+            fused.add(source.output)
+        else:
+            steps.append(step)
+    graph.steps = [step for step in steps if step.output not in fused]
+    return len(fused)
 
 
 def _parse_topology(doc: Any, where: str) -> tuple[_Graph, dict[str, Any]]:
@@ -971,6 +1056,7 @@ def convert_tfjs_layers(
     except ValueError as exc:
         raise ConversionError(f"{where} is not valid JSON: {exc}") from exc
     graph, info = _parse_topology(doc, where)
+    fused = fuse_pointwise_concats(graph)
     arrays, shard_info = _read_weights(doc.get("weightsManifest"), located)
     weights = {
         name: _weights_for(op, arrays, where) for name, op in graph.ops.items() if op.params()
@@ -999,6 +1085,7 @@ def convert_tfjs_layers(
         "input_channels": 3,
         "parameters": parameters,
         "layer_counts": dict(sorted(graph.layer_counts.items())),
+        "fused_concat_pointwise": fused,
         "source": {
             "model_json": where,
             "model_json_sha256": hashlib.sha256(raw_json).hexdigest(),

@@ -7,12 +7,13 @@ strictness on top of it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import mean
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from upscaler.catalog.loader import Catalog
 from upscaler.catalog.schema import ModelEntry
@@ -31,6 +32,14 @@ MAX_ALTERNATIVES = 8
 #: Balanced ranking: how many dB of PSNR a doubling of run time must buy to be worth it.
 #: See :func:`balanced_score` and docs/concepts.md.
 DB_PER_DOUBLING = 0.25
+
+#: Balanced scores closer than this (dB) are a tie, settled in favour of the faster model.
+#: Speeds measured on a shared 2-core machine move by up to ±30 % between runs
+#: (docs/performance.md): 0.38 doublings, 0.095 dB at DB_PER_DOUBLING. A smaller gap is
+#: noise, and ranking by noise would let a re-measurement swap the default model.
+BALANCED_TIE_DB = 0.1
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -98,24 +107,69 @@ def _preference_key(
     needs come before those without, ordered by them; then the catalog order. With no
     numbers at all this is exactly the catalog order, so an unmeasured catalog still ranks.
     """
-    group = (entry.scale != context.home_scale, entry.scale)
+    group = _scale_group(entry, context)
     psnr, speed = mean_psnr(entry, context.sets), speed_ms(entry)
     value: float | None = None
     if prefer == "accurate" and psnr is not None:
         value = -psnr
     elif prefer == "fast" and speed is not None:
         value = speed
-    elif prefer == "balanced" and psnr is not None and speed is not None:
-        value = -balanced_score(psnr, speed)
+    elif prefer == "balanced" and (score := balanced_of(entry, context)) is not None:
+        value = -score
     if value is None:
         return (*group, 1, 0.0, *_catalog_order(entry, catalog))
     return (*group, 0, round(value, 6), *_catalog_order(entry, catalog))
 
 
+def _scale_group(entry: ModelEntry, context: RankContext) -> tuple[bool, int]:
+    return (entry.scale != context.home_scale, entry.scale)
+
+
+def settle_balanced_ties(
+    ordered: Sequence[_T],
+    entry_of: Callable[[_T], ModelEntry],
+    group_of: Callable[[_T], Hashable],
+    context: RankContext,
+) -> list[_T]:
+    """Reorder, fastest first, the models tied for the lead of each group.
+
+    ``ordered`` is sorted by the balanced key and its groups (runs of equal ``group_of``)
+    are the sets whose numbers are compared. Within each, the leading models whose scores
+    are within :data:`BALANCED_TIE_DB` of the best are a tie: a gap that small is timing
+    noise, so the faster model (the cheaper bet) goes first. Models below the lead keep
+    their score order. Deterministic: the sort is stable and ``ordered`` already is.
+    """
+    settled: list[_T] = []
+    for _, run in itertools.groupby(ordered, key=group_of):
+        items = list(run)
+        scores = [balanced_of(entry_of(item), context) for item in items]
+        best = scores[0]
+        if best is not None:
+            lead = 0
+            while lead < len(items):
+                score = scores[lead]
+                if score is None or score < best - BALANCED_TIE_DB:
+                    break
+                lead += 1
+            items[:lead] = sorted(items[:lead], key=lambda i: speed_ms(entry_of(i)) or 0.0)
+        settled.extend(items)
+    return settled
+
+
+def balanced_of(entry: ModelEntry, context: RankContext) -> float | None:
+    """The entry's balanced score in ``context``; None without both numbers."""
+    psnr, speed = mean_psnr(entry, context.sets), speed_ms(entry)
+    return balanced_score(psnr, speed) if psnr is not None and speed is not None else None
+
+
 def rank(entries: Sequence[ModelEntry], catalog: Catalog, prefer: str) -> list[ModelEntry]:
-    """``entries`` best first by ``prefer`` (see :func:`_preference_key`)."""
+    """``entries`` best first by ``prefer`` (see :func:`_preference_key`; balanced ties
+    within the noise go to the faster model, see :func:`settle_balanced_ties`)."""
     context = RankContext.of(entries, catalog)
-    return sorted(entries, key=lambda e: _preference_key(e, catalog, prefer, context))
+    ordered = sorted(entries, key=lambda e: _preference_key(e, catalog, prefer, context))
+    if prefer != "balanced":
+        return ordered
+    return settle_balanced_ties(ordered, lambda e: e, lambda e: _scale_group(e, context), context)
 
 
 def _call(entry: ModelEntry, query: Query) -> str:
@@ -229,6 +283,10 @@ def _alternatives(
         key = _preference_key(entry, catalog, prefer, context)
         ranked.append(((not adaptable, cost, *key), alt))
     ranked.sort(key=lambda pair: pair[0])
+    if prefer == "balanced":
+        ranked = settle_balanced_ties(
+            ranked, lambda pair: catalog.by_id[pair[1].id], lambda pair: pair[0][:4], context
+        )
     return [alt for _, alt in ranked[:MAX_ALTERNATIVES]]
 
 
