@@ -15,12 +15,9 @@ import numpy as np
 import pytest
 from cli_helpers import Result
 from PIL import Image
+from tiny_models import nearest_x2, write_tfjs_upsampler
 
 Cli = Callable[..., Result]
-
-
-def nearest_x2(pixels: np.ndarray) -> np.ndarray:
-    return np.repeat(np.repeat(pixels, 2, axis=0), 2, axis=1)
 
 
 def noise(height: int, width: int, seed: int) -> np.ndarray:
@@ -34,32 +31,8 @@ def pixels_of(path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def model_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A TF.js layers model: Sequential([UpSampling2D(2)]), empty weights shard."""
-    folder = tmp_path_factory.mktemp("tfjs")
-    layer = {
-        "class_name": "UpSampling2D",
-        "config": {
-            "size": [2, 2],
-            "data_format": "channels_last",
-            "name": "up",
-            "trainable": True,
-            "batch_input_shape": [None, None, None, 3],
-            "dtype": "float32",
-        },
-    }
-    doc = {
-        "format": "layers-model",
-        "modelTopology": {
-            "class_name": "Sequential",
-            "config": {"name": "seq", "layers": [layer]},
-            "keras_version": "tfjs-layers 3.13.0",
-            "backend": "tensor_flow.js",
-        },
-        "weightsManifest": [{"paths": ["./up.bin"], "weights": []}],
-    }
-    (folder / "model.json").write_text(json.dumps(doc), encoding="utf-8")
-    (folder / "up.bin").write_bytes(b"")
-    return folder / "model.json"
+    """The tiny nearest-x2 TF.js model (tests/tiny_models.py)."""
+    return write_tfjs_upsampler(tmp_path_factory.mktemp("tfjs"))
 
 
 @pytest.fixture(scope="module")

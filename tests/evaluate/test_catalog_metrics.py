@@ -1,4 +1,5 @@
-"""Every catalog model carries metrics measured by `upscaler eval --all --write`.
+"""Every catalog model carries metrics measured by `upscaler eval --all --write` and a
+speed measured by `python benchmarks/run.py --write-speed`.
 
 Numbers in the catalog are data produced by a command, never typed: each must name the
 protocol, the command, the version and date, and the fingerprint of every set measured;
@@ -62,3 +63,17 @@ def test_trained_models_beat_nearest_neighbour_at_their_scale() -> None:
         assert entry.metrics is not None and base.metrics is not None
         for key, metric in base.metrics.sets.items():
             assert entry.metrics.sets[key].ssim_y > metric.ssim_y, (entry.id, key)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
+def test_every_model_carries_a_measured_speed(entry: ModelEntry) -> None:
+    assert entry.speed is not None, (
+        f"{entry.id} has no speed; run `python benchmarks/run.py --sections none --write-speed`"
+    )
+    provenance = entry.speed.provenance
+    assert provenance.command.startswith("python benchmarks/run.py")
+    assert "--write-speed" in provenance.command
+    assert dt.date.fromisoformat(provenance.date)
+    assert provenance.machine and "CPU" in provenance.machine
+    assert provenance.protocol and "tiled runner" in provenance.protocol
+    assert 0 < entry.speed.ms_per_output_megapixel < 1e6

@@ -18,6 +18,7 @@ from upscaler.resolve.resolver import (
     BALANCED_TIE_DB,
     DB_PER_DOUBLING,
     balanced_score,
+    rank,
     resolve,
 )
 
@@ -173,3 +174,17 @@ def test_balanced_ties_within_the_noise_go_to_the_faster_model() -> None:
     # The same rule orders the alternatives of a query nothing matches exactly.
     alternatives = resolve({"scale": 2, "channels": 4}, catalog, prefer="balanced").alternatives
     assert [a.id for a in alternatives[:2]] == ["esrgan-slim.x2", "esrgan-legacy.psnr-small-x2"]
+
+
+def test_the_shipped_global_default_is_the_balanced_choice_at_its_scale() -> None:
+    # The global default is chosen by the numbers; this fails when re-measured numbers
+    # (metrics or speed) would choose another trained model, so the choice is revisited.
+    catalog = default_catalog()
+    home = catalog.global_default
+    trained = [
+        e
+        for e in catalog.entries
+        if e.scale == home.scale and not catalog.vocab.is_baseline(e.architecture)
+    ]
+    assert all(e.metrics is not None and e.speed is not None for e in trained)
+    assert rank(trained, catalog, "balanced")[0].id == home.id

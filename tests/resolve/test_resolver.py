@@ -164,9 +164,9 @@ def test_only_exact_match(catalog: Catalog) -> None:
     assert r.reason == "the only model matching every attribute"
 
 
-def test_trained_family_defaults_rank_before_baselines(catalog: Catalog) -> None:
-    r = resolve_text("scale=2", catalog)
-    defaults = [m for m in r.matches if catalog.by_id[m].default]
+def test_unmeasured_trained_family_defaults_rank_before_baselines(unmeasured: Catalog) -> None:
+    r = resolve_text("scale=2", unmeasured)
+    defaults = [m for m in r.matches if unmeasured.by_id[m].default]
     assert defaults == [
         "esrgan-slim.x2",
         "esrgan-legacy.div2k-x2",
@@ -174,6 +174,14 @@ def test_trained_family_defaults_rank_before_baselines(catalog: Catalog) -> None
         "esrgan-thick.x2",
         "pixel-upsampler.x2",
     ]
+
+
+def test_measured_x2_models_rank_by_balanced_score(catalog: Catalog) -> None:
+    # With the shipped numbers the baseline ranks by its score like any other model.
+    r = resolve_text("scale=2", catalog)
+    assert r.matches[0] == catalog.global_default.id
+    assert set(r.matches) == {e.id for e in catalog.entries if e.scale == 2}
+    assert r.reason == f"best of {len(r.matches)} exact matches by prefer=balanced"
 
 
 def test_empty_query_is_the_global_default(catalog: Catalog) -> None:
