@@ -16,6 +16,8 @@ bicubic  PIL bicubic resize, the no-model baseline
 memory   peak RSS of a fresh process per case (esrgan-slim.x4 at 512², 2048², 4096²)
 levers   what threads, XLA, oneDNN, tile size and batch size do
 peers    our time vs UpscalerJS 1.0 (tfjs-node) on the same 2-core machine
+precision  float32 vs bfloat16 (UPSCALER_PRECISION, fresh process each): time and how far
+         the outputs differ
 
 Timings are the best of ``--repeats`` calls after one warm-up call (on a shared machine
 every disturbance only adds time), wall clock, in this process unless a lever needs a
@@ -31,6 +33,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -70,7 +73,9 @@ PEERS = {
     "esrgan-legacy.gans-x4": 25.0,
 }
 RSS_MODEL = "esrgan-slim.x4"
-SECTIONS = ("speed", "tiled", "bicubic", "memory", "levers", "peers")
+PRECISION_MODELS = ["esrgan-slim.x2", "esrgan-medium.x2", "esrgan-slim.x4", "esrgan-legacy.gans-x4"]
+"""Models run in float32 and bfloat16 (the two UpscalerJS comparisons among them)."""
+SECTIONS = ("speed", "tiled", "bicubic", "memory", "levers", "peers", "precision")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -332,6 +337,61 @@ def section_peers(repeats: int, speeds_seconds: dict[str, float]) -> str:
     )
 
 
+def section_precision(models: list[str], size: int, repeats: int) -> str:
+    """float32 against bfloat16, each in a fresh process (the precision is per process)."""
+    from upscaler.runtime.precision import cpu_has_native_bfloat16
+
+    if not cpu_has_native_bfloat16():
+        return "### Precision\n\nSkipped: this CPU has no native bfloat16 (AVX512-BF16/AMX)."
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for model_id in models:
+            runs = {}
+            for precision in ("float32", "bfloat16"):
+                out = str(Path(scratch) / f"{precision}.npy")
+                runs[precision] = child(
+                    ["tiled", model_id, str(size), str(repeats), out],
+                    env={"UPSCALER_PRECISION": precision},
+                )
+                print(f"  precision {model_id} {precision}: {runs[precision]}", file=sys.stderr)
+            if "error" in runs["float32"] or "error" in runs["bfloat16"]:
+                rows.append([model_id, "—", "—", "—", "—", "—", "—", "failed"])
+                continue
+            exact = np.load(Path(scratch) / "float32.npy").astype(np.int32)
+            approx = np.load(Path(scratch) / "bfloat16.npy").astype(np.int32)
+            diff = np.abs(exact - approx)
+            f32, bf16 = runs["float32"]["seconds"], runs["bfloat16"]["seconds"]
+            theirs = PEERS.get(model_id)
+            rows.append(
+                [
+                    model_id,
+                    f"{f32:.3f}",
+                    f"{bf16:.3f}",
+                    f"{f32 / bf16:.2f}×",
+                    f"{int(diff.max())}",
+                    f"{diff.mean():.3f}",
+                    f"{np.count_nonzero(diff) / diff.size * 100:.1f} %",
+                    f"{theirs / bf16:.2f}× UpscalerJS" if theirs and size == 512 else "",
+                ]
+            )
+    return (
+        f"### Precision: default tiled runner, {size}x{size} input, best of {repeats}\n\n"
+        + common.table(
+            [
+                "model",
+                "float32 s",
+                "bfloat16 s",
+                "speed-up",
+                "max diff (grey levels)",
+                "mean diff",
+                "values that differ",
+                "notes",
+            ],
+            rows,
+        )
+    )
+
+
 # ----------------------------------------------------------------------------- children
 
 
@@ -376,6 +436,12 @@ def run_child(argv: list[str]) -> int:
             "tiles": facts["tiles"],
             "memmap": facts["memmap"],
         }
+    elif kind == "tiled":
+        repeats = int(argv[3])
+        runner = runner_for(entry, model)
+        seconds, _ = common.best_of(lambda: runner.run(pixels, progress=False), repeats)
+        np.save(argv[4], runner.run(pixels, progress=False))
+        result = {"seconds": seconds, "precision": runner.describe()["precision"]}
     else:
         repeats = int(argv[3])
         seconds = time_whole(entry, model, pixels, repeats)
@@ -483,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
         print(section_levers(size, repeats, sweep, args.quick) + "\n", flush=True)
     if "peers" in sections and size == 512:
         print(section_peers(repeats, speeds_seconds) + "\n", flush=True)
+    if "precision" in sections:
+        chosen = ["esrgan-slim.x2"] if args.quick else PRECISION_MODELS
+        print(section_precision(chosen, size, repeats) + "\n", flush=True)
     if args.write_speed:
         print(write_speeds(args.speed_size, args.speed_repeats, args.models) + "\n", flush=True)
     print(f"- load average at end: {common.load_average()}")

@@ -59,6 +59,7 @@ class ModelSpec:
     prefer: str = "balanced"
     strict: bool = False
     device: str = "auto"
+    precision: str | None = None
     cache_dir: str | None = None
 
     def build(self) -> Upscaler:

@@ -65,22 +65,9 @@ def register(sub: Any, add_query_options: Callable[[argparse.ArgumentParser], No
 
 def upscaler_from_args(args: argparse.Namespace) -> Any:
     """Build an Upscaler from the shared model-choice options."""
-    from upscaler.upscaler import Upscaler
+    from upscaler.cli.batch_cmds import spec_from_args
 
-    return Upscaler(
-        args.model,
-        query=args.query,
-        dataset=args.dataset,
-        scale=args.scale,
-        channels=args.channels,
-        architecture=args.architecture,
-        implementation=args.implementation,
-        pruning=args.pruning,
-        quantization=args.quantization,
-        prefer=args.prefer,
-        strict=args.strict,
-        device=getattr(args, "device", "auto"),
-    )
+    return spec_from_args(args).build()
 
 
 def cmd_describe(args: argparse.Namespace) -> int:

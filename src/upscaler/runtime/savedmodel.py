@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from upscaler.errors import DependencyError, ImageError, ModelLoadError
 from upscaler.runtime.device import configure_threads
+from upscaler.runtime.precision import apply_precision
 
 log = logging.getLogger("upscaler.runtime.savedmodel")
 
@@ -86,7 +87,9 @@ def require_tensorflow() -> Any:
     (:func:`~upscaler.runtime.device.configure_threads`): this is the one place every
     path into TensorFlow (loading, converting, device checks) passes before TensorFlow runs
     anything, and after its first op the pools can no longer change. Later calls (and
-    calls in a process that imported TensorFlow itself) do not size them again.
+    calls in a process that imported TensorFlow itself) do not size them again. The
+    precision (:mod:`upscaler.runtime.precision`) is applied at the same moment, for the
+    same reason.
     """
     first = "tensorflow" not in sys.modules
     quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ and first
@@ -106,6 +109,7 @@ def require_tensorflow() -> Any:
         # No recursion: configure_threads calls back into require_tensorflow, which now
         # finds TensorFlow in sys.modules and returns it without coming here again.
         configure_threads()
+        apply_precision(tf)
     return tf
 
 

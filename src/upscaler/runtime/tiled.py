@@ -54,6 +54,7 @@ from upscaler.runtime.device import (
     resolve_device,
     thread_settings,
 )
+from upscaler.runtime.precision import current_precision
 from upscaler.runtime.savedmodel import LoadedModel, _first_line, require_tensorflow
 from upscaler.runtime.tiling import TilePlan, plan_tiles, plan_tiles_for_budget
 from upscaler.runtime.whole_image import _range
@@ -326,7 +327,7 @@ class TiledRunner:
         memmap = self.uses_memmap(shape[0], shape[1]) if shape is not None else self._last_memmap
         return {
             "device": self.device,
-            "precision": "float32",
+            "precision": current_precision(),
             "tile": self.tile if self.tile is not None else "auto (memory budget)",
             "context": self.context,
             "context_source": "catalog" if self.context_given else "default",
