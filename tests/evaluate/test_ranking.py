@@ -188,3 +188,15 @@ def test_the_shipped_global_default_is_the_balanced_choice_at_its_scale() -> Non
     ]
     assert all(e.metrics is not None and e.speed is not None for e in trained)
     assert rank(trained, catalog, "balanced")[0].id == home.id
+
+
+def test_no_attributes_with_another_preference_ranks_the_default_scale() -> None:
+    catalog = _catalog(X2)
+    assert _top(catalog, {}, "balanced") == catalog.global_default.id
+    assert _top(catalog, {}, "accurate") == "esrgan-thick.x2"
+    assert _top(catalog, {}, "fast") == "pixel-upsampler.x2"
+    r = resolve({}, catalog, prefer="accurate")
+    assert r.reason == (
+        "no attributes given: the best x2 model (the global default's scale) by prefer=accurate"
+    )
+    assert {catalog.by_id[m].scale for m in r.matches} == {2}

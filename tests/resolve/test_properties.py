@@ -84,9 +84,14 @@ def test_resolution_is_exact_or_explains_alternatives(
     assert query == expected
 
     r = resolve(query, CATALOG, prefer=prefer)
-    if not query:  # no attributes at all: the global default, nothing else to rank
+    if not query:  # no attributes: the global default, or its scale ranked by prefer
+        home = CATALOG.global_default
         assert r.exact
-        assert r.matches == [CATALOG.global_default.id]
+        assert r.model is not None and r.model.id == r.matches[0]
+        if prefer == "balanced":
+            assert r.matches == [home.id]
+        else:
+            assert set(r.matches) == {e.id for e in CATALOG.entries if e.scale == home.scale}
         return
     satisfying = {e.id for e in CATALOG.entries if satisfies(CATALOG, e.id, query)}
     assert r.exact == bool(satisfying)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fresh_process import run_fresh
 
 from upscaler.runtime.device import (
     DeviceError,
@@ -134,17 +131,7 @@ SCRIPT = textwrap.dedent(
 def test_logical_cpus_route_work_and_agree(tmp_path: Path) -> None:
     """Two logical CPUs stand in for two GPUs; they must be set up before TensorFlow
     initialises, hence a fresh interpreter."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "model")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_fresh(SCRIPT, str(tmp_path / "model"))
     assert report["threads"]["configured"] is True
     assert report["intra"] == report["cores"] == report["threads"]["intra_op"]
     assert report["cpu:0"]["device"] == "/device:CPU:0"
@@ -188,18 +175,7 @@ def test_first_tensorflow_import_sizes_the_thread_pools(tmp_path: Path, tf: Any)
     """require_tensorflow() is the one way into TensorFlow, so the call that imports it
     sizes the pools; any later call (a runner built after a load or a conversion) is too
     late. A fresh interpreter, because this process imported TensorFlow long ago."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", FIRST_IMPORT],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_fresh(FIRST_IMPORT, cwd=tmp_path)
     assert report["same"] is True
     assert report["total"] == 16.0
     assert report["fixed"] is True, "the pools must be fixed once TensorFlow has run"

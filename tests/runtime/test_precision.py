@@ -6,16 +6,14 @@ starts, and this test process started it long ago.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from fresh_process import run_fresh
 
 from upscaler.errors import DeviceError, UpscalerError
 from upscaler.runtime.precision import (
@@ -90,22 +88,8 @@ RUN = textwrap.dedent(
 )
 
 
-def _run(folder: Path, asked: str, out: Path, env_precision: str | None = None) -> dict[str, str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop(ENV_PRECISION, None)
-    if env_precision is not None:
-        env[ENV_PRECISION] = env_precision
-    done = subprocess.run(
-        [sys.executable, "-c", RUN, str(folder), asked, str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return report
+def _run(folder: Path, asked: str, out: Path, env_precision: str | None = None) -> dict[str, Any]:
+    return run_fresh(RUN, str(folder), asked, str(out), env={ENV_PRECISION: env_precision})
 
 
 def test_bfloat16_is_close_to_float32_and_fixed_for_the_process(

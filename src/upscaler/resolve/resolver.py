@@ -206,14 +206,25 @@ def resolve(
     pinned = catalog.get(model) if model is not None else None
     candidates: Sequence[ModelEntry] = [pinned] if pinned else catalog.entries
     if not query and pinned is None:
+        # The global default is the balanced choice at its scale (a test keeps it so); any
+        # other preference ranks that scale's models by its own numbers.
         chosen = catalog.global_default
+        matches = [chosen.id]
+        reason = "no attributes given: the catalog's global default"
+        if prefer != "balanced":
+            ranked = rank([e for e in catalog.entries if e.scale == chosen.scale], catalog, prefer)
+            chosen, matches = ranked[0], [e.id for e in ranked]
+            reason = (
+                f"no attributes given: the best x{chosen.scale} model (the global default's "
+                f"scale) by prefer={prefer}"
+            )
         return Resolution(
             query={},
             prefer=prefer,
             exact=True,
-            matches=[chosen.id],
+            matches=matches,
             model=chosen,
-            reason="no attributes given: the catalog's global default",
+            reason=reason,
             adapters=[],
             alternatives=[],
         )
