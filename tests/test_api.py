@@ -80,6 +80,13 @@ def test_describe_str_is_readable(rgba: Description) -> None:
     assert "models/x2/model.json" in text
     (adapters,) = [line for line in text.splitlines() if line.startswith("adapters ")]
     assert "alpha: colour through the RGB model" in adapters
+    # The measured numbers the choice was made by, with where they were measured.
+    (speed,) = [line for line in text.splitlines() if line.startswith("speed ")]
+    entry = rgba.model
+    assert entry.speed is not None
+    assert f"{entry.speed.ms_per_output_megapixel:,.1f} ms per output megapixel" in speed
+    assert str(entry.speed.provenance.machine) in speed
+    assert any(line.startswith("metrics ") and "set5" in line for line in text.splitlines())
 
 
 def test_describe_exact_default_has_no_adapters() -> None:

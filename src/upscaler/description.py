@@ -89,6 +89,13 @@ class Description(BaseModel):
             lines.append(f"metrics      {sets}  ({m.metrics.provenance.command})")
         else:
             lines.append("metrics      not measured yet")
+        if m.speed is not None:
+            lines.append(
+                f"speed        {m.speed.ms_per_output_megapixel:,.1f} ms per output megapixel"
+                f"  ({m.speed.provenance.machine or 'machine not recorded'})"
+            )
+        else:
+            lines.append("speed        not measured yet")
         rt = self.runtime
         if rt.savedmodel:
             lines.append(f"savedmodel   {rt.savedmodel}")
