@@ -166,6 +166,7 @@ class Upscaler:
         ``convert=False`` the verified weights. `upscaler fetch` uses it so that later runs
         work offline.
         """
+        self._request_precision()  # before a conversion can start TensorFlow
         if self._local is not None:
             path, kind = self._local
             folder, report = prepare_local(self._entry, path, kind, cache_dir=self._cache_arg)
@@ -193,17 +194,21 @@ class Upscaler:
             folders.append(folder)
         return folders
 
+    def _request_precision(self) -> None:
+        """Record the precision before TensorFlow starts: it is fixed for the process then."""
+        from upscaler.runtime.device import parse_device
+        from upscaler.runtime.precision import request_precision
+
+        kind = "gpu" if parse_device(self._device).kind == "gpu" else "cpu"
+        request_precision(self._precision, device_kind=kind)
+
     def load(self, *, progress: bool = True) -> Upscaler:
         """Fetch, convert and load every model of the plan (idempotent)."""
         if self._models:
             return self
-        from upscaler.runtime.device import parse_device
         from upscaler.runtime.precision import request_precision
         from upscaler.runtime.savedmodel import load_savedmodel
 
-        # Before TensorFlow starts (prepare() may convert): the precision is fixed then.
-        kind = "gpu" if parse_device(self._device).kind == "gpu" else "cpu"
-        request_precision(self._precision, device_kind=kind)
         models = [load_savedmodel(folder) for folder in self.prepare(progress=progress)]
         self._check_scale(models[0], self.plan()[0])
         self._models = models

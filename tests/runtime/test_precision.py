@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fresh_process import run_fresh
+from tiny_models import write_tfjs_upsampler
 
 from upscaler.errors import DeviceError, UpscalerError
 from upscaler.runtime.precision import (
@@ -73,6 +74,7 @@ RUN = textwrap.dedent(
     report = {"native": cpu_has_native_bfloat16()}
     try:
         up = Upscaler(model=folder, scale=2, value_range=(0.0, 1.0), precision=asked)
+        up.prepare(progress=False)  # may start TensorFlow: the precision must be set first
         np.save(out, up.upscale(pixels, progress=False))
         report["precision"] = up.describe().to_dict()["runtime"]["precision"]
         other = "float32" if report["precision"] == "bfloat16" else "bfloat16"
@@ -133,3 +135,33 @@ def test_bfloat16_on_a_gpu_is_refused_before_anything_changes() -> None:
         request_precision("bfloat16", device_kind="gpu")
     assert info.value.hint is not None and "float32" in info.value.hint
     assert current_precision() == before
+
+
+PREPARE_FIRST = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from upscaler import Upscaler
+    from upscaler.errors import DeviceError
+
+    # A TF.js model: prepare() converts it, which is the first thing to start TensorFlow.
+    up = Upscaler(model=sys.argv[1], scale=2, value_range=(0.0, 1.0), precision="bfloat16")
+    try:
+        up.prepare(progress=False)
+        up.upscale(np.zeros((8, 8, 3), np.float32), progress=False)
+        print(json.dumps({"precision": up.describe().to_dict()["runtime"]["precision"]}))
+    except DeviceError as exc:
+        print(json.dumps({"error": str(exc)}))
+    """
+)
+
+
+def test_precision_is_set_before_a_conversion_starts_tensorflow(tmp_path: Path) -> None:
+    model_json = write_tfjs_upsampler(tmp_path / "tfjs")
+    report = run_fresh(
+        PREPARE_FIRST, str(model_json), env={ENV_PRECISION: None, "UPSCALER_HOME": str(tmp_path)}
+    )
+    if cpu_has_native_bfloat16():
+        assert report == {"precision": "bfloat16"}
+    else:
+        assert "native bfloat16" in report["error"]
