@@ -14,15 +14,6 @@ from PIL import Image
 
 
 @dataclass(frozen=True)
-class Result:
-    """What one in-process run of the CLI produced."""
-
-    code: int
-    out: str
-    err: str
-
-
-@dataclass(frozen=True)
 class TinyEnv:
     """The tiny catalog and the session's model cache."""
 

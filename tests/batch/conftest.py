@@ -7,14 +7,9 @@ environment, exactly as a user would.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
-
 import pytest
-from batch_support import Result, TinyEnv
+from batch_support import TinyEnv
 from tiny_models import write_tiny_catalog
-
-from upscaler.cli.main import main
 
 
 @pytest.fixture(scope="session")
@@ -32,26 +27,3 @@ def tiny(tiny_env: TinyEnv, monkeypatch: pytest.MonkeyPatch) -> TinyEnv:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("UPSCALER_OFFLINE", raising=False)
     return tiny_env
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """Run the real CLI entry point in-process; return exit code, stdout and stderr."""
-
-    def run(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
-
-
-@pytest.fixture(autouse=True)
-def _restore_upscaler_logger() -> Iterator[None]:
-    """main() installs a stderr handler on the `upscaler` logger; undo it after each test."""
-    logger = logging.getLogger("upscaler")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from batch_support import Result, TinyEnv, mixed_tree, noise, read_pixels, write_image
+from batch_support import TinyEnv, mixed_tree, noise, read_pixels, write_image
+from cli_helpers import Result
 from PIL import Image
 from tiny_models import nearest_x2
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from batch_support import Result, TinyEnv, noise, read_pixels, write_image
+from batch_support import TinyEnv, noise, read_pixels, write_image
+from cli_helpers import Result
 from PIL import Image
 from tiny_models import nearest_x2
 

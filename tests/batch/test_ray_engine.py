@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from batch_support import Result, TinyEnv, mixed_tree
+from batch_support import TinyEnv, mixed_tree
+from cli_helpers import Result
 
 Cli = Callable[..., Result]
 GOOD = ("top.png", "a/photo.JPG", "a/b/deep.webp", "c/old.bmp")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,13 +26,3 @@ def make_catalog(tmp_path: Path) -> Callable[..., TmpCatalog]:
         return TmpCatalog(root)
 
     return make
-
-
-@pytest.fixture(autouse=True)
-def _restore_upscaler_logger() -> Iterator[None]:
-    """The CLI installs a stderr handler on the `upscaler` logger; undo it after each test."""
-    logger = logging.getLogger("upscaler")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)

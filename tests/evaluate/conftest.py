@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from eval_helpers import Ran
 from PIL import Image
-
-from upscaler.cli.main import main
 
 
 @pytest.fixture
@@ -28,20 +23,3 @@ def tiny_set(tmp_path: Path) -> Path:
     gray = (4 * x[:40, :40] + 2 * y[:40, :40]).clip(0, 255).astype(np.uint8)
     Image.fromarray(gray, "L").save(folder / "HR" / "c.png")
     return folder
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., Ran]]:
-    """Run the real `upscaler` entry point in-process; restore its logger afterwards."""
-    logger = logging.getLogger("upscaler")
-    handlers, level = list(logger.handlers), logger.level
-
-    def run(*argv: str) -> Ran:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return Ran(code, out, err)
-
-    yield run
-    logger.handlers[:] = handlers
-    logger.setLevel(level)

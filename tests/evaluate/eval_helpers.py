@@ -27,10 +27,3 @@ def standard_set(name: str) -> Path:
             "folder that holds Set5/, Set14/ and BSD100/"
         )
     return folder
-
-
-class Ran:
-    """What one in-process CLI run produced."""
-
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from eval_helpers import Ran
+from cli_helpers import Result
 
 from upscaler.evaluate.datasets import load_set, read_ground_truth
 from upscaler.evaluate.protocol import PROTOCOL_ID, bicubic_upscale, score_rgb
 
-Cli = Callable[..., Ran]
+Cli = Callable[..., Result]
 
 
 def test_eval_bicubic_json_on_a_tiny_set(cli: Cli, tiny_set: Path) -> None:

@@ -6,10 +6,8 @@ page itself is exercised in test_explore_browser.py.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +22,6 @@ from upscaler.errors import DependencyError
 from upscaler.explore.codegen import Choice
 
 INSTALL = "pip install 'upscaler[explore]'"
-
-
-@pytest.fixture(autouse=True)
-def _restore_upscaler_logger() -> Iterator[None]:
-    """main() installs a stderr handler on the `upscaler` logger; undo it after each test."""
-    logger = logging.getLogger("upscaler")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI tests (imported by name; pytest puts this folder on sys.path)."""
+"""What an in-process CLI run returns (imported by name: `tests/` is on sys.path)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixtures for command-line tests: run `upscaler.cli.main.main` in-process."""
+"""Fixtures every test folder shares: the CLI run in-process, and the logger it touches."""
 
 from __future__ import annotations
 
