@@ -54,10 +54,12 @@ class QueryError(UpscalerError, ValueError):
 
 
 class DeviceError(UpscalerError, ValueError):
-    """A device string is malformed or names a device this machine does not have.
+    """A device or precision this machine or process cannot honour: a malformed device
+    string, a device it does not have, or a precision it cannot run (see
+    :mod:`upscaler.runtime.precision`).
 
     A ``ValueError`` and exit code 2 like :class:`QueryError`, because both are a bad value
-    the user typed; the message lists the devices that do exist.
+    the user typed; the message lists the devices (or precisions) that do exist.
     """
 
     exit_code = 2

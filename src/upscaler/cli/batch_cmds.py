@@ -31,9 +31,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--device", default="auto", help='"auto" (default), "cpu" or "gpu:N" (e.g. gpu:0)'
     )
+    from upscaler.runtime.precision import PRECISIONS
+
     group.add_argument(
         "--precision",
-        choices=("float32", "bfloat16"),
+        choices=PRECISIONS,
         help="float32 (default, exact) or bfloat16 (about 2x faster on CPUs with "
         "AVX512-BF16/AMX, outputs differ slightly); also UPSCALER_PRECISION",
     )

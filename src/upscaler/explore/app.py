@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from upscaler.catalog.loader import Catalog, default_catalog
+from upscaler.catalog.schema import QUERY_ATTRIBUTES
 from upscaler.errors import DependencyError, UpscalerError
 from upscaler.explore.codegen import (
     AUTO_MODEL,
@@ -48,17 +49,12 @@ if TYPE_CHECKING:
 INSTALL = "pip install 'upscaler[explore]'"
 DEFAULT_HOST = "127.0.0.1"
 # Order of the controls as handlers receive their values (after the image).
-CONTROL_NAMES = (
-    "model",
-    "dataset",
-    "scale",
-    "channels",
-    "architecture",
-    "implementation",
-    "pruning",
-    "quantization",
-    "prefer",
-    "strict",
+CONTROL_NAMES = ("model", *QUERY_ATTRIBUTES, "prefer", "strict")
+# The attribute dropdowns, row by row, with each row's minimum control width.
+_ATTRIBUTE_ROWS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("dataset", "scale", "channels"), 110),
+    (("architecture", "implementation"), 140),
+    (("pruning", "quantization"), 140),
 )
 # Environment that keeps Gradio (and the hub client it imports) from phoning home.
 NO_TELEMETRY = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
@@ -226,34 +222,17 @@ def build_app(catalog: Catalog | None = None) -> "gradio.Blocks":
                     options.model, value=AUTO_MODEL, label="model id", elem_id="control-model"
                 )
                 attrs: dict[str, Any] = {}
-                with gr.Row():
-                    for name in ("dataset", "scale", "channels"):
-                        attrs[name] = gr.Dropdown(
-                            options.attributes[name],
-                            value="any",
-                            label=name,
-                            allow_custom_value=name == "scale",
-                            elem_id=f"control-{name}",
-                            min_width=110,
-                        )
-                with gr.Row():
-                    for name in ("architecture", "implementation"):
-                        attrs[name] = gr.Dropdown(
-                            options.attributes[name],
-                            value="any",
-                            label=name,
-                            elem_id=f"control-{name}",
-                            min_width=140,
-                        )
-                with gr.Row():
-                    for name in ("pruning", "quantization"):
-                        attrs[name] = gr.Dropdown(
-                            options.attributes[name],
-                            value="any",
-                            label=name,
-                            elem_id=f"control-{name}",
-                            min_width=140,
-                        )
+                for row, width in _ATTRIBUTE_ROWS:
+                    with gr.Row():
+                        for name in row:
+                            attrs[name] = gr.Dropdown(
+                                options.attributes[name],
+                                value="any",
+                                label=name,
+                                allow_custom_value=name == "scale",
+                                elem_id=f"control-{name}",
+                                min_width=width,
+                            )
                 with gr.Row():
                     prefer = gr.Radio(
                         options.prefer,

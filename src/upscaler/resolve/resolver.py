@@ -114,8 +114,8 @@ def _preference_key(
         value = -psnr
     elif prefer == "fast" and speed is not None:
         value = speed
-    elif prefer == "balanced" and (score := balanced_of(entry, context)) is not None:
-        value = -score
+    elif prefer == "balanced" and psnr is not None and speed is not None:
+        value = -balanced_score(psnr, speed)
     if value is None:
         return (*group, 1, 0.0, *_catalog_order(entry, catalog))
     return (*group, 0, round(value, 6), *_catalog_order(entry, catalog))
@@ -295,8 +295,16 @@ def _alternatives(
         ranked.append(((not adaptable, cost, *key), alt))
     ranked.sort(key=lambda pair: pair[0])
     if prefer == "balanced":
+        # Only alternatives that cost the same and share a scale group compare scores.
         ranked = settle_balanced_ties(
-            ranked, lambda pair: catalog.by_id[pair[1].id], lambda pair: pair[0][:4], context
+            ranked,
+            lambda pair: catalog.by_id[pair[1].id],
+            lambda pair: (
+                not pair[1].adaptable,
+                pair[1].cost,
+                *_scale_group(catalog.by_id[pair[1].id], context),
+            ),
+            context,
         )
     return [alt for _, alt in ranked[:MAX_ALTERNATIVES]]
 
