@@ -94,7 +94,8 @@ def write_tiny_catalog(base: Path) -> Path:
                 "implementation: upscalerjs",
                 "license: MIT",
                 "global_default: x2",
-                "defaults: {dataset: none, channels: 3, pruning: none, quantization: none,"
+                "defaults: {dataset: none, channels: 3, objective: fidelity, degradation: bicubic,"
+                " pruning: none, quantization: none,"
                 " value_range: [0, 255]}",
                 "variants:",
                 "  x2:",

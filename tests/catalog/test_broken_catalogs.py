@@ -78,7 +78,7 @@ CASES = [
         "unknown-dataset",
         [("    scale: 3\n", "    scale: 3\n    dataset: div3k\n")],
         at="dataset: div3k",
-        message=r"^unknown dataset 'div3k' \(valid: div2k, none; add new values to "
+        message=r"^unknown dataset 'div3k' \(valid: anime-images, anime-video, df2k, df2k-ost, div2k, none; add new values to "
         r"catalog/vocab\.yaml\)$",
     ),
     Case(
@@ -402,6 +402,8 @@ license: MIT
 defaults:
   dataset: none
   channels: 3
+  objective: fidelity
+  degradation: bicubic
   pruning: none
   quantization: none
   value_range: [0, 255]
@@ -433,14 +435,14 @@ def test_overlay_valid_new_family_on_shipped_catalog(
 ) -> None:
     path = write_new_family(tmp_path)
     catalog = load_catalog(overlay=[path])
-    assert len(catalog.entries) == 21
+    assert len(catalog.entries) == len(load_catalog().entries) + 1
     assert catalog.by_id["new-family.x5"].scale == 5
     assert catalog.by_id["new-family.x5"].source_file == str(path)
     assert catalog.global_default.id == "esrgan-slim.x2"
 
     assert main(["catalog", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith(f"ok: {shipped_catalog_dir()}: 21 models in 6 families")
+    assert out.startswith(f"ok: {shipped_catalog_dir()}: 30 models in 8 families")
     assert err == ""
 
 
@@ -489,7 +491,7 @@ def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_shipped_catalog_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
     assert capsys.readouterr().out.strip() == (
-        f"ok: {shipped_catalog_dir()}: 20 models in 5 families"
+        f"ok: {shipped_catalog_dir()}: 29 models in 7 families"
     )
 
 

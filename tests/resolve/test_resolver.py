@@ -172,6 +172,7 @@ def test_unmeasured_trained_family_defaults_rank_before_baselines(unmeasured: Ca
         "esrgan-legacy.div2k-x2",
         "esrgan-medium.x2",
         "esrgan-thick.x2",
+        "span.ch48-x2",
         "pixel-upsampler.x2",
     ]
 
@@ -281,7 +282,7 @@ def test_unknown_names_and_values_suggest_the_nearest(
 
 
 def test_unknown_value_lists_valid_values(catalog: Catalog) -> None:
-    with pytest.raises(QueryError, match=r"unknown dataset 'DIV3K'; valid values: div2k, none"):
+    with pytest.raises(QueryError, match=r"unknown dataset 'DIV3K'; valid values: anime-images, anime-video, df2k, df2k-ost, div2k, none"):
         build_query({"dataset": "DIV3K"}, catalog)
 
 

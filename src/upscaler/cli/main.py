@@ -27,6 +27,8 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--query", help='attributes as one string, e.g. "dataset=DIV2K scale=2"')
     for name in ("dataset", "architecture", "implementation", "pruning", "quantization"):
         group.add_argument(f"--{name}")
+    group.add_argument("--objective", help="fidelity (pixel-accurate) or perceptual (GAN-sharp)")
+    group.add_argument("--degradation", help="bicubic (clean inputs) or real-world")
     group.add_argument("--scale", help="output scale: 2, 3, 4, 8, ...")
     group.add_argument("--channels", help="1 (gray), 3 (RGB) or 4 (RGBA)")
     group.add_argument(

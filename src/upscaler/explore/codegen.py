@@ -32,6 +32,8 @@ class Choice:
     dataset: str | None = None
     scale: int | str | None = None
     channels: int | str | None = None
+    objective: str | None = None
+    degradation: str | None = None
     architecture: str | None = None
     implementation: str | None = None
     pruning: str | None = None
@@ -76,6 +78,8 @@ class Choice:
             dataset=query.get("dataset"),
             scale=query.get("scale"),
             channels=query.get("channels"),
+            objective=query.get("objective"),
+            degradation=query.get("degradation"),
             architecture=query.get("architecture"),
             implementation=query.get("implementation"),
             pruning=query.get("pruning"),

@@ -18,6 +18,10 @@ from upscaler.resolve.result import Adapter, Difference
 # Cost of a difference that cannot be adapted: the user gets a different kind of model.
 SUBSTITUTION_COST: dict[str, float] = {
     "dataset": 20.0,
+    # A perceptual model asked for fidelity (or the reverse) does a different job: it
+    # invents texture, or it refuses to. Dearer than a different architecture.
+    "objective": 15.0,
+    "degradation": 10.0,
     "architecture": 12.0,
     "implementation": 12.0,
     "quantization": 8.0,

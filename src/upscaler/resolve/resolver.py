@@ -62,11 +62,21 @@ class RankContext:
         return cls(home_scale=catalog.global_default.scale, sets=common)
 
 
+#: The objective whose models PSNR ranks. A perceptual model's PSNR is measured and shown,
+#: but it was never trained for it, so ranking by it would be a quiet lie.
+FIDELITY = "fidelity"
+
+
 def mean_psnr(entry: ModelEntry, sets: frozenset[str]) -> float | None:
     """Mean PSNR (Y) over ``sets``; None when the entry lacks any of them (or they are none)."""
     if entry.metrics is None or not sets or not sets <= set(entry.metrics.sets):
         return None
     return mean(entry.metrics.sets[name].psnr_y for name in sorted(sets))
+
+
+def ranking_psnr(entry: ModelEntry, sets: frozenset[str]) -> float | None:
+    """The PSNR ranking may use: only a fidelity model's (see :data:`FIDELITY`)."""
+    return mean_psnr(entry, sets) if entry.objective == FIDELITY else None
 
 
 def speed_ms(entry: ModelEntry) -> float | None:
@@ -108,7 +118,7 @@ def _preference_key(
     numbers at all this is exactly the catalog order, so an unmeasured catalog still ranks.
     """
     group = _scale_group(entry, context)
-    psnr, speed = mean_psnr(entry, context.sets), speed_ms(entry)
+    psnr, speed = ranking_psnr(entry, context.sets), speed_ms(entry)
     value: float | None = None
     if prefer == "accurate" and psnr is not None:
         value = -psnr
@@ -121,8 +131,13 @@ def _preference_key(
     return (*group, 0, round(value, 6), *_catalog_order(entry, catalog))
 
 
-def _scale_group(entry: ModelEntry, context: RankContext) -> tuple[bool, int]:
-    return (entry.scale != context.home_scale, entry.scale)
+def _scale_group(entry: ModelEntry, context: RankContext) -> tuple[bool, int, bool]:
+    """Groups whose numbers are compared: one per scale, fidelity models before the rest.
+
+    A query that names no objective gets a faithful upscale first; perceptual models
+    answer it only after every fidelity model (and answer ``objective=perceptual`` alone).
+    """
+    return (entry.scale != context.home_scale, entry.scale, entry.objective != FIDELITY)
 
 
 def settle_balanced_ties(
@@ -158,7 +173,7 @@ def settle_balanced_ties(
 
 def balanced_of(entry: ModelEntry, context: RankContext) -> float | None:
     """The entry's balanced score in ``context``; None without both numbers."""
-    psnr, speed = mean_psnr(entry, context.sets), speed_ms(entry)
+    psnr, speed = ranking_psnr(entry, context.sets), speed_ms(entry)
     return balanced_score(psnr, speed) if psnr is not None and speed is not None else None
 
 
