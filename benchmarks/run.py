@@ -16,6 +16,8 @@ bicubic  PIL bicubic resize, the no-model baseline
 memory   peak RSS of a fresh process per case (esrgan-slim.x4 at 512², 2048², 4096²)
 levers   what threads, XLA, oneDNN, tile size and batch size do
 peers    our time vs UpscalerJS 1.0 (tfjs-node) on the same 2-core machine
+ncnn     our runner vs the ncnn runtime on the ncnn models (SPAN, animevideov3), interleaved
+         in one run on the same input and weights, 512x512 output
 precision  float32 vs bfloat16 (UPSCALER_PRECISION, fresh process each): time and how far
          the outputs differ
 
@@ -75,7 +77,7 @@ PEERS = {
 RSS_MODEL = "esrgan-slim.x4"
 PRECISION_MODELS = ["esrgan-slim.x2", "esrgan-medium.x2", "esrgan-slim.x4", "esrgan-legacy.gans-x4"]
 """Models run in float32 and bfloat16 (the two UpscalerJS comparisons among them)."""
-SECTIONS = ("speed", "tiled", "bicubic", "memory", "levers", "peers", "precision")
+SECTIONS = ("speed", "tiled", "bicubic", "memory", "levers", "peers", "ncnn", "precision")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -549,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
         print(section_levers(size, repeats, sweep, args.quick) + "\n", flush=True)
     if "peers" in sections and size == 512:
         print(section_peers(repeats, speeds_seconds) + "\n", flush=True)
+    if "ncnn" in sections:
+        from ncnn_peer import NCNN_MODELS, section_ncnn
+
+        chosen = args.models or NCNN_MODELS
+        print(section_ncnn(chosen, 512, max(3, repeats)) + "\n", flush=True)
     if "precision" in sections:
         chosen = ["esrgan-slim.x2"] if args.quick else PRECISION_MODELS
         print(section_precision(chosen, size, repeats) + "\n", flush=True)

