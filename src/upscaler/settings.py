@@ -21,6 +21,8 @@ ENV_NPM_FILE_MIRRORS = "UPSCALER_NPM_FILE_MIRRORS"
 ENV_NPM_REGISTRY = "NPM_CONFIG_REGISTRY"
 ENV_RETRIES = "UPSCALER_RETRIES"
 ENV_TIMEOUT = "UPSCALER_TIMEOUT"
+ENV_PIP_TIMEOUT = "UPSCALER_PIP_TIMEOUT"
+DEFAULT_PIP_TIMEOUT = 600.0
 ENV_MAX_PIXELS = "UPSCALER_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -64,6 +66,18 @@ def timeout_seconds() -> float:
         return max(1.0, float(os.environ.get(ENV_TIMEOUT, "60")))
     except ValueError:
         return 60.0
+
+
+def pip_timeout_seconds() -> float:
+    """Wall-clock limit for one `pip download` of a pinned wheel ($UPSCALER_PIP_TIMEOUT).
+
+    pip's own --timeout (PIP_DEFAULT_TIMEOUT) bounds each socket read, not the whole run; a
+    wheel of a few hundred MB on a slow line needs minutes, a hung index must not hang us.
+    """
+    try:
+        return max(1.0, float(os.environ.get(ENV_PIP_TIMEOUT, DEFAULT_PIP_TIMEOUT)))
+    except ValueError:
+        return DEFAULT_PIP_TIMEOUT
 
 
 def max_pixels() -> int:

