@@ -1,11 +1,12 @@
 """Catalog entry → verified SavedModel on disk, converted once and cached.
 
-This is the glue between ``fetch`` (verified weights files) and ``convert`` (TF.js →
-SavedModel). Converted models live under ``savedmodels/<key>/`` in the cache, where the
-key hashes everything the conversion depends on: the weights' sha256s, the model's value
-range and scale, and the converter version. A change to any of them is a new key, never a
-stale reuse. Each SavedModel carries a manifest of its own files' hashes, checked before
-every load, so a tampered or truncated conversion is rebuilt rather than run.
+This is the glue between ``fetch`` (verified weights files) and ``convert`` (TF.js or
+ncnn → SavedModel). Converted models live under ``savedmodels/<key>/`` in the cache, where
+the key hashes everything the conversion depends on: the weights' sha256s, the model's
+value range and scale, its wrapper (edge pre-padding, size multiple, residual) and the
+converter version. A change to any of them is a new key, never a stale reuse. Each
+SavedModel carries a manifest of its own files' hashes, checked before every load, so a
+tampered or truncated conversion is rebuilt rather than run.
 """
 
 from __future__ import annotations
@@ -17,28 +18,51 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upscaler.catalog.schema import ModelEntry
 from upscaler.errors import ConversionError
 from upscaler.fetch.hashing import file_digest
 
+if TYPE_CHECKING:
+    from upscaler.convert.writer import Wrapper
+
 logger = logging.getLogger("upscaler.materialize")
 
 MANIFEST = "upscaler-manifest.json"
 
+CONVERTIBLE = ("tfjs-layers", "ncnn")
+"""Weights formats :func:`prepare_savedmodel` converts."""
+
+
+def entry_wrapper(entry: ModelEntry) -> Wrapper | None:
+    """The entry's wrapper behaviour as the converter's :class:`~upscaler.convert.Wrapper`
+    (None when the entry has none). Read with getattr: the catalog field is optional."""
+    from upscaler.convert.writer import Wrapper
+
+    spec = getattr(entry, "wrapper", None)
+    if spec is None:
+        return None
+    return Wrapper(
+        prepad=int(getattr(spec, "prepad", 0)),
+        multiple=int(getattr(spec, "multiple", 1)),
+        residual=getattr(spec, "residual", "none"),
+    )
+
 
 def savedmodel_key(entry: ModelEntry) -> str:
     """Content key of the converted model (see module docstring)."""
-    from upscaler.convert.tfjs import CONVERTER_VERSION
+    from upscaler.convert.writer import CONVERTER_VERSION
 
     if entry.weights is None:
         raise ConversionError(f"{entry.id} has no weights to convert")
+    wrapper = entry_wrapper(entry)
     basis = {
         "format": entry.weights.format,
         "files": sorted((f.path, f.sha256) for f in entry.weights.files),
         "value_range": list(entry.value_range),
         "scale": entry.scale,
+        "wrapper": None if wrapper is None or wrapper.identity else wrapper.to_dict(),
         "converter": CONVERTER_VERSION,
     }
     digest = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
@@ -124,21 +148,24 @@ def prepare_savedmodel(
     this call converted it, the conversion report."""
 
     def build(out: Path) -> dict[str, Any]:
-        from upscaler.convert.tfjs import convert_tfjs_layers
+        from upscaler.convert import convert_ncnn, convert_tfjs_layers
 
         assert entry.weights is not None
-        if entry.weights.format != "tfjs-layers":
+        fmt = entry.weights.format
+        if fmt not in CONVERTIBLE:
             raise ConversionError(
-                f"{entry.id}: weights format {entry.weights.format!r} is not convertible yet",
+                f"{entry.id}: weights format {fmt!r} is not convertible yet",
                 hint="local SavedModels load directly with Upscaler(model=PATH, scale=N)",
             )
+        convert = convert_tfjs_layers if fmt == "tfjs-layers" else convert_ncnn
         files = fetch_entry_files(entry, cache_dir=cache_dir, progress=progress)
-        report = convert_tfjs_layers(
+        report = convert(
             entry.weights.entry_point,
             out,
             files=files,
             value_range=entry.value_range,
             scale=entry.scale,
+            wrapper=entry_wrapper(entry),
         )
         return report_dict(report)
 

@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from upscaler.convert.tfjs import (
+from upscaler.convert.writer import (
     CONVERTER_VERSION,
     ConversionReport,
     atomic_write_dir,
@@ -103,7 +103,8 @@ def convert_keras_file(
 
     The model must take one rank-4 RGB input (last dimension 3 or free) and return one
     rank-4 output; ``scale`` is measured with a probe image and must agree when given.
-    Writing is atomic like :func:`~upscaler.convert.tfjs.convert_tfjs_layers`.
+    Writing is atomic like :func:`~upscaler.convert.tfjs.convert_tfjs_layers` (both use
+    :mod:`upscaler.convert.writer`).
     """
     started = time.perf_counter()
     src = Path(path)

@@ -1,10 +1,11 @@
-"""Convert TF.js *layers* models (``model.json`` plus weight shards) into SavedModels.
+"""Parse TF.js *layers* models (``model.json`` plus weight shards) into the shared ops.
 
-Why our own converter: the ``tensorflowjs`` package pins old TensorFlow and drags in
+Why our own parser: the ``tensorflowjs`` package pins old TensorFlow and drags in
 ``tf_keras``, and Keras 3 cannot read Keras-2 topologies with custom layers such as
 UpscalerJS's ``MultiplyBeta`` and ``PixelShuffle4x``. The models we need use a handful of
-layer types, so we rebuild their graph with raw TensorFlow ops in a ``tf.Module`` and
-save that. The result needs neither Keras nor our code to load.
+layer types, so this module translates them into :mod:`upscaler.convert.ops`; the shared
+builder and writer (:mod:`upscaler.convert.writer`) turn those into a SavedModel that
+needs neither Keras nor our code to load.
 
 Inputs
     A TF.js layers model: ``model.json`` holds ``modelTopology`` (a Keras ``Model`` /
@@ -14,13 +15,9 @@ Inputs
     uint8/uint16 as ``q * scale + min`` or stored as float16).
 
 Output
-    A SavedModel whose ``serving_default`` signature takes ``input`` (float32,
-    ``[None, None, None, 3]``) and returns ``{"output": float32 NHWC}``, plus an
-    ``upscaler.json`` side file with the value range, scale, channels, parameter and
-    layer counts and :data:`CONVERTER_VERSION` (part of cache keys: bump it whenever the
-    bytes a conversion produces could change).
+    See :mod:`upscaler.convert.writer` (the serving contract and ``upscaler.json``).
 
-TensorFlow is imported only inside the functions that need it.
+TensorFlow is imported only by the writer, after the model has been parsed.
 """
 
 from __future__ import annotations
@@ -30,33 +27,51 @@ import json
 import logging
 import math
 import os
-import posixpath
 import re
-import shutil
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from upscaler.errors import ConversionError
-from upscaler.runtime.savedmodel import (
-    INPUT_NAME,
-    METADATA_FILE,
-    OUTPUT_NAME,
-    SIGNATURE_KEY,
-    require_tensorflow,
+from upscaler.convert import ops as shared
+from upscaler.convert.files import SourceFiles
+from upscaler.convert.rewrites import fuse_pointwise_concats
+from upscaler.convert.writer import (
+    CONVERTER_VERSION,
+    ConversionReport,
+    Wrapper,
+    atomic_write_dir,
+    check_scale,
+    check_value_range,
+    folder_size,
+    probe_scale,
+    write_metadata,
+    write_savedmodel,
 )
+from upscaler.errors import ConversionError
+
+__all__ = [
+    "ACTIVATIONS",
+    "CONVERTER_VERSION",
+    "SUPPORTED_LAYERS",
+    "ConversionReport",
+    "Wrapper",
+    "atomic_write_dir",
+    "check_scale",
+    "check_value_range",
+    "convert_tfjs_layers",
+    "folder_size",
+    "fuse_pointwise_concats",
+    "probe_scale",
+    "write_metadata",
+]
 
 log = logging.getLogger("upscaler.convert.tfjs")
-
-CONVERTER_VERSION = "2"
-"""Version of the conversion recipe; a change invalidates every cached SavedModel."""
 
 SUPPORTED_LAYERS: tuple[str, ...] = (
     "InputLayer",
@@ -89,7 +104,6 @@ ACTIVATIONS: tuple[str, ...] = (
 """Activation names accepted in ``Activation`` layers and in a ``Conv2D``'s config."""
 
 _PIXEL_SHUFFLE = re.compile(r"^PixelShuffle(\d+)x$")
-_PROBE_SIZE = 16
 _STORAGE: dict[str, np.dtype[Any]] = {
     "float32": np.dtype("<f4"),
     "uint8": np.dtype("u1"),
@@ -100,21 +114,16 @@ _STORAGE: dict[str, np.dtype[Any]] = {
 Ref = tuple[str, int, int]
 """A tensor in the topology: (layer name, node index, tensor index)."""
 
+Arrays = Mapping[str, npt.NDArray[np.float32]]
 
-@dataclass(frozen=True)
-class ConversionReport:
-    """What a conversion produced, for logs, the CLI and cache bookkeeping."""
 
-    output: Path
-    seconds: float
-    size_bytes: int
-    parameters: int
-    layer_counts: dict[str, int]
-    scale: int
-    channels: int
-    value_range: tuple[float, float] | None
-    converter_version: str = CONVERTER_VERSION
-    metadata: dict[str, Any] = field(default_factory=dict)
+def _act(name: str) -> shared.Act:
+    """A Keras activation name as a shared activation (Keras' leaky_relu slope is 0.2)."""
+    if name == "leaky_relu":
+        return shared.Act("leaky_relu", (0.2,))
+    if name == "silu":
+        return shared.Act("swish")
+    return shared.Act(name)  # type: ignore[arg-type]  # names checked by _activation_name
 
 
 # --------------------------------------------------------------------------- layers
@@ -122,7 +131,8 @@ class ConversionReport:
 
 @dataclass(frozen=True)
 class _Op:
-    """One layer, rebuilt; ``build`` runs inside the tf.function trace."""
+    """One Keras layer's validated config; ``to_op`` turns it plus its weights into a
+    shared op. Attribute names follow Keras (the receptive-field benchmark reads them)."""
 
     name: str
     class_name: str
@@ -130,10 +140,10 @@ class _Op:
     def params(self) -> tuple[str, ...]:
         return ()
 
-    def check_weights(self, arrays: Mapping[str, npt.NDArray[np.float32]]) -> None:
+    def check_weights(self, arrays: Arrays) -> None:
         del arrays
 
-    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
+    def to_op(self, weights: Arrays) -> shared.Op:
         raise NotImplementedError
 
 
@@ -150,7 +160,7 @@ class _Conv2D(_Op):
     def params(self) -> tuple[str, ...]:
         return ("kernel", "bias") if self.use_bias else ("kernel",)
 
-    def check_weights(self, arrays: Mapping[str, npt.NDArray[np.float32]]) -> None:
+    def check_weights(self, arrays: Arrays) -> None:
         kernel = arrays["kernel"]
         if (
             kernel.ndim != 4
@@ -167,86 +177,37 @@ class _Conv2D(_Op):
                 f"expected [{self.filters}]"
             )
 
-    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
-        y = tf.nn.conv2d(
-            inputs[0],
-            weights["kernel"],
-            strides=[1, *self.strides, 1],
-            padding=self.padding.upper(),
-            dilations=[1, *self.dilation, 1],
+    def to_op(self, weights: Arrays) -> shared.Op:
+        return shared.Conv2D(
+            kernel=weights["kernel"],
+            bias=weights["bias"] if self.use_bias else None,
+            strides=self.strides,
+            dilation=self.dilation,
+            padding="same" if self.padding == "same" else "valid",
+            act=_act(self.activation),
         )
-        if self.use_bias:
-            y = tf.nn.bias_add(y, weights["bias"])
-        return _activate(tf, self.activation, y)
 
 
 @dataclass(frozen=True)
 class _Activation(_Op):
     activation: str = "linear"
 
-    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
-        return _activate(tf, self.activation, inputs[0])
+    def to_op(self, weights: Arrays) -> shared.Op:
+        return shared.Activation(_act(self.activation))
 
 
 @dataclass(frozen=True)
 class _Concatenate(_Op):
     axis: int = -1
 
-    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
-        return tf.concat(inputs, axis=self.axis)
-
-
-@dataclass(frozen=True)
-class _ConcatPointwise(_Op):
-    """A channel concatenation read only by a 1×1 convolution, computed without the copy.
-
-    RDN fuses features by concatenating every dense block's output (640 channels for D10
-    G64) and reducing them with a 1×1 convolution. The concatenated tensor is a second copy
-    of all its inputs, and it is the model's memory peak: the planner sizes tiles by that
-    peak, so it decides how many tiles (and how much recomputed overlap) an image costs. A
-    1×1 convolution of a concatenation is the sum of 1×1 convolutions of the parts with the
-    matching slices of the kernel: the same linear map and the same multiplications, but
-    each part can be freed as soon as its term is added. Only the summation order changes
-    (float32 rounding, far below one grey level).
-    """
-
-    conv: _Conv2D
-
-    def params(self) -> tuple[str, ...]:
-        return self.conv.params()
-
-    def check_weights(self, arrays: Mapping[str, npt.NDArray[np.float32]]) -> None:
-        self.conv.check_weights(arrays)
-
-    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
-        kernel = weights["kernel"]
-        total: Any = None
-        start = 0
-        for part in inputs:
-            width = int(part.shape[-1])
-            term = tf.nn.conv2d(
-                part,
-                kernel[:, :, start : start + width, :],
-                strides=[1, *self.conv.strides, 1],
-                padding=self.conv.padding.upper(),
-                dilations=[1, *self.conv.dilation, 1],
-            )
-            total = term if total is None else total + term
-            start += width
-        if start != int(kernel.shape[2]):
-            raise ConversionError(
-                f"layer {self.name!r} (Conv2D): its concatenated input has {start} channels, "
-                f"the kernel expects {int(kernel.shape[2])}"
-            )
-        if self.conv.use_bias:
-            total = tf.nn.bias_add(total, weights["bias"])
-        return _activate(tf, self.conv.activation, total)
+    def to_op(self, weights: Arrays) -> shared.Op:
+        return shared.Concat()
 
 
 @dataclass(frozen=True)
 class _Add(_Op):
-    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
-        return tf.add_n(inputs) if len(inputs) > 1 else inputs[0]
+    def to_op(self, weights: Arrays) -> shared.Op:
+        return shared.WeightedSum()
 
 
 @dataclass(frozen=True)
@@ -254,51 +215,28 @@ class _UpSampling2D(_Op):
     size: tuple[int, int] = (2, 2)
     interpolation: str = "nearest"
 
-    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
-        x = inputs[0]
+    def to_op(self, weights: Arrays) -> shared.Op:
         if self.interpolation == "nearest":
             # Repeating rows and columns is exactly Keras' nearest resize for integer sizes.
-            return tf.repeat(tf.repeat(x, self.size[0], axis=1), self.size[1], axis=2)
-        shape = tf.shape(x)
-        new_size = tf.stack([shape[1] * self.size[0], shape[2] * self.size[1]])
-        return tf.image.resize(x, new_size, method="bilinear")
+            return shared.ResizeNearest(*self.size)
+        return shared.ResizeBilinear(*self.size)
 
 
 @dataclass(frozen=True)
 class _MultiplyBeta(_Op):
     beta: float = 0.2
 
-    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
-        return inputs[0] * tf.constant(self.beta, dtype=tf.float32)
+    def to_op(self, weights: Arrays) -> shared.Op:
+        return shared.Binary("mul", scalar=self.beta)
 
 
 @dataclass(frozen=True)
 class _PixelShuffle(_Op):
     block: int = 2
 
-    def build(self, tf: Any, inputs: list[Any], weights: Mapping[str, Any]) -> Any:
-        return tf.nn.depth_to_space(inputs[0], self.block, data_format="NHWC")
-
-
-def _activate(tf: Any, name: str, x: Any) -> Any:
-    if name == "linear":
-        return x
-    table: dict[str, Callable[[Any], Any]] = {
-        "relu": tf.nn.relu,
-        "relu6": tf.nn.relu6,
-        "sigmoid": tf.math.sigmoid,
-        "tanh": tf.math.tanh,
-        "elu": tf.nn.elu,
-        "selu": tf.nn.selu,
-        "softplus": tf.math.softplus,
-        "softsign": tf.nn.softsign,
-        "swish": tf.nn.silu,
-        "silu": tf.nn.silu,
-        "gelu": lambda v: tf.nn.gelu(v, approximate=False),
-        "leaky_relu": lambda v: tf.nn.leaky_relu(v, alpha=0.2),
-        "exponential": tf.math.exp,
-    }
-    return table[name](x)
+    def to_op(self, weights: Arrays) -> shared.Op:
+        # UpscalerJS's PixelShuffle layers are tf.nn.depth_to_space (TensorFlow order).
+        return shared.DepthToSpace(self.block, "tf")
 
 
 # --------------------------------------------------------------------------- topology
@@ -503,7 +441,7 @@ def _parse_functional(config: Mapping[str, Any], where: str) -> _Graph:
     layers = config.get("layers")
     if not isinstance(layers, list):
         raise ConversionError(f"{where}: model_config.config.layers is missing")
-    ops: dict[str, _Op] = {}
+    layer_ops: dict[str, _Op] = {}
     producers: dict[Ref, _Step] = {}
     inputs: dict[str, tuple[int | None, ...]] = {}
     counts: Counter[str] = Counter()
@@ -512,7 +450,7 @@ def _parse_functional(config: Mapping[str, Any], where: str) -> _Graph:
         cfg = layer.get("config") or {}
         name = str(layer.get("name") or cfg.get("name"))
         counts[class_name] += 1
-        if name in ops or name in inputs:
+        if name in layer_ops or name in inputs:
             raise ConversionError(f"{where}: two layers are named {name!r}")
         if class_name == "InputLayer":
             inputs[name] = _check_input_shape(_input_shape_of(cfg), f"{where}: layer {name!r}")
@@ -522,7 +460,7 @@ def _parse_functional(config: Mapping[str, Any], where: str) -> _Graph:
                 f"layer {name!r} is a nested model ({class_name}); nested models are not supported"
             )
         op = _make_op(class_name, name, cfg)
-        ops[name] = op
+        layer_ops[name] = op
         for node_index, node in enumerate(layer.get("inbound_nodes") or []):
             refs = _refs_of(node, name)
             out: Ref = (name, node_index, 0)
@@ -543,7 +481,7 @@ def _parse_functional(config: Mapping[str, Any], where: str) -> _Graph:
         input=input_ref,
         output=output_ref,
         steps=steps,
-        ops=ops,
+        ops=layer_ops,
         layer_counts=dict(counts),
         input_shape=inputs[input_ref[0]],
     )
@@ -594,7 +532,7 @@ def _parse_sequential(config: Any, where: str) -> _Graph:
     input_shape = _check_input_shape(_input_shape_of(first_cfg), f"{where}: first layer")
     input_ref: Ref = ("__input__", 0, 0)
     previous = input_ref
-    ops: dict[str, _Op] = {}
+    layer_ops: dict[str, _Op] = {}
     steps: list[_Step] = []
     for layer in layers:
         class_name = str(layer.get("class_name"))
@@ -603,7 +541,7 @@ def _parse_sequential(config: Any, where: str) -> _Graph:
         if class_name == "InputLayer":
             continue
         op = _make_op(class_name, name, cfg)
-        ops[name] = op
+        layer_ops[name] = op
         out: Ref = (name, 0, 0)
         steps.append(_Step(op=op, inputs=(previous,), output=out))
         previous = out
@@ -613,48 +551,10 @@ def _parse_sequential(config: Any, where: str) -> _Graph:
         input=input_ref,
         output=previous,
         steps=steps,
-        ops=ops,
+        ops=layer_ops,
         layer_counts=dict(counts),
         input_shape=input_shape,
     )
-
-
-def _is_pointwise(op: _Op) -> TypeGuard[_Conv2D]:
-    return (
-        isinstance(op, _Conv2D)
-        and op.kernel_size == (1, 1)
-        and op.strides == (1, 1)
-        and op.dilation == (1, 1)
-    )
-
-
-def fuse_pointwise_concats(graph: _Graph) -> int:
-    """Rewrite every channel Concatenate read only by a 1×1 Conv2D into a
-    :class:`_ConcatPointwise` step (in place); returns how many were fused.
-
-    Why: see :class:`_ConcatPointwise`; it lowers RDN's activation peak and so the
-    number of tiles an image needs. A concatenation that anything else reads is kept.
-    """
-    readers: Counter[Ref] = Counter(ref for step in graph.steps for ref in step.inputs)
-    readers[graph.output] += 1
-    producer = {step.output: step for step in graph.steps}
-    fused: set[Ref] = set()
-    steps: list[_Step] = []
-    for step in graph.steps:
-        source = producer.get(step.inputs[0]) if len(step.inputs) == 1 else None
-        if (
-            _is_pointwise(step.op)
-            and source is not None
-            and isinstance(source.op, _Concatenate)
-            and readers[source.output] == 1
-        ):
-            op = _ConcatPointwise(name=step.op.name, class_name=step.op.class_name, conv=step.op)
-            steps.append(_Step(op=op, inputs=source.inputs, output=step.output))
-            fused.add(source.output)
-        else:
-            steps.append(step)
-    graph.steps = [step for step in steps if step.output not in fused]
-    return len(fused)
 
 
 def _parse_topology(doc: Any, where: str) -> tuple[_Graph, dict[str, Any]]:
@@ -691,65 +591,8 @@ def _parse_topology(doc: Any, where: str) -> tuple[_Graph, dict[str, Any]]:
 # --------------------------------------------------------------------------- weights
 
 
-def _clean_relative(path: str, where: str) -> str:
-    if not isinstance(path, str) or not path:
-        raise ConversionError(f"{where}: weights path {path!r} is invalid")
-    if "://" in path or path.startswith("/") or "\\" in path:
-        raise ConversionError(
-            f"{where}: weights path {path!r} must be relative to the model.json's folder"
-        )
-    return path
-
-
-class _Files:
-    """Where model.json and its shards really are (see convert_tfjs_layers)."""
-
-    def __init__(self, model_json: str | os.PathLike[str], files: Mapping[str, Any] | None):
-        if files is None:
-            self.json_path = Path(model_json)
-            self.label = str(model_json)
-            self._base: str | None = None
-            self._files: dict[str, Path] = {}
-            return
-        self._files = {
-            posixpath.normpath(str(k).replace("\\", "/")): Path(v) for k, v in files.items()
-        }
-        key = posixpath.normpath(str(model_json).replace("\\", "/"))
-        if key not in self._files:
-            wanted = Path(model_json)
-            matches = [k for k, v in self._files.items() if v == wanted]
-            if len(matches) != 1:
-                raise ConversionError(
-                    f"model.json {str(model_json)!r} is neither a key of files nor the path of "
-                    "exactly one of them"
-                )
-            key = matches[0]
-        self.json_path = self._files[key]
-        self.label = key
-        self._base = posixpath.dirname(key)
-
-    def shard(self, path: str) -> Path:
-        rel = _clean_relative(path, self.label)
-        if self._base is None:
-            norm = posixpath.normpath(rel)
-            if norm == ".." or norm.startswith("../"):
-                raise ConversionError(
-                    f"{self.label}: weights path {path!r} points outside the model's folder"
-                )
-            return self.json_path.parent / norm
-        key = posixpath.normpath(posixpath.join(self._base, rel))
-        if key == ".." or key.startswith("../"):
-            raise ConversionError(f"{self.label}: weights path {path!r} points outside the package")
-        if key not in self._files:
-            raise ConversionError(
-                f"{self.label}: weights file {key!r} is not among the given files",
-                hint="pass every file of the package in files=",
-            )
-        return self._files[key]
-
-
 def _read_weights(
-    manifest: Any, files: _Files
+    manifest: Any, files: SourceFiles
 ) -> tuple[dict[str, npt.NDArray[np.float32]], list[dict[str, Any]]]:
     """Read, concatenate and dequantize every weight group; names keep their TF.js form."""
     where = files.label
@@ -764,7 +607,7 @@ def _read_weights(
             raise ConversionError(f"{where}: a weightsManifest group lacks paths or weights")
         chunks = []
         for shard in paths:
-            real = files.shard(shard)
+            real = files.companion(shard)
             try:
                 data = real.read_bytes()
             except FileNotFoundError:
@@ -840,9 +683,7 @@ def _decode_weight(
     return name, values.reshape(shape), size
 
 
-def _weights_for(
-    op: _Op, arrays: Mapping[str, npt.NDArray[np.float32]], where: str
-) -> dict[str, npt.NDArray[np.float32]]:
+def _weights_for(op: _Op, arrays: Arrays, where: str) -> dict[str, npt.NDArray[np.float32]]:
     found: dict[str, npt.NDArray[np.float32]] = {}
     for param in op.params():
         exact = f"{op.name}/{param}"
@@ -860,155 +701,26 @@ def _weights_for(
     return found
 
 
-# --------------------------------------------------------------------------- saving
+# --------------------------------------------------------------------------- to shared ops
 
 
-def check_value_range(value_range: Any) -> tuple[float, float] | None:
-    if value_range is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise ConversionError(f"value_range {value_range!r} is not a pair of numbers") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ConversionError(f"value_range {value_range!r} must be finite with min < max")
-    return (lo, hi)
+def _tensor(ref: Ref) -> str:
+    return f"{ref[0]}:{ref[1]}:{ref[2]}"
 
 
-def check_scale(scale: Any) -> int | None:
-    if scale is None:
-        return None
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ConversionError(f"scale {scale!r} must be a positive integer")
-    return scale
-
-
-def probe_scale(
-    tf: Any,
-    serve: Any,
-    expected: int | None,
-    where: str,
-    size: tuple[int, int] = (_PROBE_SIZE, _PROBE_SIZE),
-) -> tuple[int, int]:
-    """Run a tiny image through the traced function; returns (scale, output channels).
-
-    A probe catches graphs that trace but cannot run, and measures the scale instead of
-    trusting a name, so a catalog entry with the wrong scale fails at conversion time.
-    """
-    height, width = size
-    try:
-        # Through the concrete function: calling the tf.function itself would count as a
-        # retrace and make TensorFlow warn after a few conversions in one process.
-        concrete = serve.get_concrete_function()
-        out = concrete(tf.zeros([1, height, width, 3], tf.float32))[OUTPUT_NAME]
-    except ConversionError:
-        raise
-    except Exception as exc:  # any TensorFlow failure means the graph is unusable
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"{where}: the model fails on a test input: {first}") from exc
-    shape = tuple(int(d) for d in out.shape)
-    if len(shape) != 4 or shape[0] != 1:
-        raise ConversionError(f"{where}: the model returns shape {list(shape)}, expected NHWC")
-    out_h, out_w, channels = shape[1:]
-    if out_h % height or out_w % width or out_h // height != out_w // width:
-        raise ConversionError(
-            f"{where}: a {height}x{width} input gives a {out_h}x{out_w} output, which is not "
-            "an integer upscale"
+def _to_graph(graph: _Graph, weights: Mapping[str, Arrays]) -> shared.Graph:
+    """The parsed topology as a shared-op graph, weights attached."""
+    nodes = tuple(
+        shared.Node(
+            name=step.op.name,
+            kind=step.op.class_name,
+            op=step.op.to_op(weights.get(step.op.name, {})),
+            inputs=tuple(_tensor(ref) for ref in step.inputs),
+            output=_tensor(step.output),
         )
-    measured = out_h // height
-    if measured < 1:
-        raise ConversionError(f"{where}: the model shrinks its input ({height} -> {out_h})")
-    if expected is not None and expected != measured:
-        raise ConversionError(
-            f"{where}: the model upscales by {measured}, but scale={expected} was given"
-        )
-    return measured, channels
-
-
-def atomic_write_dir(out_dir: Path, write: Callable[[Path], None], *, overwrite: bool) -> None:
-    """Let ``write`` fill a sibling temp folder, then rename it to ``out_dir``.
-
-    A crash or an exception leaves no half-written ``out_dir`` behind, so a cache can
-    treat "the folder exists" as "the conversion finished".
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise ConversionError(
-            f"output folder {out_dir} already exists", hint="remove it or pass overwrite=True"
-        )
-    parent = out_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{out_dir.name}.{uuid.uuid4().hex[:12]}.partial"
-    tmp.mkdir()
-    try:
-        write(tmp)
-        if out_dir.exists() and overwrite:
-            trash = parent / f".{out_dir.name}.{uuid.uuid4().hex[:12]}.old"
-            out_dir.replace(trash)
-            try:
-                tmp.replace(out_dir)
-            except OSError:
-                trash.replace(out_dir)
-                raise
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            try:
-                tmp.rename(out_dir)
-            except OSError as exc:
-                raise ConversionError(
-                    f"cannot move the converted model into {out_dir}: {exc}",
-                    hint="another process may have written it meanwhile",
-                ) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def folder_size(path: Path) -> int:
-    """Bytes of every file under ``path`` (what the cache will hold)."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def write_metadata(folder: Path, metadata: Mapping[str, Any]) -> None:
-    """Write ``upscaler.json`` next to saved_model.pb (sorted keys: stable bytes)."""
-    text = json.dumps(dict(metadata), indent=2, sort_keys=True) + "\n"
-    (folder / METADATA_FILE).write_text(text, encoding="utf-8")
-
-
-def _build_module(tf: Any, graph: _Graph, weights: Mapping[str, Mapping[str, Any]]) -> Any:
-    module = tf.Module(name="upscaler_tfjs")
-    variables: dict[str, dict[str, Any]] = {}
-    tracked = []
-    for layer, params in weights.items():
-        variables[layer] = {}
-        for param, array in params.items():
-            safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", f"{layer}_{param}")
-            var = tf.Variable(array, trainable=False, name=safe, dtype=tf.float32)
-            variables[layer][param] = var
-            tracked.append(var)
-    module.weights_list = tracked
-
-    def forward(x: Any) -> Any:
-        values: dict[Ref, Any] = {graph.input: x}
-        for step in graph.steps:
-            inputs = [values[ref] for ref in step.inputs]
-            try:
-                values[step.output] = step.op.build(tf, inputs, variables.get(step.op.name, {}))
-            except (ValueError, TypeError, tf.errors.OpError) as exc:
-                raise ConversionError(
-                    f"layer {step.op.name!r} ({step.op.class_name}) cannot be rebuilt: "
-                    f"{str(exc).strip().splitlines()[0]}"
-                ) from exc
-        return values[graph.output]
-
-    signature = [tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_NAME)]
-
-    @tf.function(input_signature=signature, autograph=False)  # type: ignore[untyped-decorator]
-    def serve(x: Any) -> dict[str, Any]:
-        return {OUTPUT_NAME: tf.identity(forward(x), name=OUTPUT_NAME)}
-
-    module.serve = serve
-    return module
+        for step in graph.steps
+    )
+    return shared.Graph(_tensor(graph.input), nodes, _tensor(graph.output))
 
 
 def convert_tfjs_layers(
@@ -1018,6 +730,7 @@ def convert_tfjs_layers(
     files: Mapping[str, str | os.PathLike[str]] | None = None,
     value_range: tuple[float, float] | None = None,
     scale: int | None = None,
+    wrapper: Wrapper | None = None,
     overwrite: bool = False,
 ) -> ConversionReport:
     """Convert a TF.js layers model into a SavedModel at ``out_dir``.
@@ -1035,6 +748,7 @@ def convert_tfjs_layers(
 
     ``value_range`` (what the model expects for black..white) and ``scale`` are stored in
     ``upscaler.json``; ``scale`` is also measured with a probe image and must agree.
+    ``wrapper`` adds runtime behaviour around the network (see :class:`Wrapper`).
     The SavedModel is written to a temporary sibling folder and renamed into place, so a
     failure leaves nothing; an existing ``out_dir`` is an error unless ``overwrite``.
 
@@ -1042,26 +756,23 @@ def convert_tfjs_layers(
     and DependencyError when TensorFlow is not installed.
     """
     started = time.perf_counter()
-    out_path = Path(out_dir)
     wanted_range = check_value_range(value_range)
     wanted_scale = check_scale(scale)
-    located = _Files(model_json, files)
+    located = SourceFiles(model_json, files, kind="model.json")
     where = located.label
     try:
-        raw_json = located.json_path.read_bytes()
+        raw_json = located.path.read_bytes()
     except OSError as exc:
-        raise ConversionError(f"cannot read {located.json_path}: {exc}") from exc
+        raise ConversionError(f"cannot read {located.path}: {exc}") from exc
     try:
         doc = json.loads(raw_json)
     except ValueError as exc:
         raise ConversionError(f"{where} is not valid JSON: {exc}") from exc
     graph, info = _parse_topology(doc, where)
-    fused = fuse_pointwise_concats(graph)
     arrays, shard_info = _read_weights(doc.get("weightsManifest"), located)
     weights = {
         name: _weights_for(op, arrays, where) for name, op in graph.ops.items() if op.params()
     }
-    parameters = sum(int(a.size) for params in weights.values() for a in params.values())
     matched = sum(len(params) for params in weights.values())
     if len(arrays) > matched:
         log.warning(
@@ -1069,57 +780,22 @@ def convert_tfjs_layers(
             where,
             len(arrays) - matched,
         )
-
-    tf = require_tensorflow()
-    log.info("converting %s (%d layers, %d parameters)", where, len(graph.steps), parameters)
-    module = _build_module(tf, graph, weights)
-    measured_scale, channels = probe_scale(tf, module.serve, wanted_scale, where)
-    metadata: dict[str, Any] = {
-        "format": "upscaler-savedmodel",
-        "source_format": "tfjs-layers",
-        "converter_version": CONVERTER_VERSION,
-        "tensorflow_version": str(tf.__version__),
-        "value_range": list(wanted_range) if wanted_range is not None else None,
-        "scale": measured_scale,
-        "channels": channels,
-        "input_channels": 3,
-        "parameters": parameters,
-        "layer_counts": dict(sorted(graph.layer_counts.items())),
-        "fused_concat_pointwise": fused,
-        "source": {
-            "model_json": where,
-            "model_json_sha256": hashlib.sha256(raw_json).hexdigest(),
-            "shards": shard_info,
-            **{k: v for k, v in info.items() if v is not None},
-        },
-        "signature": {"key": SIGNATURE_KEY, "input": INPUT_NAME, "output": OUTPUT_NAME},
+    source = {
+        "model_json": where,
+        "model_json_sha256": hashlib.sha256(raw_json).hexdigest(),
+        "shards": shard_info,
+        **{k: v for k, v in info.items() if v is not None},
     }
-
-    def write(folder: Path) -> None:
-        try:
-            tf.saved_model.save(
-                module,
-                str(folder),
-                signatures={SIGNATURE_KEY: module.serve.get_concrete_function()},
-            )
-        except ConversionError:
-            raise
-        except Exception as exc:  # TensorFlow raises assorted types while saving
-            raise ConversionError(f"{where}: saving the SavedModel failed: {exc}") from exc
-        write_metadata(folder, metadata)
-
-    atomic_write_dir(out_path, write, overwrite=overwrite)
-    seconds = time.perf_counter() - started
-    size = folder_size(out_path)
-    log.info("converted %s to %s in %.1f s (%d bytes)", where, out_path, seconds, size)
-    return ConversionReport(
-        output=out_path,
-        seconds=seconds,
-        size_bytes=size,
-        parameters=parameters,
-        layer_counts=dict(sorted(graph.layer_counts.items())),
-        scale=measured_scale,
-        channels=channels,
+    return write_savedmodel(
+        _to_graph(graph, weights),
+        Path(out_dir),
+        where=where,
+        source_format="tfjs-layers",
+        layer_counts=graph.layer_counts,
+        source=source,
         value_range=wanted_range,
-        metadata=metadata,
+        scale=wanted_scale,
+        wrapper=wrapper,
+        overwrite=overwrite,
+        started=started,
     )

@@ -1,0 +1,399 @@
+"""Shared ops → a verified SavedModel folder, written atomically: the one writer.
+
+Every parser ends here. The writer wraps the parsed network in the runtime behaviour a
+model needs (:class:`Wrapper`: edge pre-padding, size multiples, an output residual, all
+expressed as ops), runs the graph rewrites, builds the TensorFlow module, probes it with
+a small image (so a graph that traces but cannot run, or that does not map H×W to
+exactly scale·H × scale·W, fails at conversion time rather than halfway through a
+user's image), then saves it with an ``upscaler.json`` side file into a temporary
+sibling folder that is renamed into place.
+
+Output
+    A SavedModel whose ``serving_default`` signature takes ``input`` (float32,
+    ``[None, None, None, 3]``) and returns ``{"output": float32 NHWC}``, plus
+    ``upscaler.json`` with the value range, scale, channels, parameter and layer counts,
+    the wrapper and :data:`CONVERTER_VERSION` (part of cache keys: bump it whenever the
+    bytes a conversion produces could change).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from upscaler.convert import ops
+from upscaler.convert.builder import build_module
+from upscaler.convert.rewrites import (
+    fold_torch_depth_to_space,
+    fuse_pointwise_concats,
+    normalize_prelu_slopes,
+    prune,
+)
+from upscaler.errors import ConversionError
+from upscaler.runtime.savedmodel import (
+    INPUT_NAME,
+    METADATA_FILE,
+    OUTPUT_NAME,
+    SIGNATURE_KEY,
+    require_tensorflow,
+)
+
+log = logging.getLogger("upscaler.convert.writer")
+
+CONVERTER_VERSION = "3"
+"""Version of the conversion recipe; a change invalidates every cached SavedModel."""
+
+PROBE_SIZE = (16, 16)
+"""Probe image size for models without a size multiple."""
+
+PROBE_SIZE_UNALIGNED = (17, 13)
+"""Probe size when the wrapper pads to a multiple: odd, so never already a multiple."""
+
+_WRAP = "__wrapper__/"
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    """What a conversion produced, for logs, the CLI and cache bookkeeping."""
+
+    output: Path
+    seconds: float
+    size_bytes: int
+    parameters: int
+    layer_counts: dict[str, int]
+    scale: int
+    channels: int
+    value_range: tuple[float, float] | None
+    converter_version: str = CONVERTER_VERSION
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """What a model's own runtime does around the network, as data.
+
+    ``prepad``: edge-replicate this many pixels on every side of the input first (ncnn
+    waifu2x / Real-CUGAN wrappers; the network's valid convolutions and crops consume
+    them). ``multiple``: edge-pad H and W at the bottom/right up to a multiple of this,
+    and crop the output back to scale·H × scale·W. ``residual="nearest"``: add the
+    nearest-neighbour ×scale upsample of the (unpadded) input to the output (Real-CUGAN
+    x4's graph omits it). The defaults change nothing.
+    """
+
+    prepad: int = 0
+    multiple: int = 1
+    residual: Literal["none", "nearest"] = "none"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.prepad, bool) or not isinstance(self.prepad, int) or self.prepad < 0:
+            raise ConversionError(f"wrapper prepad {self.prepad!r} must be an integer >= 0")
+        if (
+            isinstance(self.multiple, bool)
+            or not isinstance(self.multiple, int)
+            or self.multiple < 1
+        ):
+            raise ConversionError(f"wrapper multiple {self.multiple!r} must be an integer >= 1")
+        if self.residual not in ("none", "nearest"):
+            raise ConversionError(
+                f"wrapper residual {self.residual!r} is not supported", hint="none, nearest"
+            )
+
+    @property
+    def needs_scale(self) -> bool:
+        """The crop and the residual are sized by the model's scale."""
+        return self.multiple > 1 or self.residual != "none"
+
+    @property
+    def identity(self) -> bool:
+        return self == Wrapper()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_value_range(value_range: Any) -> tuple[float, float] | None:
+    """``(min, max)`` as floats, or None; anything else is a ConversionError."""
+    if value_range is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ConversionError(f"value_range {value_range!r} is not a pair of numbers") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ConversionError(f"value_range {value_range!r} must be finite with min < max")
+    return (lo, hi)
+
+
+def check_scale(scale: Any) -> int | None:
+    """A positive integer, or None."""
+    if scale is None:
+        return None
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ConversionError(f"scale {scale!r} must be a positive integer")
+    return scale
+
+
+def check_wrapper(wrapper: Any) -> Wrapper:
+    if wrapper is None:
+        return Wrapper()
+    if not isinstance(wrapper, Wrapper):
+        raise ConversionError(f"wrapper {wrapper!r} is not an upscaler.convert.Wrapper")
+    return wrapper
+
+
+def probe_scale(
+    tf: Any,
+    serve: Any,
+    expected: int | None,
+    where: str,
+    size: tuple[int, int] = PROBE_SIZE,
+) -> tuple[int, int]:
+    """Run a tiny image through the traced function; returns (scale, output channels).
+
+    A probe catches graphs that trace but cannot run, and measures the scale instead of
+    trusting a name, so a catalog entry with the wrong scale fails at conversion time.
+    """
+    height, width = size
+    try:
+        # Through the concrete function: calling the tf.function itself would count as a
+        # retrace and make TensorFlow warn after a few conversions in one process.
+        concrete = serve.get_concrete_function()
+        out = concrete(tf.zeros([1, height, width, 3], tf.float32))[OUTPUT_NAME]
+    except ConversionError:
+        raise
+    except Exception as exc:  # any TensorFlow failure means the graph is unusable
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{where}: the model fails on a test input: {first}") from exc
+    shape = tuple(int(d) for d in out.shape)
+    if len(shape) != 4 or shape[0] != 1:
+        raise ConversionError(f"{where}: the model returns shape {list(shape)}, expected NHWC")
+    out_h, out_w, channels = shape[1:]
+    if out_h % height or out_w % width or out_h // height != out_w // width:
+        raise ConversionError(
+            f"{where}: a {height}x{width} input gives a {out_h}x{out_w} output, which is not "
+            "an integer upscale"
+        )
+    measured = out_h // height
+    if measured < 1:
+        raise ConversionError(f"{where}: the model shrinks its input ({height} -> {out_h})")
+    if expected is not None and expected != measured:
+        raise ConversionError(
+            f"{where}: the model upscales by {measured}, but scale={expected} was given"
+        )
+    return measured, channels
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def atomic_write_dir(out_dir: Path, write: Callable[[Path], None], *, overwrite: bool) -> None:
+    """Let ``write`` fill a sibling temp folder, then rename it to ``out_dir``.
+
+    A crash or an exception leaves no half-written ``out_dir`` behind, so a cache can
+    treat "the folder exists" as "the conversion finished".
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise ConversionError(
+            f"output folder {out_dir} already exists", hint="remove it or pass overwrite=True"
+        )
+    parent = out_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".{out_dir.name}.{uuid.uuid4().hex[:12]}.partial"
+    tmp.mkdir()
+    try:
+        write(tmp)
+        if out_dir.exists() and overwrite:
+            trash = parent / f".{out_dir.name}.{uuid.uuid4().hex[:12]}.old"
+            out_dir.replace(trash)
+            try:
+                tmp.replace(out_dir)
+            except OSError:
+                trash.replace(out_dir)
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            try:
+                tmp.rename(out_dir)
+            except OSError as exc:
+                raise ConversionError(
+                    f"cannot move the converted model into {out_dir}: {exc}",
+                    hint="another process may have written it meanwhile",
+                ) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def folder_size(path: Path) -> int:
+    """Bytes of every file under ``path`` (what the cache will hold)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def write_metadata(folder: Path, metadata: Mapping[str, Any]) -> None:
+    """Write ``upscaler.json`` next to saved_model.pb (sorted keys: stable bytes)."""
+    text = json.dumps(dict(metadata), indent=2, sort_keys=True) + "\n"
+    (folder / METADATA_FILE).write_text(text, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- wrapper
+
+
+def wrap(
+    graph: ops.Graph, wrapper: Wrapper, scale: int | None, *, pads_only: bool = False
+) -> ops.Graph:
+    """The graph with the wrapper's ops around it (see :class:`Wrapper`).
+
+    The wrapped graph reads a fresh input; the pad node writes the network's original
+    input name, so no node of the network needs renaming. ``scale`` may be None only
+    when the wrapper does not need it, or with ``pads_only`` (the padding without the
+    crop and residual, to measure the scale).
+    """
+    if wrapper.identity:
+        return graph
+    if wrapper.needs_scale and scale is None and not pads_only:
+        raise ConversionError("the wrapper's crop and residual need the model's scale")
+    names = {graph.input, *(node.output for node in graph.nodes)}
+    if any(name.startswith(_WRAP) for name in names):
+        raise ConversionError(f"tensor names starting with {_WRAP!r} are reserved")
+    nodes: list[ops.Node] = []
+    p = wrapper.prepad
+    if p or wrapper.multiple > 1:
+        source = _WRAP + "input"
+        pad = ops.EdgePad(pads=(p, p, p, p), multiple=wrapper.multiple)
+        nodes.append(ops.Node("wrapper.pad", "Wrapper", pad, (source,), graph.input))
+    else:
+        source = graph.input
+    nodes.extend(graph.nodes)
+    output = graph.output
+    if pads_only:
+        return ops.Graph(source, tuple(nodes), output)
+    if wrapper.multiple > 1:
+        assert scale is not None
+        crop = ops.CropToReference(factor=scale)
+        nodes.append(ops.Node("wrapper.crop", "Wrapper", crop, (output, source), _WRAP + "crop"))
+        output = _WRAP + "crop"
+    if wrapper.residual == "nearest":
+        assert scale is not None
+        up = ops.ResizeNearest(scale, scale)
+        nodes.append(ops.Node("wrapper.residual", "Wrapper", up, (source,), _WRAP + "nearest"))
+        add = ops.Binary("add")
+        nodes.append(
+            ops.Node("wrapper.add", "Wrapper", add, (output, _WRAP + "nearest"), _WRAP + "out")
+        )
+        output = _WRAP + "out"
+    return ops.Graph(source, tuple(nodes), output)
+
+
+def _measure_scale(tf: Any, graph: ops.Graph, wrapper: Wrapper, where: str) -> int:
+    """The network's scale with the wrapper's padding applied, for a wrapper that needs
+    it when none was given: probed at a size that already is a multiple."""
+    padded = wrap(graph, wrapper, None, pads_only=True)
+    m = wrapper.multiple
+    size = tuple(m * math.ceil(s / m) for s in PROBE_SIZE_UNALIGNED)
+    module = build_module(tf, prune(padded)[0])
+    measured, _ = probe_scale(tf, module.serve, None, where, size=(size[0], size[1]))
+    return measured
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_savedmodel(
+    graph: ops.Graph,
+    out_dir: str | Path,
+    *,
+    where: str,
+    source_format: str,
+    layer_counts: Mapping[str, int],
+    source: Mapping[str, Any],
+    value_range: tuple[float, float] | None,
+    scale: int | None,
+    wrapper: Wrapper | None,
+    overwrite: bool,
+    started: float,
+) -> ConversionReport:
+    """Wrap, rewrite, build, probe and atomically save a parsed graph.
+
+    ``where`` names the model in messages; ``layer_counts`` are the source's own layer
+    types (what the file holds, not what the rewrites made of it); ``source`` is recorded
+    in the metadata (file names, hashes). ``started`` is the caller's
+    ``time.perf_counter()`` at entry, so the report times the whole conversion.
+    """
+    out_path = Path(out_dir)
+    wrapper = check_wrapper(wrapper)
+    parameters = graph.parameters()
+    tf = require_tensorflow()
+    log.info("converting %s (%d ops, %d parameters)", where, len(graph.nodes), parameters)
+
+    wanted_scale = scale
+    if wrapper.needs_scale and wanted_scale is None:
+        wanted_scale = _measure_scale(tf, graph, wrapper, where)
+    wrapped = wrap(graph, wrapper, wanted_scale)
+    wrapped, pruned = prune(wrapped)
+    wrapped, fused = fuse_pointwise_concats(wrapped)
+    wrapped, folded = fold_torch_depth_to_space(wrapped)
+    wrapped, prelus = normalize_prelu_slopes(wrapped)
+    module = build_module(tf, wrapped)
+    probe = PROBE_SIZE_UNALIGNED if wrapper.multiple > 1 else PROBE_SIZE
+    measured_scale, channels = probe_scale(tf, module.serve, wanted_scale, where, size=probe)
+    counts = dict(sorted(layer_counts.items()))
+    metadata: dict[str, Any] = {
+        "format": "upscaler-savedmodel",
+        "source_format": source_format,
+        "converter_version": CONVERTER_VERSION,
+        "tensorflow_version": str(tf.__version__),
+        "value_range": list(value_range) if value_range is not None else None,
+        "scale": measured_scale,
+        "channels": channels,
+        "input_channels": 3,
+        "parameters": parameters,
+        "layer_counts": counts,
+        "wrapper": wrapper.to_dict(),
+        "fused_concat_pointwise": fused,
+        "folded_depth_to_space": folded,
+        "normalized_prelu": prelus,
+        "pruned_layers": pruned,
+        "source": dict(source),
+        "signature": {"key": SIGNATURE_KEY, "input": INPUT_NAME, "output": OUTPUT_NAME},
+    }
+
+    def write(folder: Path) -> None:
+        try:
+            tf.saved_model.save(
+                module,
+                str(folder),
+                signatures={SIGNATURE_KEY: module.serve.get_concrete_function()},
+            )
+        except ConversionError:
+            raise
+        except Exception as exc:  # TensorFlow raises assorted types while saving
+            raise ConversionError(f"{where}: saving the SavedModel failed: {exc}") from exc
+        write_metadata(folder, metadata)
+
+    atomic_write_dir(out_path, write, overwrite=overwrite)
+    seconds = time.perf_counter() - started
+    size = folder_size(out_path)
+    log.info("converted %s to %s in %.1f s (%d bytes)", where, out_path, seconds, size)
+    return ConversionReport(
+        output=out_path,
+        seconds=seconds,
+        size_bytes=size,
+        parameters=parameters,
+        layer_counts=counts,
+        scale=measured_scale,
+        channels=channels,
+        value_range=value_range,
+        metadata=metadata,
+    )

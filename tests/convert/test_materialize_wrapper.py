@@ -1,0 +1,36 @@
+"""materialize passes a catalog entry's wrapper to the converters and keys the cache by it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from upscaler.convert import Wrapper
+from upscaler.materialize import entry_wrapper, savedmodel_key
+
+
+def entry(wrapper: Any = None) -> Any:
+    weights = SimpleNamespace(
+        format="ncnn",
+        files=[SimpleNamespace(path="models/x2.param", sha256="a" * 64)],
+        entry_point="models/x2.param",
+    )
+    fields = {"id": "fam.x2", "weights": weights, "value_range": (0.0, 1.0), "scale": 2}
+    if wrapper is not None:
+        fields["wrapper"] = wrapper
+    return SimpleNamespace(**fields)
+
+
+def test_wrapper_from_entry_and_in_the_cache_key() -> None:
+    assert entry_wrapper(entry()) is None
+    spec = SimpleNamespace(prepad=18, multiple=2, residual="none")
+    assert entry_wrapper(entry(spec)) == Wrapper(prepad=18, multiple=2)
+    plain = savedmodel_key(entry())
+    assert plain.startswith("ncnn-")
+    # A wrapper that changes nothing keeps the key; any real wrapper makes a new one.
+    assert savedmodel_key(entry(SimpleNamespace(prepad=0, multiple=1, residual="none"))) == plain
+    keys = {
+        savedmodel_key(entry(SimpleNamespace(prepad=p, multiple=m, residual=r)))
+        for p, m, r in [(18, 2, "none"), (19, 2, "nearest"), (18, 4, "none")]
+    }
+    assert len(keys) == 3 and plain not in keys
