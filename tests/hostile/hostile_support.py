@@ -1,0 +1,57 @@
+"""Helpers of the hostile-input suite (a plain module: tests/hostile is on sys.path)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from cli_helpers import Result
+from PIL import Image
+
+
+def noise(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """Random uint8 pixels (HxWxC)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+
+
+def write_png(path: Path, height: int = 6, width: int = 5, channels: int = 3) -> Path:
+    """A small real PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = noise(height, width, channels)
+    Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels).save(path)
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every entry under ``folder`` (names, hidden ones too) with a hash of its content,
+    so a case can assert that nothing was lost, changed or left behind."""
+    state: dict[str, str] = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(root, name)
+            rel = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                state[rel] = "link:" + os.readlink(path)
+            elif path.is_file():
+                try:
+                    state[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+                except OSError:
+                    state[rel] = "unreadable"
+            else:
+                state[rel] = "dir" if path.is_dir() else "other"
+    return state
+
+
+def assert_cli_error(result: Result, code: int, *words: str) -> None:
+    """One `error:` line (naming ``words``), one `hint:` line, the exit code, no traceback."""
+    assert result.code == code, result
+    assert "Traceback" not in result.err, result.err
+    lines = [line for line in result.err.strip().splitlines() if line]
+    assert lines and lines[0].startswith("error: "), result.err
+    assert len([line for line in lines if line.startswith("error: ")]) == 1, result.err
+    assert any(line.startswith("hint: ") for line in lines), result.err
+    for word in words:
+        assert word in lines[0], (word, result.err)
