@@ -267,10 +267,14 @@ class Upscaler:
 
         if alpha not in ALPHA_MODES:
             raise QueryError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
-        scale_out = float(outscale) if outscale is not None else float(self.scale)
-        if not 0 < scale_out <= 64:
-            raise QueryError(f"outscale must be in (0, 64], got {outscale!r}")
+        from upscaler.arguments import check_outscale, check_run_arguments, output_size
+
+        check_run_arguments(
+            patch_size=patch_size, padding=padding, batch_size=batch_size, outscale=outscale
+        )
+        scale_out = check_outscale(outscale) or float(self.scale)
         decoded = image if isinstance(image, DecodedImage) else decode(image, max_pixels=max_pixels)
+        output_size(decoded.pixels.shape[1], decoded.pixels.shape[0], scale_out)
         self.load(progress=progress)
         steps = self._steps(
             patch_size=patch_size,
