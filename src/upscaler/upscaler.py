@@ -19,8 +19,14 @@ from upscaler import settings
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.description import Description, RuntimeInfo
-from upscaler.errors import ImageError, QueryError
-from upscaler.local_models import LocalKind, local_entry, looks_like_path, prepare_local
+from upscaler.errors import ImageError, NoMatchingModel, QueryError
+from upscaler.local_models import (
+    LocalKind,
+    bare_local_hint,
+    is_path_form,
+    local_entry,
+    prepare_local,
+)
 from upscaler.resolve.resolver import build_query, choose, resolve
 from upscaler.resolve.result import Resolution
 
@@ -76,8 +82,8 @@ class Upscaler:
         self._runtime = RuntimeInfo()
         self._weights_files: dict[str, str] | None = None
         pinned = os.fspath(model) if model is not None else None
-        if pinned is not None and looks_like_path(pinned):
-            path = Path(pinned).expanduser()
+        if model is not None and is_path_form(model):
+            path = Path(os.fspath(model)).expanduser()
             entry, kind = local_entry(
                 path, scale=int(scale) if scale is not None else None, value_range=value_range
             )
@@ -104,7 +110,13 @@ class Upscaler:
             "quantization": quantization,
         }
         normalised = build_query(query, self._catalog, **attrs)
-        self._resolution = resolve(normalised, self._catalog, prefer=prefer, model=pinned)
+        try:
+            self._resolution = resolve(normalised, self._catalog, prefer=prefer, model=pinned)
+        except NoMatchingModel as exc:
+            hint = bare_local_hint(pinned) if pinned is not None else None
+            if hint is None:
+                raise
+            raise NoMatchingModel(f"{exc.message}, and {pinned!r} is no path", hint=hint) from None
         self._entry = choose(self._resolution, strict=strict)
 
     # -- what it is ------------------------------------------------------------------------

@@ -23,7 +23,10 @@ Handler = Callable[[argparse.Namespace], int]
 def add_query_options(parser: argparse.ArgumentParser) -> None:
     """The model-choice options shared by every command that picks a model."""
     group = parser.add_argument_group("model choice")
-    group.add_argument("--model", help="a model id (family.variant) or a local model path")
+    group.add_argument(
+        "--model",
+        help="a model id (family.variant), or a local model path with a / (./mine)",
+    )
     group.add_argument("--query", help='attributes as one string, e.g. "dataset=DIV2K scale=2"')
     for name in ("dataset", "architecture", "implementation", "pruning", "quantization"):
         group.add_argument(f"--{name}")
