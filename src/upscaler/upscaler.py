@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -367,33 +366,30 @@ class Upscaler:
     ) -> Path:
         """Upscale ``src`` into ``dst`` atomically: a temp file beside it, then a rename.
 
-        A failure or cancellation leaves no file at ``dst`` (and no temp file). The format
-        follows ``dst``'s suffix; ICC profile and EXIF are carried over.
+        A failure or cancellation leaves no file at ``dst`` (and no temp file; one a
+        kill -9 left is removed by the next write into that folder, see
+        :mod:`upscaler.atomic`). ``dst`` may not be ``src`` itself under any name (a
+        symlink, a hard link): the input is never replaced. The format follows ``dst``'s
+        suffix; ICC profile and EXIF are carried over.
         """
-        from upscaler.runtime.image_io import decode, save
+        from upscaler.arguments import check_outscale, output_size
+        from upscaler.atomic import write_atomically
+        from upscaler.runtime.image_io import check_fits, check_output_path, decode, save
 
         target = Path(dst)
-        if not target.parent.is_dir():
-            raise ImageError(
-                f"output folder {target.parent} does not exist", hint="create it first"
-            )
-        from PIL import Image
-
-        if target.suffix.lower() not in Image.registered_extensions():
-            raise ImageError(
-                f"cannot tell the image format from {target.name!r}",
-                hint="use an extension such as .png, .jpg, .webp or .tif",
-            )
+        fmt = check_output_path(Path(src), target)
         source = decode(Path(src), max_pixels=options.get("max_pixels"))
+        height, width = source.pixels.shape[:2]
+        outscale = check_outscale(options.get("outscale")) or float(self.scale)
+        check_fits(fmt, *output_size(width, height, outscale), target)
         result = self.upscale(source, **options)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent
-        )
-        os.close(fd)
         try:
-            save(result, Path(tmp), source.info, quality=quality)
-            Path(tmp).replace(target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            write_atomically(target, lambda tmp: save(result, tmp, source.info, quality=quality))
+        except ImageError:
             raise
+        except OSError as exc:
+            raise ImageError(
+                f"cannot write {target}: {exc.strerror or exc}",
+                hint="check that the output folder is writable and has free space",
+            ) from None
         return target

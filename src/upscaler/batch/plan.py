@@ -12,13 +12,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from upscaler.atomic import clean_stale_temps
 from upscaler.errors import BatchError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 REPORT_NAME = "upscaler-failures.jsonl"
 LOCK_NAME = ".upscaler-batch.lock"
-# Upscaler.upscale_file writes `.<stem>.<8 random chars><suffix>` beside the target
-# (tempfile.mkstemp's name pattern), then renames it.
+# Before issue 14, Upscaler.upscale_file wrote `.<stem>.<8 random chars><suffix>` beside
+# the target (tempfile.mkstemp's name pattern); such leftovers of old versions are still
+# cleaned. Today's temp names are upscaler.atomic's, cleaned by its own rule.
 _TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)$")
 
 
@@ -119,6 +121,7 @@ def clean_temp_files(jobs: Iterable[Job]) -> list[Path]:
         wanted.setdefault(target.parent, set()).add((target.stem, target.suffix))
     removed: list[Path] = []
     for folder, names in wanted.items():
+        removed.extend(clean_stale_temps(folder))
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):

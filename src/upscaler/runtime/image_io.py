@@ -13,6 +13,7 @@ docs/images.md), and :func:`save` writes them as 16-bit PNG or TIFF.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ Pixels = npt.NDArray[Any]
 SUPPORTED_DTYPES = ("uint8", "uint16", "float32")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
+
+logger = logging.getLogger("upscaler")
 
 
 @dataclass(frozen=True)
@@ -316,25 +319,98 @@ def encode(pixels: Pixels, like: DecodedImage) -> Any:
     return image
 
 
+OUTPUT_FORMATS: dict[str, str] = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+"""Output suffixes and their formats: only formats that keep the whole image.
+
+Pillow can write many more (ICO, GIF, PCX, TGA, ...), but they shrink the image (an
+ICO is at most 256x256), drop colours (GIF's palette) or channels; an upscaler that
+silently writes a 128x64 icon has lost the result. JPEG keeps everything but alpha,
+which it cannot hold (a warning says so); 16-bit results need PNG or TIFF."""
+
+_MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383}
+"""The largest width or height each format can store (the rest: no practical limit)."""
+
+_PIL_SAVE_MODES = {
+    "BMP": ("1", "L", "P", "RGB", "RGBA"),
+    "JPEG": ("L", "RGB", "RGBA", "LA"),
+    "WEBP": ("L", "RGB", "RGBA", "LA"),
+}
+"""Result modes each format keeps (RGBA/LA to JPEG: alpha dropped with a warning)."""
+
+_FORMAT_LIST = "png, jpg, webp, tif or bmp"
+
+
+def output_format(target: Path) -> str:
+    """The format an output path asks for, or an ImageError naming the ones allowed."""
+    suffix = target.suffix.lower()
+    fmt = OUTPUT_FORMATS.get(suffix)
+    if fmt is None:
+        what = f"the format {suffix}" if suffix else "a name without a suffix"
+        raise ImageError(
+            f"cannot write {target.name!r}: {what} is not an output format that keeps the "
+            f"whole image; allowed: {_FORMAT_LIST}",
+            hint="name the output with .png (lossless, alpha, 16-bit), .jpg, .webp, .tif or .bmp",
+        )
+    return fmt
+
+
+def check_output_path(src: Path, target: Path) -> str:
+    """Refuse an output that cannot be written or would destroy the input; its format.
+
+    Checked before any work: the folder must exist, the name must not be a folder, the
+    suffix must be an allowed format, and the output must not be the input itself under
+    any name (the same path, a symlink or a hard link to it).
+    """
+    if target.is_dir():
+        raise ImageError(
+            f"the output {target} is a folder",
+            hint=f"name an output file inside it, e.g. {target / src.name}",
+        )
+    if not target.parent.is_dir():
+        raise ImageError(f"output folder {target.parent} does not exist", hint="create it first")
+    fmt = output_format(target)
+    try:
+        same = target.exists() and os.path.samefile(src, target)
+    except OSError:
+        same = False
+    if same:
+        raise ImageError(
+            f"the output {target} is the input {src} itself; writing it would replace the input",
+            hint=f"write to another name, e.g. {target.with_name(target.stem + '.upscaled' + target.suffix)}",
+        )
+    return fmt
+
+
 def save(result: Any, target: Path, info: dict[str, Any], *, quality: int | None = None) -> None:
     """Write ``result`` (PIL image or array) to ``target``; the format follows the suffix.
 
+    Only :data:`OUTPUT_FORMATS` are written, and only results they can hold: a mode or
+    size the format would change is an ImageError, not a silently different file.
     Callers pass a temp path and rename it afterwards: this function does not guard
     against partial files itself.
     """
+    fmt = output_format(target)
     suffix = target.suffix.lower()
     if isinstance(result, np.ndarray):
         _save_array(result, target, suffix)
         return
-    from PIL import Image
-
-    fmt = Image.registered_extensions().get(suffix)
-    if fmt is None:
+    check_fits(fmt, result.width, result.height, target)
+    if result.mode not in _PIL_SAVE_MODES.get(fmt, (result.mode,)):
+        depth = "a 16-bit" if result.mode.startswith("I") else f"a {result.mode}"
         raise ImageError(
-            f"cannot tell the image format from {target.name!r}",
-            hint="use an extension such as .png, .jpg, .webp or .tif",
+            f"{depth} result cannot be saved as {suffix} without losing part of it",
+            hint="use .png or .tif, which keep every channel and bit depth",
         )
     if fmt == "JPEG" and result.mode in ("RGBA", "LA"):
+        logger.warning("JPEG has no alpha channel: %s is written without it", target.name)
         result = result.convert("RGB" if result.mode == "RGBA" else "L")
     params: dict[str, Any] = {}
     if quality is not None and fmt in ("JPEG", "WEBP"):
@@ -345,7 +421,19 @@ def save(result: Any, target: Path, info: dict[str, Any], *, quality: int | None
     result.save(target, format=fmt, **params)
 
 
+def check_fits(fmt: str, width: int, height: int, target: Path) -> None:
+    """A result larger than its format can store is an error, not a cropped file."""
+    limit = _MAX_SIDE.get(fmt)
+    if limit is not None and max(width, height) > limit:
+        raise ImageError(
+            f"a {width}x{height} result is too large for {target.suffix} (at most {limit} "
+            "pixels a side)",
+            hint="write .png or .tif, or use a smaller --outscale",
+        )
+
+
 def _save_array(pixels: Pixels, target: Path, suffix: str) -> None:
+    """16-bit or float colour (which PIL cannot hold): TIFF keeps it, PNG as 16-bit."""
     if suffix in (".tif", ".tiff"):
         import tifffile
 
