@@ -15,7 +15,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -108,6 +111,13 @@ def _from_numpy(array: npt.NDArray[Any]) -> tuple[Pixels, bool, str]:
 
 
 def _check_pixels(width: int, height: int, what: str, max_pixels: int | None) -> None:
+    """Refuse an image with no pixels, or more than the decompression-bomb limit, from
+    its header alone (before any pixel is decoded)."""
+    if width < 1 or height < 1:
+        raise ImageError(
+            f"{what} declares {width}x{height} pixels: an image with no pixels",
+            hint="the file is damaged; pass a PNG, JPEG, WebP, BMP or TIFF file",
+        )
     limit = settings.max_pixels() if max_pixels is None else max_pixels
     if width * height > limit:
         raise ImageError(
@@ -115,6 +125,77 @@ def _check_pixels(width: int, height: int, what: str, max_pixels: int | None) ->
             f"{limit:,} (a guard against decompression bombs)",
             hint="pass max_pixels=N to upscale(), or set UPSCALER_MAX_PIXELS",
         )
+
+
+def _check_frames(count: int, what: str) -> None:
+    """Refuse animations and multi-page files rather than silently keep their first frame.
+
+    Upscaling a GIF's first frame and calling it the result loses the rest without a
+    word; every frame as a still is the caller's choice to make (see docs/images.md).
+    """
+    if count > 1:
+        raise ImageError(
+            f"{what} has {count} frames (an animation or a multi-page file); upscaler "
+            "upscales one still image",
+            hint="extract the frames (e.g. with PIL.ImageSequence) and upscale each frame "
+            "as its own PNG",
+        )
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file (symlinks to one are followed).
+
+    Opened without blocking and checked with fstat before reading, so a FIFO cannot hang
+    the run and ``/dev/zero`` cannot fill the memory; a device, socket or folder is an
+    ImageError naming what it is.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageError(f"no such image file: {path}", hint="check the path") from None
+    except PermissionError:
+        raise ImageError(
+            f"cannot read {path}: permission denied", hint="check the file's permissions"
+        ) from None
+    except OSError as exc:
+        raise ImageError(
+            f"cannot open {path}: {exc.strerror or exc}", hint="check the path"
+        ) from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageError(
+                f"{path} is a folder, not an image file",
+                hint=f"upscale a folder tree with: upscaler batch {path} OUT",
+            )
+        if not stat.S_ISREG(mode):
+            raise ImageError(
+                f"{path} is a {file_kind(mode)}, not a regular file",
+                hint="pass an image file; pipes, devices and sockets are never read",
+            )
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise ImageError(
+                f"cannot read {path}: {exc.strerror or exc}", hint="check the file"
+            ) from None
+
+
+def file_kind(mode: int) -> str:
+    """A file-system entry's kind in words (for messages and batch skip reports)."""
+    kinds = (
+        (stat.S_ISREG, "regular file"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISLNK, "symlink"),
+    )
+    for test, name in kinds:
+        if test(mode):
+            return name
+    return "special file"
 
 
 def _sixteen_bit_png(data: bytes) -> bool:
@@ -132,8 +213,13 @@ def _read_png16(data: bytes, what: str, max_pixels: int | None) -> tuple[Pixels,
         _check_pixels(width, height, what, max_pixels)
         planes = int(meta["planes"])
         pixels = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
-    except png.Error as exc:
-        raise ImageError(f"cannot decode {what} as a 16-bit PNG ({exc})") from None
+    except (png.Error, zlib.error, ValueError, EOFError) as exc:
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(
+            f"cannot decode {what} as a 16-bit PNG ({exc})",
+            hint="the file is damaged; pass a PNG, JPEG, WebP, BMP or TIFF file",
+        ) from None
     pixels = pixels.reshape(height, width, planes)
     return np.ascontiguousarray(pixels), {1: "I;16", 2: "LA;16", 3: "RGB;16", 4: "RGBA;16"}[planes]
 
@@ -144,14 +230,20 @@ def _read_tiff(data: bytes, what: str, max_pixels: int | None) -> tuple[Pixels, 
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            _check_frames(len(tif.pages), what)
             page = tif.pages.first
             if page.dtype is None or np.dtype(page.dtype) == np.uint8:
                 return None
             shape = page.shape
             _check_pixels(int(shape[1]), int(shape[0]), what, max_pixels)
             array = page.asarray()
-    except (tifffile.TiffFileError, ValueError) as exc:
-        raise ImageError(f"cannot decode {what} as a TIFF ({exc})") from None
+    except ImageError:
+        raise
+    except (tifffile.TiffFileError, ValueError, IndexError, KeyError, OSError, struct.error) as exc:
+        raise ImageError(
+            f"cannot decode {what} as a TIFF ({exc or type(exc).__name__})",
+            hint="the file is damaged or not a TIFF; pass a PNG, JPEG, WebP, BMP or TIFF file",
+        ) from None
     pixels, _, _ = _from_numpy(np.asarray(array))
     return pixels, f"TIFF;{pixels.dtype}"
 
@@ -221,24 +313,34 @@ def _decode_bytes(data: bytes, what: str, kind: InputKind, max_pixels: int | Non
             return DecodedImage(deep[0], kind, deep[1], input_dtype=str(deep[0].dtype))
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    previous = Image.MAX_IMAGE_PIXELS
+    # Pillow's own limit (DecompressionBombError above 2 x 89 MP, even in open()) is
+    # lifted: ours, UPSCALER_MAX_PIXELS, is checked on the header before any decoding.
+    Image.MAX_IMAGE_PIXELS = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image: Image.Image = Image.open(io.BytesIO(data))
             _check_pixels(image.width, image.height, what, max_pixels)
-            previous = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None  # our own limit was checked just above
-            try:
-                image.load()
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous
+            _check_frames(int(getattr(image, "n_frames", 1)), what)
+            image.load()
     except ImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        struct.error,
+    ) as exc:
         raise ImageError(
             f"cannot decode {what} as an image ({exc})",
             hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
         ) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
     notes: tuple[str, ...] = ()
     orientation = image.getexif().get(0x0112, 1)
     if orientation not in (1, None):
@@ -259,13 +361,7 @@ def decode(image: Any, *, max_pixels: int | None = None) -> DecodedImage:
         return DecodedImage(pixels, "numpy", mode, squeeze, input_dtype=dtype)
     if isinstance(image, str | os.PathLike):
         path = Path(image)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"no such image file: {path}", hint="check the path") from None
-        except IsADirectoryError:
-            raise ImageError(f"{path} is a folder, not an image file") from None
-        return _decode_bytes(data, str(path), "path", max_pixels)
+        return _decode_bytes(_read_regular_file(path), str(path), "path", max_pixels)
     if isinstance(image, bytes | bytearray | memoryview):
         return _decode_bytes(bytes(image), "the given bytes", "bytes", max_pixels)
     from PIL import Image
