@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import string
 from collections.abc import Callable
 from functools import lru_cache
@@ -125,6 +126,17 @@ def clean_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
+def _keep_mode(target: Path, tmp: Path) -> None:
+    """Give ``tmp`` the mode of the regular file it replaces (not of a symlink's target:
+    the rename replaces the link itself, so what it pointed at is not being rewritten)."""
+    try:
+        info = os.lstat(target)
+    except OSError:
+        return
+    if stat.S_ISREG(info.st_mode):
+        os.chmod(tmp, stat.S_IMODE(info.st_mode))
+
+
 def write_atomically(
     target: Path, write: Callable[[Path], None], *, keep_suffix: bool = True
 ) -> Path:
@@ -141,8 +153,7 @@ def write_atomically(
     tmp = temp_path(folder, target.suffix if keep_suffix else "")
     try:
         write(tmp)
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        _keep_mode(target, tmp)
         tmp.replace(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
