@@ -121,7 +121,7 @@ def clean_stale_temps(folder: Path) -> list[Path]:
             continue
         with contextlib.suppress(OSError):
             if entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
+                Path(entry.path).unlink()
                 removed.append(Path(entry.path))
     return removed
 
@@ -134,7 +134,7 @@ def _keep_mode(target: Path, tmp: Path) -> None:
     except OSError:
         return
     if stat.S_ISREG(info.st_mode):
-        os.chmod(tmp, stat.S_IMODE(info.st_mode))
+        tmp.chmod(stat.S_IMODE(info.st_mode))
 
 
 def write_atomically(

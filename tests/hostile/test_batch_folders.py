@@ -110,7 +110,9 @@ def _run_cli(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
             pytest.skip("root without setpriv: permissions cannot be tested")
         prefix = _AS_UNPRIVILEGED
     command = [*prefix, sys.executable, "-m", "upscaler.cli.main", *argv]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
 
 
 def test_unreadable_subfolder_is_counted_and_reported(tiny: Tiny, tmp_path: Path) -> None:

@@ -47,7 +47,9 @@ def trickle(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         stopping = threading.Event()
 
     httpd = Server(("127.0.0.1", 0), _Trickle)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     for var in ("UPSCALER_OFFLINE", "UPSCALER_NPM_MIRRORS", "UPSCALER_NPM_FILE_MIRRORS"):
         monkeypatch.delenv(var, raising=False)
     for var in ("NO_PROXY", "no_proxy"):

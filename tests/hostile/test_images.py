@@ -31,7 +31,9 @@ def png_declaring(width: int, height: int, depth: int = 8) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb shape)."""
     ihdr = struct.pack(">IIBBBBB", width, height, depth, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    )
 
 
 def encoded(fmt: str, pixels: np.ndarray | None = None, **params: object) -> bytes:
@@ -71,7 +73,7 @@ def test_above_pillows_own_limit_is_our_max_pixels_error(tiny: Tiny, tmp_path: P
     """A 200 MP header is over Pillow's hard limit (179 MP): our error, not Pillow's."""
     path = tmp_path / "bomb.png"
     path.write_bytes(png_declaring(20_000, 10_000))
-    with pytest.raises(ImageError, match="UPSCALER_MAX_PIXELS|limit") as err:
+    with pytest.raises(ImageError, match=r"limit") as err:
         Upscaler("tiny.x2").upscale(path, progress=False)
     assert err.value.hint is not None and "UPSCALER_MAX_PIXELS" in err.value.hint
 
@@ -207,9 +209,7 @@ def test_fifo_through_the_api_does_not_hang(tiny: Tiny, tmp_path: Path) -> None:
         Upscaler("tiny.x2").upscale(fifo, progress=False)
 
 
-@pytest.mark.parametrize(
-    "shape", [(1, 1, 3), (1, 1, 4), (1, 1), (1, 7, 3), (7, 1, 1)], ids=str
-)
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 1, 4), (1, 1), (1, 7, 3), (7, 1, 1)], ids=str)
 def test_one_pixel_wide_images_upscale(tf_tiny: Tiny, shape: tuple[int, ...]) -> None:
     pixels = np.full(shape, 200, dtype=np.uint8)
     out = Upscaler("tiny.x2").upscale(pixels, progress=False)
@@ -235,7 +235,8 @@ def test_hostile_arrays(tiny: Tiny, array: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["ünïcödé.png", "spaces in name.png", "emoji-😀.png", "-starts-with-dash.png", "a'b\"c.png"]
+    "name",
+    ["ünïcödé.png", "spaces in name.png", "emoji-😀.png", "-starts-with-dash.png", "a'b\"c.png"],
 )
 def test_odd_file_names_round_trip(cli: Cli, tf_tiny: Tiny, tmp_path: Path, name: str) -> None:
     src = write_png(tmp_path / name)

@@ -42,7 +42,7 @@ def test_a_local_model_needs_a_path_form(tiny: Tiny, in_tmp: Path) -> None:
 def test_path_forms_name_a_local_model(tiny: Tiny, in_tmp: Path, form: str) -> None:
     (in_tmp / "mine").mkdir()
     model: str | Path = in_tmp / "mine" if form == "path-object" else form.format(tmp=in_tmp)
-    with pytest.raises(ModelLoadError, match="saved_model.pb"):
+    with pytest.raises(ModelLoadError, match=r"saved_model\.pb"):
         Upscaler(model, scale=2)
 
 

@@ -47,9 +47,7 @@ def _same_file_forms(folder: Path) -> dict[str, str]:
 @pytest.mark.parametrize(
     "form", ["same name", "dot slash", "via parent", "symlink", "hard link", "folder holding it"]
 )
-def test_output_that_is_the_input_is_refused(
-    cli: Cli, tiny: Tiny, in_tmp: Path, form: str
-) -> None:
+def test_output_that_is_the_input_is_refused(cli: Cli, tiny: Tiny, in_tmp: Path, form: str) -> None:
     write_png(in_tmp / "in.png")
     (in_tmp / "link.png").symlink_to("in.png")
     os.link(in_tmp / "in.png", in_tmp / "hard.png")
@@ -110,8 +108,9 @@ def test_batch_outputs_and_cache_files_follow_the_umask(
 
 
 def test_rewritten_catalog_yaml_keeps_a_readable_mode(tmp_path: Path, umask_022: None) -> None:
-    from upscaler.catalog.yaml_edit import set_variant_values
     from tiny_models import write_tiny_catalog
+
+    from upscaler.catalog.yaml_edit import set_variant_values
 
     family = write_tiny_catalog(tmp_path) / "models" / "tiny.yaml"
     family.chmod(0o644)

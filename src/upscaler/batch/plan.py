@@ -98,7 +98,7 @@ def scan(src: Path) -> Scan:
                 continue
             path = Path(root, name)
             try:
-                mode = os.stat(path).st_mode  # follows a symlink to what it names
+                mode = path.stat().st_mode  # follows a symlink to what it names
             except OSError:
                 note("broken or looping symlink" if path.is_symlink() else "unreadable entry", path)
                 continue

@@ -474,13 +474,13 @@ def check_output_path(src: Path, target: Path) -> str:
         raise ImageError(f"output folder {target.parent} does not exist", hint="create it first")
     fmt = output_format(target)
     try:
-        same = target.exists() and os.path.samefile(src, target)
+        same = target.exists() and target.samefile(src)
     except OSError:
         same = False
     if same:
         raise ImageError(
             f"the output {target} is the input {src} itself; writing it would replace the input",
-            hint=f"write to another name, e.g. {target.with_name(target.stem + '.upscaled' + target.suffix)}",
+            hint=f"write to another name, e.g. {target.stem}.upscaled{target.suffix}",
         )
     return fmt
 
