@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from cli_helpers import Result
 from PIL import Image
 
@@ -55,3 +59,22 @@ def assert_cli_error(result: Result, code: int, *words: str) -> None:
     assert any(line.startswith("hint: ") for line in lines), result.err
     for word in words:
         assert word in lines[0], (word, result.err)
+
+
+_UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def run_cli_process(*argv: str) -> subprocess.CompletedProcess[str]:
+    """The real `upscaler` in a new process. As root it runs without the capabilities that
+    let root read and write anywhere, so file permissions mean what they mean for any
+    user (skipped where that cannot be arranged)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: permissions cannot be tested")
+        prefix = _UNPRIVILEGED
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [*prefix, sys.executable, "-m", "upscaler.cli.main", *argv]
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, check=False
+    )

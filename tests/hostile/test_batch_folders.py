@@ -9,15 +9,13 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cli_helpers import Result
 from conftest import Tiny
-from hostile_support import assert_cli_error, snapshot, write_png
+from hostile_support import assert_cli_error, run_cli_process, snapshot, write_png
 
 from upscaler.batch.plan import scan
 
@@ -98,23 +96,6 @@ def test_socket_in_src_is_ignored(tmp_path: Path) -> None:
         server.close()
 
 
-_AS_UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-
-
-def _run_cli(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The real `upscaler` in a new process; as root, without the capabilities that let
-    root read any folder, so an unreadable folder is unreadable as for any user."""
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("root without setpriv: permissions cannot be tested")
-        prefix = _AS_UNPRIVILEGED
-    command = [*prefix, sys.executable, "-m", "upscaler.cli.main", *argv]
-    return subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=300, check=False
-    )
-
-
 def test_unreadable_subfolder_is_counted_and_reported(tiny: Tiny, tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     write_png(src / "a.png")
@@ -122,9 +103,8 @@ def test_unreadable_subfolder_is_counted_and_reported(tiny: Tiny, tmp_path: Path
     (src / "locked").chmod(0)
     dst.mkdir()
     shutil.copy(src / "a.png", dst / "a.png")  # a finished output: no model is loaded
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     try:
-        done = _run_cli("batch", str(src), str(dst), "--model", "tiny.x2", "--json", env=env)
+        done = run_cli_process("batch", str(src), str(dst), "--model", "tiny.x2", "--json")
     finally:
         (src / "locked").chmod(0o755)
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import Result
 from conftest import Tiny
-from hostile_support import assert_cli_error, snapshot, write_png
+from hostile_support import assert_cli_error, run_cli_process, snapshot, write_png
 from PIL import Image
 
 from upscaler import ImageError, Upscaler
@@ -177,15 +177,49 @@ def test_output_name_near_the_name_limit(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.png", name])
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_read_only_output_folder(cli: Cli, tf_tiny: Tiny, tmp_path: Path) -> None:
+def test_read_only_output_folder(tiny: Tiny, tmp_path: Path) -> None:
     src = write_png(tmp_path / "in.png")
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        result = cli("upscale", str(src), "-o", str(locked / "out.png"), "--model", "tiny.x2")
+        done = run_cli_process(
+            "upscale", str(src), "-o", str(locked / "out.png"), "--model", "tiny.x2"
+        )
     finally:
         locked.chmod(0o755)
-    assert_cli_error(result, 10, "locked")
+    assert done.returncode == 10, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "error: cannot write" in done.stderr and "hint: " in done.stderr
     assert list(locked.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        ("a-file.png/out.png", "does not exist"),
+        ("missing/out.png", "does not exist"),
+        ("out.png\x00", "null"),
+    ],
+    ids=["under a file", "missing folder", "nul in name"],
+)
+def test_output_paths_that_cannot_be(
+    cli: Cli, tiny: Tiny, in_tmp: Path, output: str, words: str
+) -> None:
+    write_png(in_tmp / "in.png")
+    (in_tmp / "a-file.png").write_bytes(b"x")
+    before = snapshot(in_tmp)
+    result = cli("upscale", "in.png", "-o", output.replace("\\x00", "\x00"), "--model", "tiny.x2")
+    assert result.code in (1, 10), result
+    assert "Traceback" not in result.err and result.err.startswith("error: ")
+    assert snapshot(in_tmp) == before
+
+
+def test_existing_folder_as_output_takes_the_input_name(
+    cli: Cli, tf_tiny: Tiny, in_tmp: Path
+) -> None:
+    write_png(in_tmp / "in.png")
+    (in_tmp / "out").mkdir()
+    result = cli("upscale", "in.png", "-o", "out", "--model", "tiny.x2")
+    assert result.code == 0, result
+    assert [p.name for p in (in_tmp / "out").iterdir()] == ["in.png"]

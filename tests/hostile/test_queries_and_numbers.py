@@ -127,3 +127,24 @@ def test_outscale_that_rounds_to_nothing_is_refused_before_any_work(tf_tiny: Tin
     up = Upscaler("tiny.x2")
     with pytest.raises(QueryError, match="outscale"):
         up.upscale(RGB.copy(), progress=False, outscale=0.001)
+
+
+HUGE_BUT_FINE = {
+    "padding huge": {"padding": 10**9},
+    "patch_size huge": {"patch_size": 10**12},
+    "batch_size huge": {"batch_size": 10**9},
+    "patch_size one": {"patch_size": 1},
+    "outscale at the limit": {"outscale": 64.0},
+    "outscale integer": {"outscale": 3},
+}
+
+
+@pytest.mark.parametrize("kwargs", HUGE_BUT_FINE.values(), ids=HUGE_BUT_FINE.keys())
+def test_extreme_but_valid_numbers_give_the_right_image(
+    tf_tiny: Tiny, kwargs: dict[str, float]
+) -> None:
+    out = Upscaler("tiny.x2").upscale(RGB.copy(), progress=False, **kwargs)  # type: ignore[arg-type]
+    scale = float(kwargs.get("outscale", 2))
+    assert out.shape == (round(4 * scale), round(5 * scale), 3)
+    if scale == 2:
+        np.testing.assert_array_equal(out, np.repeat(np.repeat(RGB, 2, axis=0), 2, axis=1))
