@@ -138,7 +138,7 @@ def _keep_mode(target: Path, tmp: Path) -> None:
 
 
 def write_atomically(
-    target: Path, write: Callable[[Path], None], *, keep_suffix: bool = True
+    target: Path, write: Callable[[Path], object], *, keep_suffix: bool = True
 ) -> Path:
     """Have ``write(tmp)`` fill a temp file beside ``target``, then rename it into place.
 
