@@ -223,3 +223,16 @@ def test_existing_folder_as_output_takes_the_input_name(
     result = cli("upscale", "in.png", "-o", "out", "--model", "tiny.x2")
     assert result.code == 0, result
     assert [p.name for p in (in_tmp / "out").iterdir()] == ["in.png"]
+
+
+def test_no_output_is_written_when_a_later_one_would_replace_its_input(
+    cli: Cli, tiny: Tiny, in_tmp: Path
+) -> None:
+    """`upscale a.png sub/b.png -o sub/`: b's output is b itself; a's is not written
+    either (checked for every pair before any work)."""
+    write_png(in_tmp / "a.png")
+    write_png(in_tmp / "sub" / "b.png")
+    before = snapshot(in_tmp)
+    result = cli("upscale", "a.png", "sub/b.png", "-o", "sub/", "--model", "tiny.x2")
+    assert_cli_error(result, 10, "input")
+    assert snapshot(in_tmp) == before

@@ -473,6 +473,13 @@ def check_output_path(src: Path, target: Path) -> str:
     if not target.parent.is_dir():
         raise ImageError(f"output folder {target.parent} does not exist", hint="create it first")
     fmt = output_format(target)
+    refuse_overwriting_input(src, target)
+    return fmt
+
+
+def refuse_overwriting_input(src: Path, target: Path) -> None:
+    """An ImageError when ``target`` is ``src`` under any name: the same path spelt
+    otherwise, a symlink or a hard link to it (same device and inode)."""
     try:
         same = target.exists() and target.samefile(src)
     except OSError:
@@ -482,7 +489,6 @@ def check_output_path(src: Path, target: Path) -> str:
             f"the output {target} is the input {src} itself; writing it would replace the input",
             hint=f"write to another name, e.g. {target.stem}.upscaled{target.suffix}",
         )
-    return fmt
 
 
 def save(result: Any, target: Path, info: dict[str, Any], *, quality: int | None = None) -> None:
