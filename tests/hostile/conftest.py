@@ -9,20 +9,11 @@ shared by the session, so it is converted once.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hostile_support import Tiny
 from tiny_models import write_tfjs_upsampler, write_tiny_catalog
-
-
-@dataclass(frozen=True)
-class Tiny:
-    """The tiny catalog, its shared cache and the TF.js model file on disk."""
-
-    catalog: Path
-    home: Path
-    model_json: Path
 
 
 @pytest.fixture(scope="session")

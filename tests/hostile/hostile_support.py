@@ -7,12 +7,22 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_helpers import Result
 from PIL import Image
+
+
+@dataclass(frozen=True)
+class Tiny:
+    """The tiny catalog, its shared cache and the TF.js model file on disk."""
+
+    catalog: Path
+    home: Path
+    model_json: Path
 
 
 def noise(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarray:

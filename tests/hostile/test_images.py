@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_helpers import Result
-from conftest import Tiny
-from hostile_support import assert_cli_error, noise, snapshot, write_png
+from hostile_support import Tiny, assert_cli_error, noise, snapshot, write_png
 from PIL import Image
 
 from upscaler import ImageError, Upscaler

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import Result
-from conftest import Tiny
-from hostile_support import assert_cli_error, run_cli_process, snapshot, write_png
+from hostile_support import Tiny, assert_cli_error, run_cli_process, snapshot, write_png
 from PIL import Image
 
 from upscaler import ImageError, Upscaler
