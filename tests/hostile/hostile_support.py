@@ -85,6 +85,9 @@ def run_cli_process(*argv: str) -> subprocess.CompletedProcess[str]:
         prefix = _UNPRIVILEGED
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     command = [*prefix, sys.executable, "-m", "upscaler.cli.main", *argv]
-    return subprocess.run(
+    done = subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=300, check=False
     )
+    if prefix and done.stderr.startswith("setpriv:"):
+        pytest.skip(f"cannot drop root's capabilities here: {done.stderr.strip()}")
+    return done
