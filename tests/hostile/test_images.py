@@ -253,3 +253,23 @@ def test_wrong_extension_that_decodes_is_read_by_content(tf_tiny: Tiny, tmp_path
     src.write_bytes(PNG)
     out = Upscaler("tiny.x2").upscale(src, progress=False)
     assert out.size == (16, 16)
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [("one.png", "RGB"), ("one.jpg", "RGB"), ("gray.png", "L"), ("alpha.png", "RGBA")],
+)
+def test_one_pixel_files_through_the_cli(
+    cli: Cli, tf_tiny: Tiny, tmp_path: Path, name: str, mode: str
+) -> None:
+    src = tmp_path / name
+    Image.new(mode, (1, 1), 128 if mode == "L" else (10, 20, 30, 255)[: len(mode)]).save(src)
+    before = src.read_bytes()
+    out = tmp_path / "out" / name
+    out.parent.mkdir()
+    result = cli("upscale", str(src), "-o", str(out), "--model", "tiny.x2")
+    assert result.code == 0, result
+    with Image.open(out) as image:
+        assert (image.size, image.mode) == ((2, 2), mode)
+    assert src.read_bytes() == before
+    assert [p.name for p in out.parent.iterdir()] == [name]
