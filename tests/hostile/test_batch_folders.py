@@ -131,3 +131,25 @@ def test_output_name_that_is_a_looping_symlink_is_replaced(
     assert result.code == 0, result
     assert (tmp_path / "dst" / "a.png").is_file()
     assert not (tmp_path / "dst" / "a.png").is_symlink()
+
+
+def test_file_names_that_are_not_utf8(cli: Cli, tf_tiny: Tiny, tmp_path: Path) -> None:
+    """Names a Python str can only hold surrogate-escaped: the failure report, the
+    warnings and --json carry them as \\udcXX escapes instead of crashing the job."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    raw = os.fsencode(src)
+    write_png(Path(os.fsdecode(raw + b"/good\xff.png")))
+    Path(os.fsdecode(raw + b"/broken\xfe.png")).write_bytes(b"not a png")
+    os.mkfifo(os.fsdecode(raw + b"/pipe\xfd.png"))
+    result = cli("batch", str(src), str(dst), "--model", "tiny.x2", "--json", "--no-progress")
+    assert result.code == 12, result
+    assert "Traceback" not in result.err and "Logging error" not in result.err
+    summary = json.loads(result.out)
+    assert (summary["done"], summary["failed"]) == (1, 1)
+    assert summary["ignored"] == {"FIFO": ["pipe\udcfd.png"]}
+    assert os.fsdecode(raw.replace(b"/src", b"/dst") + b"/good\xff.png") in {
+        str(p) for p in dst.iterdir()
+    }
+    report = (dst / "upscaler-failures.jsonl").read_text(encoding="utf-8")
+    assert json.loads(report)["path"].endswith("broken\udcfe.png")

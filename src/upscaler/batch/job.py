@@ -118,7 +118,9 @@ class FailureReport:
     def add(self, result: FileResult) -> None:
         """Append one failure."""
         if self._handle is None:
-            self._handle = self.path.open("a", encoding="utf-8")
+            # A file name that is no valid UTF-8 reaches Python surrogate-escaped; written
+            # as a \udcXX escape it stays valid JSON and reads back as the same str.
+            self._handle = self.path.open("a", encoding="utf-8", errors="backslashreplace")
         self._handle.write(json.dumps(result.failure_record(), ensure_ascii=False) + "\n")
         self._handle.flush()
 

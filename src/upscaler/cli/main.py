@@ -7,6 +7,7 @@ what it needs only when it runs. The only place in the package that prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -80,8 +81,19 @@ def _configure_logging(debug: bool, quiet: bool) -> None:
     root.setLevel(level)
 
 
+def _tolerant_streams() -> None:
+    """Print file names that are not valid UTF-8 (which Python holds surrogate-escaped)
+    as ``\\udcXX`` escapes instead of failing with UnicodeEncodeError mid-report."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `upscaler` console script."""
+    _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.debug, args.quiet)
