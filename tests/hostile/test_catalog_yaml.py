@@ -161,3 +161,20 @@ def test_fetch_refuses_a_bent_version_as_a_catalog_error(tmp_path: Path, version
 
     with pytest.raises(CatalogError, match="version"):
         download_npm_tarball("@a/b", version, integrity=INTEGRITY, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["looping symlink", "fifo", "dev-zero"])
+def test_family_paths_that_are_no_regular_file(cli: Cli, tmp_path: Path, kind: str) -> None:
+    import os
+
+    path = tmp_path / "hostile.yaml"
+    if kind == "looping symlink":
+        path.symlink_to("hostile.yaml")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    result = cli("catalog", "validate", str(path))
+    assert result.code == 3, result
+    assert "Traceback" not in result.err
+    assert "hostile.yaml:1: " in result.err

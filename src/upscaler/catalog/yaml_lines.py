@@ -8,6 +8,8 @@ error locations can then be mapped onto.
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,20 @@ def _line_at(text: str, position: int) -> int:
 
 def read_text(path: Path) -> str:
     """A catalog file's text: at most :data:`MAX_FILE_BYTES`, strict UTF-8, or a
-    YamlSyntaxError with the line of the first bad byte."""
-    with path.open("rb") as handle:
+    YamlSyntaxError with the line of the first bad byte.
+
+    Opened without blocking and read only when it is a regular file, so a FIFO or a
+    looping symlink named ``x.yaml`` is a problem at line 1, not a hang or a traceback.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise YamlSyntaxError(1, f"cannot read the file: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise YamlSyntaxError(1, "not a regular file (a FIFO, device or folder)")
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise YamlSyntaxError(
