@@ -178,3 +178,24 @@ def test_family_paths_that_are_no_regular_file(cli: Cli, tmp_path: Path, kind: s
     assert result.code == 3, result
     assert "Traceback" not in result.err
     assert "hostile.yaml:1: " in result.err
+
+
+def test_folder_named_like_a_family_file_in_a_catalog(
+    cli: Cli, tmp_path: Path, make_shipped_copy: Path
+) -> None:
+    (make_shipped_copy / "models" / "odd.yaml").mkdir()
+    result = cli("catalog", "validate", str(make_shipped_copy))
+    assert result.code == 3, result
+    assert "Traceback" not in result.err
+    assert "odd.yaml:1: not a regular file" in result.err
+
+
+@pytest.fixture
+def make_shipped_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    from upscaler.catalog import shipped_catalog_dir
+
+    root = tmp_path / "catalog"
+    shutil.copytree(shipped_catalog_dir(), root)
+    return root

@@ -54,9 +54,11 @@ def read_text(path: Path) -> str:
         raise
     except OSError as exc:
         raise YamlSyntaxError(1, f"cannot read the file: {exc.strerror or exc}") from None
+    regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    if not regular:
+        os.close(fd)
+        raise YamlSyntaxError(1, "not a regular file (a FIFO, device or folder)")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise YamlSyntaxError(1, "not a regular file (a FIFO, device or folder)")
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise YamlSyntaxError(

@@ -17,6 +17,7 @@ import logging
 import os
 import stat
 import struct
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
 
 logger = logging.getLogger("upscaler")
+_PIL_LIMIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -161,18 +163,23 @@ def _read_regular_file(path: Path) -> bytes:
         raise ImageError(
             f"cannot open {path}: {exc.strerror or exc}", hint="check the path"
         ) from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
         if stat.S_ISDIR(mode):
             raise ImageError(
                 f"{path} is a folder, not an image file",
                 hint=f"upscale a folder tree with: upscaler batch {path} OUT",
             )
-        if not stat.S_ISREG(mode):
-            raise ImageError(
-                f"{path} is a {file_kind(mode)}, not a regular file",
-                hint="pass an image file; pipes, devices and sockets are never read",
-            )
+        raise ImageError(
+            f"{path} is a {file_kind(mode)}, not a regular file",
+            hint="pass an image file; pipes, devices and sockets are never read",
+        )
+    with os.fdopen(fd, "rb") as handle:
         try:
             return handle.read()
         except OSError as exc:
@@ -313,9 +320,12 @@ def _decode_bytes(data: bytes, what: str, kind: InputKind, max_pixels: int | Non
             return DecodedImage(deep[0], kind, deep[1], input_dtype=str(deep[0].dtype))
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    previous = Image.MAX_IMAGE_PIXELS
     # Pillow's own limit (DecompressionBombError above 2 x 89 MP, even in open()) is
     # lifted: ours, UPSCALER_MAX_PIXELS, is checked on the header before any decoding.
+    # Pillow's limit is a global, so decodes take turns while it is lifted: a thread
+    # must never restore it under another's open().
+    _PIL_LIMIT_LOCK.acquire()
+    previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
         with warnings.catch_warnings():
@@ -341,6 +351,7 @@ def _decode_bytes(data: bytes, what: str, kind: InputKind, max_pixels: int | Non
         ) from None
     finally:
         Image.MAX_IMAGE_PIXELS = previous
+        _PIL_LIMIT_LOCK.release()
     notes: tuple[str, ...] = ()
     orientation = image.getexif().get(0x0112, 1)
     if orientation not in (1, None):
