@@ -126,6 +126,20 @@ def clean_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
+_CLEANED: set[str] = set()
+"""Folders this process has already cleaned: a batch writing 100,000 outputs into one
+folder scans it once, not once per file."""
+
+
+def _clean_once(folder: Path) -> None:
+    """:func:`clean_stale_temps` on the first write of this process into ``folder``
+    (a leftover of a killed run predates this process, so once is enough)."""
+    key = os.path.normcase(folder.absolute())
+    if key not in _CLEANED:
+        clean_stale_temps(folder)
+        _CLEANED.add(key)
+
+
 def _keep_mode(target: Path, tmp: Path) -> None:
     """Give ``tmp`` the mode of the regular file it replaces (not of a symlink's target:
     the rename replaces the link itself, so what it pointed at is not being rewritten)."""
@@ -149,7 +163,7 @@ def write_atomically(
     ``.tmp`` alone, for folders whose readers pick files by suffix (catalog ``*.yaml``).
     """
     folder = target.parent
-    clean_stale_temps(folder)
+    _clean_once(folder)
     tmp = temp_path(folder, target.suffix if keep_suffix else "")
     try:
         write(tmp)
