@@ -9,9 +9,9 @@ here, for three reasons the naive ``tempfile.mkstemp`` pattern got wrong:
   program writes with ``open()``.
 * **Leftovers.** A writer killed with SIGKILL cannot delete its temp file. Temp names
   carry the writer's host and process id (``.upscaler-<host>-<pid>-<random>.tmp<suffix>``),
-  so the next write into that folder removes the temp files of writers on this host that
-  no longer run, and nothing else (not a live writer's, not another host's on a shared
-  folder, not the user's own hidden files).
+  so the next process that writes into that folder removes the temp files of writers on
+  this host that no longer run, and nothing else (not a live writer's, not another host's
+  on a shared folder, not the user's own hidden files).
 * **Length.** The temp name is short and of fixed length (about 45 bytes), so an output
   name anywhere up to the 255-byte limit of a file name can still be written.
 """
@@ -157,7 +157,7 @@ def write_atomically(
     """Have ``write(tmp)`` fill a temp file beside ``target``, then rename it into place.
 
     A failure or interruption leaves neither a file at ``target`` nor the temp file; a
-    kill -9 leaves the temp file, which the next write into the folder removes. An
+    kill -9 leaves the temp file, which the next process writing there removes. An
     existing ``target`` keeps its mode (a rewritten file stays as readable as it was); a
     new one gets 0666 less the umask. ``keep_suffix=False`` ends the temp name in
     ``.tmp`` alone, for folders whose readers pick files by suffix (catalog ``*.yaml``).

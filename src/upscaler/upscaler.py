@@ -367,7 +367,7 @@ class Upscaler:
         """Upscale ``src`` into ``dst`` atomically: a temp file beside it, then a rename.
 
         A failure or cancellation leaves no file at ``dst`` (and no temp file; one a
-        kill -9 left is removed by the next write into that folder, see
+        kill -9 left is removed by the next process that writes there, see
         :mod:`upscaler.atomic`). ``dst`` may not be ``src`` itself under any name (a
         symlink, a hard link): the input is never replaced. The format follows ``dst``'s
         suffix; ICC profile and EXIF are carried over.
