@@ -273,3 +273,17 @@ def test_one_pixel_files_through_the_cli(
         assert (image.size, image.mode) == ((2, 2), mode)
     assert src.read_bytes() == before
     assert [p.name for p in out.parent.iterdir()] == [name]
+
+
+def test_file_larger_than_any_allowed_image_is_not_read(
+    tiny: Tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sparse 200 MB file named .png: refused by its size, before a byte is read."""
+    monkeypatch.setenv("UPSCALER_MAX_PIXELS", "1000")
+    path = tmp_path / "huge.png"
+    with path.open("wb") as handle:
+        handle.write(PNG[:33])
+        handle.truncate(200_000_000)
+    with pytest.raises(ImageError, match="MB") as err:
+        Upscaler("tiny.x2").upscale(path, progress=False)
+    assert err.value.hint is not None and "UPSCALER_MAX_PIXELS" in err.value.hint

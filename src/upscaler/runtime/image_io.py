@@ -144,7 +144,15 @@ def _check_frames(count: int, what: str) -> None:
         )
 
 
-def _read_regular_file(path: Path) -> bytes:
+def max_file_bytes(max_pixels: int | None) -> int:
+    """The largest file that can hold an image within the pixel limit: 16 bytes a pixel
+    (RGBA float32, uncompressed) plus 64 MiB of metadata. A bigger file is refused by
+    its size before it is read, as a sparse 3 GB ``.png`` would otherwise be."""
+    limit = settings.max_pixels() if max_pixels is None else max_pixels
+    return 16 * limit + (64 << 20)
+
+
+def _read_regular_file(path: Path, max_pixels: int | None = None) -> bytes:
     """The bytes of ``path`` if it is a regular file (symlinks to one are followed).
 
     Opened without blocking and checked with fstat before reading, so a FIFO cannot hang
@@ -164,10 +172,11 @@ def _read_regular_file(path: Path) -> bytes:
             f"cannot open {path}: {exc.strerror or exc}", hint="check the path"
         ) from None
     try:
-        mode = os.fstat(fd).st_mode
+        info = os.fstat(fd)
     except OSError:
         os.close(fd)
         raise
+    mode = info.st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
         if stat.S_ISDIR(mode):
@@ -178,6 +187,13 @@ def _read_regular_file(path: Path) -> bytes:
         raise ImageError(
             f"{path} is a {file_kind(mode)}, not a regular file",
             hint="pass an image file; pipes, devices and sockets are never read",
+        )
+    if info.st_size > max_file_bytes(max_pixels):
+        os.close(fd)
+        raise ImageError(
+            f"{path} is {info.st_size / 1e6:,.0f} MB, more than any image within the pixel "
+            f"limit can take ({max_file_bytes(max_pixels) / 1e6:,.0f} MB)",
+            hint="pass max_pixels=N to upscale(), or set UPSCALER_MAX_PIXELS, for larger images",
         )
     with os.fdopen(fd, "rb") as handle:
         try:
@@ -372,7 +388,8 @@ def decode(image: Any, *, max_pixels: int | None = None) -> DecodedImage:
         return DecodedImage(pixels, "numpy", mode, squeeze, input_dtype=dtype)
     if isinstance(image, str | os.PathLike):
         path = Path(image)
-        return _decode_bytes(_read_regular_file(path), str(path), "path", max_pixels)
+        data = _read_regular_file(path, max_pixels)
+        return _decode_bytes(data, str(path), "path", max_pixels)
     if isinstance(image, bytes | bytearray | memoryview):
         return _decode_bytes(bytes(image), "the given bytes", "bytes", max_pixels)
     from PIL import Image
