@@ -287,3 +287,13 @@ def test_file_larger_than_any_allowed_image_is_not_read(
     with pytest.raises(ImageError, match="MB") as err:
         Upscaler("tiny.x2").upscale(path, progress=False)
     assert err.value.hint is not None and "UPSCALER_MAX_PIXELS" in err.value.hint
+
+
+@pytest.mark.parametrize(("mode", "suffix"), [("RGBA", ".bmp"), ("LA", ".bmp")])
+def test_alpha_into_bmp_is_refused(tf_tiny: Tiny, tmp_path: Path, mode: str, suffix: str) -> None:
+    """Pillow writes RGBA BMPs that read back as RGB: the alpha would be lost silently."""
+    src = tmp_path / "in.png"
+    Image.new(mode, (3, 3), (1, 2, 3, 4)[: len(mode)]).save(src)
+    with pytest.raises(ImageError, match=f"{mode} result cannot be saved as \\{suffix}"):
+        Upscaler("tiny.x2").upscale_file(src, tmp_path / f"out{suffix}", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]

@@ -463,11 +463,12 @@ _MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383}
 """The largest width or height each format can store (the rest: no practical limit)."""
 
 _PIL_SAVE_MODES = {
-    "BMP": ("1", "L", "P", "RGB", "RGBA"),
+    "BMP": ("1", "L", "P", "RGB"),
     "JPEG": ("L", "RGB", "RGBA", "LA"),
     "WEBP": ("L", "RGB", "RGBA", "LA"),
 }
-"""Result modes each format keeps (RGBA/LA to JPEG: alpha dropped with a warning)."""
+"""Result modes each format keeps (RGBA/LA to JPEG: alpha dropped with a warning; BMP
+has none: Pillow writes RGBA BMPs that read back as RGB)."""
 
 _FORMAT_LIST = "png, jpg, webp, tif or bmp"
 
