@@ -374,7 +374,13 @@ class Upscaler:
         """
         from upscaler.arguments import check_outscale, output_size
         from upscaler.atomic import write_atomically
-        from upscaler.runtime.image_io import check_fits, check_output_path, decode, save
+        from upscaler.runtime.image_io import (
+            check_fits,
+            check_output_path,
+            check_savable,
+            decode,
+            save,
+        )
 
         target = Path(dst)
         fmt = check_output_path(Path(src), target)
@@ -382,6 +388,7 @@ class Upscaler:
         height, width = source.pixels.shape[:2]
         outscale = check_outscale(options.get("outscale")) or float(self.scale)
         check_fits(fmt, *output_size(width, height, outscale), target)
+        check_savable(fmt, source, target)
         result = self.upscale(source, **options)
         try:
             write_atomically(target, lambda tmp: save(result, tmp, source.info, quality=quality))

@@ -129,7 +129,7 @@ def test_webp_output_larger_than_webp_allows_is_refused_before_work(
 def test_sixteen_bit_gray_to_jpeg_is_refused(tf_tiny: Tiny, tmp_path: Path) -> None:
     src = tmp_path / "deep.png"
     Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)).save(src)
-    with pytest.raises(ImageError, match="16-bit"):
+    with pytest.raises(ImageError, match="uint16"):
         Upscaler("tiny.x2").upscale_file(src, tmp_path / "out.jpg", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.png"]
 
@@ -294,6 +294,6 @@ def test_alpha_into_bmp_is_refused(tf_tiny: Tiny, tmp_path: Path, mode: str, suf
     """Pillow writes RGBA BMPs that read back as RGB: the alpha would be lost silently."""
     src = tmp_path / "in.png"
     Image.new(mode, (3, 3), (1, 2, 3, 4)[: len(mode)]).save(src)
-    with pytest.raises(ImageError, match=f"{mode} result cannot be saved as \\{suffix}"):
+    with pytest.raises(ImageError, match="alpha"):
         Upscaler("tiny.x2").upscale_file(src, tmp_path / f"out{suffix}", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]

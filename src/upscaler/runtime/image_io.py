@@ -552,6 +552,25 @@ def save(result: Any, target: Path, info: dict[str, Any], *, quality: int | None
     result.save(target, format=fmt, **params)
 
 
+def check_savable(fmt: str, decoded: DecodedImage, target: Path) -> None:
+    """Refuse, before any work, a result the output format could not hold: 16-bit or
+    float colour and 16-bit gray need PNG or TIFF; BMP has no alpha channel."""
+    deep = decoded.pixels.dtype == np.uint16 or (
+        decoded.pixels.dtype != np.uint8 and decoded.channels > 1
+    )
+    if deep and fmt not in ("PNG", "TIFF"):
+        raise ImageError(
+            f"a {decoded.pixels.dtype} image cannot be saved as {target.suffix} without "
+            "losing bit depth",
+            hint="use .png or .tif, which keep 16-bit and float pixels",
+        )
+    if fmt == "BMP" and decoded.channels in (2, 4):
+        raise ImageError(
+            f"an image with alpha cannot be saved as {target.suffix} without losing it",
+            hint="use .png, .webp or .tif, which keep the alpha channel",
+        )
+
+
 def check_fits(fmt: str, width: int, height: int, target: Path) -> None:
     """A result larger than its format can store is an error, not a cropped file."""
     limit = _MAX_SIDE.get(fmt)
