@@ -22,14 +22,26 @@ LocalKind = Literal["savedmodel", "tfjs-layers", "keras"]
 DEFAULT_VALUE_RANGE = (0.0, 255.0)
 
 
-def looks_like_path(model: str) -> bool:
-    """A model argument names a local file or folder rather than a catalog id."""
-    return (
-        os.sep in model
-        or "/" in model
-        or model.endswith((".json", ".keras", ".h5", ".hdf5"))
-        or Path(model).exists()
-    )
+def is_path_form(model: str | os.PathLike[str]) -> bool:
+    """True when ``model`` unambiguously names a local file or folder.
+
+    A ``Path`` (any ``os.PathLike``) is one; so is a string with a path separator in it
+    (``./mine``, ``models/up.keras``, ``/abs/saved``) or one starting with ``~``. A bare
+    word never is, even when a file of that name exists in the working folder: model ids
+    (``family.variant``) have no separator, so an id always means the hash-checked
+    catalog model and a folder someone dropped into the cwd cannot take its place.
+    """
+    if not isinstance(model, str):
+        return True
+    return "/" in model or os.sep in model or model.startswith("~")
+
+
+def bare_local_hint(model: str) -> str | None:
+    """For a bare word that is no catalog model but exists on disk: how to name it as a
+    local model (None when nothing of that name exists)."""
+    if is_path_form(model) or not Path(model).exists():
+        return None
+    return f"to run the local model {model!r}, write it as a path: ./{model}"
 
 
 def local_kind(path: Path) -> LocalKind:

@@ -7,6 +7,8 @@ The full list is documented in docs/environment.md.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import shutil
 import subprocess
@@ -24,9 +26,13 @@ ENV_TIMEOUT = "UPSCALER_TIMEOUT"
 ENV_PIP_TIMEOUT = "UPSCALER_PIP_TIMEOUT"
 DEFAULT_PIP_TIMEOUT = 600.0
 ENV_MAX_PIXELS = "UPSCALER_MAX_PIXELS"
+ENV_DOWNLOAD_DEADLINE = "UPSCALER_DOWNLOAD_DEADLINE"
 DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_DOWNLOAD_DEADLINE = 1800.0
 
 _TRUE = {"1", "true", "yes", "on"}
+
+logger = logging.getLogger("upscaler")
 
 
 def _split(value: str | None) -> list[str]:
@@ -52,20 +58,46 @@ def offline() -> bool:
     return os.environ.get(ENV_OFFLINE, "").strip().lower() in _TRUE
 
 
+def _env_number(name: str, default: float, *, minimum: float) -> float:
+    """A numeric setting from the environment; a value that is no finite number of at
+    least ``minimum`` is ignored with a warning naming the variable, and ``default``
+    applies (an empty value is simply unset).
+
+    Warning rather than failing keeps a typo in a shell profile from breaking every run,
+    and naming the variable keeps it from silently meaning something else.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum:
+        logger.warning(
+            "ignoring %s=%r: not a number of at least %g; using %g", name, raw, minimum, default
+        )
+        return default
+    return value
+
+
 def retries() -> int:
     """How many times one source is tried before the next one (bounded, at least 1)."""
-    try:
-        return max(1, min(10, int(os.environ.get(ENV_RETRIES, "3"))))
-    except ValueError:
-        return 3
+    return int(min(10, _env_number(ENV_RETRIES, 3, minimum=1)))
 
 
 def timeout_seconds() -> float:
     """Socket timeout for one read; a stalled server fails over instead of hanging."""
-    try:
-        return max(1.0, float(os.environ.get(ENV_TIMEOUT, "60")))
-    except ValueError:
-        return 60.0
+    return _env_number(ENV_TIMEOUT, 60.0, minimum=1.0)
+
+
+def download_deadline_seconds() -> float:
+    """The most one file's download may take, however steadily bytes arrive.
+
+    The read timeout catches a server that stops; this catches one that trickles a byte
+    at a time just inside it, which would otherwise keep a download going forever.
+    """
+    return _env_number(ENV_DOWNLOAD_DEADLINE, DEFAULT_DOWNLOAD_DEADLINE, minimum=1.0)
 
 
 def pip_timeout_seconds() -> float:
@@ -82,10 +114,7 @@ def pip_timeout_seconds() -> float:
 
 def max_pixels() -> int:
     """Largest input (width × height) decoded from a file: a decompression-bomb guard."""
-    try:
-        return max(1, int(os.environ.get(ENV_MAX_PIXELS, DEFAULT_MAX_PIXELS)))
-    except ValueError:
-        return DEFAULT_MAX_PIXELS
+    return int(_env_number(ENV_MAX_PIXELS, DEFAULT_MAX_PIXELS, minimum=1))
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +18,14 @@ from upscaler import settings
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.description import Description, RuntimeInfo
-from upscaler.errors import ImageError, QueryError
-from upscaler.local_models import LocalKind, local_entry, looks_like_path, prepare_local
+from upscaler.errors import ImageError, NoMatchingModel, QueryError
+from upscaler.local_models import (
+    LocalKind,
+    bare_local_hint,
+    is_path_form,
+    local_entry,
+    prepare_local,
+)
 from upscaler.resolve.resolver import build_query, choose, resolve
 from upscaler.resolve.result import Resolution
 
@@ -78,8 +83,8 @@ class Upscaler:
         self._runtime = RuntimeInfo()
         self._weights_files: dict[str, str] | None = None
         pinned = os.fspath(model) if model is not None else None
-        if pinned is not None and looks_like_path(pinned):
-            path = Path(pinned).expanduser()
+        if model is not None and is_path_form(model):
+            path = Path(os.fspath(model)).expanduser()
             entry, kind = local_entry(
                 path, scale=int(scale) if scale is not None else None, value_range=value_range
             )
@@ -108,7 +113,13 @@ class Upscaler:
             "quantization": quantization,
         }
         normalised = build_query(query, self._catalog, **attrs)
-        self._resolution = resolve(normalised, self._catalog, prefer=prefer, model=pinned)
+        try:
+            self._resolution = resolve(normalised, self._catalog, prefer=prefer, model=pinned)
+        except NoMatchingModel as exc:
+            hint = bare_local_hint(pinned) if pinned is not None else None
+            if hint is None:
+                raise
+            raise NoMatchingModel(f"{exc.message}, and {pinned!r} is no path", hint=hint) from None
         self._entry = choose(self._resolution, strict=strict)
 
     # -- what it is ------------------------------------------------------------------------
@@ -271,10 +282,14 @@ class Upscaler:
 
         if alpha not in ALPHA_MODES:
             raise QueryError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
-        scale_out = float(outscale) if outscale is not None else float(self.scale)
-        if not 0 < scale_out <= 64:
-            raise QueryError(f"outscale must be in (0, 64], got {outscale!r}")
+        from upscaler.arguments import check_outscale, check_run_arguments, output_size
+
+        check_run_arguments(
+            patch_size=patch_size, padding=padding, batch_size=batch_size, outscale=outscale
+        )
+        scale_out = check_outscale(outscale) or float(self.scale)
         decoded = image if isinstance(image, DecodedImage) else decode(image, max_pixels=max_pixels)
+        output_size(decoded.pixels.shape[1], decoded.pixels.shape[0], scale_out)
         self.load(progress=progress)
         steps = self._steps(
             patch_size=patch_size,
@@ -355,33 +370,37 @@ class Upscaler:
     ) -> Path:
         """Upscale ``src`` into ``dst`` atomically: a temp file beside it, then a rename.
 
-        A failure or cancellation leaves no file at ``dst`` (and no temp file). The format
-        follows ``dst``'s suffix; ICC profile and EXIF are carried over.
+        A failure or cancellation leaves no file at ``dst`` (and no temp file; one a
+        kill -9 left is removed by the next process that writes there, see
+        :mod:`upscaler.atomic`). ``dst`` may not be ``src`` itself under any name (a
+        symlink, a hard link): the input is never replaced. The format follows ``dst``'s
+        suffix; ICC profile and EXIF are carried over.
         """
-        from upscaler.runtime.image_io import decode, save
+        from upscaler.arguments import check_outscale, output_size
+        from upscaler.atomic import write_atomically
+        from upscaler.runtime.image_io import (
+            check_fits,
+            check_output_path,
+            check_savable,
+            decode,
+            save,
+        )
 
         target = Path(dst)
-        if not target.parent.is_dir():
-            raise ImageError(
-                f"output folder {target.parent} does not exist", hint="create it first"
-            )
-        from PIL import Image
-
-        if target.suffix.lower() not in Image.registered_extensions():
-            raise ImageError(
-                f"cannot tell the image format from {target.name!r}",
-                hint="use an extension such as .png, .jpg, .webp or .tif",
-            )
+        fmt = check_output_path(Path(src), target)
         source = decode(Path(src), max_pixels=options.get("max_pixels"))
+        height, width = source.pixels.shape[:2]
+        outscale = check_outscale(options.get("outscale")) or float(self.scale)
+        check_fits(fmt, *output_size(width, height, outscale), target)
+        check_savable(fmt, source, target)
         result = self.upscale(source, **options)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent
-        )
-        os.close(fd)
         try:
-            save(result, Path(tmp), source.info, quality=quality)
-            Path(tmp).replace(target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            write_atomically(target, lambda tmp: save(result, tmp, source.info, quality=quality))
+        except ImageError:
             raise
+        except OSError as exc:
+            raise ImageError(
+                f"cannot write {target}: {exc.strerror or exc}",
+                hint="check that the output folder is writable and has free space",
+            ) from None
         return target

@@ -230,7 +230,7 @@ def test_unknown_format(tiny: TinyEnv, cli: Cli, tmp_path: Path, fmt: str, hint:
         (("--engine", "rey"), "unknown engine 'rey'"),
         (("--alpha", "linear"), "alpha must be one of model, bicubic"),
         (("--quality", "0"), "quality must be in 1..100"),
-        (("--outscale", "0"), "outscale must be in (0, 64]"),
+        (("--outscale", "0"), "outscale (--outscale) must be in (0, 64]"),
         (("--scale", "5"), ""),
     ],
 )

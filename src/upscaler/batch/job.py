@@ -23,8 +23,8 @@ from upscaler.batch.plan import (
     Job,
     check_folders,
     clean_temp_files,
-    discover,
     plan_jobs,
+    scan,
 )
 from upscaler.batch.worker import FileResult, Worker
 from upscaler.errors import BatchError
@@ -54,6 +54,7 @@ class BatchSummary:
     report: str | None = None
     failures: list[FileResult] = field(default_factory=list)
     describe: dict[str, Any] | None = None
+    ignored: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, result: FileResult) -> None:
         """Count one file's result."""
@@ -84,6 +85,7 @@ class BatchSummary:
             "seconds": round(self.seconds, 3),
             "report": self.report,
             "failures": [f.failure_record() for f in self.failures],
+            "ignored": self.ignored,
             "describe": self.describe,
         }
 
@@ -93,6 +95,10 @@ class BatchSummary:
             f"{self.total} files: done {self.done}, skipped {self.skipped}, "
             f"failed {self.failed} in {self.seconds:.1f} s"
         )
+        if self.ignored:
+            count = sum(len(paths) for paths in self.ignored.values())
+            kinds = ", ".join(f"{len(paths)} {kind}" for kind, paths in self.ignored.items())
+            text += f"; ignored {count} entries: {kinds}"
         return f"{text}; failures in {self.report}" if self.report else text
 
 
@@ -112,7 +118,9 @@ class FailureReport:
     def add(self, result: FileResult) -> None:
         """Append one failure."""
         if self._handle is None:
-            self._handle = self.path.open("a", encoding="utf-8")
+            # A file name that is no valid UTF-8 reaches Python surrogate-escaped; written
+            # as a \udcXX escape it stays valid JSON and reads back as the same str.
+            self._handle = self.path.open("a", encoding="utf-8", errors="backslashreplace")
         self._handle.write(json.dumps(result.failure_record(), ensure_ascii=False) + "\n")
         self._handle.flush()
 
@@ -171,10 +179,21 @@ def run_batch(
     options = options or RunOptions()
     src_abs, dst_abs = check_folders(Path(src), Path(dst))
     upscaler = spec.build()  # resolve now: a bad model choice fails before any work
-    jobs = plan_jobs(src_abs, dst_abs, discover(src_abs), suffix)
+    found = scan(src_abs)
+    jobs = plan_jobs(src_abs, dst_abs, found.files, suffix)
+    for kind, paths in found.ignored.items():
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        logger.warning("not read (%s): %s", kind, shown)
     if not jobs:
         logger.warning("no image files under %s (png, jpg, jpeg, webp, bmp, tif, tiff)", src)
-    summary = BatchSummary(str(src_abs), str(dst_abs), engine, upscaler.model.id, total=len(jobs))
+    summary = BatchSummary(
+        str(src_abs),
+        str(dst_abs),
+        engine,
+        upscaler.model.id,
+        total=len(jobs),
+        ignored=found.ignored,
+    )
     dst_abs.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with _DstLock(dst_abs):

@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from upscaler.arguments import check_run_arguments
 from upscaler.errors import QueryError, nearest
 
 if TYPE_CHECKING:
@@ -98,14 +99,12 @@ class RunOptions:
                 f"quality must be in 1..100, got {self.quality}",
                 hint="90 is a good JPEG/WebP quality; it is ignored for PNG and TIFF",
             )
-        for name in ("patch_size", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise QueryError(f"{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.padding is not None and self.padding < 0:
-            raise QueryError(f"padding must be 0 or more, got {self.padding}")
-        if self.outscale is not None and not 0 < self.outscale <= 64:
-            raise QueryError(f"outscale must be in (0, 64], got {self.outscale}")
+        check_run_arguments(
+            patch_size=self.patch_size,
+            padding=self.padding,
+            batch_size=self.batch_size,
+            outscale=self.outscale,
+        )
 
     def upscale_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``Upscaler.upscale`` (only the ones given)."""

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from upscaler.atomic import clean_stale_temps
 from upscaler.errors import BatchError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 REPORT_NAME = "upscaler-failures.jsonl"
 LOCK_NAME = ".upscaler-batch.lock"
-# Upscaler.upscale_file writes `.<stem>.<8 random chars><suffix>` beside the target
-# (tempfile.mkstemp's name pattern), then renames it.
+# Before issue 14, Upscaler.upscale_file wrote `.<stem>.<8 random chars><suffix>` beside
+# the target (tempfile.mkstemp's name pattern); such leftovers of old versions are still
+# cleaned. Today's temp names are upscaler.atomic's, cleaned by its own rule.
 _TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)$")
 
 
@@ -39,17 +42,80 @@ def is_image_name(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def discover(src: Path) -> list[Path]:
-    """Every image file under ``src``, recursively, sorted by relative path.
+@dataclass(frozen=True)
+class Scan:
+    """What a walk over SRC found: the image files to read, and what it will not read.
 
-    Hidden files and folders are skipped (macOS ``._name.jpg`` forks, ``.git``, our own
-    temp files); folder symlinks are not followed, so a link loop cannot hang the job.
+    ``ignored`` maps a kind ("FIFO", "character device", "broken or looping symlink",
+    "folder symlink (not followed)", "unreadable folder", ...) to the paths, relative to
+    SRC, of every entry of that kind: a folder filled by someone else may hold anything,
+    and a job that silently drops part of it would look complete when it is not.
     """
+
+    files: list[Path]
+    ignored: dict[str, list[str]]
+
+    @property
+    def ignored_count(self) -> int:
+        """How many entries were not read."""
+        return sum(len(paths) for paths in self.ignored.values())
+
+
+def scan(src: Path) -> Scan:
+    """Every regular image file under ``src`` (sorted by relative path), and the rest.
+
+    Only regular files are read (a symlink to one counts as one): a FIFO would block the
+    job forever, a device such as ``/dev/zero`` never ends, a looping symlink cannot be
+    opened. Those, when they carry an image name, are ignored and reported by kind, as
+    are folder symlinks (never followed, so a link loop cannot hang the walk) and folders
+    that cannot be listed. Hidden files and folders (``._x.jpg`` forks, ``.git``, temp
+    files) and names without an image suffix are skipped without a report.
+    """
+    from upscaler.runtime.image_io import file_kind
+
     found: list[Path] = []
-    for root, dirs, files in os.walk(src):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root, name) for name in files if is_image_name(name))
-    return sorted(found, key=lambda p: p.relative_to(src).as_posix())
+    ignored: dict[str, list[str]] = {}
+
+    def note(kind: str, path: Path | str) -> None:
+        rel = Path(path).relative_to(src).as_posix() if Path(path) != src else "."
+        ignored.setdefault(kind, []).append(rel)
+
+    def unreadable(exc: OSError) -> None:
+        note("unreadable folder", exc.filename or src)
+
+    for root, dirs, files in os.walk(src, onerror=unreadable):
+        kept = []
+        for name in sorted(dirs):
+            if name.startswith("."):
+                continue
+            if Path(root, name).is_symlink():
+                note("folder symlink (not followed)", Path(root, name))
+                continue
+            kept.append(name)
+        dirs[:] = kept
+        for name in files:
+            if not is_image_name(name):
+                continue
+            path = Path(root, name)
+            try:
+                mode = path.stat().st_mode  # follows a symlink to what it names
+            except OSError:
+                note("broken or looping symlink" if path.is_symlink() else "unreadable entry", path)
+                continue
+            if stat.S_ISREG(mode):
+                found.append(path)
+            else:
+                note(file_kind(mode), path)
+    return Scan(
+        files=sorted(found, key=lambda p: p.relative_to(src).as_posix()),
+        ignored={kind: sorted(paths) for kind, paths in sorted(ignored.items())},
+    )
+
+
+def discover(src: Path) -> list[Path]:
+    """Every regular image file under ``src``, recursively, sorted by relative path
+    (:func:`scan` without the report of what was ignored)."""
+    return scan(src).files
 
 
 def output_name(source: Path, suffix: str | None) -> str:
@@ -68,7 +134,13 @@ def check_folders(src: Path, dst: Path) -> tuple[Path, Path]:
         )
     if dst.exists() and not dst.is_dir():
         raise BatchError(f"{dst} exists and is not a folder", hint="pass a folder as DST")
-    src_abs, dst_abs = src.resolve(), dst.resolve()
+    try:
+        src_abs, dst_abs = src.resolve(), dst.resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before 3.13)
+        raise BatchError(
+            f"cannot follow SRC {src} or DST {dst}: {exc}",
+            hint="pass real folders (a symlink that points at itself leads nowhere)",
+        ) from None
     if dst_abs == src_abs or dst_abs.is_relative_to(src_abs):
         raise BatchError(
             f"DST {dst} is inside SRC {src}; its outputs would become inputs",
@@ -96,7 +168,7 @@ def plan_jobs(src: Path, dst: Path, sources: Sequence[Path], suffix: str | None)
                 f"{seen[key]} and {source} would both be written to {target}",
                 hint="drop --format, or rename one of the inputs",
             )
-        if str(target.resolve()) in inputs:
+        if _resolved(target) in inputs:
             raise BatchError(
                 f"the output {target} would overwrite an input",
                 hint="write to a folder that holds no inputs",
@@ -104,6 +176,15 @@ def plan_jobs(src: Path, dst: Path, sources: Sequence[Path], suffix: str | None)
         seen[key] = source
         jobs.append(Job(str(source), str(target)))
     return jobs
+
+
+def _resolved(path: Path) -> str:
+    """``path`` with symlinks resolved; a looping symlink resolves to itself (it is no
+    input, and writing the output replaces the link)."""
+    try:
+        return str(path.resolve())
+    except (RuntimeError, OSError):
+        return str(path)
 
 
 def clean_temp_files(jobs: Iterable[Job]) -> list[Path]:
@@ -119,6 +200,7 @@ def clean_temp_files(jobs: Iterable[Job]) -> list[Path]:
         wanted.setdefault(target.parent, set()).add((target.stem, target.suffix))
     removed: list[Path] = []
     for folder, names in wanted.items():
+        removed.extend(clean_stale_temps(folder))
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):

@@ -22,6 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from upscaler.catalog.yaml_edit import dump, round_trip_yaml, write_atomically
+from upscaler.catalog.yaml_lines import checked_text
 from upscaler.errors import CatalogError
 
 
@@ -115,7 +116,7 @@ def hash_family(path: Path, *, progress: bool = True, check: bool = False) -> li
     With ``check=True`` nothing is written; the returned changes say what is stale.
     """
     yaml = round_trip_yaml()
-    doc = yaml.load(path.read_text(encoding="utf-8"))
+    doc = yaml.load(checked_text(path))
     variants = doc.get("variants") if isinstance(doc, dict) else None
     if not isinstance(variants, dict):
         raise CatalogError([f"{path}:1: no `variants` mapping to hash"])

@@ -263,11 +263,32 @@ def load_catalog(
     _cross_entry_rules(entries, problems)
     if problems or vocab is None:
         raise CatalogError(
-            problems or [f"{root}: invalid vocabulary"],
+            _capped(problems) or [f"{root}: invalid vocabulary"],
             hint="fix each file:line above, then run `upscaler catalog validate`",
         )
     entries.sort(key=lambda e: (e.family, e.scale, e.variant))
     return Catalog(root=root, vocab=vocab, entries=tuple(entries), families=families)
+
+
+MAX_PROBLEMS = 100
+"""Most problems reported at once; the rest are counted in one last line."""
+
+
+def _capped(problems: list[str]) -> list[str]:
+    """The first :data:`MAX_PROBLEMS` problems and a line counting the ones left out.
+
+    A file of 100,000 unknown keys is one mistake made 100,000 times; printing them all
+    buries the first line (the one to fix) under minutes of output. The last line keeps
+    the ``file:line:`` shape, pointing at the first problem left out.
+    """
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    left_out = len(problems) - MAX_PROBLEMS
+    where = problems[MAX_PROBLEMS].split(": ", 1)[0]
+    return [
+        *problems[:MAX_PROBLEMS],
+        f"{where}: and {left_out} more problems left out; fix the ones above and validate again",
+    ]
 
 
 def _cross_entry_rules(entries: list[ModelEntry], problems: list[str]) -> None:

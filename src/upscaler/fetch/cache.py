@@ -32,13 +32,13 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from upscaler import settings
+from upscaler.atomic import temp_folder, temp_path
 from upscaler.fetch.hashing import file_digest, is_hex_digest
 
 if TYPE_CHECKING:
@@ -176,9 +176,7 @@ class CachePaths:
         """
         check_name(lock_name, "lock name")
         self.tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix=lock_name + _TEMP_SEP, suffix=suffix)
-        os.close(fd)
-        return Path(name)
+        return temp_path(self.tmp, suffix, prefix=lock_name + _TEMP_SEP)
 
     def temp_dir(self, lock_name: str) -> Path:
         """A new empty folder in ``tmp/`` owned by lock ``lock_name`` (see :meth:`temp_file`).
@@ -187,8 +185,7 @@ class CachePaths:
         the lock, so a half-written SavedModel never sits at its final name.
         """
         check_name(lock_name, "lock name")
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=self.tmp, prefix=lock_name + _TEMP_SEP))
+        return temp_folder(self.tmp, prefix=lock_name + _TEMP_SEP)
 
     def record_savedmodel(self, model_id: str, key: str) -> None:
         """Note that ``model_id`` uses ``savedmodels/<key>/``, so list names it and prune keeps it.

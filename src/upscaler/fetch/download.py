@@ -19,7 +19,7 @@ import re
 import sys
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -179,6 +179,7 @@ def download_first(
     attempts: list[Attempt] = []
     tries = settings.retries()
     timeout = settings.timeout_seconds()
+    deadline = settings.download_deadline_seconds()
     with requests.Session() as session:
         session.headers["User-Agent"] = _USER_AGENT
         for url in urls:
@@ -198,6 +199,7 @@ def download_first(
                         tmp,
                         expected=expected,
                         timeout=timeout,
+                        deadline=deadline,
                         label=label,
                         progress=progress and attempt == 0,
                     )
@@ -228,12 +230,20 @@ def _get_once(
     *,
     expected: Expected,
     timeout: float,
+    deadline: float,
     label: str,
     progress: bool,
 ) -> tuple[str, int]:
-    """One GET into ``dest``: (digest, size), or an exception saying whether to retry."""
+    """One GET into ``dest``: (digest, size), or an exception saying whether to retry.
+
+    The body is read with ``read1`` (one receive at a time, not "until a full chunk"),
+    so the ``deadline`` is checked after every receive: a server that trickles bytes
+    just inside the read timeout is cut off at most one read timeout past the deadline.
+    Hitting the deadline moves to the next source: the same server would trickle again.
+    """
     import requests
 
+    started = time.monotonic()
     received = 0
     status: int | None = None
     length: int | None = None
@@ -258,7 +268,12 @@ def _get_once(
             limit = expected.size if expected.size is not None else MAX_DOWNLOAD_BYTES
             h = hashlib.new(expected.algorithm)
             with dest.open("wb") as out, _progress_bar(length, label, progress) as bar:
-                for chunk in response.iter_content(CHUNK):
+                for chunk in _receive(response, CHUNK):
+                    if time.monotonic() - started > deadline:
+                        raise _NextSourceError(
+                            f"passed the {deadline:g}s download deadline after {received} "
+                            "bytes (UPSCALER_DOWNLOAD_DEADLINE)"
+                        )
                     received += len(chunk)
                     if received > limit:
                         raise _MismatchError(f"serves more than the {limit} bytes expected")
@@ -295,6 +310,33 @@ def _get_once(
     return digest, received
 
 
+def _receive(response: requests.Response, size: int) -> Iterator[bytes]:
+    """The body as it arrives: each piece is what one receive returned (at most
+    ``size`` bytes), so a slow body yields often instead of blocking until ``size``."""
+    import requests
+    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:  # an adapter that is not urllib3's: chunks as requests gives them
+        yield from response.iter_content(size)
+        return
+    while True:
+        # urllib3's errors become requests' own, as iter_content would raise them.
+        try:
+            chunk = read1(size, decode_content=True)
+        except ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except ReadTimeoutError as exc:
+            raise requests.ConnectionError(exc) from exc
+        except SSLError as exc:
+            raise requests.exceptions.SSLError(exc) from exc
+        if not chunk:
+            return
+        yield chunk
+
+
 def failure(
     what: str,
     attempts: Sequence[Attempt],
@@ -321,6 +363,6 @@ def failure(
         message,
         hint=hint
         or "check the network and the registry settings (NPM_CONFIG_REGISTRY, "
-        "UPSCALER_NPM_MIRRORS, UPSCALER_NPM_FILE_MIRRORS); UPSCALER_RETRIES and "
-        "UPSCALER_TIMEOUT tune retrying",
+        "UPSCALER_NPM_MIRRORS, UPSCALER_NPM_FILE_MIRRORS); UPSCALER_RETRIES, "
+        "UPSCALER_TIMEOUT and UPSCALER_DOWNLOAD_DEADLINE tune retrying",
     )

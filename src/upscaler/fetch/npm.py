@@ -14,7 +14,7 @@ import urllib.parse
 from pathlib import Path
 
 from upscaler import settings
-from upscaler.errors import FetchError, OfflineError
+from upscaler.errors import CatalogError, FetchError, OfflineError
 from upscaler.fetch.cache import cache_paths, cached_digest_ok, commit_file
 from upscaler.fetch.download import Expected, download_first, failure
 from upscaler.fetch.hashing import hex_from_sri
@@ -33,10 +33,11 @@ REGISTRY_HINT = (
 
 def check_package(name: str, version: str) -> None:
     """Refuse names and versions that could bend the URLs or cache names built from them."""
+    hint = "fix the catalog entry; `upscaler catalog validate` checks names and versions"
     if not _NAME.match(name):
-        raise ValueError(f"{name!r} is not a valid npm package name")
-    if not _VERSION.match(version):
-        raise ValueError(f"{version!r} is not a valid npm package version")
+        raise CatalogError([f"{name!r} is not a valid npm package name"], hint=hint)
+    if not _VERSION.match(version) or "/" in version:
+        raise CatalogError([f"{version!r} is not a valid npm package version"], hint=hint)
 
 
 def tarball_urls(name: str, version: str) -> list[str]:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from upscaler import settings
-from upscaler.errors import FetchError, IntegrityError, OfflineError
+from upscaler.errors import CatalogError, FetchError, IntegrityError, OfflineError
 from upscaler.fetch.archive import read_tarball
 from upscaler.fetch.cache import (
     CachePaths,
@@ -127,7 +127,10 @@ def _check_rel(path: str) -> None:
     """Catalog paths become names under snapshots/; refuse any that could leave it."""
     parts = path.split("/")
     if path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"weights file path {path!r} must be a plain relative path")
+        raise CatalogError(
+            [f"weights file path {path!r} must be a plain relative path"],
+            hint="fix the catalog entry; `upscaler catalog validate` checks every path",
+        )
 
 
 def _blob_ok(paths: CachePaths, f: WeightsFile, notes: list[str]) -> bool:

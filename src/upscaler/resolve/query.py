@@ -51,16 +51,38 @@ def _parse_channels(value: Any) -> int:
 
 
 def parse_query_string(text: str) -> dict[str, str]:
-    """Split ``"dataset=DIV2K scale=2"`` (spaces or commas) into raw key/value pairs."""
+    """Split ``"dataset=DIV2K scale=2"`` (spaces or commas) into raw key/value pairs.
+
+    A term given twice is an error rather than "the last one wins": ``scale=2 scale=4``
+    is a typo or a pasted fragment, and silently running the x4 model would hide it.
+    """
+    try:
+        tokens = shlex.split(text.replace(",", " "))
+    except ValueError as exc:  # shlex's "No closing quotation"
+        raise QueryError(
+            f"query {text!r} has an unbalanced quotation mark ({exc})",
+            hint="close the quote, or drop it: values need no quotes, e.g. dataset=DIV2K",
+        ) from None
     pairs: dict[str, str] = {}
-    for token in shlex.split(text.replace(",", " ")):
+    for token in tokens:
         if "=" not in token:
             raise QueryError(
                 f"query term {token!r} is not key=value",
                 hint='write e.g. "dataset=DIV2K scale=2 channels=4"',
             )
         key, value = token.split("=", 1)
-        pairs[key.strip().lower()] = value.strip()
+        name = key.strip().lower()
+        if not name:
+            raise QueryError(
+                f"query term {token!r} names no attribute",
+                hint=f"write attribute=value; attributes: {', '.join(QUERY_ATTRIBUTES)}",
+            )
+        if name in pairs:
+            raise QueryError(
+                f"the query gives {name} twice ({name}={pairs[name]} and {name}={value.strip()})",
+                hint=f"keep one {name}=... term",
+            )
+        pairs[name] = value.strip()
     return pairs
 
 
@@ -75,7 +97,9 @@ def normalise_query(raw: Mapping[str, Any], vocab: Vocabulary) -> Query:
             close = nearest(name, QUERY_ATTRIBUTES)
             raise QueryError(
                 f"unknown attribute {key!r}; valid attributes: {', '.join(QUERY_ATTRIBUTES)}",
-                hint=f"did you mean {close[0]}=...?" if close else None,
+                hint=f"did you mean {close[0]}=...?"
+                if close
+                else "`upscaler models list` shows each model's attributes",
             )
         if name == "scale":
             query[name] = _parse_scale(value)

@@ -13,8 +13,13 @@ docs/images.md), and :func:`save` writes them as 16-bit PNG or TIFF.
 from __future__ import annotations
 
 import io
+import logging
 import os
+import stat
+import struct
+import threading
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +35,9 @@ Pixels = npt.NDArray[Any]
 SUPPORTED_DTYPES = ("uint8", "uint16", "float32")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
+
+logger = logging.getLogger("upscaler")
+_PIL_LIMIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,13 @@ def _from_numpy(array: npt.NDArray[Any]) -> tuple[Pixels, bool, str]:
 
 
 def _check_pixels(width: int, height: int, what: str, max_pixels: int | None) -> None:
+    """Refuse an image with no pixels, or more than the decompression-bomb limit, from
+    its header alone (before any pixel is decoded)."""
+    if width < 1 or height < 1:
+        raise ImageError(
+            f"{what} declares {width}x{height} pixels: an image with no pixels",
+            hint="the file is damaged; pass a PNG, JPEG, WebP, BMP or TIFF file",
+        )
     limit = settings.max_pixels() if max_pixels is None else max_pixels
     if width * height > limit:
         raise ImageError(
@@ -112,6 +127,98 @@ def _check_pixels(width: int, height: int, what: str, max_pixels: int | None) ->
             f"{limit:,} (a guard against decompression bombs)",
             hint="pass max_pixels=N to upscale(), or set UPSCALER_MAX_PIXELS",
         )
+
+
+def _check_frames(count: int, what: str) -> None:
+    """Refuse animations and multi-page files rather than silently keep their first frame.
+
+    Upscaling a GIF's first frame and calling it the result loses the rest without a
+    word; every frame as a still is the caller's choice to make (see docs/images.md).
+    """
+    if count > 1:
+        raise ImageError(
+            f"{what} has {count} frames (an animation or a multi-page file); upscaler "
+            "upscales one still image",
+            hint="extract the frames (e.g. with PIL.ImageSequence) and upscale each frame "
+            "as its own PNG",
+        )
+
+
+def max_file_bytes(max_pixels: int | None) -> int:
+    """The largest file that can hold an image within the pixel limit: 16 bytes a pixel
+    (RGBA float32, uncompressed) plus 64 MiB of metadata. A bigger file is refused by
+    its size before it is read, as a sparse 3 GB ``.png`` would otherwise be."""
+    limit = settings.max_pixels() if max_pixels is None else max_pixels
+    return 16 * limit + (64 << 20)
+
+
+def _read_regular_file(path: Path, max_pixels: int | None = None) -> bytes:
+    """The bytes of ``path`` if it is a regular file (symlinks to one are followed).
+
+    Opened without blocking and checked with fstat before reading, so a FIFO cannot hang
+    the run and ``/dev/zero`` cannot fill the memory; a device, socket or folder is an
+    ImageError naming what it is.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageError(f"no such image file: {path}", hint="check the path") from None
+    except PermissionError:
+        raise ImageError(
+            f"cannot read {path}: permission denied", hint="check the file's permissions"
+        ) from None
+    except OSError as exc:
+        raise ImageError(
+            f"cannot open {path}: {exc.strerror or exc}", hint="check the path"
+        ) from None
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    mode = info.st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ImageError(
+                f"{path} is a folder, not an image file",
+                hint=f"upscale a folder tree with: upscaler batch {path} OUT",
+            )
+        raise ImageError(
+            f"{path} is a {file_kind(mode)}, not a regular file",
+            hint="pass an image file; pipes, devices and sockets are never read",
+        )
+    if info.st_size > max_file_bytes(max_pixels):
+        os.close(fd)
+        raise ImageError(
+            f"{path} is {info.st_size / 1e6:,.0f} MB, more than any image within the pixel "
+            f"limit can take ({max_file_bytes(max_pixels) / 1e6:,.0f} MB)",
+            hint="pass max_pixels=N to upscale(), or set UPSCALER_MAX_PIXELS, for larger images",
+        )
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise ImageError(
+                f"cannot read {path}: {exc.strerror or exc}", hint="check the file"
+            ) from None
+
+
+def file_kind(mode: int) -> str:
+    """A file-system entry's kind in words (for messages and batch skip reports)."""
+    kinds = (
+        (stat.S_ISREG, "regular file"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISLNK, "symlink"),
+    )
+    for test, name in kinds:
+        if test(mode):
+            return name
+    return "special file"
 
 
 def _sixteen_bit_png(data: bytes) -> bool:
@@ -129,8 +236,13 @@ def _read_png16(data: bytes, what: str, max_pixels: int | None) -> tuple[Pixels,
         _check_pixels(width, height, what, max_pixels)
         planes = int(meta["planes"])
         pixels = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
-    except png.Error as exc:
-        raise ImageError(f"cannot decode {what} as a 16-bit PNG ({exc})") from None
+    except (png.Error, zlib.error, ValueError, EOFError) as exc:
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(
+            f"cannot decode {what} as a 16-bit PNG ({exc})",
+            hint="the file is damaged; pass a PNG, JPEG, WebP, BMP or TIFF file",
+        ) from None
     pixels = pixels.reshape(height, width, planes)
     return np.ascontiguousarray(pixels), {1: "I;16", 2: "LA;16", 3: "RGB;16", 4: "RGBA;16"}[planes]
 
@@ -141,14 +253,20 @@ def _read_tiff(data: bytes, what: str, max_pixels: int | None) -> tuple[Pixels, 
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            _check_frames(len(tif.pages), what)
             page = tif.pages.first
             if page.dtype is None or np.dtype(page.dtype) == np.uint8:
                 return None
             shape = page.shape
             _check_pixels(int(shape[1]), int(shape[0]), what, max_pixels)
             array = page.asarray()
-    except (tifffile.TiffFileError, ValueError) as exc:
-        raise ImageError(f"cannot decode {what} as a TIFF ({exc})") from None
+    except ImageError:
+        raise
+    except (tifffile.TiffFileError, ValueError, IndexError, KeyError, OSError, struct.error) as exc:
+        raise ImageError(
+            f"cannot decode {what} as a TIFF ({exc or type(exc).__name__})",
+            hint="the file is damaged or not a TIFF; pass a PNG, JPEG, WebP, BMP or TIFF file",
+        ) from None
     pixels, _, _ = _from_numpy(np.asarray(array))
     return pixels, f"TIFF;{pixels.dtype}"
 
@@ -218,24 +336,38 @@ def _decode_bytes(data: bytes, what: str, kind: InputKind, max_pixels: int | Non
             return DecodedImage(deep[0], kind, deep[1], input_dtype=str(deep[0].dtype))
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    # Pillow's own limit (DecompressionBombError above 2 x 89 MP, even in open()) is
+    # lifted: ours, UPSCALER_MAX_PIXELS, is checked on the header before any decoding.
+    # Pillow's limit is a global, so decodes take turns while it is lifted: a thread
+    # must never restore it under another's open().
+    _PIL_LIMIT_LOCK.acquire()
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image: Image.Image = Image.open(io.BytesIO(data))
             _check_pixels(image.width, image.height, what, max_pixels)
-            previous = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None  # our own limit was checked just above
-            try:
-                image.load()
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous
+            _check_frames(int(getattr(image, "n_frames", 1)), what)
+            image.load()
     except ImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        struct.error,
+    ) as exc:
         raise ImageError(
             f"cannot decode {what} as an image ({exc})",
             hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
         ) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+        _PIL_LIMIT_LOCK.release()
     notes: tuple[str, ...] = ()
     orientation = image.getexif().get(0x0112, 1)
     if orientation not in (1, None):
@@ -256,12 +388,7 @@ def decode(image: Any, *, max_pixels: int | None = None) -> DecodedImage:
         return DecodedImage(pixels, "numpy", mode, squeeze, input_dtype=dtype)
     if isinstance(image, str | os.PathLike):
         path = Path(image)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"no such image file: {path}", hint="check the path") from None
-        except IsADirectoryError:
-            raise ImageError(f"{path} is a folder, not an image file") from None
+        data = _read_regular_file(path, max_pixels)
         return _decode_bytes(data, str(path), "path", max_pixels)
     if isinstance(image, bytes | bytearray | memoryview):
         return _decode_bytes(bytes(image), "the given bytes", "bytes", max_pixels)
@@ -316,25 +443,105 @@ def encode(pixels: Pixels, like: DecodedImage) -> Any:
     return image
 
 
+OUTPUT_FORMATS: dict[str, str] = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+"""Output suffixes and their formats: only formats that keep the whole image.
+
+Pillow can write many more (ICO, GIF, PCX, TGA, ...), but they shrink the image (an
+ICO is at most 256x256), drop colours (GIF's palette) or channels; an upscaler that
+silently writes a 128x64 icon has lost the result. JPEG keeps everything but alpha,
+which it cannot hold (a warning says so); 16-bit results need PNG or TIFF."""
+
+_MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383}
+"""The largest width or height each format can store (the rest: no practical limit)."""
+
+_PIL_SAVE_MODES = {
+    "BMP": ("1", "L", "P", "RGB"),
+    "JPEG": ("L", "RGB", "RGBA", "LA"),
+    "WEBP": ("L", "RGB", "RGBA", "LA"),
+}
+"""Result modes each format keeps (RGBA/LA to JPEG: alpha dropped with a warning; BMP
+has none: Pillow writes RGBA BMPs that read back as RGB)."""
+
+_FORMAT_LIST = "png, jpg, webp, tif or bmp"
+
+
+def output_format(target: Path) -> str:
+    """The format an output path asks for, or an ImageError naming the ones allowed."""
+    suffix = target.suffix.lower()
+    fmt = OUTPUT_FORMATS.get(suffix)
+    if fmt is None:
+        what = f"the format {suffix}" if suffix else "a name without a suffix"
+        raise ImageError(
+            f"cannot write {target.name!r}: {what} is not an output format that keeps the "
+            f"whole image; allowed: {_FORMAT_LIST}",
+            hint="name the output with .png (lossless, alpha, 16-bit), .jpg, .webp, .tif or .bmp",
+        )
+    return fmt
+
+
+def check_output_path(src: Path, target: Path) -> str:
+    """Refuse an output that cannot be written or would destroy the input; its format.
+
+    Checked before any work: the folder must exist, the name must not be a folder, the
+    suffix must be an allowed format, and the output must not be the input itself under
+    any name (the same path, a symlink or a hard link to it).
+    """
+    if target.is_dir():
+        raise ImageError(
+            f"the output {target} is a folder",
+            hint=f"name an output file inside it, e.g. {target / src.name}",
+        )
+    if not target.parent.is_dir():
+        raise ImageError(f"output folder {target.parent} does not exist", hint="create it first")
+    fmt = output_format(target)
+    refuse_overwriting_input(src, target)
+    return fmt
+
+
+def refuse_overwriting_input(src: Path, target: Path) -> None:
+    """An ImageError when ``target`` is ``src`` under any name: the same path spelt
+    otherwise, a symlink or a hard link to it (same device and inode)."""
+    try:
+        same = target.exists() and target.samefile(src)
+    except OSError:
+        same = False
+    if same:
+        raise ImageError(
+            f"the output {target} is the input {src} itself; writing it would replace the input",
+            hint=f"write to another name, e.g. {target.stem}.upscaled{target.suffix}",
+        )
+
+
 def save(result: Any, target: Path, info: dict[str, Any], *, quality: int | None = None) -> None:
     """Write ``result`` (PIL image or array) to ``target``; the format follows the suffix.
 
+    Only :data:`OUTPUT_FORMATS` are written, and only results they can hold: a mode or
+    size the format would change is an ImageError, not a silently different file.
     Callers pass a temp path and rename it afterwards: this function does not guard
     against partial files itself.
     """
+    fmt = output_format(target)
     suffix = target.suffix.lower()
     if isinstance(result, np.ndarray):
         _save_array(result, target, suffix)
         return
-    from PIL import Image
-
-    fmt = Image.registered_extensions().get(suffix)
-    if fmt is None:
+    check_fits(fmt, result.width, result.height, target)
+    if result.mode not in _PIL_SAVE_MODES.get(fmt, (result.mode,)):
+        depth = "a 16-bit" if result.mode.startswith("I") else f"a {result.mode}"
         raise ImageError(
-            f"cannot tell the image format from {target.name!r}",
-            hint="use an extension such as .png, .jpg, .webp or .tif",
+            f"{depth} result cannot be saved as {suffix} without losing part of it",
+            hint="use .png or .tif, which keep every channel and bit depth",
         )
     if fmt == "JPEG" and result.mode in ("RGBA", "LA"):
+        logger.warning("JPEG has no alpha channel: %s is written without it", target.name)
         result = result.convert("RGB" if result.mode == "RGBA" else "L")
     params: dict[str, Any] = {}
     if quality is not None and fmt in ("JPEG", "WEBP"):
@@ -345,7 +552,38 @@ def save(result: Any, target: Path, info: dict[str, Any], *, quality: int | None
     result.save(target, format=fmt, **params)
 
 
+def check_savable(fmt: str, decoded: DecodedImage, target: Path) -> None:
+    """Refuse, before any work, a result the output format could not hold: 16-bit or
+    float colour and 16-bit gray need PNG or TIFF; BMP has no alpha channel."""
+    deep = decoded.pixels.dtype == np.uint16 or (
+        decoded.pixels.dtype != np.uint8 and decoded.channels > 1
+    )
+    if deep and fmt not in ("PNG", "TIFF"):
+        raise ImageError(
+            f"a {decoded.pixels.dtype} image cannot be saved as {target.suffix} without "
+            "losing bit depth",
+            hint="use .png or .tif, which keep 16-bit and float pixels",
+        )
+    if fmt == "BMP" and decoded.channels in (2, 4):
+        raise ImageError(
+            f"an image with alpha cannot be saved as {target.suffix} without losing it",
+            hint="use .png, .webp or .tif, which keep the alpha channel",
+        )
+
+
+def check_fits(fmt: str, width: int, height: int, target: Path) -> None:
+    """A result larger than its format can store is an error, not a cropped file."""
+    limit = _MAX_SIDE.get(fmt)
+    if limit is not None and max(width, height) > limit:
+        raise ImageError(
+            f"a {width}x{height} result is too large for {target.suffix} (at most {limit} "
+            "pixels a side)",
+            hint="write .png or .tif, or use a smaller --outscale",
+        )
+
+
 def _save_array(pixels: Pixels, target: Path, suffix: str) -> None:
+    """16-bit or float colour (which PIL cannot hold): TIFF keeps it, PNG as 16-bit."""
     if suffix in (".tif", ".tiff"):
         import tifffile
 

@@ -156,7 +156,7 @@ def _memmap_threshold(explicit: int | None) -> int:
     if raw:
         try:
             return max(0, int(float(raw)))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or infinite
             log.warning("ignoring %s=%r: not a number of bytes", ENV_MEMMAP_THRESHOLD, raw)
     return MEMMAP_THRESHOLD_BYTES
 
