@@ -69,6 +69,7 @@ __all__ = [
     "GPU_MEMORY_BUDGET",
     "MEMMAP_THRESHOLD_BYTES",
     "MIN_TILE",
+    "STRIP_BYTES",
     "TileDefaults",
     "TiledRunner",
     "check_pixels",
@@ -100,6 +101,10 @@ model still runs a 512² image in one call."""
 
 GPU_MEMORY_BUDGET = 2 << 30
 """Activation bytes per model call on a GPU; out-of-memory errors halve it and retry."""
+
+STRIP_BYTES = 1 << 20
+"""Float32 bytes of a window's output mapped back to pixels at a time: the only host
+memory a window adds beyond its float32 input (see :meth:`_PixelMap.from_model`)."""
 
 PROBE_SIDES = (96, 128)
 """Sides of the probe windows that measure a model's activation bytes per pixel."""
@@ -208,20 +213,36 @@ class _PixelMap:
         if self.lo != 0.0:
             np.add(out, np.float32(self.lo), out=out)
 
-    def from_model(self, result: npt.NDArray[np.float32]) -> Pixels:
-        """Map a model output region back to pixels of ``self.dtype``."""
+    def from_model(self, result: npt.NDArray[np.float32], out: Pixels) -> None:
+        """Map a model output region back to pixels of ``self.dtype``, written into ``out``.
+
+        Why in strips: ``result`` is the model's float32 window (a read-only view of
+        TensorFlow's tensor, counted by the memory budget), up to 16 times the window's
+        input pixels times 12 bytes. Clipping a float copy of it whole would add that
+        again outside the budget; strips of :data:`STRIP_BYTES` keep the extra host memory
+        constant, whatever the window.
+        """
         if not np.all(np.isfinite(result)):
             raise ImageError("the model produced NaN or infinite values for this image")
-        y = np.clip(result, np.float32(self.lo), np.float32(self.hi))
-        if self.lo != 0.0:
-            y -= np.float32(self.lo)
-        if self.integer:
-            if self.span != self.white:
-                y *= np.float32(self.white / self.span)
-            return np.rint(np.clip(y, 0.0, self.white, out=y), out=y).astype(self.dtype)
-        if self.span != 1.0:
-            y /= np.float32(self.span)
-        return np.clip(y, 0.0, 1.0, out=y)
+        row_bytes = max(1, result[0].nbytes)
+        step = max(1, STRIP_BYTES // row_bytes)
+        strip = np.empty((min(step, result.shape[0]), *result.shape[1:]), dtype=np.float32)
+        for top in range(0, result.shape[0], step):
+            rows = result[top : top + step]
+            y = strip[: rows.shape[0]]
+            np.clip(rows, np.float32(self.lo), np.float32(self.hi), out=y)
+            if self.lo != 0.0:
+                y -= np.float32(self.lo)
+            target = out[top : top + step]
+            if self.integer:
+                if self.span != self.white:
+                    y *= np.float32(self.white / self.span)
+                np.rint(np.clip(y, 0.0, self.white, out=y), out=y)
+                np.copyto(target, y, casting="unsafe")
+            else:
+                if self.span != 1.0:
+                    y /= np.float32(self.span)
+                np.clip(y, 0.0, 1.0, out=target)
 
 
 class _OutOfMemory(Exception):
@@ -469,8 +490,8 @@ class TiledRunner:
                 if out is None:
                     out = self._allocate(plan, result.shape[3], mapping.dtype)
                 for tile, tile_out in zip(group, result, strict=True):
-                    out[tile.core_in_output(scale)] = mapping.from_model(
-                        tile_out[tile.core_in_window(scale)]
+                    mapping.from_model(
+                        tile_out[tile.core_in_window(scale)], out[tile.core_in_output(scale)]
                     )
                 del result
                 done += len(group)
@@ -535,7 +556,8 @@ class TiledRunner:
         try:
             function = self._function()
             with tf.device(self.device):
-                result = function(tf.constant(batch)).numpy()
+                # np.asarray shares a CPU tensor's memory (.numpy() would copy it)
+                result = np.asarray(function(tf.constant(batch)))
         except tf.errors.ResourceExhaustedError as exc:
             raise _OutOfMemory(_first_line(exc)) from None
         except tf.errors.InvalidArgumentError as exc:
