@@ -19,7 +19,7 @@ from upscaler import settings
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.description import Description, RuntimeInfo
-from upscaler.errors import ImageError, QueryError
+from upscaler.errors import ImageError, QueryError, nearest
 from upscaler.local_models import LocalKind, local_entry, looks_like_path, prepare_local
 from upscaler.resolve.resolver import build_query, choose, resolve
 from upscaler.resolve.result import Resolution
@@ -42,6 +42,9 @@ class Upscaler:
     folder, a TF.js ``model.json`` or a Keras ``.keras``/``.h5`` file).
     ``precision="bfloat16"`` trades exactness for about twice the speed on CPUs with
     native bfloat16; it is process-wide (see :mod:`upscaler.runtime.precision`).
+    ``border="replicate"`` (default) extends the image by its own edge pixels before the
+    model sees it, so zero-padding models draw no pale frame; ``border="zero"`` is
+    UpscalerJS's behaviour exactly (see :mod:`upscaler.runtime.tiled`).
     """
 
     def __init__(
@@ -61,9 +64,19 @@ class Upscaler:
         value_range: tuple[float, float] | None = None,
         device: str = "auto",
         precision: str | None = None,
+        border: str = "replicate",
         cache_dir: str | os.PathLike[str] | None = None,
         catalog: Catalog | None = None,
     ) -> None:
+        from upscaler.runtime.tiled import BORDERS
+
+        if border not in BORDERS:
+            close = nearest(border, BORDERS)
+            raise QueryError(
+                f"border must be one of {', '.join(BORDERS)}, got {border!r}",
+                hint=f"did you mean {close[0]}?" if close else "replicate (default) or zero",
+            )
+        self._border = border
         self._catalog = catalog or default_catalog()
         self._cache_arg = cache_dir
         self._cache_dir = settings.cache_root(cache_dir)
@@ -317,7 +330,7 @@ class Upscaler:
             context = padding
             if context is None and entry.tiling is not None:
                 context = entry.tiling.context
-            key = (entry.id, patch_size, context, batch_size)
+            key = (entry.id, patch_size, context, batch_size, self._border)
             runner = self._runners.get(key)
             if runner is None:
                 runner = TiledRunner(
@@ -328,6 +341,7 @@ class Upscaler:
                     context=context,
                     batch=batch_size,
                     device=self._device,
+                    border=self._border,
                 )
                 self._runners[key] = runner
 
