@@ -72,35 +72,60 @@ def test_models_list_json_has_every_model(cli: Cli) -> None:
     assert [r["id"] for r in rows if r["global_default"]] == ["esrgan-slim.x2"]
 
 
-def test_models_list_table(cli: Cli) -> None:
+def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     result = cli("models", "list")
     assert result.code == 0
     header, *rows = result.out.splitlines()
     assert header.split() == [
-        k.upper()
-        for k in (
-            "id",
-            "architecture",
-            "implementation",
-            "dataset",
-            "scale",
-            "channels",
-            "pruning",
-            "quantization",
-        )
+        "ID",
+        "SCALE",
+        "CHANNELS",
+        "PSNR",
+        "MS/MP",
+        "ARCHITECTURE",
+        "DATASET",
+        "IMPLEMENTATION",
+        "QUANTIZATION",
+        "PRUNING",
     ]
     assert [row.split()[0] for row in rows] == [e.id for e in CATALOG.entries]
     slim = next(row for row in rows if row.startswith("esrgan-slim.x2 "))
     assert slim.split() == [
         "esrgan-slim.x2",
-        "rdn",
-        "upscalerjs",
-        "div2k",
         "2",
         "3",
+        "31.07",  # mean of set5 33.52, set14 30.13, bsd100 29.55
+        "606",
+        "rdn",
+        "div2k",
+        "upscalerjs",
         "none",
         "none",
     ]
+
+
+def test_models_list_json_carries_quality_and_speed(cli: Cli) -> None:
+    rows = json.loads(cli("models", "list", "--json").out)
+    slim = next(r for r in rows if r["id"] == "esrgan-slim.x2")
+    assert slim["mean_psnr_y"] == 31.07 and slim["ms_per_output_megapixel"] == 606.5
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100])
+def test_models_list_fits_the_terminal(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """Columns are dropped from the least useful end, never the id, quality or speed."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = cli("models", "list")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert max(len(line) for line in lines) <= width, lines
+    assert lines[0].split()[:1] == ["ID"]
+    if width >= 60:
+        assert {"SCALE", "PSNR", "MS/MP"} <= set(lines[0].split())
+    assert "hidden to fit" in result.out and "--json" in result.out
+    assert any(line.startswith("esrgan-legacy.psnr-small-x2") for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -185,6 +210,19 @@ def test_models_show_text(cli: Cli) -> None:
     assert entry.weights is not None
     for f in entry.weights.files:
         assert any(f.path in line and f.sha256 in line for line in lines), f.path
+
+
+def test_models_show_text_has_no_python_literals(cli: Cli) -> None:
+    """Nested values (params, training, metrics, speed, weights source) read as text."""
+    result = cli("models", "show", "esrgan-slim.x2")
+    assert result.code == 0
+    for literal in ("{'", "['", "': ", "None", "True"):
+        assert literal not in result.out, literal
+    lines = result.out.splitlines()
+    assert any(line.split() == ["set5", "33.52", "0.9288"] for line in lines), result.out
+    assert any("606.5 ms per output megapixel" in line for line in lines)
+    assert any("npm @upscalerjs/esrgan-slim@1.0.0" in line for line in lines)
+    assert any(line.split() == ["value_range", "0", "to", "255"] for line in lines)
 
 
 @pytest.mark.parametrize("model_id", ["esrgan-slim.x9", "nope", "esrgan-slim.X2"])
