@@ -77,6 +77,19 @@ def print_table(
         print(textwrap.fill(note, width=max(limit, 20)))
 
 
+def human_size(size: int) -> str:
+    """Bytes in binary units with one decimal (``2.9 KiB``, ``13.4 MiB``), as people read
+    sizes; exact byte counts are in ``--json``."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
 def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from upscaler.cli.output import print_json, print_table
+from upscaler.cli.output import Column, human_size, print_json, print_table
 
 
 def register(sub: Any, add_query_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -206,18 +206,50 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_cache_summary(summary: Any) -> None:
+    """One row per model, the entries no model uses, and the total (each entry once)."""
+    rows = [
+        {
+            "model": m.model,
+            # no files: weights read in place from a local `source: {path: ...}`
+            "files": f"{m.files}/{m.expected}" if m.expected else "-",
+            "converted": "yes" if m.converted else "no",
+            "verified": ("yes" if m.verified else "no") if m.expected else "-",
+            "size": human_size(m.size),
+        }
+        for m in summary.models
+    ]
+    columns = (
+        Column("model"),
+        Column("files", numeric=True),
+        Column("converted"),
+        Column("verified"),
+        Column("size", numeric=True),
+    )
+    if rows:
+        print_table(rows, columns)
+    if summary.unused_entries:
+        print(
+            f"not used by any model: {summary.unused_entries} entries, "
+            f"{human_size(summary.unused_size)} (`upscaler cache prune` removes them)"
+        )
+    count = len(summary.models)
+    print(
+        f"total: {count} model{'' if count == 1 else 's'}, {human_size(summary.total_size)} "
+        f"in {summary.root}"
+    )
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     """list / verify / prune the cache."""
     from upscaler import fetch
     from upscaler.catalog import default_catalog
 
     if args.cache_command == "list":
-        items = fetch.list_cache()
-        rows = [item.to_dict() for item in items]
         if args.json:
-            print_json(rows)
+            print_json([item.to_dict() for item in fetch.list_cache()])
         else:
-            print_table(rows, ("kind", "key", "size", "models", "path"))
+            print_cache_summary(fetch.summarize_cache())
         return 0
     if args.cache_command == "verify":
         problems = fetch.verify_cache()
@@ -233,5 +265,5 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"freed_bytes": freed})
     else:
-        print(f"freed {freed} bytes")
+        print(f"freed {human_size(freed)}")
     return 0

@@ -8,6 +8,7 @@ Public API::
     read_tarball_member(tgz, path) -> bytes
     integrity_of(path) -> "sha512-..."
     list_cache(cache_dir=None) -> [CacheItem]
+    summarize_cache(cache_dir=None) -> CacheSummary (one row per model, and the total)
     verify_cache(cache_dir=None) -> [problem]
     prune_cache(cache_dir=None, *, keep=()) -> bytes freed (keep: model ids and/or Weights)
     cache_paths(cache_dir=None) -> CachePaths (root, savedmodels, lock(name), ...)
@@ -41,9 +42,12 @@ from upscaler.fetch.archive import (
 )
 from upscaler.fetch.cache import (
     CacheItem,
+    CacheSummary,
+    ModelCacheSummary,
     CachePaths,
     cache_paths,
     list_cache,
+    summarize_cache,
     prune_cache,
     verify_cache,
 )
@@ -56,12 +60,15 @@ __all__ = [
     "MAX_MEMBER_BYTES",
     "MAX_TOTAL_BYTES",
     "CacheItem",
+    "CacheSummary",
+    "ModelCacheSummary",
     "CachePaths",
     "cache_paths",
     "download_npm_tarball",
     "fetch_model_files",
     "integrity_of",
     "list_cache",
+    "summarize_cache",
     "prune_cache",
     "read_tarball_member",
     "tarball_files",
