@@ -131,6 +131,7 @@ def prepare_savedmodel(
             raise ConversionError(
                 f"{entry.id}: weights format {entry.weights.format!r} is not convertible yet",
                 hint="local SavedModels load directly with Upscaler(model=PATH, scale=N)",
+                cli_hint="local SavedModels load directly with --model PATH --scale N",
             )
         files = fetch_entry_files(entry, cache_dir=cache_dir, progress=progress)
         report = convert_tfjs_layers(

@@ -44,7 +44,8 @@ def register(sub: Any) -> None:
         action="append",
         default=[],
         metavar="ATTR=VALUE",
-        help="keep models whose attribute equals VALUE (aliases allowed); repeatable",
+        help="keep models whose attribute equals VALUE (aliases allowed); repeatable, and "
+        'one --filter may hold several, as `resolve` takes them: "scale=4 channels=3"',
     )
     lst.add_argument("--json", action="store_true", help="print a JSON array")
     lst.set_defaults(handler=cmd_list)
@@ -54,7 +55,12 @@ def register(sub: Any) -> None:
     show.set_defaults(handler=cmd_show)
 
     res = sub.add_parser("resolve", help="resolve a query to a model or nearest alternatives")
-    res.add_argument("query", nargs="?", default="", help='e.g. "dataset=DIV2K scale=2 channels=4"')
+    res.add_argument(
+        "query",
+        nargs="*",
+        metavar="ATTR=VALUE",
+        help="e.g. dataset=DIV2K scale=2 channels=4 (one quoted string or several words)",
+    )
     res.add_argument("--prefer", default="balanced", choices=("balanced", "fast", "accurate"))
     res.add_argument("--json", action="store_true")
     res.set_defaults(handler=cmd_resolve)
@@ -66,19 +72,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     from upscaler.resolve import build_query
 
     catalog = default_catalog()
-    raw: dict[str, str] = {}
-    for item in args.filter:
-        if "=" not in item:
-            raise QueryError(f"--filter {item!r} is not ATTR=VALUE", hint="--filter scale=2")
-        key, value = item.split("=", 1)
-        raw[key] = value
-    query = build_query(raw, catalog)
+    words = [word for item in args.filter for word in item.split()]
+    for word in words:
+        if "=" not in word:
+            raise QueryError(f"--filter {word!r} is not ATTR=VALUE", hint="--filter scale=2")
+    query = build_query(" ".join(words), catalog)
     rows = [
         list_row(e) for e in catalog.entries if all(e.attribute(k) == v for k, v in query.items())
     ]
     if args.json:
         print_json(rows)
     else:
+        if not rows:
+            print(_no_match_note(query))
+            return 0
         table = [
             {
                 **r,
@@ -89,6 +96,21 @@ def cmd_list(args: argparse.Namespace) -> int:
         ]
         print_table(table, LIST_COLUMNS, fit=True)
     return 0
+
+
+def _no_match_note(query: dict[str, Any]) -> str:
+    """What to do when no catalog model has these attributes: the resolver still finds
+    one through an adapter (alpha, gray, chain, resize) when the difference allows."""
+    text = " ".join(f"{k}={v}" for k, v in query.items())
+    adapters = {
+        4: "an RGB model runs 4-channel images through the alpha adapter",
+        1: "an RGB model runs gray images through the gray adapter",
+    }
+    lines = [f"no catalog model has {text}."]
+    if query.get("channels") in adapters:
+        lines.append(f"That is not needed: {adapters[query['channels']]}.")
+    lines.append(f"`upscaler resolve {text}` shows the model that would run, and how.")
+    return "\n".join(lines)
 
 
 def list_row(entry: ModelEntry) -> dict[str, Any]:
@@ -183,7 +205,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     from upscaler.resolve import build_query, resolve
 
     catalog = default_catalog()
-    resolution = resolve(build_query(args.query, catalog), catalog, prefer=args.prefer)
+    resolution = resolve(build_query(" ".join(args.query), catalog), catalog, prefer=args.prefer)
     if args.json:
         print_json(resolution.to_dict())
         return 0
@@ -194,12 +216,22 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         print(f"adapter: {adapter.kind}: {adapter.detail}")
     if resolution.matches[1:]:
         print("other exact matches: " + ", ".join(resolution.matches[1:]))
-    if resolution.alternatives:
-        print("alternatives:")
-        for alt in resolution.alternatives:
+    if resolution.model is not None:
+        print(f"run it: upscaler upscale IN -o OUT --model {chosen}")
+    others = [a for a in resolution.alternatives if a.id != chosen]
+    if others:
+        print(f"other choices, closest first ({COST_LEGEND}):")
+        for alt in others:
             flag = "" if alt.adaptable else "  (not adaptable)"
             print(
                 f"  {alt.id:<28} cost {alt.cost:>5.1f}  {'; '.join(alt.describe_differences())}"
-                f"{flag}\n  {'':<28} {alt.call}"
+                f"{flag}\n  {'':<28} {alt.flags}"
             )
     return 0
+
+
+COST_LEGEND = (
+    "cost = how far a model is from the query, lower is closer: 2 for channels an adapter "
+    "bridges (alpha, gray), 8-20 for a different quantization, architecture or dataset, "
+    "25+ for a scale reached by chaining or resizing; docs/concepts.md has the table"
+)
