@@ -371,17 +371,7 @@ class Upscaler:
         from upscaler.runtime.image_io import decode, save
 
         target = Path(dst)
-        if not target.parent.is_dir():
-            raise ImageError(
-                f"output folder {target.parent} does not exist", hint="create it first"
-            )
-        from PIL import Image
-
-        if target.suffix.lower() not in Image.registered_extensions():
-            raise ImageError(
-                f"cannot tell the image format from {target.name!r}",
-                hint="use an extension such as .png, .jpg, .webp or .tif",
-            )
+        check_output_path(target)
         source = decode(Path(src), max_pixels=options.get("max_pixels"))
         result = self.upscale(source, **options)
         fd, tmp = tempfile.mkstemp(
@@ -395,3 +385,39 @@ class Upscaler:
             Path(tmp).unlink(missing_ok=True)
             raise
         return target
+
+
+def check_output_path(target: Path, *, folder_made_later: bool = False) -> None:
+    """Refuse an output whose folder is missing or whose format cannot be told from its
+    name: mistakes a user can fix, so they are found before any model work (the CLI calls
+    this for every output before loading the model)."""
+    if not folder_made_later and not target.parent.is_dir():
+        raise ImageError(f"output folder {target.parent} does not exist", hint="create it first")
+    from PIL import Image
+
+    if target.suffix.lower() not in Image.registered_extensions():
+        raise ImageError(
+            f"cannot tell the image format from {target.name!r}",
+            hint="use an extension such as .png, .jpg, .webp or .tif",
+        )
+
+
+def check_input_image(path: Path) -> None:
+    """Refuse a file that is not an image, from its header only (PIL opens lazily; the
+    pixels are decoded later, once), so a typo'd path or a text file fails in
+    milliseconds instead of after the model has loaded."""
+    from PIL import Image, UnidentifiedImageError
+
+    from upscaler.runtime.image_io import _TIFF_SIGNATURES
+
+    try:
+        with path.open("rb") as handle:
+            if handle.read(4) in _TIFF_SIGNATURES:
+                return  # tifffile reads TIFFs PIL cannot (float, many channels)
+        with Image.open(path):
+            pass
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(
+            f"cannot decode {path} as an image ({exc})",
+            hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
+        ) from None

@@ -136,8 +136,13 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     """Upscale files (each written atomically) and report what ran and how long it took."""
     from upscaler.cli.batch_cmds import run_options_from_args, spec_from_args
 
+    from upscaler.upscaler import check_input_image, check_output_path
+
     options = run_options_from_args(args)
     pairs, folder = _upscale_targets(args)
+    for src, dst in pairs:  # what the user can fix fails now, not after the model loads
+        check_output_path(dst, folder_made_later=folder is not None)
+        check_input_image(src)
     upscaler = spec_from_args(args).build()
     show = not (args.no_progress or args.quiet)
     began = time.perf_counter()
