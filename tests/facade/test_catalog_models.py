@@ -119,7 +119,8 @@ def test_cli_fetch_and_cache_commands(
     monkeypatch.setenv("UPSCALER_CATALOG", str(tiny_catalog))
     monkeypatch.setenv("UPSCALER_HOME", str(tmp_path / "home"))
     assert main(["fetch", "tiny.x2"]) == 0
-    assert "tiny.x2" in capsys.readouterr().out
+    fetched = capsys.readouterr().out
+    assert fetched.startswith("tiny.x2: /") and "PosixPath" not in fetched
     assert main(["cache", "list", "--json"]) == 0
     listing = capsys.readouterr().out
     assert "savedmodel" in listing

@@ -217,14 +217,16 @@ def _consume(
     progress: bool,
     on_result: Callable[[FileResult], None] | None,
 ) -> None:
-    """Count results as they arrive, with a bar of files on stderr."""
+    """Count results as they arrive, with a bar of files on stderr (on a terminal)."""
     from tqdm import tqdm
+
+    from upscaler.progress import tqdm_disable
 
     with tqdm(
         total=summary.total,
         unit="file",
         desc="upscaling",
-        disable=not progress,
+        disable=tqdm_disable(progress),
         file=sys.stderr,
         dynamic_ncols=True,
     ) as bar:

@@ -153,9 +153,14 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     outputs: list[dict[str, Any]] = []
     from tqdm import tqdm
 
+    from upscaler.progress import tqdm_disable
+
     several = len(pairs) > 1
     with tqdm(
-        total=len(pairs), unit="file", disable=not (show and several), file=sys.stderr
+        total=len(pairs),
+        unit="file",
+        disable=tqdm_disable(show and several),
+        file=sys.stderr,
     ) as bar:
         for src, dst in pairs:
             started = time.perf_counter()
@@ -206,8 +211,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     else:
         raise QueryError("say what to fetch", hint="upscaler fetch esrgan-slim.x2, or --all")
     for upscaler in targets:
-        path = upscaler.prepare(convert=not args.no_convert, progress=not args.quiet)
-        print(f"{upscaler.model.id}: {path}")
+        folders = upscaler.prepare(convert=not args.no_convert, progress=not args.quiet)
+        print(f"{upscaler.model.id}: {', '.join(str(f) for f in folders)}")
     return 0
 
 

@@ -57,6 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from upscaler.errors import Cancelled, ImageError, ModelLoadError
+from upscaler.progress import tqdm_disable
 from upscaler.runtime.device import (
     configure_threads,
     device_kind,
@@ -501,7 +502,7 @@ class TiledRunner:
             total=total,
             unit="tile",
             desc="upscaling",
-            disable=not progress,
+            disable=tqdm_disable(progress),
             file=sys.stderr,
             leave=False,
         ) as bar:
