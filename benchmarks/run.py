@@ -239,19 +239,16 @@ def section_memory(cases: list[tuple[str, int, int]]) -> str:
             ]
         )
         print(f"  memory {label}: {result}", file=sys.stderr, flush=True)
-    return (
-        "### Peak RSS, default tiled runner, fresh process per case\n\n"
-        + common.table(
-            [
-                "model and input (WxH)",
-                "output MB",
-                "RSS after load MB",
-                "peak RSS MB",
-                "target MB (2 × output + 1200)",
-                "notes",
-            ],
-            rows,
-        )
+    return "### Peak RSS, default tiled runner, fresh process per case\n\n" + common.table(
+        [
+            "model and input (WxH)",
+            "output MB",
+            "RSS after load MB",
+            "peak RSS MB",
+            "target MB (2 × output + 1200)",
+            "notes",
+        ],
+        rows,
     )
 
 

@@ -26,7 +26,9 @@ except DependencyError:
 """
 
 
-@pytest.mark.parametrize(("level", "shown"), [(None, False), ("3", False), ("1", False), ("0", True)])
+@pytest.mark.parametrize(
+    ("level", "shown"), [(None, False), ("3", False), ("1", False), ("0", True)]
+)
 def test_tensorflow_banner_follows_the_users_log_level(
     tmp_path: Path, level: str | None, shown: bool
 ) -> None:
@@ -35,9 +37,9 @@ def test_tensorflow_banner_follows_the_users_log_level(
     else runs): the banner must be hidden unless the user asked for info logs (level 0)."""
     fake = tmp_path / "fake" / "tensorflow"
     fake.mkdir(parents=True)
+    banner = 'os.write(2, b"BANNER from the C++ runtime\\n")'
     (fake / "__init__.py").write_text(
-        'import os\nos.write(2, b"BANNER from the C++ runtime\\n")\nraise ImportError("stand-in")\n',
-        encoding="utf-8",
+        f'import os\n{banner}\nraise ImportError("stand-in")\n', encoding="utf-8"
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "fake"), env.get("PYTHONPATH", "")])
@@ -68,7 +70,9 @@ def _upscale(tmp_path: Path, *, terminal: bool) -> str:
     # a new pseudo-terminal is 0 columns wide, and tqdm draws a bar that wide: nothing
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     try:
-        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=follower, env=env, check=False)
+        proc = subprocess.run(
+            argv, stdout=subprocess.DEVNULL, stderr=follower, env=env, check=False
+        )
         os.close(follower)
         chunks = []
         while True:

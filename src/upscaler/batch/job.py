@@ -294,7 +294,7 @@ class _DstLock:
                 os.close(fd)
                 raise self._busy() from None
             try:
-                same = os.stat(self._path).st_ino == os.fstat(fd).st_ino
+                same = self._path.stat().st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
                 same = False
             if same:

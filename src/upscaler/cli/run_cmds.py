@@ -135,7 +135,6 @@ def _upscale_targets(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]],
 def cmd_upscale(args: argparse.Namespace) -> int:
     """Upscale files (each written atomically) and report what ran and how long it took."""
     from upscaler.cli.batch_cmds import run_options_from_args, spec_from_args
-
     from upscaler.upscaler import check_input_image, check_output_path
 
     options = run_options_from_args(args)

@@ -42,13 +42,13 @@ from upscaler.fetch.archive import (
 )
 from upscaler.fetch.cache import (
     CacheItem,
+    CachePaths,
     CacheSummary,
     ModelCacheSummary,
-    CachePaths,
     cache_paths,
     list_cache,
-    summarize_cache,
     prune_cache,
+    summarize_cache,
     verify_cache,
 )
 from upscaler.fetch.hashing import integrity_of
@@ -60,17 +60,17 @@ __all__ = [
     "MAX_MEMBER_BYTES",
     "MAX_TOTAL_BYTES",
     "CacheItem",
+    "CachePaths",
     "CacheSummary",
     "ModelCacheSummary",
-    "CachePaths",
     "cache_paths",
     "download_npm_tarball",
     "fetch_model_files",
     "integrity_of",
     "list_cache",
-    "summarize_cache",
     "prune_cache",
     "read_tarball_member",
+    "summarize_cache",
     "tarball_files",
     "verify_cache",
 ]
