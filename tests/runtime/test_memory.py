@@ -8,6 +8,7 @@ resident memory), so nothing the test process holds counts.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from fresh_process import run_fresh
@@ -39,3 +40,41 @@ def test_encoding_to_pil_makes_one_copy_not_two() -> None:
     bytes a pixel); a second, same-mode ``convert`` copy was a whole output more."""
     report = run_fresh(ENCODE)
     assert report["grew"] <= report["pil"] * 1.25, report
+
+
+ALLOCATOR = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+from upscaler.runtime import load_savedmodel
+from upscaler.runtime.tiled import TiledRunner
+
+class Up(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, "input")])
+    def serve(self, x):
+        return {"output": tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)}
+
+module = Up()
+tf.saved_model.save(module, sys.argv[1], signatures={"serving_default": module.serve})
+runner = TiledRunner(load_savedmodel(sys.argv[1]), scale=2, value_range=(0, 255), tile=512,
+                     context=0, device="cpu", border="zero")
+pixels = np.zeros((512, 2048, 3), np.uint8)
+runner.run(pixels[:, :512], progress=False)  # trace outside the measurement
+tf.config.experimental.reset_memory_stats("CPU:0")
+runner.run(pixels, progress=False)
+peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+print(json.dumps({"peak": peak, "tiles": runner.describe()["tiles"]}))
+"""
+
+
+def test_one_window_output_at_a_time_in_the_allocator(tmp_path: Path) -> None:
+    """A view of one window's output kept alive through the next model call doubled the
+    runner's share of TensorFlow's memory (the budget counts one window). Measured with
+    TensorFlow's BFC allocator, the CPU allocator that keeps statistics."""
+    pytest.importorskip("tensorflow")
+    report = run_fresh(ALLOCATOR, str(tmp_path / "up"), env={"TF_CPU_ALLOCATOR_USE_BFC": "true"})
+    window_out = 1024 * 1024 * 3 * 4  # one 512x512 window, x2, float32
+    assert report["tiles"] == 4
+    # one call: its input, the half-repeated intermediate and its output (2 window
+    # outputs); a second output still alive made it 3.3
+    assert report["peak"] < 2.5 * window_out, report

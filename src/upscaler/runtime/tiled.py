@@ -524,10 +524,9 @@ class TiledRunner:
                 if out is None:
                     shape = (image.shape[0] * scale, image.shape[1] * scale, result.shape[3])
                     out = self._allocate(shape, mapping.dtype)
-                for tile, tile_out in zip(group, result, strict=True):
-                    place = _placement(tile, self.pad, image.shape[0], image.shape[1], scale)
-                    if place is not None:
-                        mapping.from_model(tile_out[place[0]], out[place[1]])
+                _write_cores(group, result, out, mapping, pad=self.pad, scale=scale)
+                # The last reference to the model's output tensor: it must be gone before
+                # the next call, or two windows' outputs are alive at once.
                 del result
                 done += len(group)
                 bar.update(len(group))
@@ -660,6 +659,25 @@ def _fill_window(
         slot[:, :c] = slot[:, c : c + 1]
     if d < tile.width:
         slot[:, d:] = slot[:, d - 1 : d]
+
+
+def _write_cores(
+    group: list[Tile],
+    result: npt.NDArray[np.float32],
+    out: Pixels,
+    mapping: _PixelMap,
+    *,
+    pad: int,
+    scale: int,
+) -> None:
+    """Map each window's kept core into the output. A function of its own so that no
+    view of ``result`` (which keeps TensorFlow's output tensor alive) outlives the batch:
+    a loop variable in the caller would hold it through the next model call."""
+    height, width = out.shape[0] // scale, out.shape[1] // scale
+    for tile, tile_out in zip(group, result, strict=True):
+        place = _placement(tile, pad, height, width, scale)
+        if place is not None:
+            mapping.from_model(tile_out[place[0]], out[place[1]])
 
 
 def _placement(
