@@ -13,7 +13,9 @@ Sections (``--sections``, default all):
 speed    ms per output megapixel, default tiled runner, each family's default and x4 models
 tiled    tiled (default settings) vs one whole-image call, and the overhead in %
 bicubic  PIL bicubic resize, the no-model baseline
-memory   peak RSS of a fresh process per case (esrgan-slim.x4 at 512², 2048², 4096²)
+memory   peak RSS of a fresh process per case (esrgan-slim.x4 at 512², 2048², 4096²;
+         pixel-upsampler.x2 at 6000x4000, where the output dominates); ``--memory-case
+         MODEL:WxH`` runs only the cases given
 levers   what threads, XLA, oneDNN, tile size and batch size do
 peers    our time vs UpscalerJS 1.0 (tfjs-node) on the same 2-core machine
 ncnn     our runner vs the ncnn runtime on the ncnn models (SPAN, animevideov3), interleaved
@@ -75,6 +77,8 @@ PEERS = {
     "esrgan-legacy.gans-x4": 25.0,
 }
 RSS_MODEL = "esrgan-slim.x4"
+MEMORY_LARGE_MODEL = "pixel-upsampler.x2"
+"""A model with almost no activations: its peak is the output and the copies around it."""
 PRECISION_MODELS = ["esrgan-slim.x2", "esrgan-medium.x2", "esrgan-slim.x4", "esrgan-legacy.gans-x4"]
 """Models run in float32 and bfloat16 (the two UpscalerJS comparisons among them)."""
 SECTIONS = ("speed", "tiled", "bicubic", "memory", "levers", "peers", "ncnn", "precision")
@@ -209,18 +213,26 @@ def section_bicubic(size: int, repeats: int) -> str:
     )
 
 
-def section_memory(sizes: list[int]) -> str:
+def parse_memory_case(text: str) -> tuple[str, int, int]:
+    """``MODEL:WxH`` (or ``MODEL:N`` for a square) as (model id, width, height)."""
+    model_id, _, size = text.rpartition(":")
+    width, _, height = size.partition("x")
+    return model_id or RSS_MODEL, int(width), int(height or width)
+
+
+def section_memory(cases: list[tuple[str, int, int]]) -> str:
     rows = []
-    for size in sizes:
-        result = child(["rss", RSS_MODEL, str(size)])
+    for model_id, width, height in cases:
+        label = f"{model_id} {width}x{height}"
+        result = child(["rss", model_id, f"{width}x{height}"])
         if "error" in result:
-            rows.append([f"{size}²", "—", "—", "—", "—", result["error"]])
+            rows.append([label, "—", "—", "—", "—", result["error"]])
             continue
         out_mb = result["output_bytes"] / 1e6
         target = 2 * result["output_bytes"] / 1e6 + 1200
         rows.append(
             [
-                f"{size}²",
+                label,
                 f"{out_mb:,.0f}",
                 f"{result['rss_loaded_mb']:,.0f}",
                 f"{result['rss_peak_mb']:,.0f}",
@@ -228,20 +240,17 @@ def section_memory(sizes: list[int]) -> str:
                 f"{result['seconds']:.1f} s, {result['tiles']} tiles, memmap={result['memmap']}",
             ]
         )
-        print(f"  memory {size}: {result}", file=sys.stderr, flush=True)
-    return (
-        f"### Peak RSS, {RSS_MODEL}, default tiled runner, fresh process per case\n\n"
-        + common.table(
-            [
-                "input",
-                "output MB",
-                "RSS after load MB",
-                "peak RSS MB",
-                "target MB (2 × output + 1200)",
-                "notes",
-            ],
-            rows,
-        )
+        print(f"  memory {label}: {result}", file=sys.stderr, flush=True)
+    return "### Peak RSS, default tiled runner, fresh process per case\n\n" + common.table(
+        [
+            "model and input (WxH)",
+            "output MB",
+            "RSS after load MB",
+            "peak RSS MB",
+            "target MB (2 × output + 1200)",
+            "notes",
+        ],
+        rows,
     )
 
 
@@ -415,13 +424,15 @@ def peak_rss_mb() -> float:
 
 def run_child(argv: list[str]) -> int:
     """One measurement in a fresh process (thread pools and oneDNN are per process)."""
-    kind, model_id, size = argv[0], argv[1], int(argv[2])
+    kind, model_id, size_text = argv[0], argv[1], argv[2]
+    width, _, height = size_text.partition("x")
+    size = int(width)
     threads = os.environ.get("UPSCALER_BENCH_THREADS")
     from upscaler.runtime.device import configure_threads
 
     configure_threads(int(threads) if threads else None)  # before TensorFlow runs anything
     entry, model = common.load_model(model_id)
-    pixels = common.sample_image(size, size)
+    pixels = common.sample_image(int(height or width), size)
     if kind == "rss":
         loaded = peak_rss_mb()
         runner = runner_for(entry, model)
@@ -511,6 +522,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-speed", action="store_true", help="write speed: via yaml_edit")
     parser.add_argument("--speed-size", type=int, default=512, help="input side for --write-speed")
     parser.add_argument("--speed-repeats", type=int, default=2)
+    parser.add_argument(
+        "--memory-case",
+        action="append",
+        default=[],
+        metavar="MODEL:WxH",
+        help="memory section: only these cases (e.g. pixel-upsampler.x2:6000x4000)",
+    )
     args = parser.parse_args(argv)
     sections = [s for s in args.sections if s != "none"]
     unknown = set(sections) - set(SECTIONS)
@@ -544,8 +562,14 @@ def main(argv: list[str] | None = None) -> int:
     if "bicubic" in sections:
         print(section_bicubic(size, max(3, repeats)) + "\n", flush=True)
     if "memory" in sections:
-        sizes = [256, 1024] if args.quick else [512, 2048, 4096]
-        print(section_memory(sizes) + "\n", flush=True)
+        if args.memory_case:
+            cases = [parse_memory_case(c) for c in args.memory_case]
+        elif args.quick:
+            cases = [(RSS_MODEL, s, s) for s in (256, 1024)]
+        else:
+            cases = [(RSS_MODEL, s, s) for s in (512, 2048, 4096)]
+            cases.append((MEMORY_LARGE_MODEL, 6000, 4000))
+        print(section_memory(cases) + "\n", flush=True)
     if "levers" in sections:
         sweep = 512 if args.quick else 1024
         print(section_levers(size, repeats, sweep, args.quick) + "\n", flush=True)

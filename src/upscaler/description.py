@@ -108,9 +108,9 @@ class Description(BaseModel):
             lines.append(f"tiling       {plan}")
         if rt.last_run and rt.last_run.get("adapters"):
             lines.append("applied      " + "; ".join(rt.last_run["adapters"]))
-        if self.alternatives:
+        if any(a.id != self.model.id for a in self.alternatives):
             lines.append("alternatives")
-            for alt in self.alternatives[:5]:
+            for alt in [a for a in self.alternatives if a.id != self.model.id][:5]:
                 diffs = "; ".join(alt.describe_differences())
                 lines.append(f"  {alt.id:<28} {diffs}  → {alt.call}")
         return "\n".join(lines)

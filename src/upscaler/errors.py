@@ -19,15 +19,20 @@ class UpscalerError(Exception):
     """Base of every error raised on purpose by upscaler.
 
     ``hint`` carries the suggested fix separately so the CLI can show it on its own line
-    segment; ``exit_code`` is what the CLI exits with (documented in docs/errors.md).
+    segment; ``cli_hint`` is the same fix in command-line words (``--model X`` where the
+    hint says ``Upscaler(model="X")``), which the CLI prints instead when there is one;
+    ``exit_code`` is what the CLI exits with (documented in docs/errors.md).
     """
 
     exit_code: int = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, cli_hint: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.cli_hint = cli_hint
 
     def __str__(self) -> str:
         if self.hint:
@@ -71,9 +76,14 @@ class NoMatchingModel(UpscalerError, LookupError):
     exit_code = 4
 
     def __init__(
-        self, message: str, *, alternatives: Sequence[Alternative] = (), hint: str | None = None
+        self,
+        message: str,
+        *,
+        alternatives: Sequence[Alternative] = (),
+        hint: str | None = None,
+        cli_hint: str | None = None,
     ) -> None:
-        super().__init__(message, hint=hint)
+        super().__init__(message, hint=hint, cli_hint=cli_hint)
         self.alternatives = list(alternatives)
 
 

@@ -89,6 +89,7 @@ def local_entry(
         raise QueryError(
             f"the scale of local model {path} is unknown",
             hint=f'say it: Upscaler(model="{path}", scale=2)',
+            cli_hint=f"say it: --model {path} --scale 2",
         )
     vr = value_range or tuple(meta.get("value_range") or DEFAULT_VALUE_RANGE)
     name = path.stem if path.suffix else path.name

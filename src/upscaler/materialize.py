@@ -156,6 +156,7 @@ def prepare_savedmodel(
             raise ConversionError(
                 f"{entry.id}: weights format {fmt!r} is not convertible yet",
                 hint="local SavedModels load directly with Upscaler(model=PATH, scale=N)",
+                cli_hint="local SavedModels load directly with --model PATH --scale N",
             )
         convert = convert_tfjs_layers if fmt == "tfjs-layers" else convert_ncnn
         files = fetch_entry_files(entry, cache_dir=cache_dir, progress=progress)

@@ -18,7 +18,7 @@ from upscaler import settings
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.description import Description, RuntimeInfo
-from upscaler.errors import ImageError, NoMatchingModel, QueryError
+from upscaler.errors import ImageError, NoMatchingModel, QueryError, nearest
 from upscaler.local_models import (
     LocalKind,
     bare_local_hint,
@@ -47,6 +47,9 @@ class Upscaler:
     folder, a TF.js ``model.json`` or a Keras ``.keras``/``.h5`` file).
     ``precision="bfloat16"`` trades exactness for about twice the speed on CPUs with
     native bfloat16; it is process-wide (see :mod:`upscaler.runtime.precision`).
+    ``border="replicate"`` (default) extends the image by its own edge pixels before the
+    model sees it, so zero-padding models draw no pale frame; ``border="zero"`` is
+    UpscalerJS's behaviour exactly (see :mod:`upscaler.runtime.tiled`).
     """
 
     def __init__(
@@ -68,9 +71,19 @@ class Upscaler:
         value_range: tuple[float, float] | None = None,
         device: str = "auto",
         precision: str | None = None,
+        border: str = "replicate",
         cache_dir: str | os.PathLike[str] | None = None,
         catalog: Catalog | None = None,
     ) -> None:
+        from upscaler.runtime.tiled import BORDERS
+
+        if border not in BORDERS:
+            close = nearest(border, BORDERS)
+            raise QueryError(
+                f"border must be one of {', '.join(BORDERS)}, got {border!r}",
+                hint=f"did you mean {close[0]}?" if close else "replicate (default) or zero",
+            )
+        self._border = border
         self._catalog = catalog or default_catalog()
         self._cache_arg = cache_dir
         self._cache_dir = settings.cache_root(cache_dir)
@@ -336,7 +349,7 @@ class Upscaler:
             context = padding
             if context is None and entry.tiling is not None:
                 context = entry.tiling.context
-            key = (entry.id, patch_size, context, batch_size)
+            key = (entry.id, patch_size, context, batch_size, self._border)
             runner = self._runners.get(key)
             if runner is None:
                 runner = TiledRunner(
@@ -347,6 +360,7 @@ class Upscaler:
                     context=context,
                     batch=batch_size,
                     device=self._device,
+                    border=self._border,
                 )
                 self._runners[key] = runner
 
@@ -404,3 +418,35 @@ class Upscaler:
                 hint="check that the output folder is writable and has free space",
             ) from None
         return target
+
+
+def check_output_path(target: Path, *, folder_made_later: bool = False) -> None:
+    """Refuse an output whose folder is missing or whose format is not one we write:
+    mistakes a user can fix, so they are found before any model work (the CLI calls this
+    for every output before loading the model)."""
+    from upscaler.runtime.image_io import output_format
+
+    if not folder_made_later and not target.parent.is_dir():
+        raise ImageError(f"output folder {target.parent} does not exist", hint="create it first")
+    output_format(target)
+
+
+def check_input_image(path: Path) -> None:
+    """Refuse a file that is not an image, from its header only (PIL opens lazily; the
+    pixels are decoded later, once), so a typo'd path or a text file fails in
+    milliseconds instead of after the model has loaded."""
+    from PIL import Image, UnidentifiedImageError
+
+    from upscaler.runtime.image_io import _TIFF_SIGNATURES
+
+    try:
+        with path.open("rb") as handle:
+            if handle.read(4) in _TIFF_SIGNATURES:
+                return  # tifffile reads TIFFs PIL cannot (float, many channels)
+        with Image.open(path):
+            pass
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(
+            f"cannot decode {path} as an image ({exc})",
+            hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
+        ) from None

@@ -55,7 +55,7 @@ def test_mixed_folder_is_mirrored_and_the_bad_file_reported(
     result = cli("batch", str(src), str(dst), "--no-progress")
 
     assert result.code == BatchIncomplete.exit_code == 12, result
-    assert files_under(dst) == {*GOOD, "upscaler-failures.jsonl", ".upscaler-batch.lock"}
+    assert files_under(dst) == {*GOOD, "upscaler-failures.jsonl"}
     for rel in LOSSLESS:
         np.testing.assert_array_equal(read_pixels(dst / rel), nearest_x2(sources[rel]), rel)
     for rel, fmt in (("a/photo.JPG", "JPEG"), ("a/b/deep.webp", "WEBP")):  # lossy: size only
@@ -148,7 +148,7 @@ def test_format_converts_names_and_keeps_the_tree(tiny: TinyEnv, cli: Cli, tmp_p
 
     assert result.code == 0, result
     expected = {"top.png", "a/photo.png", "a/b/deep.png", "c/old.png"}
-    assert files_under(dst) - {".upscaler-batch.lock"} == expected
+    assert files_under(dst) == expected
     np.testing.assert_array_equal(
         read_pixels(dst / "a/b/deep.png"), nearest_x2(sources["a/b/deep.webp"])
     )  # lossless WebP in, PNG out: exact
@@ -261,6 +261,16 @@ def test_a_second_job_on_the_same_dst_is_refused(tiny: TinyEnv, cli: Cli, tmp_pa
         result = cli("batch", str(tmp_path / "src"), str(tmp_path / "out"))
     assert_one_line_error(result, 11, "another upscaler batch job is writing into")
     assert not (tmp_path / "out" / "one.png").exists()
+
+
+def test_a_finished_job_leaves_no_lock_file(tiny: TinyEnv, cli: Cli, tmp_path: Path) -> None:
+    """Issue 14, item 20: `.upscaler-batch.lock` stayed in DST after every job."""
+    write_image(tmp_path / "src" / "one.png", noise(4, 4, 1))
+    result = cli("batch", str(tmp_path / "src"), str(tmp_path / "out"), "--no-progress")
+    assert result.code == 0, result
+    assert files_under(tmp_path / "out") == {"one.png"}
+    again = cli("batch", str(tmp_path / "src"), str(tmp_path / "out"), "--no-progress")
+    assert again.code == 0 and not (tmp_path / "out" / ".upscaler-batch.lock").exists()
 
 
 def test_ray_engine_without_ray_names_the_extra(

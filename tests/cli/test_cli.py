@@ -72,35 +72,60 @@ def test_models_list_json_has_every_model(cli: Cli) -> None:
     assert [r["id"] for r in rows if r["global_default"]] == ["esrgan-slim.x2"]
 
 
-def test_models_list_table(cli: Cli) -> None:
+def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     result = cli("models", "list")
     assert result.code == 0
     header, *rows = result.out.splitlines()
     assert header.split() == [
-        k.upper()
-        for k in (
-            "id",
-            "architecture",
-            "implementation",
-            "dataset",
-            "scale",
-            "channels",
-            "pruning",
-            "quantization",
-        )
+        "ID",
+        "SCALE",
+        "CHANNELS",
+        "PSNR",
+        "MS/MP",
+        "ARCHITECTURE",
+        "DATASET",
+        "IMPLEMENTATION",
+        "QUANTIZATION",
+        "PRUNING",
     ]
     assert [row.split()[0] for row in rows] == [e.id for e in CATALOG.entries]
     slim = next(row for row in rows if row.startswith("esrgan-slim.x2 "))
     assert slim.split() == [
         "esrgan-slim.x2",
-        "rdn",
-        "upscalerjs",
-        "div2k",
         "2",
         "3",
+        "31.07",  # mean of set5 33.52, set14 30.13, bsd100 29.55
+        "606",
+        "rdn",
+        "div2k",
+        "upscalerjs",
         "none",
         "none",
     ]
+
+
+def test_models_list_json_carries_quality_and_speed(cli: Cli) -> None:
+    rows = json.loads(cli("models", "list", "--json").out)
+    slim = next(r for r in rows if r["id"] == "esrgan-slim.x2")
+    assert slim["mean_psnr_y"] == 31.07 and slim["ms_per_output_megapixel"] == 606.5
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100])
+def test_models_list_fits_the_terminal(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """Columns are dropped from the least useful end, never the id, quality or speed."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = cli("models", "list")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert max(len(line) for line in lines) <= width, lines
+    assert lines[0].split()[:1] == ["ID"]
+    if width >= 60:
+        assert {"SCALE", "PSNR", "MS/MP"} <= set(lines[0].split())
+    assert "hidden to fit" in result.out and "--json" in result.out
+    assert any(line.startswith("esrgan-legacy.psnr-small-x2") for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -199,6 +224,19 @@ def test_models_show_text(cli: Cli) -> None:
         assert any(f.path in line and f.sha256 in line for line in lines), f.path
 
 
+def test_models_show_text_has_no_python_literals(cli: Cli) -> None:
+    """Nested values (params, training, metrics, speed, weights source) read as text."""
+    result = cli("models", "show", "esrgan-slim.x2")
+    assert result.code == 0
+    for literal in ("{'", "['", "': ", "None", "True"):
+        assert literal not in result.out, literal
+    lines = result.out.splitlines()
+    assert any(line.split() == ["set5", "33.52", "0.9288"] for line in lines), result.out
+    assert any("606.5 ms per output megapixel" in line for line in lines)
+    assert any("npm @upscalerjs/esrgan-slim@1.0.0" in line for line in lines)
+    assert any(line.split() == ["value_range", "0", "to", "255"] for line in lines)
+
+
 @pytest.mark.parametrize("model_id", ["esrgan-slim.x9", "nope", "esrgan-slim.X2"])
 def test_models_show_unknown_id(cli: Cli, model_id: str) -> None:
     result = cli("models", "show", model_id)
@@ -232,8 +270,84 @@ def test_resolve_text(cli: Cli) -> None:
     assert lines[0] == "exact: no"
     assert lines[1].startswith("model: esrgan-slim.x2  (no exact match")
     assert lines[2].startswith("adapter: alpha: ")
-    assert "alternatives:" in lines
-    assert 'Upscaler(model="esrgan-slim.x2")' in result.out
+    assert "--model esrgan-slim.x2" in result.out
+    assert "Upscaler(" not in result.out
+
+
+def test_resolve_text_explains_cost_and_lists_the_choice_once(cli: Cli) -> None:
+    """Issue 14, item 17: the chosen model was its own first alternative; "cost" unexplained."""
+    result = cli("resolve", "scale=3 channels=4")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[1].startswith("model: esrgan-slim.x3 ")
+    listed = [line.split()[0] for line in lines if line.startswith("  ") and "cost" in line]
+    assert listed and "esrgan-slim.x3" not in listed
+    legend = next(line for line in lines if line.startswith("other choices"))
+    assert "cost" in legend and "lower" in legend and "alpha" in legend
+    assert any(line.strip() == "--model esrgan-medium.x3" for line in lines)
+
+
+def test_resolve_takes_the_query_as_several_words(cli: Cli) -> None:
+    quoted = json.loads(cli("resolve", "scale=3 channels=1", "--json").out)
+    unquoted = cli("resolve", "scale=3", "channels=1", "--json")
+    assert unquoted.code == 0
+    assert json.loads(unquoted.out) == quoted
+    assert quoted["query"] == {"scale": 3, "channels": 1}
+
+
+def test_models_list_filter_takes_a_query_string(cli: Cli) -> None:
+    """`--filter` accepts what `resolve` accepts: several ATTR=VALUE in one string."""
+    one = cli("models", "list", "--json", "--filter", "scale=4 architecture=rrdn")
+    assert one.code == 0
+    two = cli("models", "list", "--json", "--filter", "scale=4", "--filter", "architecture=rrdn")
+    assert json.loads(one.out) == json.loads(two.out) != []
+
+
+def test_models_list_without_matches_points_at_the_adapters(cli: Cli) -> None:
+    result = cli("models", "list", "--filter", "channels=4")
+    assert result.code == 0
+    assert "alpha adapter" in result.out
+    assert "upscaler resolve channels=4" in result.out
+
+
+@pytest.mark.parametrize("flag", ["-q", "--quiet"])
+def test_quiet_works_after_the_subcommand(cli: Cli, flag: str) -> None:
+    result = cli("describe", "--channels", "4", flag)
+    assert result.code == 0
+    assert result.err == ""
+
+
+def test_debug_works_after_the_subcommand(cli: Cli) -> None:
+    from upscaler.errors import NoMatchingModel
+
+    with pytest.raises(NoMatchingModel):
+        cli("models", "show", "nope", "--debug")
+
+
+@pytest.mark.parametrize(
+    ("argv", "bad", "suggestion"),
+    [
+        (("describe", "--modle", "esrgan-slim.x2"), "--modle", "--model"),
+        (("models", "list", "--fliter", "scale=2"), "--fliter", "--filter"),
+        (("upscale", "a.png", "-o", "b.png", "--patchsize", "64"), "--patchsize", "--patch-size"),
+        (("--qiet", "models", "list"), "--qiet", "--quiet"),
+    ],
+)
+def test_misspelled_flag_gets_did_you_mean(
+    cli: Cli, argv: tuple[str, ...], bad: str, suggestion: str
+) -> None:
+    result = cli(*argv)
+    assert_one_line_error(result, 2)
+    assert bad in result.err.splitlines()[0]
+    assert f"did you mean {suggestion}?" in result.err.splitlines()[1]
+
+
+def test_cli_hints_are_flags_not_python(cli: Cli) -> None:
+    result = cli("describe", "--scale", "5", "--strict")
+    assert_one_line_error(result, 4)
+    hint = result.err.splitlines()[1]
+    assert "--model esrgan-" in hint and "--scale 5" in hint
+    assert "Upscaler(" not in result.err
 
 
 def test_resolve_exact_lists_other_matches(cli: Cli) -> None:
@@ -284,7 +398,7 @@ def test_describe_quiet_hides_the_warning(cli: Cli) -> None:
 def test_describe_strict_fails_with_the_nearest_call(cli: Cli) -> None:
     result = cli("describe", "--dataset", "DIV2K", "--scale", "2", "--channels", "4", "--strict")
     assert_one_line_error(result, 4)
-    assert 'Upscaler(model="esrgan-slim.x2")' in result.err
+    assert "--model esrgan-slim.x2" in result.err
 
 
 def test_describe_unknown_model(cli: Cli) -> None:
@@ -352,11 +466,22 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"upscaler {__version__}"
 
 
-def test_missing_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main([])
-    assert info.value.code == 2
-    assert "usage: upscaler" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "listed"),
+    [
+        ((), ["upscale", "models", "resolve", "batch", "explore"]),
+        (("models",), ["list", "show"]),
+        (("cache",), ["list", "verify", "prune"]),
+    ],
+)
+def test_a_bare_command_lists_its_subcommands(
+    cli: Cli, argv: tuple[str, ...], listed: list[str]
+) -> None:
+    result = cli(*argv)
+    assert result.code == 0
+    assert result.out.startswith(f"usage: upscaler {' '.join(argv)}".rstrip())
+    for name in listed:
+        assert f"    {name} " in result.out, name
 
 
 # --- through a real process -------------------------------------------------------------------

@@ -278,3 +278,33 @@ def test_errors_through_a_real_process_have_no_traceback(tmp_path: Path) -> None
         "error: no such image file: nope.png",
         "hint: check the path",
     ]
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("missing output folder", "does not exist"),
+        ("unknown output format", "cannot tell the image format"),
+        ("input is not an image", "cannot decode"),
+    ],
+)
+def test_mistakes_are_reported_before_any_model_work(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, words: str
+) -> None:
+    """Issue 14, item 18: these came 3-6 s in, after TensorFlow had loaded the model.
+
+    The model is a catalog one that is not cached, and the network is forbidden: any
+    model work would fail with OfflineError (exit 7) before the image check could run.
+    """
+    monkeypatch.setenv("UPSCALER_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setenv("UPSCALER_OFFLINE", "1")
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    Image.fromarray(noise(8, 8, 0)).save(src)
+    if case == "missing output folder":
+        out = tmp_path / "no" / "such" / "out.png"
+    elif case == "unknown output format":
+        out = tmp_path / "out.xyz"
+    else:
+        src.write_text("not an image", encoding="utf-8")
+    result = cli("upscale", str(src), "-o", str(out), "--model", "esrgan-slim.x2")
+    assert_one_line_error(result, 10, words)

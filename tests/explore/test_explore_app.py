@@ -31,7 +31,12 @@ def launched(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     from upscaler.explore import app
 
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(app, "launch", lambda **kwargs: calls.append(kwargs))
+
+    def record(**kwargs: Any) -> None:
+        assert callable(kwargs.pop("announce"))  # the CLI says where it serves
+        calls.append(kwargs)
+
+    monkeypatch.setattr(app, "launch", record)
     return calls
 
 
@@ -115,8 +120,13 @@ def test_launch_makes_no_share_link_and_turns_analytics_off(
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "0")
     seen: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.append((self, kw)))
+    monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)
     catalog = load_catalog(tiny.write_catalog(tmp_path))
-    app.launch(host="127.0.0.1", port=7999, open_browser=False, catalog=catalog)
+    announced: list[str] = []
+    app.launch(
+        host="127.0.0.1", port=7999, open_browser=False, catalog=catalog, announce=announced.append
+    )
+    assert announced == ["http://127.0.0.1:7999/"]
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
     assert os.environ["HF_HUB_DISABLE_TELEMETRY"] in ("1", "True")
     (blocks, kwargs), *_ = seen
@@ -125,6 +135,7 @@ def test_launch_makes_no_share_link_and_turns_analytics_off(
     assert kwargs["server_name"] == "127.0.0.1"
     assert kwargs["server_port"] == 7999
     assert kwargs["inbrowser"] is False
+    assert kwargs["quiet"] is True  # no "set share=True" advice, no Gradio banner
 
 
 def test_the_bundled_sample_is_found() -> None:

@@ -221,3 +221,19 @@ def test_upload_change_scale_run_and_copyable_code(
     assert shot.stat().st_size > 10_000
     hosts = {urlsplit(u).hostname for u in requested if urlsplit(u).scheme in ("http", "https")}
     assert hosts <= LOOPBACK_HOSTS, f"the page contacted {hosts - LOOPBACK_HOSTS}"
+
+
+def test_explore_says_where_it_serves_and_nothing_about_sharing(
+    explorer_url: str, tmp_path: Path
+) -> None:
+    """Issue 14, item 19: Gradio's own lines ("To create a public link, set share=True")
+    are noise for a local tool that never shares; one line of ours says where it is."""
+    deadline = time.monotonic() + 30  # the server answers a moment before the line is out
+    while True:
+        log = (tmp_path / "explore.log").read_text(encoding="utf-8", errors="replace")
+        serving = [line for line in log.splitlines() if explorer_url.rstrip("/") in line]
+        if serving or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert serving and "Ctrl+C" in serving[0], log
+    assert "share=True" not in log and "public link" not in log, log

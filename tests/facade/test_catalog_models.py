@@ -7,6 +7,7 @@ rebuilt (never run), and an offline cache miss names the model and says "offline
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -118,7 +119,8 @@ def test_cli_fetch_and_cache_commands(
     monkeypatch.setenv("UPSCALER_CATALOG", str(tiny_catalog))
     monkeypatch.setenv("UPSCALER_HOME", str(tmp_path / "home"))
     assert main(["fetch", "tiny.x2"]) == 0
-    assert "tiny.x2" in capsys.readouterr().out
+    fetched = capsys.readouterr().out
+    assert fetched.startswith("tiny.x2: /") and "PosixPath" not in fetched
     assert main(["cache", "list", "--json"]) == 0
     listing = capsys.readouterr().out
     assert "savedmodel" in listing
@@ -131,3 +133,30 @@ def test_cli_fetch_and_cache_commands(
     assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--no-progress"]) == 0
     assert main(["cache", "prune"]) == 0
     assert "freed" in capsys.readouterr().out
+
+
+def test_cache_list_is_one_row_per_model_with_a_total(
+    tiny_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    """Issue 14, item 16: no hex keys, no byte counts, no Python lists; --json keeps them."""
+    import re
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("UPSCALER_CATALOG", str(tiny_catalog))
+    monkeypatch.setenv("UPSCALER_HOME", str(home))
+    assert cli("fetch", "tiny.x2").code == 0
+    (home / "tmp").mkdir(exist_ok=True)
+    (home / "tmp" / "blob-abc~123.part").write_bytes(b"x" * 3000)  # an interrupted download
+    result = cli("cache", "list")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["MODEL", "FILES", "CONVERTED", "VERIFIED", "SIZE"]
+    # the tiny catalog's weights are read in place (a local source): no cached files
+    assert lines[1].split()[:4] == ["tiny.x2", "-", "yes", "-"]
+    assert re.search(r"\d (B|KiB|MiB|GiB)$", lines[1])
+    assert any(line.startswith("not used by any model") and "2.9 KiB" in line for line in lines)
+    assert lines[-1].startswith("total: 1 model, ") and str(home) in lines[-1]
+    assert not re.search(r"[0-9a-f]{32}", result.out)
+    assert "[" not in result.out and max(map(len, lines)) < 120
+    detail = json.loads(cli("cache", "list", "--json").out)
+    assert {"kind", "key", "size", "path", "models"} <= set(detail[0])

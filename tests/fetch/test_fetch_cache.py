@@ -13,6 +13,7 @@ from upscaler.fetch import (
     fetch_model_files,
     list_cache,
     prune_cache,
+    summarize_cache,
     verify_cache,
 )
 
@@ -72,6 +73,24 @@ def test_list_names_the_models_using_each_entry(
     assert tarballs[0].models == ("tiny.x2", "tiny.x3")
     assert tarballs[0].size == len(package.tgz)
     assert sorted(i.kind for i in items.values()) == ["blob"] * 4 + ["tarball"]
+
+
+def test_summary_is_one_row_per_model_and_counts_shared_bytes_once(
+    registry: Server, package: Package, cache: Path
+) -> None:
+    fetch_two(package, cache)
+    summary = summarize_cache(cache)
+    rows = {m.model: m for m in summary.models}
+    assert list(rows) == ["tiny.x2", "tiny.x3"]
+    x2 = rows["tiny.x2"]
+    assert (x2.files, x2.expected, x2.verified, x2.converted) == (2, 2, True, False)
+    everything = sum(i.size for i in list_cache(cache))
+    assert summary.total_size == everything < x2.size + rows["tiny.x3"].size  # one tarball
+    assert summary.unused_entries == 0
+    shard = cache_paths(cache).blob(sha256(package.files[SHARD]))
+    shard.unlink()  # a lost file: the model is no longer complete
+    x2 = next(m for m in summarize_cache(cache).models if m.model == "tiny.x2")
+    assert (x2.files, x2.verified) == (1, False)
 
 
 def test_verify_clean_cache_reports_nothing(

@@ -7,8 +7,10 @@ failure report as results arrive (a killed job keeps what it learnt) and counts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -236,14 +238,16 @@ def _consume(
     progress: bool,
     on_result: Callable[[FileResult], None] | None,
 ) -> None:
-    """Count results as they arrive, with a bar of files on stderr."""
+    """Count results as they arrive, with a bar of files on stderr (on a terminal)."""
     from tqdm import tqdm
+
+    from upscaler.progress import tqdm_disable
 
     with tqdm(
         total=summary.total,
         unit="file",
         desc="upscaling",
-        disable=not progress,
+        disable=tqdm_disable(progress),
         file=sys.stderr,
         dynamic_ncols=True,
     ) as bar:
@@ -265,24 +269,65 @@ def _consume(
 
 
 class _DstLock:
-    """Hold ``DST/.upscaler-batch.lock`` for the job, or fail at once if another job does."""
+    """Hold ``DST/.upscaler-batch.lock`` for the job, or fail at once if another job does;
+    the file is removed when the job ends, so a finished job leaves only its outputs.
+
+    Removing a lock file safely takes care: it is unlinked while still locked, and a job
+    that locked it meanwhile through the old name finds that the name no longer leads to
+    the file it holds, and tries again on the new one. POSIX ``flock`` (the call the
+    ``filelock`` package makes, so the two exclude each other); elsewhere ``filelock``,
+    which leaves its file behind.
+    """
+
+    ATTEMPTS = 5
 
     def __init__(self, dst: Path) -> None:
-        from filelock import FileLock
-
         self._dst = dst
-        self._lock = FileLock(str(dst / LOCK_NAME))
+        self._path = dst / LOCK_NAME
+        self._fd: int | None = None
+        self._fallback: Any = None
+
+    def _busy(self) -> BatchError:
+        return BatchError(
+            f"another upscaler batch job is writing into {self._dst}",
+            hint="wait for it to finish, or write to another folder",
+        )
 
     def __enter__(self) -> None:
-        from filelock import Timeout
-
         try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            raise BatchError(
-                f"another upscaler batch job is writing into {self._dst}",
-                hint="wait for it to finish, or write to another folder",
-            ) from None
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            from filelock import FileLock, Timeout
+
+            self._fallback = FileLock(str(self._path))
+            try:
+                self._fallback.acquire(timeout=0)
+            except Timeout:
+                raise self._busy() from None
+            return
+        for _ in range(self.ATTEMPTS):
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise self._busy() from None
+            try:
+                same = self._path.stat().st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+                return
+            os.close(fd)  # a finishing job removed this file: lock the new one
+        raise self._busy()
 
     def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+        if self._fallback is not None:  # pragma: no cover - Windows
+            self._fallback.release()
+            return
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                self._path.unlink()
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None

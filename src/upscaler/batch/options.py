@@ -63,6 +63,7 @@ class ModelSpec:
     strict: bool = False
     device: str = "auto"
     precision: str | None = None
+    border: str = "replicate"
     cache_dir: str | None = None
 
     def build(self) -> Upscaler:

@@ -39,6 +39,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="float32 (default, exact) or bfloat16 (about 2x faster on CPUs with "
         "AVX512-BF16/AMX, outputs differ slightly); also UPSCALER_PRECISION",
     )
+    from upscaler.runtime.tiled import BORDERS
+
+    group.add_argument(
+        "--border",
+        choices=BORDERS,
+        default="replicate",
+        help="what the model sees beyond the image edge: replicate (default: its edge "
+        "pixels, no pale frame) or zero (UpscalerJS's exact output)",
+    )
     group.add_argument(
         "--outscale", type=float, metavar="X", help="final scale (default: the model's)"
     )
@@ -77,6 +86,7 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
         # `describe` and `resolve` take no run options: their defaults apply.
         device=getattr(args, "device", "auto"),
         precision=getattr(args, "precision", None),
+        border=getattr(args, "border", "replicate"),
     )
 
 

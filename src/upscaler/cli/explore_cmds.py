@@ -55,6 +55,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _announce(url: str) -> None:
+    print(f"serving the explorer on {url} (Ctrl+C stops it)", flush=True)
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     """Serve the explorer until interrupted."""
     from upscaler.explore.app import import_gradio, launch
@@ -65,7 +69,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
             "binding to %s: anyone who can reach this machine can use the explorer", args.host
         )
     try:
-        launch(host=args.host, port=args.port, open_browser=not args.no_browser)
+        launch(
+            host=args.host,
+            port=args.port,
+            open_browser=not args.no_browser,
+            announce=_announce,
+        )
     except OSError as exc:  # Gradio's "Cannot find empty port", or a bad --host
         raise UpscalerError(
             f"cannot serve the explorer on {args.host}: {exc}",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from upscaler.cli.output import print_json, print_table
+from upscaler.cli.output import Column, human_size, print_json, print_table
 
 
 def register(sub: Any, add_query_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -138,9 +138,13 @@ def _upscale_targets(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]],
 def cmd_upscale(args: argparse.Namespace) -> int:
     """Upscale files (each written atomically) and report what ran and how long it took."""
     from upscaler.cli.batch_cmds import run_options_from_args, spec_from_args
+    from upscaler.upscaler import check_input_image, check_output_path
 
     options = run_options_from_args(args)
     pairs, folder = _upscale_targets(args)
+    for src, dst in pairs:  # what the user can fix fails now, not after the model loads
+        check_output_path(dst, folder_made_later=folder is not None)
+        check_input_image(src)
     upscaler = spec_from_args(args).build()
     show = not (args.no_progress or args.quiet)
     began = time.perf_counter()
@@ -151,9 +155,14 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     outputs: list[dict[str, Any]] = []
     from tqdm import tqdm
 
+    from upscaler.progress import tqdm_disable
+
     several = len(pairs) > 1
     with tqdm(
-        total=len(pairs), unit="file", disable=not (show and several), file=sys.stderr
+        total=len(pairs),
+        unit="file",
+        disable=tqdm_disable(show and several),
+        file=sys.stderr,
     ) as bar:
         for src, dst in pairs:
             started = time.perf_counter()
@@ -204,9 +213,43 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     else:
         raise QueryError("say what to fetch", hint="upscaler fetch esrgan-slim.x2, or --all")
     for upscaler in targets:
-        path = upscaler.prepare(convert=not args.no_convert, progress=not args.quiet)
-        print(f"{upscaler.model.id}: {path}")
+        folders = upscaler.prepare(convert=not args.no_convert, progress=not args.quiet)
+        print(f"{upscaler.model.id}: {', '.join(str(f) for f in folders)}")
     return 0
+
+
+def print_cache_summary(summary: Any) -> None:
+    """One row per model, the entries no model uses, and the total (each entry once)."""
+    rows = [
+        {
+            "model": m.model,
+            # no files: weights read in place from a local `source: {path: ...}`
+            "files": f"{m.files}/{m.expected}" if m.expected else "-",
+            "converted": "yes" if m.converted else "no",
+            "verified": ("yes" if m.verified else "no") if m.expected else "-",
+            "size": human_size(m.size),
+        }
+        for m in summary.models
+    ]
+    columns = (
+        Column("model"),
+        Column("files", numeric=True),
+        Column("converted"),
+        Column("verified"),
+        Column("size", numeric=True),
+    )
+    if rows:
+        print_table(rows, columns)
+    if summary.unused_entries:
+        print(
+            f"not used by any model: {summary.unused_entries} entries, "
+            f"{human_size(summary.unused_size)} (`upscaler cache prune` removes them)"
+        )
+    count = len(summary.models)
+    print(
+        f"total: {count} model{'' if count == 1 else 's'}, {human_size(summary.total_size)} "
+        f"in {summary.root}"
+    )
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -215,12 +258,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from upscaler.catalog import default_catalog
 
     if args.cache_command == "list":
-        items = fetch.list_cache()
-        rows = [item.to_dict() for item in items]
         if args.json:
-            print_json(rows)
+            print_json([item.to_dict() for item in fetch.list_cache()])
         else:
-            print_table(rows, ("kind", "key", "size", "models", "path"))
+            print_cache_summary(fetch.summarize_cache())
         return 0
     if args.cache_command == "verify":
         problems = fetch.verify_cache()
@@ -236,5 +277,5 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"freed_bytes": freed})
     else:
-        print(f"freed {freed} bytes")
+        print(f"freed {human_size(freed)}")
     return 0

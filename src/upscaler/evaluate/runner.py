@@ -8,6 +8,7 @@ numbers are those a user gets), built once and reused for every image.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -198,11 +199,15 @@ def evaluate(
         if progress:
             from tqdm import tqdm
 
+            from upscaler.progress import tqdm_disable
+
             images = tqdm(
                 images,
                 desc=f"{method.target} {eval_set.name} x{method.scale}",
                 unit="img",
                 leave=False,
+                file=sys.stderr,
+                disable=tqdm_disable(progress),
             )
         for path in images:
             gt = read_ground_truth(path)

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path, PurePath
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -362,8 +363,15 @@ def launch(
     port: int | None = None,
     open_browser: bool = True,
     catalog: Catalog | None = None,
+    announce: Callable[[str], object] | None = None,
 ) -> None:
-    """Serve the explorer until interrupted (``upscaler explore``)."""
+    """Serve the explorer until interrupted (``upscaler explore``).
+
+    Gradio runs quiet: its lines are written for notebooks and hosted demos ("set
+    share=True to create a public link") and are noise for a local tool that never
+    shares. ``announce(url)`` is called once the server answers, so the caller (the CLI,
+    the only place that prints) says where it is.
+    """
     demo = build_app(catalog)
     demo.queue(default_concurrency_limit=1)
     demo.launch(
@@ -375,5 +383,9 @@ def launch(
         ssr_mode=False,
         mcp_server=False,
         pwa=False,
-        quiet=False,
+        quiet=True,
+        prevent_thread_lock=True,
     )
+    if announce is not None:
+        announce(str(demo.local_url or f"http://{host}:{port}/"))
+    demo.block_thread()

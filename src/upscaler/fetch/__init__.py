@@ -11,6 +11,7 @@ Public API::
     read_wheel_member(whl, path) -> bytes
     integrity_of(path) -> "sha512-..."
     list_cache(cache_dir=None) -> [CacheItem]
+    summarize_cache(cache_dir=None) -> CacheSummary (one row per model, and the total)
     verify_cache(cache_dir=None) -> [problem]
     prune_cache(cache_dir=None, *, keep=()) -> bytes freed (keep: model ids and/or Weights)
     cache_paths(cache_dir=None) -> CachePaths (root, savedmodels, lock(name), ...)
@@ -48,9 +49,12 @@ from upscaler.fetch.archive import (
 from upscaler.fetch.cache import (
     CacheItem,
     CachePaths,
+    CacheSummary,
+    ModelCacheSummary,
     cache_paths,
     list_cache,
     prune_cache,
+    summarize_cache,
     verify_cache,
 )
 from upscaler.fetch.hashing import integrity_of
@@ -65,6 +69,8 @@ __all__ = [
     "MAX_TOTAL_BYTES",
     "CacheItem",
     "CachePaths",
+    "CacheSummary",
+    "ModelCacheSummary",
     "cache_paths",
     "download_npm_tarball",
     "download_wheel",
@@ -74,6 +80,7 @@ __all__ = [
     "prune_cache",
     "read_tarball_member",
     "read_wheel_member",
+    "summarize_cache",
     "tarball_files",
     "verify_cache",
     "wheel_files",

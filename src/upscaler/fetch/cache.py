@@ -398,6 +398,74 @@ def list_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheIte
     return items
 
 
+@dataclass(frozen=True)
+class ModelCacheSummary:
+    """What the cache holds for one model, as `upscaler cache list` shows it.
+
+    ``files`` of ``expected`` weights files are present; ``verified`` when every one is
+    stored under the sha256 its record names with the size it names (content-addressed
+    files reach their name only after their hash was checked; `cache verify` re-hashes
+    them); ``converted`` when a SavedModel of it is cached. ``size`` counts every entry the
+    model uses (tarball, files, SavedModels), so models that share bytes both count them;
+    :func:`summarize_cache` counts each entry once in its total.
+    """
+
+    model: str
+    files: int
+    expected: int
+    converted: bool
+    verified: bool
+    size: int
+
+
+@dataclass(frozen=True)
+class CacheSummary:
+    """Per-model rows, the entries no model uses (temp files, orphans), and the total."""
+
+    root: Path
+    models: list[ModelCacheSummary]
+    unused_entries: int
+    unused_size: int
+    total_size: int
+
+
+def summarize_cache(cache_dir: str | os.PathLike[str] | None = None) -> CacheSummary:
+    """One row per model that has a record, from the same scan as :func:`list_cache`
+    (names and sizes only: nothing is hashed, so listing a large cache stays instant)."""
+    paths = cache_paths(cache_dir)
+    items = list_cache(cache_dir)
+    refs = _collect_refs(paths)
+    blobs = {i.key: i for i in items if i.kind == "blob"}
+    by_model: dict[str, list[CacheItem]] = {}
+    for item in items:
+        for model in item.models:
+            by_model.setdefault(model, []).append(item)
+    rows: list[ModelCacheSummary] = []
+    for model, record in sorted(refs.records.items()):
+        wanted = [f for f in record.get("files", {}).values() if isinstance(f, dict)]
+        present = [f for f in wanted if f.get("sha256") in blobs]
+        intact = all(blobs[str(f["sha256"])].size == f.get("size") for f in present)
+        used = by_model.get(model, [])
+        rows.append(
+            ModelCacheSummary(
+                model=model,
+                files=len(present),
+                expected=len(wanted),
+                converted=any(i.kind == "savedmodel" for i in used),
+                verified=bool(wanted) and len(present) == len(wanted) and intact,
+                size=sum(i.size for i in used),
+            )
+        )
+    unused = [i for i in items if not i.models]
+    return CacheSummary(
+        root=paths.root,
+        models=rows,
+        unused_entries=len(unused),
+        unused_size=sum(i.size for i in unused),
+        total_size=sum(i.size for i in items),
+    )
+
+
 # -- removal ---------------------------------------------------------------------------------
 
 

@@ -141,7 +141,10 @@ def _summarise(outcomes: list[str]) -> str:
 
 
 def _progress_bar(total: int | None, label: str, enabled: bool) -> Any:
-    """A tqdm bar on stderr; tqdm is imported only when a download actually starts."""
+    """A tqdm bar on stderr (on a terminal only); tqdm is imported only when a download
+    actually starts."""
+    from upscaler.progress import tqdm_disable
+
     tqdm: Any = importlib.import_module("tqdm").tqdm
     return tqdm(
         total=total,
@@ -150,7 +153,7 @@ def _progress_bar(total: int | None, label: str, enabled: bool) -> Any:
         unit_divisor=1024,
         desc=label,
         file=sys.stderr,
-        disable=not enabled,
+        disable=tqdm_disable(enabled),
         leave=False,
     )
 

@@ -194,6 +194,14 @@ def _call(entry: ModelEntry, query: Query) -> str:
     return f"Upscaler({', '.join(args)})"
 
 
+def _flags(entry: ModelEntry, query: Query) -> str:
+    """:func:`_call` in command-line words, for the CLI's hints and `resolve` output."""
+    words = f"--model {entry.id}"
+    if "scale" in query and query["scale"] != entry.scale:
+        words += f" --scale {query['scale']}"
+    return words
+
+
 def build_query(query: str | Mapping[str, Any] | None, catalog: Catalog, **kwargs: Any) -> Query:
     """Merge a string or mapping query with keyword attributes and normalise it."""
     raw: dict[str, Any] = {}
@@ -305,6 +313,7 @@ def _alternatives(
             adapters=[d.adapter for d in diffs if d.adapter is not None],
             call=_call(entry, query),
             summary=entry.summary(),
+            flags=_flags(entry, query),
         )
         key = _preference_key(entry, catalog, prefer, context)
         ranked.append(((not adaptable, cost, *key), alt))
@@ -334,16 +343,22 @@ def choose(resolution: Resolution, *, strict: bool) -> ModelEntry:
         return resolution.model
     query = format_query(resolution.query)
     top = resolution.alternatives[0] if resolution.alternatives else None
-    hint = f"nearest: {top.call} ({'; '.join(top.describe_differences())})" if top else None
+    why = f" ({'; '.join(top.describe_differences())})" if top else ""
+    hint = f"nearest: {top.call}{why}" if top else None
+    cli_hint = f"nearest: {top.flags}{why}" if top else None
     if strict:
         raise NoMatchingModel(
-            f"no model matches {query} exactly", alternatives=resolution.alternatives, hint=hint
+            f"no model matches {query} exactly",
+            alternatives=resolution.alternatives,
+            hint=hint,
+            cli_hint=cli_hint,
         )
     if resolution.model is None:
         raise NoMatchingModel(
             f"no model matches {query} and none can be adapted to it",
             alternatives=resolution.alternatives,
             hint=hint,
+            cli_hint=cli_hint,
         )
     logger.warning(
         "no exact model for %s; using %s (%s)",

@@ -59,6 +59,8 @@ class Alternative(BaseModel):
     adapters: list[Adapter]
     call: str
     summary: dict[str, Any]
+    flags: str = ""
+    """The same choice in command-line words: ``--model X`` (and ``--scale N``)."""
 
     def describe_differences(self) -> list[str]:
         """Readable differences (``channels: 3 ≠ 4 → alpha adapter``)."""

@@ -438,7 +438,9 @@ def encode(pixels: Pixels, like: DecodedImage) -> Any:
             return pixels  # PIL has no 16-bit or float colour mode: hand back the array
         pixels = to_dtype(pixels, "uint8")
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
-    image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels).convert(mode)
+    image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels)
+    if image.mode != mode:  # a same-mode convert() is a whole second copy of the output
+        image = image.convert(mode)
     image.info.update(like.info)
     return image
 

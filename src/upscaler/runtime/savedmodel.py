@@ -79,9 +79,10 @@ def require_tensorflow() -> Any:
     Returned as ``Any`` because TensorFlow ships no type information. TensorFlow's C++
     info chatter is silenced unless the user already chose a level, because it would
     otherwise drown the CLI's own output on every run. TensorFlow 2.21 prints its oneDNN
-    notice through absl before any log level applies, so unless the user set
-    ``TF_CPP_MIN_LOG_LEVEL`` the import runs with the stderr descriptor pointed at
-    ``/dev/null``; import errors still arrive as Python exceptions.
+    notice through absl before any log level applies, so unless the user asked for info
+    logs (``TF_CPP_MIN_LOG_LEVEL=0``) the import runs with the stderr descriptor pointed
+    at ``/dev/null``: a user who set 3 to hear less must not hear more. Import errors
+    still arrive as Python exceptions.
 
     The call that first imports TensorFlow also sizes its thread pools
     (:func:`~upscaler.runtime.device.configure_threads`): this is the one place every
@@ -92,7 +93,8 @@ def require_tensorflow() -> Any:
     same reason.
     """
     first = "tensorflow" not in sys.modules
-    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ and first
+    # The banner is info: hidden unless the user asked for info logs (level 0).
+    quiet = first and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2").strip() not in ("0", "")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if not quiet:

@@ -24,6 +24,15 @@ the catalog as ``tiling: {context: N}``) the assembled output equals a whole-ima
 to float32 rounding, i.e. within one grey level after rounding, and bit-identical when the
 image fits in one window.
 
+Borders (``border=``): the models zero-pad inside every convolution, so output pixels
+within the receptive field of the image border see black beyond it and come out paler (a
+frame 1-2 pixels wide, and semi-transparent corners when alpha goes through the model).
+By default (``"replicate"``, as the ncnn tools do) the image is treated as extended by
+:data:`BORDER_PAD` pixels of its own edge on every side (at most its ``context``): windows
+are planned over the extended image, the extension is written straight into each float32
+window (no padded copy of the image), and only the real image's pixels are kept.
+``"zero"`` keeps the UpscalerJS behaviour exactly (the parity tests use it).
+
 Pixel arithmetic generalises :mod:`upscaler.runtime.whole_image` (UpscalerJS's exact
 mapping) from white = 255 to white = 65535 (uint16) and white = 1.0 (float32): uint8
 results are bit-identical to ``whole_image.upscale_rgb`` for a one-window image.
@@ -48,6 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from upscaler.errors import Cancelled, ImageError, ModelLoadError
+from upscaler.progress import tqdm_disable
 from upscaler.runtime.device import (
     configure_threads,
     device_kind,
@@ -56,12 +66,14 @@ from upscaler.runtime.device import (
 )
 from upscaler.runtime.precision import current_precision
 from upscaler.runtime.savedmodel import LoadedModel, _first_line, require_tensorflow
-from upscaler.runtime.tiling import TilePlan, plan_tiles, plan_tiles_for_budget
+from upscaler.runtime.tiling import Tile, TilePlan, plan_tiles, plan_tiles_for_budget
 from upscaler.runtime.whole_image import _range
 
 log = logging.getLogger("upscaler.runtime.tiled")
 
 __all__ = [
+    "BORDERS",
+    "BORDER_PAD",
     "CPU_MEMORY_BUDGET",
     "DEFAULTS",
     "DEFAULT_CONTEXT",
@@ -69,6 +81,7 @@ __all__ = [
     "GPU_MEMORY_BUDGET",
     "MEMMAP_THRESHOLD_BYTES",
     "MIN_TILE",
+    "STRIP_BYTES",
     "TileDefaults",
     "TiledRunner",
     "check_pixels",
@@ -100,6 +113,21 @@ model still runs a 512² image in one call."""
 
 GPU_MEMORY_BUDGET = 2 << 30
 """Activation bytes per model call on a GPU; out-of-memory errors halve it and retry."""
+
+BORDERS = ("replicate", "zero")
+"""How the image is extended beyond its border: its edge pixels, or the model's own zeros."""
+
+BORDER_PAD = 16
+"""Pixels of replicated edge added on every side (capped by the model's context).
+
+Beyond the reach at which a pixel still moves an output by half a grey level for every
+catalog model (8-13 pixels, docs/performance.md), so the zeros the model pads with are
+too far to show; a cap, because a full receptive field (up to 40) would cost a 128² image
+more than twice its own pixels."""
+
+STRIP_BYTES = 1 << 20
+"""Float32 bytes of a window's output mapped back to pixels at a time: the only host
+memory a window adds beyond its float32 input (see :meth:`_PixelMap.from_model`)."""
 
 PROBE_SIDES = (96, 128)
 """Sides of the probe windows that measure a model's activation bytes per pixel."""
@@ -208,20 +236,36 @@ class _PixelMap:
         if self.lo != 0.0:
             np.add(out, np.float32(self.lo), out=out)
 
-    def from_model(self, result: npt.NDArray[np.float32]) -> Pixels:
-        """Map a model output region back to pixels of ``self.dtype``."""
+    def from_model(self, result: npt.NDArray[np.float32], out: Pixels) -> None:
+        """Map a model output region back to pixels of ``self.dtype``, written into ``out``.
+
+        Why in strips: ``result`` is the model's float32 window (a read-only view of
+        TensorFlow's tensor, counted by the memory budget), up to 16 times the window's
+        input pixels times 12 bytes. Clipping a float copy of it whole would add that
+        again outside the budget; strips of :data:`STRIP_BYTES` keep the extra host memory
+        constant, whatever the window.
+        """
         if not np.all(np.isfinite(result)):
             raise ImageError("the model produced NaN or infinite values for this image")
-        y = np.clip(result, np.float32(self.lo), np.float32(self.hi))
-        if self.lo != 0.0:
-            y -= np.float32(self.lo)
-        if self.integer:
-            if self.span != self.white:
-                y *= np.float32(self.white / self.span)
-            return np.rint(np.clip(y, 0.0, self.white, out=y), out=y).astype(self.dtype)
-        if self.span != 1.0:
-            y /= np.float32(self.span)
-        return np.clip(y, 0.0, 1.0, out=y)
+        row_bytes = max(1, result[0].nbytes)
+        step = max(1, STRIP_BYTES // row_bytes)
+        strip = np.empty((min(step, result.shape[0]), *result.shape[1:]), dtype=np.float32)
+        for top in range(0, result.shape[0], step):
+            rows = result[top : top + step]
+            y = strip[: rows.shape[0]]
+            np.clip(rows, np.float32(self.lo), np.float32(self.hi), out=y)
+            if self.lo != 0.0:
+                y -= np.float32(self.lo)
+            target = out[top : top + step]
+            if self.integer:
+                if self.span != self.white:
+                    y *= np.float32(self.white / self.span)
+                np.rint(np.clip(y, 0.0, self.white, out=y), out=y)
+                np.copyto(target, y, casting="unsafe")
+            else:
+                if self.span != 1.0:
+                    y /= np.float32(self.span)
+                np.clip(y, 0.0, 1.0, out=target)
 
 
 class _OutOfMemory(Exception):
@@ -236,7 +280,8 @@ class TiledRunner:
     ``tile=None`` sizes windows by memory (``memory_budget`` bytes of activations per call,
     default per device kind, see :data:`DEFAULTS`); an int plans square cores of that many
     input pixels. ``batch`` is the tiles per model call. ``device`` is ``"auto"``,
-    ``"cpu"``, ``"cpu:N"`` or ``"gpu:N"``. Outputs larger than ``memmap_threshold`` bytes
+    ``"cpu"``, ``"cpu:N"`` or ``"gpu:N"``. ``border`` is ``"replicate"`` (default) or
+    ``"zero"`` (see the module docstring). Outputs larger than ``memmap_threshold`` bytes
     (default :data:`MEMMAP_THRESHOLD_BYTES`, or ``$UPSCALER_MEMMAP_THRESHOLD``) are
     assembled in a memory-mapped temp file, deleted when the returned array is.
     """
@@ -253,6 +298,7 @@ class TiledRunner:
         device: str = "auto",
         memory_budget: int | None = None,
         memmap_threshold: int | None = None,
+        border: str = "replicate",
     ) -> None:
         if int(scale) != scale or scale < 1:
             raise ModelLoadError(f"scale must be a positive integer, got {scale!r}")
@@ -272,6 +318,10 @@ class TiledRunner:
         if self.context < 0:
             raise ValueError(f"context must be >= 0, got {context}")
         self.context_given = context is not None
+        if border not in BORDERS:
+            raise ValueError(f"border must be one of {', '.join(BORDERS)}, got {border!r}")
+        self.border = border
+        self.pad = min(self.context, BORDER_PAD) if border == "replicate" else 0
         self.memmap_threshold = memmap_threshold
         self.trace_count = 0
         self._bytes_per_pixel: float | None = None
@@ -292,7 +342,9 @@ class TiledRunner:
         return self._bytes_per_pixel
 
     def plan(self, height: int, width: int) -> TilePlan:
-        """The tile plan this runner uses for an ``height`` x ``width`` image now."""
+        """The tile plan this runner uses for an ``height`` x ``width`` image now (over the
+        image extended by :attr:`pad` pixels on every side)."""
+        height, width = height + 2 * self.pad, width + 2 * self.pad
         if self.tile is None:
             per_pixel = self.bytes_per_pixel
             if per_pixel:
@@ -331,6 +383,8 @@ class TiledRunner:
             "tile": self.tile if self.tile is not None else "auto (memory budget)",
             "context": self.context,
             "context_source": "catalog" if self.context_given else "default",
+            "border": self.border,
+            "border_pad": self.pad,
             "batch": self.batch,
             "memory_budget": self.memory_budget,
             "bytes_per_pixel": None
@@ -380,6 +434,7 @@ class TiledRunner:
 
     def _shrink(self, plan: TilePlan, exc: _OutOfMemory) -> None:
         """Halve the batch, else the windows until the plan really changes."""
+        height, width = plan.height - 2 * self.pad, plan.width - 2 * self.pad
         if self.batch > 1:
             self.batch //= 2
             log.warning("out of memory on %s; retrying with batches of %d", self.device, self.batch)
@@ -390,7 +445,7 @@ class TiledRunner:
             while budget // 2 >= smallest:
                 budget //= 2
                 self.memory_budget = budget
-                if self.plan(plan.height, plan.width).window != plan.window:
+                if self.plan(height, width).window != plan.window:
                     log.warning(
                         "out of memory on %s; retrying with %d MiB per call",
                         self.device,
@@ -402,7 +457,7 @@ class TiledRunner:
             while tile // 2 >= MIN_TILE:
                 tile //= 2
                 self.tile = tile
-                if self.plan(plan.height, plan.width).window != plan.window:
+                if self.plan(height, width).window != plan.window:
                     log.warning(
                         "out of memory on %s; retrying with %d-pixel tiles", self.device, tile
                     )
@@ -447,7 +502,7 @@ class TiledRunner:
             total=total,
             unit="tile",
             desc="upscaling",
-            disable=not progress,
+            disable=tqdm_disable(progress),
             file=sys.stderr,
             leave=False,
         ) as bar:
@@ -456,7 +511,7 @@ class TiledRunner:
                     raise Cancelled(f"upscaling cancelled after {done} of {total} tiles")
                 batch = buffer[: len(group)]
                 for slot, tile in zip(batch, group, strict=True):
-                    mapping.to_model(image[tile.window], slot)
+                    _fill_window(image, tile, self.pad, mapping, slot)
                 result = self._infer(batch)
                 expected = (len(group), window_h * scale, window_w * scale)
                 if result.shape[:3] != expected:
@@ -467,11 +522,11 @@ class TiledRunner:
                         hint="pass the model's real scale",
                     )
                 if out is None:
-                    out = self._allocate(plan, result.shape[3], mapping.dtype)
-                for tile, tile_out in zip(group, result, strict=True):
-                    out[tile.core_in_output(scale)] = mapping.from_model(
-                        tile_out[tile.core_in_window(scale)]
-                    )
+                    shape = (image.shape[0] * scale, image.shape[1] * scale, result.shape[3])
+                    out = self._allocate(shape, mapping.dtype)
+                _write_cores(group, result, out, mapping, pad=self.pad, scale=scale)
+                # The last reference to the model's output tensor: it must be gone before
+                # the next call, or two windows' outputs are alive at once.
                 del result
                 done += len(group)
                 bar.update(len(group))
@@ -482,10 +537,8 @@ class TiledRunner:
             out.flush()
         return out
 
-    def _allocate(self, plan: TilePlan, channels: int, dtype: np.dtype[Any]) -> Pixels:
-        height, width = plan.output_shape
-        shape = (height, width, channels)
-        nbytes = height * width * channels * dtype.itemsize
+    def _allocate(self, shape: tuple[int, int, int], dtype: np.dtype[Any]) -> Pixels:
+        nbytes = shape[0] * shape[1] * shape[2] * dtype.itemsize
         self._last_memmap = nbytes > _memmap_threshold(self.memmap_threshold)
         if not self._last_memmap:
             return np.empty(shape, dtype=dtype)
@@ -535,7 +588,8 @@ class TiledRunner:
         try:
             function = self._function()
             with tf.device(self.device):
-                result = function(tf.constant(batch)).numpy()
+                # np.asarray shares a CPU tensor's memory (.numpy() would copy it)
+                result = np.asarray(function(tf.constant(batch)))
         except tf.errors.ResourceExhaustedError as exc:
             raise _OutOfMemory(_first_line(exc)) from None
         except tf.errors.InvalidArgumentError as exc:
@@ -582,6 +636,68 @@ class TiledRunner:
         per_pixel = min(readings)
         log.debug("%s needs %.0f bytes per input pixel", self.model.path.name, per_pixel)
         return per_pixel or None
+
+
+def _fill_window(
+    image: Pixels, tile: Tile, pad: int, mapping: _PixelMap, slot: npt.NDArray[np.float32]
+) -> None:
+    """Write ``tile``'s window of the image extended by ``pad`` replicated edge pixels into
+    ``slot``: the real pixels are mapped once, the extension copied from the slot's own
+    edge rows and columns, so no padded copy of the image ever exists."""
+    height, width = image.shape[:2]
+    top, left = tile.y0 - pad, tile.x0 - pad
+    r0, r1 = max(top, 0), min(top + tile.height, height)
+    c0, c1 = max(left, 0), min(left + tile.width, width)
+    a, b = r0 - top, r1 - top
+    c, d = c0 - left, c1 - left
+    mapping.to_model(image[r0:r1, c0:c1], slot[a:b, c:d])
+    if a > 0:
+        slot[:a, c:d] = slot[a, c:d]
+    if b < tile.height:
+        slot[b:, c:d] = slot[b - 1, c:d]
+    if c > 0:
+        slot[:, :c] = slot[:, c : c + 1]
+    if d < tile.width:
+        slot[:, d:] = slot[:, d - 1 : d]
+
+
+def _write_cores(
+    group: list[Tile],
+    result: npt.NDArray[np.float32],
+    out: Pixels,
+    mapping: _PixelMap,
+    *,
+    pad: int,
+    scale: int,
+) -> None:
+    """Map each window's kept core into the output. A function of its own so that no
+    view of ``result`` (which keeps TensorFlow's output tensor alive) outlives the batch:
+    a loop variable in the caller would hold it through the next model call."""
+    height, width = out.shape[0] // scale, out.shape[1] // scale
+    for tile, tile_out in zip(group, result, strict=True):
+        place = _placement(tile, pad, height, width, scale)
+        if place is not None:
+            mapping.from_model(tile_out[place[0]], out[place[1]])
+
+
+def _placement(
+    tile: Tile, pad: int, height: int, width: int, scale: int
+) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """(where in the window's output, where in the image's output) the part of ``tile``'s
+    core that lies on the real image goes; None when its core is all extension."""
+    y0, y1 = max(tile.core_y0, pad), min(tile.core_y1, pad + height)
+    x0, x1 = max(tile.core_x0, pad), min(tile.core_x1, pad + width)
+    if y0 >= y1 or x0 >= x1:
+        return None
+    in_window = (
+        slice((y0 - tile.y0) * scale, (y1 - tile.y0) * scale),
+        slice((x0 - tile.x0) * scale, (x1 - tile.x0) * scale),
+    )
+    in_output = (
+        slice((y0 - pad) * scale, (y1 - pad) * scale),
+        slice((x0 - pad) * scale, (x1 - pad) * scale),
+    )
+    return in_window, in_output
 
 
 def _positive(name: str, value: int) -> int:

@@ -15,6 +15,8 @@ Design choices, and why:
   reflected or replicated pixels does not, and its border pixels would differ from the
   whole-image result by far more than one grey level. Edge windows therefore touch the
   border and their cores are wider on that side.
+  (The runner's default ``border="replicate"`` plans over the image already extended by
+  its own edge pixels, see :mod:`upscaler.runtime.tiled`: the same holds for that image.)
 * **One window shape per image.** Every tile of an image has the same input shape, so a
   run never retraces or re-plans anything between tiles, and tiles batch.
 * **Balanced windows.** For ``n`` windows along an axis the window is the shortest that
