@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,51 +22,13 @@ from urllib.parse import urlsplit
 
 import explore_tiny_catalog as tiny_catalog
 import numpy as np
+from browser_support import CHROMIUM_ARGS, LOOPBACK_HOSTS
 import pytest
 from PIL import Image
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # includes installing chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SERVER_START_S = 120
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
-
-
-def _apt_install_chromium() -> str | None:
-    """Install Debian's chromium when we are root with apt; the reason when we cannot."""
-    apt = shutil.which("apt-get")
-    if apt is None or os.geteuid() != 0:
-        return "needs root and apt-get to install Debian's chromium package"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    for step in ([], [[apt, "update", "-q"]]):
-        for cmd in step:
-            subprocess.run(cmd, env=env, capture_output=True, check=False, timeout=600)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-        if done.returncode == 0 and Path(CHROMIUM).exists():
-            return None
-    return f"apt-get install chromium failed: {done.stderr.strip()[-300:]}"
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's Chromium, installed on first use (CI runs as root on a fresh machine)."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
-    if not Path(CHROMIUM).exists():
-        problem = _apt_install_chromium()
-        if problem is not None:
-            pytest.skip(f"no {CHROMIUM}: {problem}")
-    return CHROMIUM
 
 
 def _free_port() -> int:

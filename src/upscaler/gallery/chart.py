@@ -35,8 +35,7 @@ def import_matplotlib() -> ModuleType:
     except ImportError as exc:
         raise DependencyError(
             f"the quality-vs-speed chart needs matplotlib, which is not installed "
-            f"({exc.name or exc}): run {INSTALL}",
-            hint=INSTALL,
+            f"({exc.name or exc}): run {INSTALL}"
         ) from exc
     return matplotlib
 

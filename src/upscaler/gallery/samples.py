@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from upscaler.gallery.crops import (
     sample_crops,
 )
 from upscaler.settings import cache_root
+
+if TYPE_CHECKING:
+    from upscaler.upscaler import Upscaler
 
 log = logging.getLogger("upscaler")
 
@@ -87,6 +91,7 @@ class SampleRunner:
         self.folder = cache or cache_root() / "gallery"
         self.run_models = run_models
         self.problems: dict[str, str] = {}
+        self._loaded: tuple[str, Upscaler] | None = None
 
     def path(self, entry: ModelEntry, crop: Crop) -> Path:
         """Where the cached output of ``entry`` on ``crop`` lives."""
@@ -110,7 +115,7 @@ class SampleRunner:
         except Exception as exc:
             reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             self.problems[entry.id] = f"{type(exc).__name__}: {reason}"
-            log.warning("gallery: %s %s: %s", entry.id, NOT_AVAILABLE, self.problems[entry.id])
+            log.info("gallery: %s %s: %s", entry.id, NOT_AVAILABLE, self.problems[entry.id])
             return None
         self._store(cached, pixels)
         return pixels
@@ -118,7 +123,10 @@ class SampleRunner:
     def _run(self, entry: ModelEntry, crop: Crop) -> Array:
         from upscaler.upscaler import Upscaler
 
-        up = Upscaler(model=entry.id, catalog=self.catalog)
+        if self._loaded is None or self._loaded[0] != entry.id:
+            self._loaded = None  # release the previous model before loading the next
+            self._loaded = (entry.id, Upscaler(model=entry.id, catalog=self.catalog))
+        up = self._loaded[1]
         result = np.asarray(up.upscale(low_resolution(crop, entry.scale), progress=False))
         expected = high_resolution(crop, entry.scale).shape
         if result.shape != expected:
