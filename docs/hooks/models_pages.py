@@ -269,10 +269,17 @@ def _term(catalog: Catalog, attribute: str, value: str) -> str:
     return f"`{value}` ({title})"
 
 
+#: Columns of a family's variants table that are left out, and said once above it, when
+#: every variant has the same value.
+SHARED_COLUMNS = {"dataset": "dataset", "objective": "objective", "quantization": "weights"}
+
+
 def variants_table(catalog: Catalog, entries: list[ModelEntry]) -> str:
-    """One short row per variant: the numbers side by side, details further down."""
+    """One short row per variant: what differs and the numbers; details further down."""
     sets = eval_sets(catalog)
-    quality = "PSNR-Y " + (" / ".join(sets_label([s]) for s in sets) if sets else "(dB)")
+    quality = "PSNR-Y " + (f"({' / '.join(sets_label([s]) for s in sets)})" if sets else "")
+    shared = [a for a in SHARED_COLUMNS if len({e.attribute(a) for e in entries}) == 1]
+    varying = [a for a in SHARED_COLUMNS if a not in shared]
 
     def psnr(e: ModelEntry) -> str:
         measured = e.metrics.sets if e.metrics else {}
@@ -281,21 +288,28 @@ def variants_table(catalog: Catalog, entries: list[ModelEntry]) -> str:
         cells = [f"{measured[s].psnr_y:.2f}" if s in measured else UNMEASURED_CELL for s in sets]
         return " / ".join(cells)
 
+    def speed(e: ModelEntry) -> str:
+        return f"{e.speed.ms_per_output_megapixel:,.0f}" if e.speed else UNMEASURED_CELL
+
     rows = [
         [
-            f"[{e.id}](#{_anchor(e)})" + (" (default)" if e.default else ""),
-            e.dataset,
+            f"**[{e.id}](#{_anchor(e)})**" if e.default else f"[{e.id}](#{_anchor(e)})",
             f"x{e.scale}",
-            e.objective,
-            e.quantization,
-            human_size(weights_bytes(e)),
+            *(str(e.attribute(a)) for a in varying),
+            human_size(weights_bytes(e)).replace(" ", "\u00a0"),  # "2.69 MB" on one line
             psnr(e),
-            _speed_cell(e),
+            speed(e),
         ]
         for e in entries
     ]
-    headers = ["model", "dataset", "scale", "objective", "weights", "size", quality, "speed"]
-    return markdown_table(headers, rows) + "\n\n" + LEGEND
+    headers = ["model", "scale", *(SHARED_COLUMNS[a] for a in varying), "size", quality, "ms/MP"]
+    common = ", ".join(f"{SHARED_COLUMNS[a]} `{entries[0].attribute(a)}`" for a in shared)
+    notes = (
+        (f"Every variant: {common}. " if common else "")
+        + "**Bold**: the family default. PSNR-Y in dB on bicubic-downscaled inputs; ms/MP: "
+        f"milliseconds per output megapixel. {LEGEND}"
+    )
+    return markdown_table(headers, rows) + "\n\n" + notes
 
 
 def family_page(catalog: Catalog, family: str, gallery: Gallery | None = None) -> str:
