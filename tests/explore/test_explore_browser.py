@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import explore_tiny_catalog as tiny_catalog
 import numpy as np
-from browser_support import CHROMIUM_ARGS, LOOPBACK_HOSTS
+from browser_support import CHROMIUM_ARGS, LAPTOP, LOOPBACK_HOSTS
 import pytest
 from PIL import Image
 
@@ -180,5 +180,72 @@ def test_upload_change_scale_run_and_copyable_code(
 
     print(f"\nexplorer screenshot: {shot}")
     assert shot.stat().st_size > 10_000
+    hosts = {urlsplit(u).hostname for u in requested if urlsplit(u).scheme in ("http", "https")}
+    assert hosts <= LOOPBACK_HOSTS, f"the page contacted {hosts - LOOPBACK_HOSTS}"
+
+
+def test_chart_follows_the_choice_and_models_compare_side_by_side(
+    chromium: str, explorer_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    rgb = np.random.default_rng(11).integers(0, 256, size=(20, 28, 3), dtype=np.uint8)
+    photo = _png(tmp_path / "compare-me.png", rgb)
+    shot = tmp_path / "explorer-compare.png"
+    requested: list[str] = []
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=LAPTOP,
+        )
+        try:
+            page = context.new_page()
+            page.on("request", lambda request: requested.append(request.url))
+            page.set_default_timeout(60_000)
+            page.goto(explorer_url)
+            expect(page.locator("#resolution")).to_contain_text("Exact match: tiny-swap.x2")
+
+            # The chart of the choice's scale, the choice ringed; it follows the scale.
+            note = page.locator("#chart-note")
+            expect(note).to_contain_text("Ringed: tiny-swap.x2")
+            chart = page.locator("#chart img")
+            expect(chart).to_be_visible()
+            first = chart.get_attribute("src")
+            page.get_by_role("combobox", name="scale").click()
+            page.get_by_role("option", name="x4", exact=True).click()
+            expect(note).to_contain_text("Ringed: tiny-swap.x4")
+            expect(chart).not_to_have_attribute("src", first or "")
+            assert chart.evaluate("img => img.naturalWidth") > 500
+
+            # Two models side by side on the uploaded image, each with its time.
+            page.locator("#input-image input[type=file]").set_input_files(str(photo))
+            picker = page.get_by_role("combobox", name="models to compare on the input image")
+            for model_id in ("tiny-swap.x2", "tiny-swap.x4"):
+                picker.click()
+                page.get_by_role("option", name=model_id).click()
+            page.locator("#compare").click()
+            timing = page.locator("#compare-timing")
+            expect(timing).to_contain_text("Fastest here", timeout=180_000)
+            expect(timing).to_contain_text("56×40")
+            expect(timing).to_contain_text("112×80")
+            shown = page.locator("#compare-gallery img")
+            expect(shown).to_have_count(2)
+            captions = page.locator("#compare-gallery").inner_text()
+            assert "tiny-swap.x2:" in captions and "tiny-swap.x4:" in captions
+
+            wide = page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert wide <= 0, f"the explorer scrolls sideways by {wide} px at 1280"
+            page.locator("#compare").scroll_into_view_if_needed()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            context.close()
+
+    print(f"\nexplorer compare screenshot (1280 px wide): {shot}")
     hosts = {urlsplit(u).hostname for u in requested if urlsplit(u).scheme in ("http", "https")}
     assert hosts <= LOOPBACK_HOSTS, f"the page contacted {hosts - LOOPBACK_HOSTS}"

@@ -389,17 +389,15 @@ def build_app(catalog: Catalog | None = None) -> "gradio.Blocks":
                     )
                     chart_note = gr.Markdown(elem_id="chart-note")
                 with gr.Accordion("Compare 2 or 3 models side by side", open=True):
-                    with gr.Row(equal_height=True):
-                        compared = gr.Dropdown(
-                            options.model[1:],
-                            value=[],
-                            multiselect=True,
-                            max_choices=MAX_COMPARED,
-                            label="models to compare on the input image",
-                            elem_id="compare-models",
-                            scale=4,
-                        )
-                        compare = gr.Button("Compare", elem_id="compare", scale=1)
+                    compared = gr.Dropdown(
+                        options.model[1:],
+                        value=[],
+                        multiselect=True,
+                        max_choices=MAX_COMPARED,
+                        label="models to compare on the input image",
+                        elem_id="compare-models",
+                    )
+                    compare = gr.Button("Compare", elem_id="compare", size="md")
                     compare_gallery = gr.Gallery(
                         label="Outputs, each with the time it took",
                         columns=MAX_COMPARED,
