@@ -33,6 +33,12 @@ from typing import Any
 
 from upscaler.catalog import Catalog, ModelEntry, default_catalog
 from upscaler.explore.codegen import Choice, cli_command, python_snippet
+from upscaler.explore.present import (
+    NOT_MEASURED,
+    markdown_table,
+    metric_rows,
+    speed_text,
+)
 from upscaler.gallery.measures import common_sets, domain_of, sets_label
 from upscaler.gallery.samples import SampleRunner
 from upscaler.gallery.site import (
@@ -44,13 +50,6 @@ from upscaler.gallery.site import (
     family_samples,
 )
 from upscaler.resolve.resolver import FIDELITY, mean_psnr
-from upscaler.explore.present import (
-    NOT_MEASURED,
-    markdown_table,
-    metric_rows,
-    metrics_text,
-    speed_text,
-)
 
 MEASURED_MARKER = "<!-- generated: measured-table -->"
 GENERATED_NOTE = (
@@ -515,6 +514,9 @@ def on_config(config: Any) -> Any:
             item["Models"] = [
                 {"Overview": "models/index.md"},
                 {"Compare on pictures": compare},
-                *({spec.title: f"models/{name}.md"} for name, spec in sorted(catalog.families.items())),
+                *(
+                    {spec.title: f"models/{name}.md"}
+                    for name, spec in sorted(catalog.families.items())
+                ),
             ]
     return config

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "mkdocs.yml"
 HOOK = ROOT / "docs" / "hooks" / "models_pages.py"
 
+
 def build(site: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """`mkdocs build --strict` into ``site``, with an empty cache of its own and offline.
 

@@ -172,7 +172,9 @@ def test_hook_generates_models_and_cli_pages(hook: ModuleType, tmp_path: Path) -
     pages = hook.pages(catalog)
     assert sorted(pages) == ["cli-reference.md", "models/index.md", "models/tiny-swap.md"]
     overview = pages["models/index.md"]
-    assert "| [tiny-swap.x4](tiny-swap.md#tiny-swapx4) | photo | x4 | 31.25 | 123 ms/MP |" in overview
+    assert (
+        "| [tiny-swap.x4](tiny-swap.md#tiny-swapx4) | photo | x4 | 31.25 | 123 ms/MP |" in overview
+    )
     assert "![Mean PSNR-Y against ms per output megapixel at x4](charts/quality-speed-x4.svg)" in (
         overview
     )

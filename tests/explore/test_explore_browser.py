@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import explore_tiny_catalog as tiny_catalog
 import numpy as np
-from browser_support import CHROMIUM_ARGS, LAPTOP, LOOPBACK_HOSTS
 import pytest
+from browser_support import CHROMIUM_ARGS, LAPTOP, LOOPBACK_HOSTS
 from PIL import Image
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # includes installing chromium

@@ -99,7 +99,9 @@ def test_render_png_and_svg_deterministically(chart: Callable[..., bytes]) -> No
     assert svg == chart(catalog, scales=[4], fmt="svg", highlight="esrgan-slim.x4")
 
 
-def test_render_copes_with_a_scale_nothing_measured(chart: Callable[..., bytes], tmp_path: Path) -> None:
+def test_render_copes_with_a_scale_nothing_measured(
+    chart: Callable[..., bytes], tmp_path: Path
+) -> None:
     catalog = load_catalog(tiny.write_catalog(tmp_path))  # x2 carries no numbers
     assert chart(catalog, scales=[2], fmt="png").startswith(PNG)
 

@@ -16,7 +16,14 @@ from typing import Any
 
 from upscaler.catalog.loader import Catalog
 from upscaler.errors import DependencyError, QueryError
-from upscaler.gallery.measures import Point, common_sets, pareto_front, points, scales_of, sets_label
+from upscaler.gallery.measures import (
+    Point,
+    common_sets,
+    pareto_front,
+    points,
+    scales_of,
+    sets_label,
+)
 
 INSTALL = "pip install 'upscaler[docs]'"
 FORMATS = ("png", "svg")
@@ -31,7 +38,7 @@ def import_matplotlib() -> ModuleType:
     """matplotlib, or a one-line DependencyError naming the extra that installs it."""
     try:
         import matplotlib
-        import matplotlib.figure  # noqa: F401  (the submodule render() uses)
+        import matplotlib.figure
     except ImportError as exc:
         raise DependencyError(
             f"the quality-vs-speed chart needs matplotlib, which is not installed "
@@ -53,17 +60,27 @@ def _label_below(p: Point, shown: Sequence[Point], y_span: float) -> bool:
     return False
 
 
+PERCEPTUAL = "perceptual (not trained for PSNR)"
+#: The three kinds of point, each with its colour and marker; perceptual ones are hollow.
+KINDS = (
+    ("fidelity", FIDELITY_COLOUR, "o"),
+    (PERCEPTUAL, PERCEPTUAL_COLOUR, "D"),
+    ("baseline", BASELINE_COLOUR, "s"),
+)
+
+
+def _kind(p: Point) -> str:
+    if p.perceptual:
+        return PERCEPTUAL
+    return "baseline" if p.baseline else "fidelity"
+
+
 def _draw(ax: Any, catalog: Catalog, scale: int, highlight: str | None) -> None:
     """One scale's panel: fidelity, perceptual and baseline models, the front, a highlight."""
     group = points(catalog, scale)
     shown = [p for p in group if p.plotted]
-    kinds = (
-        ("fidelity", FIDELITY_COLOUR, "o", lambda p: not p.perceptual and not p.baseline),
-        ("perceptual (not trained for PSNR)", PERCEPTUAL_COLOUR, "D", lambda p: p.perceptual),
-        ("baseline", BASELINE_COLOUR, "s", lambda p: p.baseline and not p.perceptual),
-    )
-    for name, colour, marker, keep in kinds:
-        chosen = [p for p in shown if keep(p)]
+    for name, colour, marker in KINDS:
+        chosen = [p for p in shown if _kind(p) == name]
         if not chosen:
             continue
         ax.scatter(
@@ -73,7 +90,7 @@ def _draw(ax: Any, catalog: Catalog, scale: int, highlight: str | None) -> None:
             marker=marker,
             label=name,
             zorder=3,
-            facecolors="none" if name.startswith("perceptual") else colour,
+            facecolors="none" if name == PERCEPTUAL else colour,
             edgecolors=colour,
             linewidths=1.5,
         )

@@ -59,10 +59,11 @@ def line_art() -> Array:
     big = HR_SIZE * SUPERSAMPLE
     image = Image.new("RGB", (big, big), "white")
     draw = ImageDraw.Draw(image)
-    y = 12
-    for size, text in ((26, "Upscale 2x 3x 4x"), (18, "The quick brown fox"), (13, "0123456789 AaBbCc")):
-        draw.text((14, y), text, fill=(20, 20, 20), font=ImageFont.load_default(size * SUPERSAMPLE / 2))
-        y += int(size * SUPERSAMPLE * 0.75) + 10
+    y = 10 * SUPERSAMPLE
+    for size, text in ((34, "Upscale"), (24, "2x 3x 4x 8x"), (15, "The quick brown fox")):
+        font = ImageFont.load_default(size * SUPERSAMPLE)
+        draw.text((10 * SUPERSAMPLE, y), text, fill=(20, 20, 20), font=font)
+        y += int(size * SUPERSAMPLE * 1.15)
     cx, cy = big * 3 // 4, big * 3 // 4
     for k in range(24):
         angle = np.pi * k / 24
@@ -88,8 +89,12 @@ def illustration() -> Array:
         return (x0 * s, y0 * s, x1 * s, y1 * s)
 
     draw.ellipse(box(130, 14, 176, 60), fill=(255, 214, 90), outline=outline, width=w)
-    draw.polygon([(0, 150 * s), (70 * s, 110 * s), (150 * s, 150 * s), (0, 192 * s)],
-                 fill=(120, 190, 90), outline=outline, width=w)
+    draw.polygon(
+        [(0, 150 * s), (70 * s, 110 * s), (150 * s, 150 * s), (0, 192 * s)],
+        fill=(120, 190, 90),
+        outline=outline,
+        width=w,
+    )
     draw.rectangle(box(0, 150, 192, 192), fill=(96, 160, 72), outline=outline, width=w)
     draw.ellipse(box(40, 40, 130, 130), fill=(255, 224, 200), outline=outline, width=w)  # face
     draw.chord(box(34, 30, 136, 100), 180, 360, fill=(90, 60, 140), outline=outline, width=w)

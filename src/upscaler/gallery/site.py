@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from upscaler.catalog.loader import Catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.gallery.crops import Array, Crop, sample_crops
-from upscaler.gallery.measures import ANY_DOMAIN, domain_of, scales_of
+from upscaler.gallery.measures import ANY_DOMAIN, domain_of, points, scales_of
 from upscaler.gallery.samples import NOT_AVAILABLE, SampleRunner, png_bytes, reference_images
+from upscaler.resolve.resolver import FIDELITY
 
 GALLERY_DIR = "models/gallery"
 CHART_DIR = "models/charts"
@@ -202,6 +203,18 @@ def compare_entries(gallery: Gallery, scale: int, domain: str) -> list[ModelEntr
     ]
 
 
+def _best(gallery: Gallery, entries: Sequence[ModelEntry]) -> str | None:
+    """What the slider shows first against bicubic: the best measured fidelity model,
+    else the first trained one, else any."""
+    scored = {p.id: p.psnr for p in points(gallery.catalog, entries[0].scale)} if entries else {}
+    fidelity = [e for e in entries if e.objective == FIDELITY and scored.get(e.id) is not None]
+    if fidelity:
+        return max(fidelity, key=lambda e: scored[e.id] or 0.0).id
+    trained = [e for e in entries if not gallery.catalog.vocab.is_baseline(e.architecture)]
+    pool = trained or list(entries)
+    return pool[0].id if pool else None
+
+
 def compare_page(gallery: Gallery, scale: int, domain: str) -> str:
     """One scale and domain: a before/after slider and the full grid for each crop."""
     page = compare_page_path(scale, domain)
@@ -211,8 +224,11 @@ def compare_page(gallery: Gallery, scale: int, domain: str) -> str:
     parts = [
         f"# Compare x{scale} models: {domain}",
         f"Every x{scale} model trained for {domain} images "
-        + ("(and the untrained baselines) " if any(
-            domain_of(gallery.catalog, e) == ANY_DOMAIN for e in entries) else "")
+        + (
+            "(and the untrained baselines) "
+            if any(domain_of(gallery.catalog, e) == ANY_DOMAIN for e in entries)
+            else ""
+        )
         + "on the same four crops. Drag the slider to compare two of them; pick which in "
         "the menus above it. Images are shown at twice their size, pixel for pixel.",
     ]
@@ -221,7 +237,7 @@ def compare_page(gallery: Gallery, scale: int, domain: str) -> str:
             f"*{NOT_AVAILABLE}* for {', '.join(f'`{m}`' for m in missing)}: their weights "
             "could not be fetched or converted when this site was built."
         )
-    default_right = ready[0] if ready else "original"
+    default_right = _best(gallery, [e for e in entries if e.id in ready]) or "original"
     for crop in gallery.crops:
         parts.append(f"## {crop.title}")
         parts.append(
@@ -240,4 +256,3 @@ def compare_index(gallery: Gallery, page: str) -> str:
         f"{len(compare_entries(gallery, s, d))} models"
         for s, d in gallery.compare_pages()
     )
-
