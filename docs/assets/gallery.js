@@ -4,6 +4,12 @@
 (function () {
   "use strict";
 
+  function element(tag, className) {
+    var el = document.createElement(tag);
+    el.className = className;
+    return el;
+  }
+
   function option(img) {
     var item = document.createElement("option");
     item.value = img.getAttribute("src");
@@ -31,23 +37,16 @@
     if (images.length < 2) return;
     var left = menu(images, box.dataset.left, "left image");
     var right = menu(images, box.dataset.right, "right image");
-    var menus = document.createElement("div");
-    menus.className = "ba-menus";
+    var menus = element("div", "ba-menus");
     menus.appendChild(left);
     menus.appendChild(right);
 
-    var frame = document.createElement("div");
-    frame.className = "ba-frame";
-    var under = document.createElement("img");
-    under.className = "ba-right";
-    var over = document.createElement("img");
-    over.className = "ba-left";
-    var line = document.createElement("div");
-    line.className = "ba-line";
-    var leftTag = document.createElement("span");
-    leftTag.className = "ba-tag left";
-    var rightTag = document.createElement("span");
-    rightTag.className = "ba-tag right";
+    var frame = element("div", "ba-frame");
+    var under = element("img", "ba-right");
+    var over = element("img", "ba-left");
+    var line = element("div", "ba-line");
+    var leftTag = element("span", "ba-tag left");
+    var rightTag = element("span", "ba-tag right");
     [under, over, line, leftTag, rightTag].forEach(function (el) { frame.appendChild(el); });
 
     var range = document.createElement("input");

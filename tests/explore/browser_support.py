@@ -50,6 +50,17 @@ def apt_install_chromium() -> str | None:
     return f"apt-get install chromium failed: {done.stderr.strip()[-300:]}"
 
 
+def launch(pw: Any, chromium: str, profile: Path, viewport: dict[str, int] = LAPTOP) -> Any:
+    """A headless Chromium context with a fresh profile, Debian's binary, our flags."""
+    return pw.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=chromium,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport=viewport,
+    )
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Keep the test output clean."""

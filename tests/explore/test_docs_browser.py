@@ -16,7 +16,7 @@ from typing import Any
 
 import explore_tiny_catalog as tiny
 import pytest
-from browser_support import CHROMIUM_ARGS, LAPTOP, serve
+from browser_support import launch, serve
 from docs_support import build
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -47,13 +47,7 @@ def browser_page(chromium: str, tmp_path: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport=LAPTOP,
-        )
+        context = launch(pw, chromium, tmp_path / "chromium-profile")
         try:
             page = context.new_page()
             page.set_default_timeout(30_000)

@@ -140,11 +140,12 @@ def test_the_bundled_sample_is_found() -> None:
 # ------------------------------------------------------------------------ a real run
 
 
-@pytest.fixture
-def tiny_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    monkeypatch.setenv("UPSCALER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("UPSCALER_OFFLINE", "1")
-    return load_catalog(tiny.write_catalog(tmp_path / "tiny"))
+def _random_png(tmp_path: Path, *, seed: int, height: int, width: int) -> tuple[Any, Path]:
+    """Random RGB pixels and the PNG file holding them (the explorer takes a path)."""
+    rgb = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    path = tmp_path / "in.png"
+    Image.fromarray(rgb, "RGB").save(path)
+    return rgb, path
 
 
 @pytest.mark.slow
@@ -152,9 +153,7 @@ def test_run_upscales_and_reports(tiny_catalog: Catalog, tmp_path: Path) -> None
     pytest.importorskip("tensorflow")
     from upscaler.explore.app import Explorer
 
-    rgb = np.random.default_rng(3).integers(0, 256, size=(10, 14, 3), dtype=np.uint8)
-    path = tmp_path / "in.png"
-    Image.fromarray(rgb, "RGB").save(path)
+    rgb, path = _random_png(tmp_path, seed=3, height=10, width=14)
     explorer = Explorer(tiny_catalog)
     choice = Choice(scale=4).normalised(tiny_catalog)
     steps: list[tuple[float, str]] = []
@@ -203,9 +202,7 @@ def test_compare_runs_each_model_and_times_it(tiny_catalog: Catalog, tmp_path: P
     pytest.importorskip("tensorflow")
     from upscaler.explore.app import Explorer
 
-    rgb = np.random.default_rng(5).integers(0, 256, size=(8, 12, 3), dtype=np.uint8)
-    path = tmp_path / "in.png"
-    Image.fromarray(rgb, "RGB").save(path)
+    rgb, path = _random_png(tmp_path, seed=5, height=8, width=12)
     explorer = Explorer(tiny_catalog)
     steps: list[float] = []
     shown, table = explorer.compare(

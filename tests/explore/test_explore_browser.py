@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import explore_tiny_catalog as tiny_catalog
 import numpy as np
 import pytest
-from browser_support import CHROMIUM_ARGS, LAPTOP, LOOPBACK_HOSTS
+from browser_support import LOOPBACK_HOSTS, launch
 from PIL import Image
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # includes installing chromium
@@ -103,12 +103,8 @@ def test_upload_change_scale_run_and_copyable_code(
     requested: list[str] = []
 
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),  # a fresh profile
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1100},
+        context = launch(
+            pw, chromium, tmp_path / "chromium-profile", {"width": 1400, "height": 1100}
         )
         try:
             page = context.new_page()
@@ -195,13 +191,7 @@ def test_chart_follows_the_choice_and_models_compare_side_by_side(
     requested: list[str] = []
 
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport=LAPTOP,
-        )
+        context = launch(pw, chromium, tmp_path / "chromium-profile")
         try:
             page = context.new_page()
             page.on("request", lambda request: requested.append(request.url))

@@ -13,7 +13,7 @@ import explore_tiny_catalog as tiny
 import numpy as np
 import pytest
 
-from upscaler.catalog import Catalog, default_catalog, load_catalog
+from upscaler.catalog import Catalog, default_catalog
 from upscaler.gallery import samples as samples_module
 from upscaler.gallery.crops import HR_SIZE, low_resolution, sample_crops
 from upscaler.gallery.samples import SampleRunner, sample_key, weights_digest
@@ -50,13 +50,6 @@ def test_cache_key_follows_model_weights_and_crop() -> None:
     assert weights_digest(slim2) != weights_digest(slim4)
     moved = slim2.model_copy(update={"weights": slim4.weights})
     assert sample_key(moved, photo) != sample_key(slim2, photo)
-
-
-@pytest.fixture
-def tiny_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    monkeypatch.setenv("UPSCALER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("UPSCALER_OFFLINE", "1")
-    return load_catalog(tiny.write_catalog(tmp_path / "tiny"))
 
 
 @pytest.mark.slow
