@@ -276,7 +276,8 @@ SHARED_COLUMNS = {"dataset": "dataset", "objective": "objective", "quantization"
 def variants_table(catalog: Catalog, entries: list[ModelEntry]) -> str:
     """One short row per variant: what differs and the numbers; details further down."""
     sets = eval_sets(catalog)
-    quality = "PSNR-Y " + (f"({' / '.join(sets_label([s]) for s in sets)})" if sets else "")
+    quality = "PSNR-Y"
+    per_set = f" on {' / '.join(sets_label([s]) for s in sets)}" if sets else ""
     shared = [a for a in SHARED_COLUMNS if len({e.attribute(a) for e in entries}) == 1]
     varying = [a for a in SHARED_COLUMNS if a not in shared]
 
@@ -305,7 +306,7 @@ def variants_table(catalog: Catalog, entries: list[ModelEntry]) -> str:
     common = ", ".join(f"{SHARED_COLUMNS[a]} `{entries[0].attribute(a)}`" for a in shared)
     notes = (
         (f"Every variant: {common}. " if common else "")
-        + "**Bold**: the family default. PSNR-Y in dB on bicubic-downscaled inputs; ms/MP: "
+        + f"**Bold**: the family default. PSNR-Y in dB{per_set}, bicubic-downscaled inputs; ms/MP: "
         f"milliseconds per output megapixel. {LEGEND}"
     )
     return markdown_table(headers, rows) + "\n\n" + notes

@@ -73,6 +73,8 @@ MIN_COMPARED = 2
 # The compared models plus the current choice stay loaded.
 _LOADED_UPSCALERS = MAX_COMPARED + 1
 _CHARTS_KEPT = 16
+# Timings on one line each: the table is short, and "0.39 s" broken in two reads badly.
+EXPLORER_CSS = "#compare-timing :is(th, td, code) { white-space: nowrap; }"
 NO_CHART = (
     "The quality-vs-speed chart needs matplotlib: `pip install 'upscaler[docs]'`, then "
     "restart `upscaler explore`."
@@ -401,8 +403,9 @@ def build_app(catalog: Catalog | None = None) -> "gradio.Blocks":
                     compare_gallery = gr.Gallery(
                         label="Outputs, each with the time it took",
                         columns=MAX_COMPARED,
+                        rows=1,
                         object_fit="contain",
-                        height="auto",
+                        height=300,
                         preview=False,
                         elem_id="compare-gallery",
                     )
@@ -534,4 +537,5 @@ def launch(
         mcp_server=False,
         pwa=False,
         quiet=False,
+        css=EXPLORER_CSS,
     )
