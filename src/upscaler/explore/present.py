@@ -245,7 +245,7 @@ class ComparedRun:
     load_s: float
 
 
-COMPARE_HEADERS = ["model", "output", "time", "model load", "mean PSNR-Y", "catalog speed"]
+COMPARE_HEADERS = ["model", "output", "time", "load", "mean PSNR-Y", "catalog speed"]
 
 
 def comparison_markdown(runs: Sequence[ComparedRun], catalog: Catalog) -> str:
@@ -262,10 +262,10 @@ def comparison_markdown(runs: Sequence[ComparedRun], catalog: Catalog) -> str:
         mean = psnr.get(r.model.id)
         rows.append(
             [
-                f"`{r.model.id}`",
+                r.model.id,
                 f"{r.width}×{r.height}",
                 f"**{r.run_s:.2f} s**",
-                f"{r.load_s:.2f} s" if r.load_s >= 0.05 else "already loaded",
+                f"{r.load_s:.2f} s" if r.load_s >= 0.05 else "loaded",
                 f"{mean:.2f} dB" if mean is not None else NOT_MEASURED,
                 (
                     f"{r.model.speed.ms_per_output_megapixel:,.0f} ms/MP"
