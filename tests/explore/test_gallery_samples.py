@@ -8,6 +8,7 @@ checked by making a second run impossible.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import explore_tiny_catalog as tiny
 import numpy as np
@@ -122,3 +123,17 @@ def test_comparison_pages_by_scale_and_domain() -> None:
 )
 def test_relative_links_between_docs_files(page: str, target: str, link: str) -> None:
     assert relative(page, target) == link
+
+
+@pytest.mark.slow
+def test_models_samples_command_fills_the_cache_and_writes_a_folder(
+    tiny_catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    pytest.importorskip("tensorflow")
+    monkeypatch.setenv("UPSCALER_CATALOG", str(tmp_path / "tiny" / "catalog"))
+    done = cli("models", "samples", "tiny-swap.x4", "-o", str(tmp_path / "out"))
+    assert done.code == 0, done.err
+    assert "tiny-swap.x4: ok" in done.out
+    written = sorted(p.name for p in (tmp_path / "out" / "photo" / "x4").iterdir())
+    assert written == ["bicubic.png", "hr.png", "lr.png", "tiny-swap.x4.png"]
+    assert len(list((tmp_path / "home" / "gallery").glob("*.png"))) == len(sample_crops())

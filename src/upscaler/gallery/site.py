@@ -93,8 +93,11 @@ class Gallery:
                 for name, pixels in reference_images(crop, scale).items():
                     files[image_path(crop, scale, name)] = png_bytes(pixels)
                 for e in self.catalog.entries:
-                    if e.scale == scale and (out := self.output(e, crop)) is not None:
-                        files[image_path(crop, scale, e.id)] = png_bytes(out)
+                    if e.scale == scale and self.output(e, crop) is not None:
+                        # The cache holds exactly this PNG: copy it, do not re-encode.
+                        files[image_path(crop, scale, e.id)] = self.runner.path(
+                            e, crop
+                        ).read_bytes()
         return files
 
 
