@@ -47,6 +47,7 @@ from upscaler.gallery.site import (
     compare_index,
     compare_page,
     compare_page_path,
+    compare_pairs,
     family_samples,
 )
 from upscaler.resolve.resolver import FIDELITY, mean_psnr
@@ -510,7 +511,7 @@ def on_config(config: Any) -> Any:
         if isinstance(item, dict) and "Models" in item and isinstance(item["Models"], list):
             compare = [
                 {f"x{scale} {domain}": compare_page_path(scale, domain)}
-                for scale, domain in Gallery(catalog, SampleRunner(catalog)).compare_pages()
+                for scale, domain in compare_pairs(catalog)
             ]
             item["Models"] = [
                 {"Overview": "models/index.md"},

@@ -206,3 +206,17 @@ def test_weights_of_several_files_add_up(hook: ModuleType) -> None:
     assert entry.weights is not None
     assert hook.weights_bytes(entry) == sum(f.size for f in entry.weights.files) > 800_000
     assert hook.human_size(2_619_635) == "2.62 MB"
+
+
+def test_overview_marks_perceptual_models_and_says_what_the_mean_is_over(
+    hook: ModuleType,
+) -> None:
+    table = hook.overview_table(default_catalog())
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:] if "|" in line}
+    gans = next(v for k, v in rows.items() if "esrgan-legacy.gans-x4" in k)
+    assert "*" in gans.split("|")[4]  # mean PSNR-Y of a perceptual model: shown, marked
+    slim = next(v for k, v in rows.items() if "esrgan-slim.x2" in k)
+    assert "*" not in slim.split("|")[4]
+    assert "over Set5, Set14, BSD100" in table
+    for line in rows.values():
+        assert len(line.split("|")) == 9  # seven columns

@@ -49,6 +49,12 @@ def relative(from_page: str, target: str) -> str:
     return "../" * up + target
 
 
+def compare_pairs(catalog: Catalog) -> list[tuple[int, str]]:
+    """(scale, domain) pairs that get a comparison page: some trained model of that domain."""
+    pairs = {(e.scale, domain_of(catalog, e)) for e in catalog.entries}
+    return sorted((s, d) for s, d in pairs if d != ANY_DOMAIN)
+
+
 @dataclass
 class Gallery:
     """The catalog's sample outputs, computed once per build and shared by every page."""
@@ -74,9 +80,8 @@ class Gallery:
         return self.runner.problems.get(entry.id, NOT_AVAILABLE)
 
     def compare_pages(self) -> list[tuple[int, str]]:
-        """(scale, domain) pairs that get a comparison page: some model of that domain."""
-        pairs = {(e.scale, domain_of(self.catalog, e)) for e in self.catalog.entries}
-        return sorted((s, d) for s, d in pairs if d != ANY_DOMAIN)
+        """(scale, domain) pairs that get a comparison page (see :func:`compare_pairs`)."""
+        return compare_pairs(self.catalog)
 
     def assets(self, *, charts: bool = True) -> dict[str, bytes]:
         """Every generated binary file by its path under docs/: charts and sample PNGs."""
