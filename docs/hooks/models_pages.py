@@ -4,9 +4,19 @@ Nothing here is committed as output. Each build reads the catalog
 (:func:`upscaler.catalog.default_catalog`, so ``UPSCALER_CATALOG`` is honoured) and
 adds, in memory:
 
-- ``models/index.md``: every model with its attributes, metrics, speed and licence;
-- ``models/<family>.md``: one page per family (variants, weights, training, metrics);
+- ``models/index.md``: the quality-vs-speed chart per scale and every model in a table
+  narrow enough for a laptop (model, domain, scale, mean PSNR, speed, size, licence);
+- ``models/<family>.md``: one page per family (compact variants table, sample crops,
+  then each variant's details: weights, training, metrics with provenance);
+- ``models/compare-x<scale>-<domain>.md``: the models of one scale and domain on the
+  sample crops, with a before/after slider;
+- the charts (SVG) and sample images (PNG) those pages show (:mod:`upscaler.gallery`);
 - ``cli-reference.md``: every command's ``--help``, from the real argparse parser.
+
+Sample outputs come from ``upscaler models samples``' cache (keyed by model, weights and
+crop), running a model only when its output is missing. ``UPSCALER_DOCS_SAMPLES=cached``
+never runs one (no TensorFlow, no download); a model whose output is missing either way
+shows "sample not available" and the build goes on.
 
 Hand-written pages may contain ``<!-- generated: measured-table -->``, replaced by the
 measured quality/speed table (``not measured yet`` until `upscaler eval` and the
@@ -27,9 +37,20 @@ from upscaler.explore.present import (
     NOT_MEASURED,
     markdown_table,
     metric_rows,
-    metrics_text,
     speed_text,
 )
+from upscaler.gallery.measures import common_sets, domain_of, sets_label
+from upscaler.gallery.samples import SampleRunner
+from upscaler.gallery.site import (
+    Gallery,
+    chart_tabs,
+    compare_index,
+    compare_page,
+    compare_page_path,
+    compare_pairs,
+    family_samples,
+)
+from upscaler.resolve.resolver import FIDELITY, mean_psnr
 
 MEASURED_MARKER = "<!-- generated: measured-table -->"
 GENERATED_NOTE = (
@@ -154,61 +175,88 @@ def measured_table(catalog: Catalog, *, link_prefix: str = "models/") -> str:
     return table + "\n\n" + " ".join(notes)
 
 
-def overview_page(catalog: Catalog) -> str:
-    """``models/index.md``: the whole catalog in one table."""
-    sets = eval_sets(catalog)
-    rows = []
-    for e in catalog.entries:
-        flags = " (global default)" if e.global_default else " (default)" if e.default else ""
-        rows.append(
-            [
-                f"[{e.id}]({family_link(e.family, _anchor(e))}){flags}",
-                e.architecture,
-                e.implementation,
-                e.dataset,
-                f"x{e.scale}",
-                e.channels,
-                e.pruning,
-                e.quantization,
-                *_quality_cells(e, sets),
-                _speed_cell(e),
-                e.license,
-            ]
-        )
-    headers = [
-        "model",
-        "architecture",
-        "implementation",
-        "dataset",
-        "scale",
-        "channels",
-        "pruning",
-        "quantization",
-        *_quality_headers(sets),
-        "speed",
-        "licence",
+PERCEPTUAL_MARK = "*"
+
+
+def _mean_psnr_cell(entry: ModelEntry, sets: frozenset[str]) -> str:
+    value = mean_psnr(entry, sets)
+    if value is None:
+        return UNMEASURED_CELL
+    return f"{value:.2f}" + (PERCEPTUAL_MARK if entry.objective != FIDELITY else "")
+
+
+def _model_cell(e: ModelEntry, link: str) -> str:
+    flag = " (global default)" if e.global_default else " (default)" if e.default else ""
+    return f"[{e.id}]({link}){flag}"
+
+
+def overview_table(catalog: Catalog) -> str:
+    """The columns people choose by, ordered by scale: fits a 1280 px window."""
+    sets = common_sets(catalog.entries)
+    ordered = sorted(catalog.entries, key=lambda e: e.scale)  # stable: catalog order within
+    rows = [
+        [
+            _model_cell(e, family_link(e.family, _anchor(e))),
+            domain_of(catalog, e),
+            f"x{e.scale}",
+            _mean_psnr_cell(e, sets),
+            _speed_cell(e),
+            human_size(weights_bytes(e)),
+            e.license,
+        ]
+        for e in ordered
     ]
-    families = "\n".join(
-        f"- [{spec.title}]({family_link(name)}) (`{name}`): "
-        f"{len([e for e in catalog.entries if e.family == name])} models"
+    table = markdown_table(
+        ["model", "domain", "scale", "mean PSNR-Y", "speed", "size", "licence"], rows
+    )
+    over = f"over {sets_label(sets)}" if sets else "over the evaluation sets"
+    notes = (
+        f"Mean PSNR-Y in dB {over}, on bicubic-downscaled inputs; speed in milliseconds per "
+        f"output megapixel; size is the download. {PERCEPTUAL_MARK} a perceptual model, "
+        "trained to look sharp rather than to score PSNR: its number is shown, never "
+        f"ranked. {LEGEND} Every attribute, each evaluation set and the weights are on "
+        "the family pages."
+    )
+    return table + "\n\n" + notes
+
+
+def overview_page(catalog: Catalog, gallery: Gallery | None = None) -> str:
+    """``models/index.md``: the chart, the comparison pages and the whole catalog."""
+    families = " · ".join(
+        f"[{spec.title}]({family_link(name)}) "
+        f"({len([e for e in catalog.entries if e.family == name])})"
         for name, spec in sorted(catalog.families.items())
     )
-    return "\n\n".join(
-        [
-            GENERATED_NOTE,
-            "# Models",
-            f"The catalog holds {len(catalog.entries)} models in {len(catalog.families)} "
-            "families. This page is generated from the catalog when the documentation is "
-            "built; metrics and speed are written by commands (`upscaler eval`, the "
-            f"benchmarks), never typed, and read *{NOT_MEASURED}* until then.",
-            families,
-            "## Every model",
-            markdown_table(headers, rows),
-            LEGEND,
-            "Pick by attributes rather than by id: see [Choosing a model](../choosing-a-model.md) "
-            "and [Concepts](../concepts.md).",
+    parts = [
+        "---\nhide:\n  - toc\n---",
+        GENERATED_NOTE,
+        "# Models",
+        f"The catalog holds {len(catalog.entries)} models in {len(catalog.families)} "
+        "families. This page is generated from the catalog when the documentation is "
+        "built; metrics and speed are written by commands (`upscaler eval`, the "
+        f"benchmarks), never typed, and read *{NOT_MEASURED}* until then.",
+        f"**Families:** {families}",
+        "## Quality against speed",
+        "Up and to the left is better. The dashed line is the Pareto front: the fidelity "
+        "models nothing else beats on both quality and speed. Perceptual models are hollow "
+        "diamonds and never on the front, since PSNR is not what they were trained for. "
+        "Models not measured yet are counted in the corner. The same chart from the "
+        "command line: `upscaler models plot -o chart.svg`.",
+        chart_tabs(catalog, "models/index.md"),
+    ]
+    if gallery is not None:
+        parts += [
+            "## See them on pictures",
+            "Every model on four sample crops, with a before/after slider:",
+            compare_index(gallery, "models/index.md"),
         ]
-    )
+    parts += [
+        "## Every model",
+        overview_table(catalog),
+        "Pick by attributes rather than by id: see [Choosing a model](../choosing-a-model.md) "
+        "and [Concepts](../concepts.md).",
+    ]
+    return "\n\n".join(parts) + "\n"
 
 
 def _term(catalog: Catalog, attribute: str, value: str) -> str:
@@ -221,8 +269,52 @@ def _term(catalog: Catalog, attribute: str, value: str) -> str:
     return f"`{value}` ({title})"
 
 
-def family_page(catalog: Catalog, family: str) -> str:
-    """``models/<family>.md``: one family, every variant in detail."""
+#: Columns of a family's variants table that are left out, and said once above it, when
+#: every variant has the same value.
+SHARED_COLUMNS = {"dataset": "dataset", "objective": "objective", "quantization": "weights"}
+
+
+def variants_table(catalog: Catalog, entries: list[ModelEntry]) -> str:
+    """One short row per variant: what differs and the numbers; details further down."""
+    sets = eval_sets(catalog)
+    quality = "PSNR-Y"
+    per_set = f" on {' / '.join(sets_label([s]) for s in sets)}" if sets else ""
+    shared = [a for a in SHARED_COLUMNS if len({e.attribute(a) for e in entries}) == 1]
+    varying = [a for a in SHARED_COLUMNS if a not in shared]
+
+    def psnr(e: ModelEntry) -> str:
+        measured = e.metrics.sets if e.metrics else {}
+        if not any(s in measured for s in sets):
+            return UNMEASURED_CELL
+        cells = [f"{measured[s].psnr_y:.2f}" if s in measured else UNMEASURED_CELL for s in sets]
+        return " / ".join(cells)
+
+    def speed(e: ModelEntry) -> str:
+        return f"{e.speed.ms_per_output_megapixel:,.0f}" if e.speed else UNMEASURED_CELL
+
+    rows = [
+        [
+            f"**[{e.id}](#{_anchor(e)})**" if e.default else f"[{e.id}](#{_anchor(e)})",
+            f"x{e.scale}",
+            *(str(e.attribute(a)) for a in varying),
+            human_size(weights_bytes(e)).replace(" ", "\u00a0"),  # "2.69 MB" on one line
+            psnr(e),
+            speed(e),
+        ]
+        for e in entries
+    ]
+    headers = ["model", "scale", *(SHARED_COLUMNS[a] for a in varying), "size", quality, "ms/MP"]
+    common = ", ".join(f"{SHARED_COLUMNS[a]} `{entries[0].attribute(a)}`" for a in shared)
+    notes = (
+        (f"Every variant: {common}. " if common else "")
+        + f"**Bold**: the family default. PSNR-Y in dB{per_set}, bicubic-downscaled inputs; ms/MP: "
+        f"milliseconds per output megapixel. {LEGEND}"
+    )
+    return markdown_table(headers, rows) + "\n\n" + notes
+
+
+def family_page(catalog: Catalog, family: str, gallery: Gallery | None = None) -> str:
+    """``models/<family>.md``: compact table, sample crops, then every variant in detail."""
     spec = catalog.families[family]
     entries = [e for e in catalog.entries if e.family == family]
     default = next((e for e in entries if e.default), entries[0])
@@ -251,35 +343,10 @@ def family_page(catalog: Catalog, family: str) -> str:
     parts.append("```python\n" + python_snippet(use, input_path="photo.png", output=out) + "```")
     parts.append("```console\n$ " + cli_command(use, input_path="photo.png", output=out) + "\n```")
     parts.append("## Variants")
-    parts.append(
-        markdown_table(
-            [
-                "model",
-                "dataset",
-                "scale",
-                "objective",
-                "degradation",
-                "quantization",
-                "weights",
-                "quality",
-                "speed",
-            ],
-            [
-                [
-                    f"[{e.id}](#{_anchor(e)})" + (" (default)" if e.default else ""),
-                    e.dataset,
-                    f"x{e.scale}",
-                    e.objective,
-                    e.degradation,
-                    e.quantization,
-                    human_size(weights_bytes(e)),
-                    metrics_text(e),
-                    speed_text(e),
-                ]
-                for e in entries
-            ],
-        )
-    )
+    parts.append(variants_table(catalog, entries))
+    if gallery is not None:
+        parts.append(family_samples(gallery, family, f"models/{family}.md"))
+    parts.append("## Details")
     for e in entries:
         parts.append(variant_section(catalog, e))
     return "\n\n".join(parts) + "\n"
@@ -287,7 +354,7 @@ def family_page(catalog: Catalog, family: str) -> str:
 
 def variant_section(catalog: Catalog, e: ModelEntry) -> str:
     """One variant: attributes, training, metrics with provenance, speed, weights files."""
-    lines = [f"### `{e.id}` {{#{_anchor(e)}}}"]
+    lines = [f"### `{e.id}` {{#{_anchor(e)}}}"]  # under "## Details"
     if e.description and e.description != catalog.families[e.family].description:
         lines.append(e.description.strip())
     facts = [
@@ -392,22 +459,39 @@ def cli_reference() -> str:
 # ------------------------------------------------------------------------ MkDocs events
 
 
-def pages(catalog: Catalog) -> dict[str, str]:
-    """Every generated page, by its path under docs/."""
-    generated = {"models/index.md": overview_page(catalog), "cli-reference.md": cli_reference()}
+def pages(catalog: Catalog, gallery: Gallery | None = None) -> dict[str, str]:
+    """Every generated page, by its path under docs/ (gallery pages when given one)."""
+    generated = {
+        "models/index.md": overview_page(catalog, gallery),
+        "cli-reference.md": cli_reference(),
+    }
     for family in sorted(catalog.families):
-        generated[f"models/{family}.md"] = family_page(catalog, family)
+        generated[f"models/{family}.md"] = family_page(catalog, family, gallery)
+    if gallery is not None:
+        for scale, domain in gallery.compare_pages():
+            generated[compare_page_path(scale, domain)] = compare_page(gallery, scale, domain)
     return generated
 
 
+def build_gallery(catalog: Catalog) -> Gallery:
+    """The sample outputs for this build: run what is missing unless told to use the cache."""
+    mode = os.environ.get("UPSCALER_DOCS_SAMPLES", "run").strip().lower()
+    if mode not in ("run", "cached"):
+        raise RuntimeError(f"UPSCALER_DOCS_SAMPLES must be run or cached, got {mode!r}")
+    return Gallery(catalog, SampleRunner(catalog, run_models=mode == "run"))
+
+
 def on_files(files: Any, config: Any) -> Any:
-    """Add the generated pages to the build (they never touch docs/ on disk)."""
+    """Add the generated pages, charts and images (they never touch docs/ on disk)."""
     from mkdocs.structure.files import File
 
-    for path, text in pages(default_catalog()).items():
+    catalog = default_catalog()
+    gallery = build_gallery(catalog)
+    generated: dict[str, str | bytes] = {**pages(catalog, gallery), **gallery.assets()}
+    for path, content in generated.items():
         if files.get_file_from_path(path) is not None:
             raise RuntimeError(f"docs/{path} exists on disk but is generated; delete it")
-        files.append(File.generated(config, path, content=text))
+        files.append(File.generated(config, path, content=content))
     return files
 
 
@@ -425,7 +509,16 @@ def on_config(config: Any) -> Any:
     catalog = default_catalog()
     for item in config.nav or []:
         if isinstance(item, dict) and "Models" in item and isinstance(item["Models"], list):
-            item["Models"] = [{"Overview": "models/index.md"}] + [
-                {spec.title: f"models/{name}.md"} for name, spec in sorted(catalog.families.items())
+            compare = [
+                {f"x{scale} {domain}": compare_page_path(scale, domain)}
+                for scale, domain in compare_pairs(catalog)
+            ]
+            item["Models"] = [
+                {"Overview": "models/index.md"},
+                {"Compare on pictures": compare},
+                *(
+                    {spec.title: f"models/{name}.md"}
+                    for name, spec in sorted(catalog.families.items())
+                ),
             ]
     return config

@@ -9,56 +9,18 @@ appear in the tables. Nothing may be written into docs/ itself.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import subprocess
-import sys
-from html import unescape
 from pathlib import Path
 from types import ModuleType
 
 import explore_tiny_catalog as tiny
+import numpy as np
 import pytest
+from docs_support import HOOK, ROOT, build, code_of, page, text_of
 
 from upscaler.catalog import default_catalog, load_catalog
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "mkdocs.yml"
-HOOK = ROOT / "docs" / "hooks" / "models_pages.py"
-
 pytestmark = pytest.mark.timeout(300)
-
-
-def build(site: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    pytest.importorskip("mkdocs", reason="mkdocs is in the docs and dev extras")
-    pytest.importorskip("material", reason="mkdocs-material is in the docs and dev extras")
-    pytest.importorskip("mkdocstrings", reason="mkdocstrings is in the docs and dev extras")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("UPSCALER_")}
-    clean.update(env, NO_MKDOCS_2_WARNING="1")
-    return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(CONFIG), "-d", str(site)],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=240,
-    )
-
-
-def page(site: Path, path: str) -> str:
-    html = (site / path / "index.html") if path else (site / "index.html")
-    return html.read_text(encoding="utf-8")
-
-
-def text_of(html: str) -> str:
-    """Visible-ish text: tags dropped, whitespace collapsed (enough for `in` checks)."""
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
-
-
-def code_of(html: str) -> str:
-    """Text with tags removed outright, so highlighted code reads as written."""
-    return unescape(re.sub(r"<[^>]+>", "", html))
 
 
 @pytest.fixture(scope="module")
@@ -142,20 +104,55 @@ def test_the_site_loads_no_third_party_fonts(site: Path) -> None:
     assert external == []
 
 
-def test_measured_numbers_appear_in_the_tables(tmp_path: Path) -> None:
+def test_offline_build_shows_the_chart_and_says_samples_are_not_available(site: Path) -> None:
+    catalog = default_catalog()
+    for scale in sorted({e.scale for e in catalog.entries}):
+        chart = site / "models" / "charts" / f"quality-speed-x{scale}.svg"
+        assert b"<svg" in chart.read_bytes()[:2000]
+    overview = page(site, "models")
+    assert 'src="charts/quality-speed-x2.svg"' in overview
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", overview.split("Every model", 1)[1])[:7]
+    assert headers == ["model", "domain", "scale", "mean PSNR-Y", "speed", "size", "licence"]
+    compare = text_of(page(site, "models/compare-x4-photo"))
+    assert "sample not available" in compare  # nothing cached, nothing fetched: still built
+    assert "esrgan-slim.x4" in compare
+    assert "Chelsea the cat, CC0" in compare
+    assert (site / "models" / "gallery" / "photo" / "x4" / "bicubic.png").is_file()
+    assert (site / "models" / "compare-x4-anime" / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_measured_numbers_and_samples_of_a_catalog(tmp_path: Path) -> None:
+    """The tiny catalog, with samples run for real (local weights: offline is no obstacle)."""
+    pytest.importorskip("tensorflow")
     catalog_dir = tiny.write_catalog(tmp_path / "tiny")
-    done = build(tmp_path / "site", UPSCALER_CATALOG=str(catalog_dir))
-    assert done.returncode == 0, done.stdout + done.stderr
     site = tmp_path / "site"
+    done = build(site, UPSCALER_CATALOG=str(catalog_dir), UPSCALER_DOCS_SAMPLES="run")
+    assert done.returncode == 0, done.stdout + done.stderr
     choosing = text_of(page(site, "choosing-a-model"))
     assert "31.25 / 0.8765" in choosing
     assert "123 ms/MP" in choosing
     assert "upscaler eval tiny-swap.x4" in choosing
     assert "test machine" in choosing
+    overview = text_of(page(site, "models"))
+    assert "tiny-swap.x4 photo x4 31.25 123 ms/MP" in overview
     family = text_of(page(site, "models/tiny-swap"))
-    assert "set5 31.25 dB / 0.8765" in family
+    assert "31.25" in family and "0.8765" in family
     assert "not measured yet" in family  # x2 carries no numbers
+    assert "sample not available" not in family
     assert not (site / "models" / "esrgan-slim").exists()
+    from PIL import Image
+
+    from upscaler.gallery.crops import low_resolution, sample_crops
+
+    for crop in sample_crops():
+        shown = site / "models" / "gallery" / crop.name / "x4" / "tiny-swap.x4.png"
+        pixels = np.asarray(Image.open(shown).convert("RGB"))
+        assert np.array_equal(pixels, tiny.reference(low_resolution(crop, 4), 4))
+    compare = page(site, "models/compare-x4-photo")
+    assert 'class="before-after"' in compare
+    assert 'data-name="tiny-swap.x4"' in compare
+    assert 'src="../gallery/photo/x4/tiny-swap.x4.png"' in compare
 
 
 # ------------------------------------------------------------------------ the hook itself
@@ -174,8 +171,14 @@ def test_hook_generates_models_and_cli_pages(hook: ModuleType, tmp_path: Path) -
     catalog = load_catalog(tiny.write_catalog(tmp_path))
     pages = hook.pages(catalog)
     assert sorted(pages) == ["cli-reference.md", "models/index.md", "models/tiny-swap.md"]
-    assert "| [tiny-swap.x4](tiny-swap.md#tiny-swapx4)" in pages["models/index.md"]
-    assert "31.25 / 0.8765" in pages["models/index.md"]
+    overview = pages["models/index.md"]
+    assert (
+        "| [tiny-swap.x4](tiny-swap.md#tiny-swapx4) | photo | x4 | 31.25 | 123 ms/MP |" in overview
+    )
+    assert "![Mean PSNR-Y against ms per output megapixel at x4](charts/quality-speed-x4.svg)" in (
+        overview
+    )
+    assert "31.25 / —" not in overview
 
 
 def test_measured_table_marks_each_unmeasured_cell(hook: ModuleType, tmp_path: Path) -> None:
@@ -203,3 +206,17 @@ def test_weights_of_several_files_add_up(hook: ModuleType) -> None:
     assert entry.weights is not None
     assert hook.weights_bytes(entry) == sum(f.size for f in entry.weights.files) > 800_000
     assert hook.human_size(2_619_635) == "2.62 MB"
+
+
+def test_overview_marks_perceptual_models_and_says_what_the_mean_is_over(
+    hook: ModuleType,
+) -> None:
+    table = hook.overview_table(default_catalog())
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:] if "|" in line}
+    gans = next(v for k, v in rows.items() if "esrgan-legacy.gans-x4" in k)
+    assert "*" in gans.split("|")[4]  # mean PSNR-Y of a perceptual model: shown, marked
+    slim = next(v for k, v in rows.items() if "esrgan-slim.x2" in k)
+    assert "*" not in slim.split("|")[4]
+    assert "over Set5, Set14, BSD100" in table
+    for line in rows.values():
+        assert len(line.split("|")) == 9  # seven columns

@@ -151,11 +151,12 @@ def test_the_bundled_sample_is_found() -> None:
 # ------------------------------------------------------------------------ a real run
 
 
-@pytest.fixture
-def tiny_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    monkeypatch.setenv("UPSCALER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("UPSCALER_OFFLINE", "1")
-    return load_catalog(tiny.write_catalog(tmp_path / "tiny"))
+def _random_png(tmp_path: Path, *, seed: int, height: int, width: int) -> tuple[Any, Path]:
+    """Random RGB pixels and the PNG file holding them (the explorer takes a path)."""
+    rgb = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    path = tmp_path / "in.png"
+    Image.fromarray(rgb, "RGB").save(path)
+    return rgb, path
 
 
 @pytest.mark.slow
@@ -163,9 +164,7 @@ def test_run_upscales_and_reports(tiny_catalog: Catalog, tmp_path: Path) -> None
     pytest.importorskip("tensorflow")
     from upscaler.explore.app import Explorer
 
-    rgb = np.random.default_rng(3).integers(0, 256, size=(10, 14, 3), dtype=np.uint8)
-    path = tmp_path / "in.png"
-    Image.fromarray(rgb, "RGB").save(path)
+    rgb, path = _random_png(tmp_path, seed=3, height=10, width=14)
     explorer = Explorer(tiny_catalog)
     choice = Choice(scale=4).normalised(tiny_catalog)
     steps: list[tuple[float, str]] = []
@@ -207,3 +206,65 @@ def test_run_keeps_alpha_and_shows_gray_as_rgb(tiny_catalog: Catalog, tmp_path: 
     before, after, _, _ = explorer.run(str(gray16), choice)
     assert before.mode in ("RGB", "RGBA") and after.mode in ("RGB", "RGBA")
     assert after.size == (12, 10)
+
+
+@pytest.mark.slow
+def test_compare_runs_each_model_and_times_it(tiny_catalog: Catalog, tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    from upscaler.explore.app import Explorer
+
+    rgb, path = _random_png(tmp_path, seed=5, height=8, width=12)
+    explorer = Explorer(tiny_catalog)
+    steps: list[float] = []
+    shown, table = explorer.compare(
+        str(path), ["tiny-swap.x2", "tiny-swap.x4"], lambda f, desc: steps.append(f)
+    )
+    assert [caption.split(":")[0] for _, caption in shown] == ["tiny-swap.x2", "tiny-swap.x4"]
+    assert all(caption.endswith(" s") for _, caption in shown)
+    assert np.array_equal(np.asarray(shown[0][0]), tiny.reference(rgb, 2))
+    assert np.array_equal(np.asarray(shown[1][0]), tiny.reference(rgb, 4))
+    assert "| tiny-swap.x4 | 48×32 |" in table
+    assert "31.25 dB" in table and "123 ms/MP" in table  # the catalog's numbers beside
+    assert "not measured yet" in table  # x2 has none
+    assert "Fastest here:" in table
+    assert steps[-1] == 1.0
+
+
+@pytest.mark.parametrize("ids", [[], ["tiny-swap.x2"], ["a.b", "c.d", "e.f", "g.h"]])
+def test_compare_needs_two_or_three_models(
+    tiny_catalog: Catalog, tmp_path: Path, ids: list[str]
+) -> None:
+    from upscaler.errors import QueryError
+    from upscaler.explore.app import Explorer
+
+    with pytest.raises(QueryError, match="choose 2 or 3 models"):
+        Explorer(tiny_catalog).compare(str(tmp_path / "unused.png"), ids)
+
+
+def test_chart_rings_the_choice_and_is_kept(tiny_catalog: Catalog) -> None:
+    pytest.importorskip("matplotlib")
+    from upscaler.explore.app import Explorer, chart_note_text
+    from upscaler.explore.present import evaluate
+
+    explorer = Explorer(tiny_catalog)
+    outcome = evaluate(Choice(scale=4).normalised(tiny_catalog), tiny_catalog)
+    picture = explorer.chart(outcome.model, outcome.scale)
+    assert picture is not None and picture.width > 500
+    assert explorer.chart(outcome.model, outcome.scale) is picture
+    assert "Ringed: `tiny-swap.x4`" in chart_note_text(picture, outcome)
+    assert explorer.chart(None, 5) is None  # no model has that scale
+
+
+def test_chart_without_matplotlib_says_how_to_get_it(
+    tiny_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from upscaler.explore.app import NO_CHART, Explorer, chart_note_text
+    from upscaler.explore.present import evaluate
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    explorer = Explorer(tiny_catalog)
+    outcome = evaluate(Choice().normalised(tiny_catalog), tiny_catalog)
+    assert explorer.chart(outcome.model, outcome.scale) is None
+    assert chart_note_text(None, outcome) == NO_CHART
+    assert "upscaler[docs]" in NO_CHART

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,50 +23,12 @@ from urllib.parse import urlsplit
 import explore_tiny_catalog as tiny_catalog
 import numpy as np
 import pytest
+from browser_support import LOOPBACK_HOSTS, launch
 from PIL import Image
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # includes installing chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SERVER_START_S = 120
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
-
-
-def _apt_install_chromium() -> str | None:
-    """Install Debian's chromium when we are root with apt; the reason when we cannot."""
-    apt = shutil.which("apt-get")
-    if apt is None or os.geteuid() != 0:
-        return "needs root and apt-get to install Debian's chromium package"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    for step in ([], [[apt, "update", "-q"]]):
-        for cmd in step:
-            subprocess.run(cmd, env=env, capture_output=True, check=False, timeout=600)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-        if done.returncode == 0 and Path(CHROMIUM).exists():
-            return None
-    return f"apt-get install chromium failed: {done.stderr.strip()[-300:]}"
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's Chromium, installed on first use (CI runs as root on a fresh machine)."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
-    if not Path(CHROMIUM).exists():
-        problem = _apt_install_chromium()
-        if problem is not None:
-            pytest.skip(f"no {CHROMIUM}: {problem}")
-    return CHROMIUM
 
 
 def _free_port() -> int:
@@ -142,12 +103,8 @@ def test_upload_change_scale_run_and_copyable_code(
     requested: list[str] = []
 
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),  # a fresh profile
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1100},
+        context = launch(
+            pw, chromium, tmp_path / "chromium-profile", {"width": 1400, "height": 1100}
         )
         try:
             page = context.new_page()
@@ -237,3 +194,66 @@ def test_explore_says_where_it_serves_and_nothing_about_sharing(
         time.sleep(0.2)
     assert serving and "Ctrl+C" in serving[0], log
     assert "share=True" not in log and "public link" not in log, log
+
+
+def test_chart_follows_the_choice_and_models_compare_side_by_side(
+    chromium: str, explorer_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    rgb = np.random.default_rng(11).integers(0, 256, size=(20, 28, 3), dtype=np.uint8)
+    photo = _png(tmp_path / "compare-me.png", rgb)
+    shot = tmp_path / "explorer-compare.png"
+    requested: list[str] = []
+
+    with sync_playwright() as pw:
+        context = launch(pw, chromium, tmp_path / "chromium-profile")
+        try:
+            page = context.new_page()
+            page.on("request", lambda request: requested.append(request.url))
+            page.set_default_timeout(60_000)
+            page.goto(explorer_url)
+            expect(page.locator("#resolution")).to_contain_text("Exact match: tiny-swap.x2")
+
+            # The chart of the choice's scale, the choice ringed; it follows the scale.
+            note = page.locator("#chart-note")
+            expect(note).to_contain_text("Ringed: tiny-swap.x2")
+            chart = page.locator("#chart img")
+            expect(chart).to_be_visible()
+            first = chart.get_attribute("src")
+            page.get_by_role("combobox", name="scale").click()
+            page.get_by_role("option", name="x4", exact=True).click()
+            expect(note).to_contain_text("Ringed: tiny-swap.x4")
+            expect(chart).not_to_have_attribute("src", first or "")
+            assert chart.evaluate("img => img.naturalWidth") > 500
+
+            # Two models side by side on the uploaded image, each with its time.
+            page.locator("#input-image input[type=file]").set_input_files(str(photo))
+            picker = page.get_by_role("combobox", name="models to compare on the input image")
+            for model_id in ("tiny-swap.x2", "tiny-swap.x4"):
+                picker.click()
+                page.get_by_role("option", name=model_id).click()
+            page.locator("#compare").click()
+            timing = page.locator("#compare-timing")
+            expect(timing).to_contain_text("Fastest here", timeout=180_000)
+            expect(timing).to_contain_text("56×40")
+            expect(timing).to_contain_text("112×80")
+            shown = page.locator("#compare-gallery img")
+            expect(shown).to_have_count(2)
+            captions = page.locator("#compare-gallery").inner_text()
+            assert "tiny-swap.x2:" in captions and "tiny-swap.x4:" in captions
+
+            wide = page.evaluate(
+                "() => [document.documentElement, ...document.querySelectorAll("
+                "'#compare-timing, #compare-timing *')]"
+                ".map(el => el.scrollWidth - el.clientWidth).filter(d => d > 1)"
+            )
+            assert wide == [], f"the explorer scrolls sideways at 1280 px: {wide}"
+            page.locator("#compare").scroll_into_view_if_needed()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            context.close()
+
+    print(f"\nexplorer compare screenshot (1280 px wide): {shot}")
+    hosts = {urlsplit(u).hostname for u in requested if urlsplit(u).scheme in ("http", "https")}
+    assert hosts <= LOOPBACK_HOSTS, f"the page contacted {hosts - LOOPBACK_HOSTS}"

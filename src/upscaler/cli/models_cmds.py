@@ -53,6 +53,9 @@ def register(sub: Any) -> None:
     show.add_argument("id", help="model id (family.variant) or family name")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_show)
+    from upscaler.cli import gallery_cmds  # `models plot` and `models samples`
+
+    gallery_cmds.register(msub)
 
     res = sub.add_parser("resolve", help="resolve a query to a model or nearest alternatives")
     res.add_argument(

@@ -3,25 +3,28 @@
 Pick an image (or the bundled sample) and the attributes you want; the page shows the
 resolver's answer as you change them, the exact ``Upscaler(...)`` code and
 ``upscaler upscale`` command for that choice, and runs it with a before/after slider, the
-time taken and the model's measured metrics.
+time taken and the model's measured metrics. The quality-vs-speed chart of the docs
+rings the current choice, and two or three models can be run side by side on the same
+image, each with its time.
 
 Gradio is an optional dependency (``pip install 'upscaler[explore]'``) imported only
 here. The app binds to 127.0.0.1 unless told otherwise, makes no share link, and turns
 Gradio's analytics off before Gradio is imported.
 """
 
+import io
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePath
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from upscaler.catalog.loader import Catalog, default_catalog
-from upscaler.catalog.schema import QUERY_ATTRIBUTES
-from upscaler.errors import DependencyError, UpscalerError
+from upscaler.catalog.schema import QUERY_ATTRIBUTES, ModelEntry
+from upscaler.errors import DependencyError, QueryError, UpscalerError
 from upscaler.explore.codegen import (
     AUTO_MODEL,
     DEFAULT_INPUT,
@@ -32,8 +35,10 @@ from upscaler.explore.codegen import (
 )
 from upscaler.explore.present import (
     ALTERNATIVE_HEADERS,
+    ComparedRun,
     Outcome,
     alternative_rows,
+    comparison_markdown,
     control_options,
     evaluate,
     model_facts_markdown,
@@ -54,12 +59,26 @@ CONTROL_NAMES = ("model", *QUERY_ATTRIBUTES, "prefer", "strict")
 # The attribute dropdowns, row by row, with each row's minimum control width.
 _ATTRIBUTE_ROWS: tuple[tuple[tuple[str, ...], int], ...] = (
     (("dataset", "scale", "channels"), 110),
+    (("objective", "degradation"), 140),
     (("architecture", "implementation"), 140),
     (("pruning", "quantization"), 140),
 )
+# The controls a pinned alternative sets: the model id and every attribute.
+_PINNED = CONTROL_NAMES[: 1 + len(QUERY_ATTRIBUTES)]
 # Environment that keeps Gradio (and the hub client it imports) from phoning home.
 NO_TELEMETRY = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
-_LOADED_UPSCALERS = 3
+#: How many models a side-by-side comparison runs at most (and at least).
+MAX_COMPARED = 3
+MIN_COMPARED = 2
+# The compared models plus the current choice stay loaded.
+_LOADED_UPSCALERS = MAX_COMPARED + 1
+_CHARTS_KEPT = 16
+# Timings on one line each: the table is short, and "0.39 s" broken in two reads badly.
+EXPLORER_CSS = "#compare-timing :is(th, td, code) { white-space: nowrap; }"
+NO_CHART = (
+    "The quality-vs-speed chart needs matplotlib: `pip install 'upscaler[docs]'`, then "
+    "restart `upscaler explore`."
+)
 
 
 def import_gradio() -> ModuleType:
@@ -96,6 +115,16 @@ def display_name(image_path: str | None) -> str:
     return PurePath(image_path).name if image_path else DEFAULT_INPUT
 
 
+def _open_image(image_path: str) -> "Image.Image":
+    """The picture as a person sees it (EXIF orientation applied), fully read."""
+    from PIL import Image, ImageOps
+
+    with Image.open(image_path) as opened:
+        source = ImageOps.exif_transpose(opened)
+        source.load()
+    return source
+
+
 def _displayable(image: "Image.Image") -> "Image.Image":
     """RGB or RGBA for the browser (16-bit, palette and CMYK images are converted)."""
     if image.mode in ("RGB", "RGBA"):
@@ -117,6 +146,7 @@ class Explorer:
         self.catalog = catalog or default_catalog()
         self._lock = threading.Lock()
         self._upscalers: OrderedDict[tuple[tuple[str, Any], ...], Upscaler] = OrderedDict()
+        self._charts: OrderedDict[tuple[int, str | None], Image.Image | None] = OrderedDict()
 
     def choice(self, values: tuple[Any, ...]) -> Choice:
         """Control values, in :data:`CONTROL_NAMES` order, as a :class:`Choice`."""
@@ -151,29 +181,27 @@ class Explorer:
                 self._upscalers.popitem(last=False)
         return up
 
+    @staticmethod
+    def _timed(up: "Upscaler", source: "Image.Image") -> tuple["Image.Image", float, float]:
+        """Load (once) and upscale: the output, the load time and the run time, apart."""
+        started = time.perf_counter()
+        up.load(progress=True)
+        load_s = time.perf_counter() - started
+        started = time.perf_counter()
+        result: Image.Image = up.upscale(source, progress=True)
+        return result, load_s, time.perf_counter() - started
+
     def run(
         self, image_path: str, choice: Choice, progress: Any = None
     ) -> tuple["Image.Image", "Image.Image", str, str]:
         """Upscale one image: (before enlarged to the output size, after, timing, facts)."""
-        from PIL import Image, ImageOps
-
-        def step(fraction: float, text: str) -> None:
-            if progress is not None:
-                progress(fraction, desc=text)
+        from PIL import Image
 
         up = self.upscaler(choice)
-        step(0.05, f"fetching, converting and loading {up.model.id}")
-        started = time.perf_counter()
-        up.load(progress=True)
-        load_s = time.perf_counter() - started
-        with Image.open(image_path) as opened:
-            source = ImageOps.exif_transpose(opened)
-            source.load()
-        step(0.5, f"upscaling {source.width}×{source.height} with {up.model.id}")
-        started = time.perf_counter()
-        result: Image.Image = up.upscale(source, progress=True)
-        run_s = time.perf_counter() - started
-        step(1.0, "done")
+        _step(progress, 0.05, f"fetching, converting, loading and running {up.model.id}")
+        source = _open_image(image_path)
+        result, load_s, run_s = self._timed(up, source)
+        _step(progress, 1.0, "done")
         after = _displayable(result)
         before = _displayable(source).resize(after.size, Image.Resampling.NEAREST)
         timing = (
@@ -183,6 +211,67 @@ class Explorer:
         if load_s >= 0.05:
             timing += f" (loading the model took {load_s:.2f} s, once)"
         return before, after, timing + ".", model_facts_markdown(up.model)
+
+    def compare(
+        self, image_path: str, model_ids: Sequence[str], progress: Any = None
+    ) -> tuple[list[tuple["Image.Image", str]], str]:
+        """Run two or three models on one image: captioned outputs and a timing table.
+
+        Each model's load is timed apart from its run, so a first, converting run does
+        not make a fast model look slow.
+        """
+        ids = list(dict.fromkeys(model_ids))
+        if not MIN_COMPARED <= len(ids) <= MAX_COMPARED:
+            raise QueryError(
+                f"choose {MIN_COMPARED} or {MAX_COMPARED} models to compare, got {len(ids)}"
+            )
+        entries = [self.catalog.get(i) for i in ids]  # unknown ids fail before any run
+        source = _open_image(image_path)
+        shown: list[tuple[Image.Image, str]] = []
+        runs: list[ComparedRun] = []
+        for n, entry in enumerate(entries):
+            _step(progress, n / len(entries), f"running {entry.id} ({n + 1} of {len(entries)})")
+            result, load_s, run_s = self._timed(self.upscaler(Choice(model=entry.id)), source)
+            shown.append((_displayable(result), f"{entry.id}: {run_s:.2f} s"))
+            runs.append(ComparedRun(entry, result.width, result.height, run_s, load_s))
+        _step(progress, 1.0, "done")
+        return shown, comparison_markdown(runs, self.catalog)
+
+    def chart(self, model: ModelEntry | None, scale: int | None) -> "Image.Image | None":
+        """The quality-vs-speed chart of the choice's scale with the model ringed.
+
+        None when matplotlib is missing or no model has that scale. Kept per (scale,
+        model), since the page asks again on every change of a control.
+        """
+        from PIL import Image
+
+        from upscaler.gallery.chart import render
+        from upscaler.gallery.measures import scales_of
+
+        wanted = model.scale if model is not None else scale
+        if wanted is None or wanted not in scales_of(self.catalog):
+            return None
+        key = (wanted, model.id if model is not None else None)
+        with self._lock:
+            if key in self._charts:
+                return self._charts[key]
+        try:
+            data = render(self.catalog, scales=[wanted], fmt="png", highlight=key[1], width_in=7)
+        except DependencyError:
+            image = None
+        else:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        with self._lock:
+            self._charts[key] = image
+            while len(self._charts) > _CHARTS_KEPT:
+                self._charts.popitem(last=False)
+        return image
+
+
+def _step(progress: Any, fraction: float, text: str) -> None:
+    if progress is not None:
+        progress(fraction, desc=text)
 
 
 def build_app(catalog: Catalog | None = None) -> "gradio.Blocks":
@@ -291,15 +380,46 @@ def build_app(catalog: Catalog | None = None) -> "gradio.Blocks":
                     result_outputs = [before, after]
                 timing = gr.Markdown(elem_id="timing")
                 facts = gr.Markdown(elem_id="facts")
+                with gr.Accordion("Quality against speed (your choice ringed)", open=True):
+                    chart = gr.Image(
+                        type="pil",
+                        format="png",
+                        show_label=False,
+                        interactive=False,
+                        buttons=["download", "fullscreen"],
+                        elem_id="chart",
+                    )
+                    chart_note = gr.Markdown(elem_id="chart-note")
+                with gr.Accordion("Compare 2 or 3 models side by side", open=True):
+                    compared = gr.Dropdown(
+                        options.model[1:],
+                        value=[],
+                        multiselect=True,
+                        max_choices=MAX_COMPARED,
+                        label="models to compare on the input image",
+                        elem_id="compare-models",
+                    )
+                    compare = gr.Button("Compare", elem_id="compare", size="md")
+                    compare_gallery = gr.Gallery(
+                        label="Outputs, each with the time it took",
+                        columns=MAX_COMPARED,
+                        rows=1,
+                        object_fit="contain",
+                        height=300,
+                        preview=False,
+                        elem_id="compare-gallery",
+                    )
+                    compare_timing = gr.Markdown(elem_id="compare-timing")
                 with gr.Accordion("Resolver answer (Resolution.to_dict())", open=False):
                     raw = gr.JSON(elem_id="resolution-json")
 
-        controls = [model, *(attrs[n] for n in CONTROL_NAMES[1:8]), prefer, strict]
+        controls = [model, *(attrs[n] for n in QUERY_ATTRIBUTES), prefer, strict]
 
         def refresh(image_path: str | None, *values: Any) -> tuple[Any, ...]:
             outcome = explorer.outcome(values)
             python, shell = explorer.code(outcome, image_path)
             data = outcome.resolution.to_dict() if outcome.resolution else {}
+            picture = explorer.chart(outcome.model, outcome.scale)
             return (
                 resolution_markdown(outcome),
                 alternative_rows(outcome) or None,
@@ -307,9 +427,11 @@ def build_app(catalog: Catalog | None = None) -> "gradio.Blocks":
                 python,
                 shell,
                 gr.Button(interactive=outcome.runnable),
+                picture,
+                chart_note_text(picture, outcome),
             )
 
-        views = [answer, alternatives, raw, py_code, cli_code, run]
+        views = [answer, alternatives, raw, py_code, cli_code, run, chart, chart_note]
         gr.on(
             triggers=[demo.load, image.change, *(c.change for c in controls)],
             fn=refresh,
@@ -322,11 +444,11 @@ def build_app(catalog: Catalog | None = None) -> "gradio.Blocks":
         def pin(evt: gr.SelectData, *values: Any) -> tuple[Any, ...]:
             row = evt.row_value or []
             if not row:
-                return tuple(gr.skip() for _ in CONTROL_NAMES[:8])
+                return tuple(gr.skip() for _ in _PINNED)
             pinned = pin_alternative(explorer.outcome(values), str(row[0]))
-            return tuple(pinned[name] for name in CONTROL_NAMES[:8])
+            return tuple(pinned[name] for name in _PINNED)
 
-        alternatives.select(pin, inputs=controls, outputs=controls[:8], queue=False)
+        alternatives.select(pin, inputs=controls, outputs=controls[: len(_PINNED)], queue=False)
 
         def upscale(
             image_path: str | None,
@@ -343,8 +465,7 @@ def build_app(catalog: Catalog | None = None) -> "gradio.Blocks":
                     image_path, outcome.choice, progress
                 )
             except UpscalerError as exc:
-                hint = f" (hint: {exc.hint})" if exc.hint else ""
-                raise gr.Error(f"{type(exc).__name__}: {exc.message}{hint}") from exc
+                raise gr.Error(error_line(exc)) from exc
             pictures = [(before_img, after_img)] if has_slider else [before_img, after_img]
             return (*pictures, took, about)
 
@@ -354,7 +475,46 @@ def build_app(catalog: Catalog | None = None) -> "gradio.Blocks":
             outputs=[*result_outputs, timing, facts],
             show_progress_on=result_outputs,
         )
+
+        def side_by_side(
+            image_path: str | None,
+            model_ids: list[str] | None,
+            progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+        ) -> tuple[Any, str]:
+            if not image_path:
+                raise gr.Error("Upload an image or pick the bundled sample first.")
+            try:
+                return explorer.compare(image_path, model_ids or [], progress)
+            except UpscalerError as exc:
+                raise gr.Error(error_line(exc)) from exc
+
+        compare.click(
+            side_by_side,
+            inputs=[image, compared],
+            outputs=[compare_gallery, compare_timing],
+            show_progress_on=[compare_gallery],
+        )
     return demo
+
+
+def error_line(exc: UpscalerError) -> str:
+    """What the page says when a run fails: the error's kind, message and hint."""
+    hint = f" (hint: {exc.hint})" if exc.hint else ""
+    return f"{type(exc).__name__}: {exc.message}{hint}"
+
+
+def chart_note_text(picture: "Image.Image | None", outcome: Outcome) -> str:
+    """Under the chart: why there is none, or which model the ring marks."""
+    if picture is None:
+        from importlib.util import find_spec
+
+        return NO_CHART if find_spec("matplotlib") is None else "No model has this scale."
+    if outcome.model is None:
+        return "No model is chosen, so none is ringed."
+    return (
+        f"Ringed: `{outcome.model.id}`. Models not measured yet are counted, not drawn; "
+        "perceptual models are hollow diamonds."
+    )
 
 
 def launch(
@@ -385,6 +545,7 @@ def launch(
         pwa=False,
         quiet=True,
         prevent_thread_lock=True,
+        css=EXPLORER_CSS,
     )
     if announce is not None:
         announce(str(demo.local_url or f"http://{host}:{port}/"))

@@ -229,3 +229,54 @@ def model_facts_markdown(entry: ModelEntry) -> str:
         parts.append(f"Quality metrics: {NOT_MEASURED}.")
     parts.append(f"Speed: {speed_text(entry)}.")
     return "\n\n".join(parts)
+
+
+# ------------------------------------------------------------------- side by side
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    """One model's run in a side-by-side comparison: what it made and how long it took."""
+
+    model: ModelEntry
+    width: int
+    height: int
+    run_s: float
+    load_s: float
+
+
+COMPARE_HEADERS = ["model", "output", "time", "load", "mean PSNR-Y", "catalog speed"]
+
+
+def comparison_markdown(runs: Sequence[ComparedRun], catalog: Catalog) -> str:
+    """The timings of a side-by-side run, with each model's catalog numbers beside them.
+
+    The time is this machine's, on this image; the catalog's speed is the benchmark's, so
+    both are shown rather than one standing in for the other.
+    """
+    from upscaler.gallery.measures import points
+
+    psnr = {p.id: p.psnr for scale in {r.model.scale for r in runs} for p in points(catalog, scale)}
+    rows = []
+    for r in runs:
+        mean = psnr.get(r.model.id)
+        rows.append(
+            [
+                r.model.id,
+                f"{r.width}×{r.height}",
+                f"**{r.run_s:.2f} s**",
+                f"{r.load_s:.2f} s" if r.load_s >= 0.05 else "loaded",
+                f"{mean:.2f} dB" if mean is not None else NOT_MEASURED,
+                (
+                    f"{r.model.speed.ms_per_output_megapixel:,.0f} ms/MP"
+                    if r.model.speed
+                    else NOT_MEASURED
+                ),
+            ]
+        )
+    fastest = min(runs, key=lambda r: r.run_s)
+    return (
+        markdown_table(COMPARE_HEADERS, rows)
+        + f"\n\nFastest here: `{fastest.model.id}`. Times are this machine's, on this image; "
+        "the catalog speed is the benchmark's."
+    )
