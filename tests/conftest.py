@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 from cli_helpers import Result
 
 from upscaler.cli.main import main
+
+# Test modules import TensorFlow themselves, before the library's require_tensorflow()
+# could choose the allocator; give the test process what the library gives a user's
+# (tests/runtime/test_allocator.py checks the library does it in a fresh interpreter).
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 
 @pytest.fixture

@@ -73,6 +73,9 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(null)
 
 
+BFC_ALLOCATOR_ENV = "TF_CPU_ALLOCATOR_USE_BFC"
+
+
 def require_tensorflow() -> Any:
     """Import TensorFlow on first use; a missing install becomes a DependencyError.
 
@@ -96,6 +99,13 @@ def require_tensorflow() -> Any:
     # The banner is info: hidden unless the user asked for info logs (level 0).
     quiet = first and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2").strip() not in ("0", "")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if first:
+        # TensorFlow 2.21's default CPU allocator keeps no statistics, which blinds the
+        # runner's memory probe (windows then fall back to fixed 512-pixel cores and the
+        # memory target is missed). The BFC allocator keeps them and was also faster here
+        # (docs/performance.md). Read once, when TensorFlow starts; a user's own setting
+        # wins.
+        os.environ.setdefault(BFC_ALLOCATOR_ENV, "true")
     try:
         if not quiet:
             tf = importlib.import_module("tensorflow")
