@@ -67,7 +67,11 @@ class FieldResult:
 
     @property
     def field(self) -> int:
-        return self.measured if self.measured is not None else self.analytic
+        """The measured field, never above the analytic bound: a change beyond every
+        convolution's reach is impossible, so one seen there is float32 rounding noise
+        (SPAN on uniform noise drives activations to several hundred, where one ulp is
+        above the 1e-6 threshold)."""
+        return min(self.measured, self.analytic) if self.measured is not None else self.analytic
 
 
 # ----------------------------------------------------------------------------- analytic
@@ -113,6 +117,63 @@ def analytic_field(model_json: Path) -> int:
         reach[step.output] = (lr, hr, factor)
     lr, hr, factor = reach[graph.output]
     return lr + math.ceil(hr / factor)
+
+
+def analytic_field_of_ops(graph: Any) -> int:
+    """Receptive field radius in input pixels of a converted graph (the shared op
+    vocabulary every parser emits). Reach is kept in input pixels as a float: an op at a
+    resolution ``factor`` times the input's reaches ``k // 2 / factor`` input pixels."""
+    from upscaler.convert import ops
+
+    reach: dict[str, tuple[float, float]] = {graph.input: (0.0, 1.0)}
+    for node in graph:
+        inputs = [reach[ref] for ref in node.inputs] or [(0.0, 1.0)]
+        field = max(r[0] for r in inputs)
+        factor = max(r[1] for r in inputs)
+        op = node.op
+        if isinstance(op, ops.GlobalAvgPool):
+            raise SystemExit(f"{node.name}: global pooling sees the whole image (no field)")
+        if isinstance(op, ops.Conv2D):
+            if max(op.strides) != 1:
+                raise SystemExit(f"{node.name}: strided convolution not handled")
+            kh, kw = op.kernel.shape[:2]
+            step = max(op.dilation[0] * (kh - 1) // 2, op.dilation[1] * (kw - 1) // 2)
+            field += step / factor
+        elif isinstance(op, ops.Conv2DTranspose):
+            factor *= max(op.strides)
+            field += max(op.kernel.shape[:2]) / factor
+        elif isinstance(op, ops.DepthToSpace):
+            factor *= op.block
+        elif isinstance(op, ops.ResizeNearest | ops.ResizeBilinear):
+            if isinstance(op, ops.ResizeBilinear):
+                field += 1 / factor
+            factor *= max(op.factor_h, op.factor_w)
+        elif isinstance(op, ops.ResizeCubic):
+            scale = max(op.scale_h, op.scale_w) or 1.0
+            field += 2 / (factor * min(scale, 1.0))  # four taps, wider when shrinking
+            factor *= scale
+        reach[node.output] = (field, factor)
+    return math.ceil(reach[graph.output][0])
+
+
+def ncnn_graph_of(entry: Any) -> Any:
+    """The shared-op graph of a catalog ncnn model (its verified .param and .bin)."""
+    from upscaler.convert.ncnn import parse_ncnn
+    from upscaler.materialize import fetch_entry_files
+
+    files = fetch_entry_files(entry, cache_dir=None, progress=False)
+    param = entry.weights.entry_point
+    text = Path(files[param]).read_text(encoding="utf-8")
+    weights = Path(files[param.removesuffix(".param") + ".bin"]).read_bytes()
+    graph, _ = parse_ncnn(text, weights, param)
+    return graph
+
+
+def entry_analytic_field(entry: Any) -> int:
+    """The analytic field of any catalog model, whichever format its weights are in."""
+    if entry.weights.format == "ncnn":
+        return analytic_field_of_ops(ncnn_graph_of(entry))
+    return analytic_field(model_json_of(entry))
 
 
 def model_json_of(entry: Any) -> Path:
@@ -203,6 +264,7 @@ def verify_context(model: Any, entry: Any, context: int) -> tuple[int, int, int]
         tile=tile,
         context=context,
         device="cpu",
+        border="zero",  # the whole-image call below zero-pads too: compare like with like
     )
     tiled = runner.run(pixels, progress=False).astype(np.int16)
     whole = upscale_rgb(model, pixels, entry.value_range).astype(np.int16)
@@ -223,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write tiling.context via yaml_edit")
     parser.add_argument("--round", type=int, default=4, help="round the context up to this")
     parser.add_argument(
+        "--cap",
+        type=int,
+        default=None,
+        help="probe at most this field (deep RRDBs reach hundreds of pixels analytically; the "
+        "probe image grows with the square of it): the context is then what the capped probe "
+        "measured, and the tiled-vs-whole check says whether it is enough",
+    )
+    parser.add_argument(
         "--measure",
         choices=("defaults", "all"),
         default="all",
@@ -241,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, FieldResult] = {}
     for entry in entries:
-        results[entry.id] = FieldResult(entry.id, analytic_field(model_json_of(entry)))
+        results[entry.id] = FieldResult(entry.id, entry_analytic_field(entry))
 
     defaults = {e.family: e for e in cat.entries if e.default}
     for entry in entries:
@@ -259,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         _, model = common.load_model(entry.id)
         start = time.perf_counter()
-        measured, at_1e4, half, size = measure_field(model, entry, result.analytic)
+        probe = result.analytic if args.cap is None else min(result.analytic, args.cap)
+        measured, at_1e4, half, size = measure_field(model, entry, probe)
         result.measured, result.measured_1e4, result.measured_half_lsb = measured, at_1e4, half
         result.size, result.seconds = size, time.perf_counter() - start
         if measured > result.analytic:
@@ -361,11 +432,17 @@ def write_contexts(cat: Any, entries: list[Any], context_of: Any) -> None:
             print(f"  skipped {family}: its default variant was not measured")
             continue
         family_context = context_of(default)
-        values: dict[str, dict[str, Any]] = {"defaults": {"tiling": {"context": family_context}}}
+
+        def tiling(entry: Any, context: int) -> dict[str, Any]:
+            # The whole mapping is rewritten: keep what else the entry records (border).
+            kept = entry.tiling.model_dump(exclude_none=True) if entry.tiling else {}
+            return {"tiling": {**kept, "context": context}}
+
+        values: dict[str, dict[str, Any]] = {"defaults": tiling(default, family_context)}
         for entry in members:
             own = context_of(entry)
             if own != family_context:
-                values[entry.variant] = {"tiling": {"context": own}}
+                values[entry.variant] = tiling(entry, own)
         path = common.family_file(default)
         set_variant_values(path, values)
         print(f"  wrote {path.relative_to(common.REPO)}: {values}")

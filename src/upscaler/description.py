@@ -62,6 +62,7 @@ class Description(BaseModel):
             f"attributes   architecture={m.architecture} implementation={m.implementation} "
             f"dataset={m.dataset} scale=x{m.scale} channels={m.channels} "
             f"pruning={m.pruning} quantization={m.quantization}",
+            f"for          objective={m.objective} degradation={m.degradation}",
             f"value range  {m.value_range[0]:g}..{m.value_range[1]:g}",
         ]
         if m.params:
@@ -69,6 +70,8 @@ class Description(BaseModel):
                 "params       " + " ".join(f"{k}={v}" for k, v in sorted(m.params.items()))
             )
         lines.append(f"licence      {m.license}" + (f"   paper {m.paper}" if m.paper else ""))
+        if m.license_note:
+            lines.append(f"               {' '.join(m.license_note.split())}")
         if m.weights is not None:
             src = m.weights.source.model_dump()
             lines.append(
@@ -117,5 +120,6 @@ class Description(BaseModel):
 
     def _query_text(self) -> str:
         if not self.query:
-            return "(none: global default)"
+            pinned = self.reason.startswith("model ") or self.reason.startswith("local ")
+            return "(none: model given)" if pinned else "(none: global default)"
         return " ".join(f"{k}={v}" for k, v in self.query.items())

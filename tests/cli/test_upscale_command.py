@@ -284,7 +284,7 @@ def test_errors_through_a_real_process_have_no_traceback(tmp_path: Path) -> None
     ("case", "words"),
     [
         ("missing output folder", "does not exist"),
-        ("unknown output format", "cannot tell the image format"),
+        ("unknown output format", "is not an output format that keeps the whole image"),
         ("input is not an image", "cannot decode"),
     ],
 )

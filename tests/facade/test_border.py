@@ -63,3 +63,36 @@ def test_opaque_corners_stay_opaque_through_the_model_alpha_path(blur_x2: Path) 
 def test_unknown_border_is_a_query_error(blur_x2: Path) -> None:
     with pytest.raises(QueryError, match="replicate"):
         Upscaler(model=blur_x2, scale=2, border="mirror")
+
+
+def test_catalog_entry_chooses_the_border_when_the_caller_does_not(tmp_path: Path) -> None:
+    # A catalog model whose entry measured zero padding best runs with it unless asked
+    # otherwise; a pinned border still wins.
+    from tiny_models import write_tiny_catalog
+
+    from upscaler.catalog import load_catalog
+
+    root = write_tiny_catalog(tmp_path)
+    family = root / "models" / "tiny.yaml"
+    text = family.read_text(encoding="utf-8")
+    family.write_text(
+        text.replace("    scale: 2\n", "    scale: 2\n    tiling: {context: 4, border: zero}\n"),
+        encoding="utf-8",
+    )
+    catalog = load_catalog(root)
+    grey = np.full((12, 10, 3), 90, np.uint8)
+    by_catalog = Upscaler(catalog=catalog, cache_dir=tmp_path / "cache")
+    by_catalog.upscale(grey, progress=False)
+    assert by_catalog.describe().runtime.tiling["border"] == "zero"
+    pinned = Upscaler(catalog=catalog, cache_dir=tmp_path / "cache", border="replicate")
+    pinned.upscale(grey, progress=False)
+    assert pinned.describe().runtime.tiling["border"] == "replicate"
+
+
+def test_the_shipped_span_entries_run_with_zero_borders() -> None:
+    from upscaler.catalog import default_catalog
+    from upscaler.upscaler import entry_border
+
+    catalog = default_catalog()
+    assert {entry_border(e) for e in catalog.entries if e.family == "span"} == {"zero"}
+    assert entry_border(catalog.get("esrgan-slim.x2")) == "replicate"

@@ -63,7 +63,7 @@ class ModelSpec:
     strict: bool = False
     device: str = "auto"
     precision: str | None = None
-    border: str = "replicate"
+    border: str | None = None
     cache_dir: str | None = None
 
     def build(self) -> Upscaler:

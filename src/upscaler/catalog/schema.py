@@ -338,6 +338,11 @@ class Tiling(StrictModel):
     """Tiling facts measured per model (receptive field in input pixels)."""
 
     context: int = Field(ge=0)
+    border: Literal["replicate", "zero"] | None = Field(
+        default=None,
+        description="how the runner extends the image past its edge for this model when the "
+        "caller names no border (measured per model; unset: replicate)",
+    )
 
 
 class Wrapper(StrictModel):

@@ -44,9 +44,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--border",
         choices=BORDERS,
-        default="replicate",
-        help="what the model sees beyond the image edge: replicate (default: its edge "
-        "pixels, no pale frame) or zero (UpscalerJS's exact output)",
+        default=None,
+        help="what the model sees beyond the image edge: replicate (its edge pixels, no pale "
+        "frame) or zero (UpscalerJS's and ncnn's exact output); default: the model's "
+        "catalog entry says which it measured best, else replicate",
     )
     group.add_argument(
         "--outscale", type=float, metavar="X", help="final scale (default: the model's)"
@@ -86,7 +87,7 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
         # `describe` and `resolve` take no run options: their defaults apply.
         device=getattr(args, "device", "auto"),
         precision=getattr(args, "precision", None),
-        border=getattr(args, "border", "replicate"),
+        border=getattr(args, "border", None),
     )
 
 
