@@ -90,8 +90,13 @@ SECTIONS = ("speed", "tiled", "bicubic", "memory", "levers", "peers", "ncnn", "p
 def runner_for(entry: Any, model: Any, **overrides: Any) -> Any:
     """The tiled runner as the library builds it: catalog context, device defaults."""
     from upscaler.runtime.tiled import TiledRunner
+    from upscaler.upscaler import entry_border
 
-    options: dict[str, Any] = {"context": common.context_for(entry), "device": "cpu"}
+    options: dict[str, Any] = {
+        "context": common.context_for(entry),
+        "device": "cpu",
+        "border": entry_border(entry),
+    }
     options.update(overrides)
     return TiledRunner(model, scale=entry.scale, value_range=entry.value_range, **options)
 

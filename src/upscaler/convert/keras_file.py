@@ -24,12 +24,10 @@ from typing import Any
 from upscaler.convert.writer import (
     CONVERTER_VERSION,
     ConversionReport,
-    atomic_write_dir,
     check_scale,
     check_value_range,
-    folder_size,
     probe_scale,
-    write_metadata,
+    save_module,
 )
 from upscaler.errors import ConversionError, DependencyError
 from upscaler.runtime.savedmodel import (
@@ -170,28 +168,15 @@ def convert_keras_file(
         "signature": {"key": SIGNATURE_KEY, "input": INPUT_NAME, "output": OUTPUT_NAME},
     }
 
-    def write(folder: Path) -> None:
-        try:
-            tf.saved_model.save(
-                module, str(folder), signatures={SIGNATURE_KEY: serve.get_concrete_function()}
-            )
-        except Exception as exc:  # TensorFlow raises assorted types while saving
-            raise ConversionError(f"{src.name}: saving the SavedModel failed: {exc}") from exc
-        write_metadata(folder, metadata)
-
-    out_path = Path(out_dir)
-    atomic_write_dir(out_path, write, overwrite=overwrite)
-    seconds = time.perf_counter() - started
-    size = folder_size(out_path)
-    log.info("exported %s to %s in %.1f s (%d bytes)", src, out_path, seconds, size)
-    return ConversionReport(
-        output=out_path,
-        seconds=seconds,
-        size_bytes=size,
+    return save_module(
+        tf,
+        module,
+        Path(out_dir),
+        metadata,
+        where=src.name,
+        started=started,
+        overwrite=overwrite,
         parameters=parameters,
         layer_counts=counts,
-        scale=measured_scale,
-        channels=channels,
         value_range=wanted_range,
-        metadata=metadata,
     )

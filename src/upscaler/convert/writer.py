@@ -369,6 +369,37 @@ def write_savedmodel(
         "signature": {"key": SIGNATURE_KEY, "input": INPUT_NAME, "output": OUTPUT_NAME},
     }
 
+    return save_module(
+        tf,
+        module,
+        out_path,
+        metadata,
+        where=where,
+        started=started,
+        overwrite=overwrite,
+        parameters=parameters,
+        layer_counts=counts,
+        value_range=value_range,
+    )
+
+
+def save_module(
+    tf: Any,
+    module: Any,
+    out_path: Path,
+    metadata: dict[str, Any],
+    *,
+    where: str,
+    started: float,
+    overwrite: bool,
+    parameters: int,
+    layer_counts: dict[str, int],
+    value_range: tuple[float, float] | None,
+) -> ConversionReport:
+    """Save ``module`` (its ``serve`` function as the serving signature) with its
+    ``upscaler.json``, atomically, and report it: the end every converter shares, so a
+    crash never leaves a half-written model whichever format it came from."""
+
     def write(folder: Path) -> None:
         try:
             tf.saved_model.save(
@@ -391,9 +422,9 @@ def write_savedmodel(
         seconds=seconds,
         size_bytes=size,
         parameters=parameters,
-        layer_counts=counts,
-        scale=measured_scale,
-        channels=channels,
+        layer_counts=layer_counts,
+        scale=int(metadata["scale"]),
+        channels=int(metadata["channels"]),
         value_range=value_range,
         metadata=metadata,
     )
