@@ -50,8 +50,16 @@ def apt_install_chromium() -> str | None:
     return f"apt-get install chromium failed: {done.stderr.strip()[-300:]}"
 
 
+EXPECT_TIMEOUT_MS = 60_000
+"""How long an ``expect`` waits: the pages answer in well under a second on a quiet
+machine, but a loaded 2-core CI box can take several (Playwright's default is 5 s)."""
+
+
 def launch(pw: Any, chromium: str, profile: Path, viewport: dict[str, int] = LAPTOP) -> Any:
     """A headless Chromium context with a fresh profile, Debian's binary, our flags."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     return pw.chromium.launch_persistent_context(
         str(profile),
         executable_path=chromium,
