@@ -443,21 +443,8 @@ def check_output_path(target: Path, *, folder_made_later: bool = False) -> None:
 
 
 def check_input_image(path: Path) -> None:
-    """Refuse a file that is not an image, from its header only (PIL opens lazily; the
-    pixels are decoded later, once), so a typo'd path or a text file fails in
-    milliseconds instead of after the model has loaded."""
-    from PIL import Image, UnidentifiedImageError
+    """Refuse a file that is not an image, from its header only, so a typo'd path or a
+    text file fails in milliseconds instead of after the model has loaded."""
+    from upscaler.runtime.image_io import check_image_file
 
-    from upscaler.runtime.image_io import _TIFF_SIGNATURES
-
-    try:
-        with path.open("rb") as handle:
-            if handle.read(4) in _TIFF_SIGNATURES:
-                return  # tifffile reads TIFFs PIL cannot (float, many channels)
-        with Image.open(path):
-            pass
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(
-            f"cannot decode {path} as an image ({exc})",
-            hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
-        ) from None
+    check_image_file(path)

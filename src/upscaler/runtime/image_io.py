@@ -12,6 +12,7 @@ docs/images.md), and :func:`save` writes them as 16-bit PNG or TIFF.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -20,9 +21,10 @@ import struct
 import threading
 import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +40,15 @@ _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
 
 logger = logging.getLogger("upscaler")
 _PIL_LIMIT_LOCK = threading.Lock()
+_PIL_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # UnidentifiedImageError is one
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+)
+"""What Pillow raises on a file it cannot read (its own size limit is lifted while it
+opens, so DecompressionBombError cannot arise)."""
 
 
 @dataclass(frozen=True)
@@ -152,12 +163,13 @@ def max_file_bytes(max_pixels: int | None) -> int:
     return 16 * limit + (64 << 20)
 
 
-def _read_regular_file(path: Path, max_pixels: int | None = None) -> bytes:
-    """The bytes of ``path`` if it is a regular file (symlinks to one are followed).
+def open_regular_file(path: Path, max_pixels: int | None = None) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (symlinks to one are followed).
 
-    Opened without blocking and checked with fstat before reading, so a FIFO cannot hang
-    the run and ``/dev/zero`` cannot fill the memory; a device, socket or folder is an
-    ImageError naming what it is.
+    Opened without blocking and checked with fstat before anything is read, so a FIFO
+    cannot hang the run and ``/dev/zero`` cannot fill the memory; a device, socket or
+    folder is an ImageError naming what it is, and so is a file larger than any image
+    within the pixel limit.
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -195,7 +207,12 @@ def _read_regular_file(path: Path, max_pixels: int | None = None) -> bytes:
             f"limit can take ({max_file_bytes(max_pixels) / 1e6:,.0f} MB)",
             hint="pass max_pixels=N to upscale(), or set UPSCALER_MAX_PIXELS, for larger images",
         )
-    with os.fdopen(fd, "rb") as handle:
+    return os.fdopen(fd, "rb")
+
+
+def _read_regular_file(path: Path, max_pixels: int | None = None) -> bytes:
+    """The bytes of ``path`` if it is a regular file (see :func:`open_regular_file`)."""
+    with open_regular_file(path, max_pixels) as handle:
         try:
             return handle.read()
         except OSError as exc:
@@ -326,6 +343,55 @@ def _carried_info(image: Any) -> dict[str, Any]:
     return info
 
 
+@contextlib.contextmanager
+def _pil_unlimited() -> Iterator[None]:
+    """Pillow's own limit lifted for the duration (DecompressionBombError above 2 x 89 MP,
+    even in open()): ours, UPSCALER_MAX_PIXELS, is checked on the header before any
+    decoding. The limit is a global, so openers take turns while it is lifted: a thread
+    must never restore it under another's open()."""
+    from PIL import Image
+
+    with _PIL_LIMIT_LOCK:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
+def _open_checked(handle: Any, what: str, max_pixels: int | None) -> Any:
+    """Open with Pillow (header only) and refuse too many pixels or frames."""
+    from PIL import Image
+
+    image = Image.open(handle)
+    _check_pixels(image.width, image.height, what, max_pixels)
+    _check_frames(int(getattr(image, "n_frames", 1)), what)
+    return image
+
+
+def check_image_file(path: Path, max_pixels: int | None = None) -> None:
+    """Refuse, from its header alone, a path that is not an image we would decode: not a
+    regular file, not an image, too many pixels or frames. Milliseconds, so the CLI runs
+    it for every input before any model work."""
+    with open_regular_file(path, max_pixels) as handle:
+        try:
+            if handle.read(4) in _TIFF_SIGNATURES:
+                return  # tifffile reads TIFFs Pillow cannot (float, many channels)
+            handle.seek(0)
+            with _pil_unlimited():
+                _open_checked(handle, str(path), max_pixels).close()
+        except ImageError:
+            raise
+        except _PIL_ERRORS as exc:
+            raise ImageError(
+                f"cannot decode {path} as an image ({exc})",
+                hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
+            ) from None
+
+
 def _decode_bytes(data: bytes, what: str, kind: InputKind, max_pixels: int | None) -> DecodedImage:
     if _sixteen_bit_png(data):
         pixels, mode = _read_png16(data, what, max_pixels)
@@ -334,40 +400,19 @@ def _decode_bytes(data: bytes, what: str, kind: InputKind, max_pixels: int | Non
         deep = _read_tiff(data, what, max_pixels)
         if deep is not None:
             return DecodedImage(deep[0], kind, deep[1], input_dtype=str(deep[0].dtype))
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
-    # Pillow's own limit (DecompressionBombError above 2 x 89 MP, even in open()) is
-    # lifted: ours, UPSCALER_MAX_PIXELS, is checked on the header before any decoding.
-    # Pillow's limit is a global, so decodes take turns while it is lifted: a thread
-    # must never restore it under another's open().
-    _PIL_LIMIT_LOCK.acquire()
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image: Image.Image = Image.open(io.BytesIO(data))
-            _check_pixels(image.width, image.height, what, max_pixels)
-            _check_frames(int(getattr(image, "n_frames", 1)), what)
+    with _pil_unlimited():
+        try:
+            image: Image.Image = _open_checked(io.BytesIO(data), what, max_pixels)
             image.load()
-    except ImageError:
-        raise
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        struct.error,
-    ) as exc:
-        raise ImageError(
-            f"cannot decode {what} as an image ({exc})",
-            hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
-        ) from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-        _PIL_LIMIT_LOCK.release()
+        except ImageError:
+            raise
+        except _PIL_ERRORS as exc:
+            raise ImageError(
+                f"cannot decode {what} as an image ({exc})",
+                hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
+            ) from None
     notes: tuple[str, ...] = ()
     orientation = image.getexif().get(0x0112, 1)
     if orientation not in (1, None):
