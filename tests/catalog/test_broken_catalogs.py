@@ -29,7 +29,7 @@ class Case:
     """One broken rule: the edit that breaks it and where the error must point."""
 
     id: str
-    edits: list[tuple[str, str]]  # (old, new) applied to esrgan-slim.yaml
+    edits: list[tuple[str, str]]  # (old, new) applied to the first family's file
     at: str  # text on the line the problem must be reported at ...
     message: str  # ... and a regex the message must match
     offset: int = 0  # lines below `at` (for lines with no unique text)
@@ -113,9 +113,10 @@ CASES = [
     ),
     Case(
         "global-default-names-no-variant",
-        [("global_default: x2\n", "global_default: x16\n")],
+        [("global_default: ch48-x2\n", "global_default: x16\n")],
         at="global_default: x16",
-        message=r"^global_default 'x16' is not a variant of 'esrgan-slim'",
+        message=r"^global_default 'x16' is not a variant of 'span'",
+        families=("span",),
         count=2,  # and so the catalog has no global default either
     ),
     Case(
@@ -187,9 +188,10 @@ CASES = [
 
 def build(make_catalog: Callable[..., TmpCatalog], case: Case) -> tuple[TmpCatalog, Path]:
     cat = make_catalog(*case.families)
-    path = cat.family("esrgan-slim")
+    edited = case.families[0]
+    path = cat.family(edited)
     for old, new in case.edits:
-        cat.edit("esrgan-slim", old, new)
+        cat.edit(edited, old, new)
     return cat, path
 
 
@@ -241,9 +243,9 @@ def test_untouched_copy_is_valid(make_catalog: Callable[..., TmpCatalog]) -> Non
     cat = make_catalog("esrgan-slim", "esrgan-medium")
     catalog = load_catalog(cat.root)
     assert [e.id for e in catalog.entries][:1] == ["esrgan-medium.x2"]
-    assert len(catalog.entries) == 8
-    assert catalog.global_default.id == "esrgan-slim.x2"
-    assert sorted(catalog.families) == ["esrgan-medium", "esrgan-slim"]
+    assert len(catalog.entries) == 12
+    assert catalog.global_default.id == "span.ch48-x2"
+    assert sorted(catalog.families) == ["esrgan-medium", "esrgan-slim", "span"]
 
 
 def test_two_global_defaults_across_files(
@@ -251,14 +253,14 @@ def test_two_global_defaults_across_files(
 ) -> None:
     cat = make_catalog("esrgan-slim", "esrgan-medium")
     medium = cat.edit("esrgan-medium", "defaults:\n", "global_default: x2\ndefaults:\n")
-    slim = cat.family("esrgan-slim")
+    span = cat.family("span")
     (problem,) = problems_of(cat.root)
     parsed = parse_problem(problem)
     assert "second global default" in parsed.message
     # Both offending models are named by file:line (their variant keys): the second one
     # (alphabetically later file) is where the problem is reported.
     assert f"{medium}:{line_containing(medium, 'default: true') - 1}" in parsed.message
-    assert (parsed.file, parsed.line) == (slim, line_containing(slim, "default: true") - 1)
+    assert (parsed.file, parsed.line) == (span, line_containing(span, "default: true") - 1)
 
     assert main(["catalog", "validate", str(cat.root)]) == EXIT_CATALOG
     err = capsys.readouterr().err
@@ -269,7 +271,7 @@ def test_no_global_default_at_all(
     make_catalog: Callable[..., TmpCatalog], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cat = make_catalog("esrgan-slim", "esrgan-medium")
-    cat.edit("esrgan-slim", "global_default: x2\n", "")
+    cat.edit("span", "global_default: ch48-x2\n", "")
     (problem,) = problems_of(cat.root)
     parsed = parse_problem(problem)
     assert parsed.file.parent == cat.root / "models"
@@ -438,7 +440,7 @@ def test_overlay_valid_new_family_on_shipped_catalog(
     assert len(catalog.entries) == len(load_catalog().entries) + 1
     assert catalog.by_id["new-family.x5"].scale == 5
     assert catalog.by_id["new-family.x5"].source_file == str(path)
-    assert catalog.global_default.id == "esrgan-slim.x2"
+    assert catalog.global_default.id == "span.ch48-x2"
 
     assert main(["catalog", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
@@ -461,7 +463,7 @@ def test_overlay_cannot_add_a_second_global_default(tmp_path: Path) -> None:
     path = write_new_family(tmp_path)
     path.write_text(path.read_text().replace("defaults:\n", "global_default: x5\ndefaults:\n"))
     (problem,) = problems_of(shipped_catalog_dir(), overlay=[path])
-    assert "second global default" in problem and "esrgan-slim.x2" in problem
+    assert "second global default" in problem and "span.ch48-x2" in problem
     assert f"{path}:" in problem
 
 

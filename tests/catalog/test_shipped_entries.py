@@ -204,10 +204,10 @@ def test_exactly_one_default_per_family(family: str) -> None:
     assert CATALOG.get(family).id == defaults[0]
 
 
-def test_exactly_one_global_default_esrgan_slim_x2() -> None:
+def test_exactly_one_global_default_span_ch48_x2() -> None:
     globals_ = [e.id for e in ENTRIES if e.global_default]
-    assert globals_ == ["esrgan-slim.x2"]
-    assert CATALOG.global_default.id == "esrgan-slim.x2"
+    assert globals_ == ["span.ch48-x2"]
+    assert CATALOG.global_default.id == "span.ch48-x2"
     assert CATALOG.global_default.default
 
 

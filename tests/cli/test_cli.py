@@ -69,7 +69,7 @@ def test_models_list_json_has_every_model(cli: Cli) -> None:
         entry = CATALOG.by_id[row["id"]]
         for key in LIST_KEYS - {"id"}:
             assert row[key] == entry.attribute(key)
-    assert [r["id"] for r in rows if r["global_default"]] == ["esrgan-slim.x2"]
+    assert [r["id"] for r in rows if r["global_default"]] == ["span.ch48-x2"]
 
 
 def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,7 +200,7 @@ def test_models_show_json(cli: Cli) -> None:
     data = json.loads(result.out)
     assert data == CATALOG.by_id["esrgan-slim.x2"].model_dump(mode="json")
     assert data["id"] == "esrgan-slim.x2"
-    assert data["global_default"] is True
+    assert data["global_default"] is False  # span.ch48-x2 since SPAN was measured
     assert data["training"]["epochs"] == 494
     assert [f["path"] for f in data["weights"]["files"]] == [
         "models/x2/model.json",

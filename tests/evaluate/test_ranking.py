@@ -80,7 +80,8 @@ def test_balanced_is_psnr_minus_a_price_per_doubling() -> None:
 @pytest.mark.parametrize("prefer", ["balanced", "fast", "accurate"])
 def test_no_numbers_keeps_the_catalog_order(prefer: str) -> None:
     catalog = _catalog({})
-    assert _top(catalog, {"scale": 4}, prefer) == "esrgan-slim.x4"
+    # The global default's family (SPAN) first, then the catalog order.
+    assert _top(catalog, {"scale": 4}, prefer) == "span.ch48-x4"
     assert _top(catalog, {}, prefer) == catalog.global_default.id
 
 

@@ -52,8 +52,8 @@ def test_every_div2k_x2_rgb_model_is_an_alpha_alternative(catalog: Catalog) -> N
         a.id for a in r.alternatives if [d.attribute for d in a.differences] == ["channels"]
     }
     assert alpha_only == wanted
-    # They cost the same, so the catalog order breaks the tie: the global default first.
-    assert r.alternatives[0].id == catalog.global_default.id
+    # They cost the same, so the numbers rank them: the best balanced DIV2K x2 model first.
+    assert r.alternatives[0].id == "esrgan-slim.x2"
 
 
 @pytest.mark.parametrize("spelling", ["DIV2K", "div2k", "Div2K", "dIv2k", "div-2k", " DIV2K "])
@@ -79,7 +79,7 @@ def test_gray_request_is_adapted_through_rgb(catalog: Catalog, channels: str) ->
     r = resolve_text(f"scale=2 channels={channels}", catalog)
     assert r.exact is False
     assert r.model is not None
-    assert r.model.id == "esrgan-slim.x2"
+    assert r.model.id == "span.ch48-x2"
     assert [(a.kind, a.detail) for a in r.adapters] == [
         ("gray", "gray replicated to RGB, model, then back to gray")
     ]
@@ -168,11 +168,11 @@ def test_unmeasured_trained_family_defaults_rank_before_baselines(unmeasured: Ca
     r = resolve_text("scale=2", unmeasured)
     defaults = [m for m in r.matches if unmeasured.by_id[m].default]
     assert defaults == [
-        "esrgan-slim.x2",
+        "span.ch48-x2",
         "esrgan-legacy.div2k-x2",
         "esrgan-medium.x2",
+        "esrgan-slim.x2",
         "esrgan-thick.x2",
-        "span.ch48-x2",
         "pixel-upsampler.x2",
     ]
 
@@ -189,7 +189,7 @@ def test_empty_query_is_the_global_default(catalog: Catalog) -> None:
     r = resolve({}, catalog)
     assert r.exact is True
     assert r.model is not None
-    assert r.model.id == "esrgan-slim.x2"
+    assert r.model.id == "span.ch48-x2"
     assert "global default" in r.reason
 
 
@@ -227,7 +227,7 @@ def test_strict_raises_no_matching_model_with_alternatives() -> None:
 
 
 def test_strict_exact_match_does_not_raise() -> None:
-    assert Upscaler(scale=4, strict=True).model.id == "esrgan-slim.x4"
+    assert Upscaler(scale=4, strict=True).model.id == "span.ch48-x4"
 
 
 def test_non_strict_warns_naming_the_chosen_model(caplog: pytest.LogCaptureFixture) -> None:
@@ -341,7 +341,7 @@ def test_prefer_without_metrics_falls_back_to_catalog_order(catalog: Catalog, pr
     r = resolve_text("scale=4", unmeasured, prefer=prefer)
     assert r.prefer == prefer
     assert r.model is not None
-    assert r.model.id == "esrgan-slim.x4"
+    assert r.model.id == "span.ch48-x4"  # the global default's family first
 
 
 def test_query_string_forms_agree(catalog: Catalog) -> None:
@@ -365,11 +365,11 @@ def test_query_term_without_equals_is_rejected(catalog: Catalog) -> None:
 # --- the Upscaler facade's choice -------------------------------------------------------------
 
 
-def test_upscaler_default_is_esrgan_slim_x2() -> None:
+def test_upscaler_default_is_span_ch48_x2() -> None:
     up = Upscaler()
-    assert up.model.id == "esrgan-slim.x2"
+    assert up.model.id == "span.ch48-x2"
     assert up.scale == 2
-    assert repr(up) == "Upscaler(model='esrgan-slim.x2')"
+    assert repr(up) == "Upscaler(model='span.ch48-x2')"
 
 
 def test_upscaler_scale_3_is_esrgan_slim_x3() -> None:
