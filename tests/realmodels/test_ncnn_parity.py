@@ -63,20 +63,42 @@ def test_catalog_has_the_ncnn_families() -> None:
     assert {"span", "realesrgan"} <= families
 
 
+def run_both(entry, pixels: np.ndarray, **upscale: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """ncnn's output and ours (zero borders, as ncnn's convolutions pad), and our tile plan."""
+    expected = run_ncnn(entry, pixels)
+    up = Upscaler(model=entry.id, border="zero")
+    got = up.upscale(pixels, progress=False, **upscale)
+    assert got.shape == (pixels.shape[0] * entry.scale, pixels.shape[1] * entry.scale, 3)
+    tiling = up.describe().runtime.tiling
+    assert tiling is not None
+    return expected, got, tiling
+
+
 @pytest.mark.parametrize("entry", NCNN_ENTRIES, ids=[e.id for e in NCNN_ENTRIES])
-def test_whole_image_and_tiled_match_ncnn(entry) -> None:
+def test_whole_image_matches_ncnn(entry) -> None:
     # The 16.7 M-parameter RRDB gets a smaller image; every other model a 60x52 one.
     side = 28 if entry.params.get("blocks", 0) > 20 else 52
     pixels = photo_like(side + 8, side, seed=entry.scale)
-    expected = run_ncnn(entry, pixels)
-    # ncnn's convolutions zero-pad at the image border: compare with the same border.
-    up = Upscaler(model=entry.id, border="zero")
-    whole = up.upscale(pixels, progress=False, patch_size=4096)
-    assert whole.shape == (pixels.shape[0] * entry.scale, pixels.shape[1] * entry.scale, 3)
-    assert grey_levels(whole, expected) <= MAX_GREY_LEVELS, "whole image"
-    # Tiles smaller than the image: several windows, each with the catalog's context.
-    tiled = up.upscale(pixels, progress=False, patch_size=16)
-    tiling = up.describe().runtime.tiling
-    assert tiling is not None and tiling["tiles"] > 1
+    expected, whole, tiling = run_both(entry, pixels, patch_size=4096)
+    assert tiling["tiles"] == 1
+    assert grey_levels(whole, expected) <= MAX_GREY_LEVELS
+
+
+AFFORDABLE = [e for e in NCNN_ENTRIES if e.params.get("blocks", 0) <= 20]
+"""Models cheap enough to tile an image several times their context wide in CI; the
+23-block RRDB's tiled-vs-whole agreement (context 112) is checked by
+benchmarks/receptive_field.py, which recorded it within one grey level."""
+
+
+@pytest.mark.parametrize("entry", AFFORDABLE, ids=[e.id for e in AFFORDABLE])
+def test_tiled_matches_ncnn(entry) -> None:
+    # Several windows, each with the catalog's context: the image is wider than two
+    # contexts plus two tiles, so every kind of seam occurs.
+    assert entry.tiling is not None
+    patch = 16
+    side = 2 * entry.tiling.context + 2 * patch + 8
+    pixels = photo_like(side + 6, side, seed=entry.scale + 1)
+    expected, tiled, tiling = run_both(entry, pixels, patch_size=patch)
+    assert tiling["tiles"] > 1
     assert tiling["context_source"] == "catalog", "the catalog must carry the measured context"
-    assert grey_levels(tiled, expected) <= MAX_GREY_LEVELS, "tiled"
+    assert grey_levels(tiled, expected) <= MAX_GREY_LEVELS
