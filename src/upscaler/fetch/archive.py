@@ -102,6 +102,24 @@ def member_parts(name: str, archive: str) -> list[str]:
     return parts
 
 
+def count_member(archive: str, name: str, size: int, total: int, limits: Limits) -> int:
+    """The running total of declared member sizes with ``size`` added; an
+    UnsafeArchiveError when one member or the whole archive is over ``limits``. Shared by
+    tarballs and wheels so both refuse oversize archives alike, before extracting any."""
+    if size > limits.member_bytes:
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} is {size} bytes, over the "
+            f"limit of {limits.member_bytes} per file; nothing was extracted"
+        )
+    total += size
+    if total > limits.total_bytes:
+        raise UnsafeArchiveError(
+            f"{archive}: files add up to more than {limits.total_bytes} bytes "
+            f"(at member {name!r}); nothing was extracted"
+        )
+    return total
+
+
 def _package_path(name: str, archive: str) -> str:
     """The in-package path of a tarball member name (npm puts every file under package/)."""
     parts = member_parts(name, archive)
@@ -166,17 +184,7 @@ def read_tarball(
                         )
                     if member.isdir():
                         continue
-                    if member.size > limits.member_bytes:
-                        raise UnsafeArchiveError(
-                            f"{archive}: member {member.name!r} is {member.size} bytes, over the "
-                            f"limit of {limits.member_bytes} per file; nothing was extracted"
-                        )
-                    total += member.size
-                    if total > limits.total_bytes:
-                        raise UnsafeArchiveError(
-                            f"{archive}: files add up to more than {limits.total_bytes} bytes "
-                            f"(at member {member.name!r}); nothing was extracted"
-                        )
+                    total = count_member(archive, member.name, member.size, total, limits)
                     if rel in found:
                         raise UnsafeArchiveError(
                             f"{archive}: member {member.name!r} appears twice, so which copy "

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from upscaler.errors import FetchError, UnsafeArchiveError
-from upscaler.fetch.archive import DEFAULT_LIMITS, Limits, member_parts
+from upscaler.fetch.archive import DEFAULT_LIMITS, Limits, count_member, member_parts
 from upscaler.fetch.hashing import CHUNK
 
 _UNIX = 3
@@ -96,17 +96,7 @@ def read_wheel(
                 seen.add(rel)
                 if info.is_dir():
                     continue
-                if info.file_size > limits.member_bytes:
-                    raise UnsafeArchiveError(
-                        f"{archive}: member {info.filename!r} is {info.file_size} bytes, over "
-                        f"the limit of {limits.member_bytes} per file; nothing was extracted"
-                    )
-                total += info.file_size
-                if total > limits.total_bytes:
-                    raise UnsafeArchiveError(
-                        f"{archive}: files add up to more than {limits.total_bytes} bytes "
-                        f"(at member {info.filename!r}); nothing was extracted"
-                    )
+                total = count_member(archive, info.filename, info.file_size, total, limits)
                 files[rel] = info
             for rel, info in files.items():
                 if hash_all or rel in wanted:
