@@ -23,6 +23,7 @@ from upscaler.errors import (
     NoMatchingModel,
     OfflineError,
     QueryError,
+    TrainingError,
     UnsafeArchiveError,
     UpscalerError,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "NoMatchingModel",
     "OfflineError",
     "QueryError",
+    "TrainingError",
     "UnsafeArchiveError",
     "Upscaler",
     "UpscalerError",

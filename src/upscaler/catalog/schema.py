@@ -28,6 +28,22 @@ _SHA256 = r"^[0-9a-f]{64}$"
 _INTEGRITY = r"^sha512-[A-Za-z0-9+/]{86}==$"
 
 
+def _check_relative_posix(value: str, what: str) -> None:
+    """Refuse anything but a normalised relative POSIX path (see WeightsFile.path)."""
+    parts = value.split("/")
+    if (
+        value.startswith("/")
+        or "\\" in value
+        or any(part in ("", ".", "..") for part in parts)
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value)
+    ):
+        raise ValueError(
+            f"{what} {value!r} must be relative and normalised: '/' between names, no "
+            "'.', '..' or empty segments, no leading or trailing '/', no control "
+            "characters"
+        )
+
+
 class StrictModel(BaseModel):
     """Base for every catalog model: unknown keys are errors, values are immutable."""
 
@@ -192,6 +208,37 @@ class LocalSource(StrictModel):
     path: Annotated[str, Field(min_length=1)]
 
 
+PACKAGE_FILE_LIMIT = 2 * 1024 * 1024
+"""Largest weights file that may ship inside the package (bytes): the wheel stays small."""
+
+
+class PackageSource(StrictModel):
+    """Weights shipped inside the package, in a folder of the catalog (package data).
+
+    Only models this project trains itself live here (``upscaler train``, then
+    ``upscaler catalog add``); nothing downloaded from elsewhere is ever committed. The
+    folder is relative to the catalog folder (the parent of ``models/``), so the same
+    entry works from a source checkout and from an installed wheel.
+    """
+
+    package: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="folder of the files, relative to the catalog folder "
+            "(e.g. weights/srvgg/x2)",
+        ),
+    ]
+
+    @field_validator("package")
+    @classmethod
+    def _inside_catalog(cls, value: str) -> str:
+        """A plain relative folder: it must not name anything outside the catalog."""
+        _check_relative_posix(value, "package folder")
+        return value
+
+
 def _source_kind(value: Any) -> str | None:
     """Pick the source model by its identifying key, so one typo gives one error."""
     if isinstance(value, dict):
@@ -200,12 +247,13 @@ def _source_kind(value: Any) -> str | None:
             "pypi": "PypiSource",
             "url": "UrlSource",
             "path": "LocalSource",
+            "package": "PackageSource",
         }
         for key, kind in kinds.items():
             if key in value:
                 return kind
         return None
-    if isinstance(value, NpmSource | PypiSource | UrlSource | LocalSource):
+    if isinstance(value, NpmSource | PypiSource | UrlSource | LocalSource | PackageSource):
         return type(value).__name__
     return None
 
@@ -214,11 +262,12 @@ Source = Annotated[
     Annotated[NpmSource, Tag("NpmSource")]
     | Annotated[PypiSource, Tag("PypiSource")]
     | Annotated[UrlSource, Tag("UrlSource")]
-    | Annotated[LocalSource, Tag("LocalSource")],
+    | Annotated[LocalSource, Tag("LocalSource")]
+    | Annotated[PackageSource, Tag("PackageSource")],
     Discriminator(
         _source_kind,
         custom_error_type="source_kind",
-        custom_error_message="a source needs one of the keys npm, pypi, url or path",
+        custom_error_message="a source needs one of the keys npm, pypi, url, path or package",
     ),
 ]
 
@@ -239,18 +288,7 @@ class WeightsFile(StrictModel):
         ``models/x.json`` on some systems and not on others (and fetch refuses them), so
         they fail validation at their file:line instead of failing a download later.
         """
-        parts = value.split("/")
-        if (
-            value.startswith("/")
-            or "\\" in value
-            or any(part in ("", ".", "..") for part in parts)
-            or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value)
-        ):
-            raise ValueError(
-                f"path {value!r} must be relative and normalised: '/' between names, no "
-                "'.', '..' or empty segments, no leading or trailing '/', no control "
-                "characters"
-            )
+        _check_relative_posix(value, "path")
         return value
 
 
@@ -281,6 +319,13 @@ class Weights(StrictModel):
         paths = [f.path for f in self.files]
         if len(set(paths)) != len(paths):
             raise ValueError("weights files list the same path twice")
+        if isinstance(self.source, PackageSource):
+            big = [f for f in self.files if f.size > PACKAGE_FILE_LIMIT]
+            if big:
+                raise ValueError(
+                    f"{big[0].path} is {big[0].size} bytes; a file shipped inside the package "
+                    f"may have at most {PACKAGE_FILE_LIMIT} (2 MiB)"
+                )
         return self
 
     @property
@@ -294,12 +339,27 @@ class Weights(StrictModel):
 
 
 class Training(StrictModel):
-    """How the weights were trained, as far as the publisher says."""
+    """How the weights were trained, as far as the publisher says.
+
+    Models trained here (``upscaler train``) record their whole configuration, written by
+    ``upscaler catalog add``: the data folders by name with the sha256 of their manifest,
+    the LR patch size, steps, batch size, loss, optimiser, seed and any teacher.
+    """
 
     patch_size: int | None = Field(default=None, ge=1)
     epochs: int | None = Field(default=None, ge=1)
     checkpoint: str | None = None
     notes: str | None = None
+    data: dict[str, Annotated[str, Field(pattern=_SHA256)]] = Field(
+        default={}, description="training folders by name -> sha256 of their manifest"
+    )
+    steps: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
+    loss: str | None = None
+    optimizer: str | None = None
+    seed: int | None = None
+    teacher: str | None = Field(default=None, description="model id whose outputs were targets")
+    command: str | None = Field(default=None, description="the command that trained it")
 
 
 class Provenance(StrictModel):

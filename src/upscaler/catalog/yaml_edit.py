@@ -48,12 +48,12 @@ def dump(yaml: YAML, doc: Any) -> str:
     return buffer.getvalue()
 
 
-def _plain_to_commented(value: Any) -> Any:
+def plain_to_commented(value: Any) -> Any:
     """Nested dicts become block mappings; short flat dicts and lists stay flow style."""
     if isinstance(value, Mapping):
         node = CommentedMap()
         for k, v in value.items():
-            node[k] = _plain_to_commented(v)
+            node[k] = plain_to_commented(v)
         if all(not isinstance(v, Mapping | list) for v in value.values()) and len(value) <= 4:
             node.fa.set_flow_style()
         return node
@@ -80,5 +80,5 @@ def set_variant_values(path: Path, values: Mapping[str, Mapping[str, Any]]) -> N
                 raise CatalogError([f"{path}:1: no variant {variant!r} to write into"])
             target = variants[variant]
         for key, value in fields.items():
-            target[key] = _plain_to_commented(value)
+            target[key] = plain_to_commented(value)
     write_atomically(path, dump(yaml, doc))

@@ -11,8 +11,9 @@ from typing import Any
 from upscaler.errors import CatalogError
 
 
-def register(sub: Any) -> None:
-    """Add the catalog maintenance subcommands."""
+def register(sub: Any) -> Any:
+    """Add the catalog maintenance subcommands; returns their subparsers (``catalog add``
+    is registered by :mod:`upscaler.cli.train_cmds`)."""
     cat = sub.add_parser("catalog", help="validate and maintain catalog YAML files")
     csub = cat.add_subparsers(dest="catalog_command", metavar="ACTION")
     csub.required = True
@@ -37,6 +38,7 @@ def register(sub: Any) -> None:
     sch = csub.add_parser("schema", help="print or write catalog/schema.json")
     sch.add_argument("--write", action="store_true", help="write it into the catalog folder")
     sch.set_defaults(handler=cmd_schema)
+    return csub
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

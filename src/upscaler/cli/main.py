@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         explore_cmds,
         models_cmds,
         run_cmds,
+        train_cmds,
     )
 
     parser = argparse.ArgumentParser(
@@ -63,10 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_options(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     models_cmds.register(sub)
-    catalog_cmds.register(sub)
+    catalog_sub = catalog_cmds.register(sub)
     run_cmds.register(sub, add_query_options)
     batch_cmds.register(sub)
     eval_cmds.register(sub)
+    train_cmds.register(sub, catalog_sub)
     explore_cmds.register(sub)
     for _path, command in _command_tree(parser):
         if command is not parser:

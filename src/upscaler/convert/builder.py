@@ -379,25 +379,33 @@ def _variable_name(node: ops.Node, param: str, taken: set[str]) -> str:
     return name
 
 
-def build_module(tf: Any, graph: ops.Graph, *, name: str = "upscaler_model") -> Any:
-    """A ``tf.Module`` with the weights as variables and ``serve``: a tf.function taking
-    ``[None, None, None, 3]`` float32 (named :data:`INPUT_NAME`) and returning
-    ``{OUTPUT_NAME: NHWC}``. Nothing is traced until the function is first used.
+def graph_variables(tf: Any, graph: ops.Graph, *, trainable: bool = False) -> list[dict[str, Any]]:
+    """One dict of ``tf.Variable`` per node (parameter name -> variable), in node order.
+
+    The converter makes them non-trainable (the SavedModel only serves); ``upscaler
+    train`` makes them trainable and runs the very same :func:`graph_forward`, so the
+    network it optimises is, op for op, the one it exports.
     """
-    module = tf.Module(name=name)
     variables: list[dict[str, Any]] = []
-    tracked: list[Any] = []
     taken: set[str] = set()
     for node in graph.nodes:
         params: dict[str, Any] = {}
         for param, array in node.op.arrays().items():
-            var = tf.Variable(
-                array, trainable=False, name=_variable_name(node, param, taken), dtype=tf.float32
+            params[param] = tf.Variable(
+                array,
+                trainable=trainable,
+                name=_variable_name(node, param, taken),
+                dtype=tf.float32,
             )
-            params[param] = var
-            tracked.append(var)
         variables.append(params)
-    module.weights_list = tracked
+    return variables
+
+
+def graph_forward(
+    tf: Any, graph: ops.Graph, variables: list[dict[str, Any]]
+) -> Callable[[Any], Any]:
+    """``x -> output`` of ``graph`` with its weights read from ``variables``
+    (as :func:`graph_variables` lays them out)."""
 
     def forward(x: Any) -> Any:
         values: dict[str, Any] = {graph.input: x}
@@ -420,7 +428,22 @@ def build_module(tf: Any, graph: ops.Graph, *, name: str = "upscaler_model") -> 
                 ) from exc
         return values[graph.output]
 
-    signature = [tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_NAME)]
+    return forward
+
+
+def build_module(
+    tf: Any, graph: ops.Graph, *, name: str = "upscaler_model", channels: int = 3
+) -> Any:
+    """A ``tf.Module`` with the weights as variables and ``serve``: a tf.function taking
+    ``[None, None, None, channels]`` float32 (named :data:`INPUT_NAME`; 3 for every
+    converted model) and returning ``{OUTPUT_NAME: NHWC}``. Nothing is traced until the
+    function is first used.
+    """
+    module = tf.Module(name=name)
+    variables = graph_variables(tf, graph)
+    module.weights_list = [var for params in variables for var in params.values()]
+    forward = graph_forward(tf, graph, variables)
+    signature = [tf.TensorSpec([None, None, None, channels], tf.float32, name=INPUT_NAME)]
 
     @tf.function(input_signature=signature, autograph=False)  # type: ignore[untyped-decorator]
     def serve(x: Any) -> dict[str, Any]:

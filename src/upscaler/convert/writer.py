@@ -158,6 +158,8 @@ def probe_scale(
     expected: int | None,
     where: str,
     size: tuple[int, int] = PROBE_SIZE,
+    *,
+    channels: int = 3,
 ) -> tuple[int, int]:
     """Run a tiny image through the traced function; returns (scale, output channels).
 
@@ -169,7 +171,7 @@ def probe_scale(
         # Through the concrete function: calling the tf.function itself would count as a
         # retrace and make TensorFlow warn after a few conversions in one process.
         concrete = serve.get_concrete_function()
-        out = concrete(tf.zeros([1, height, width, 3], tf.float32))[OUTPUT_NAME]
+        out = concrete(tf.zeros([1, height, width, channels], tf.float32))[OUTPUT_NAME]
     except ConversionError:
         raise
     except Exception as exc:  # any TensorFlow failure means the graph is unusable
@@ -178,7 +180,7 @@ def probe_scale(
     shape = tuple(int(d) for d in out.shape)
     if len(shape) != 4 or shape[0] != 1:
         raise ConversionError(f"{where}: the model returns shape {list(shape)}, expected NHWC")
-    out_h, out_w, channels = shape[1:]
+    out_h, out_w, out_channels = shape[1:]
     if out_h % height or out_w % width or out_h // height != out_w // width:
         raise ConversionError(
             f"{where}: a {height}x{width} input gives a {out_h}x{out_w} output, which is not "
@@ -191,7 +193,7 @@ def probe_scale(
         raise ConversionError(
             f"{where}: the model upscales by {measured}, but scale={expected} was given"
         )
-    return measured, channels
+    return measured, out_channels
 
 
 # --------------------------------------------------------------------------- folders
@@ -323,6 +325,8 @@ def write_savedmodel(
     wrapper: Wrapper | None,
     overwrite: bool,
     started: float,
+    channels: int = 3,
+    extra_metadata: Mapping[str, Any] | None = None,
 ) -> ConversionReport:
     """Wrap, rewrite, build, probe and atomically save a parsed graph.
 
@@ -330,6 +334,9 @@ def write_savedmodel(
     types (what the file holds, not what the rewrites made of it); ``source`` is recorded
     in the metadata (file names, hashes). ``started`` is the caller's
     ``time.perf_counter()`` at entry, so the report times the whole conversion.
+    ``channels`` is the input's channel count: 3 for every converted model; models that
+    ``upscaler train`` makes natively for gray (1) or RGBA (4) say so here, and
+    ``extra_metadata`` adds their training facts to ``upscaler.json``.
     """
     out_path = Path(out_dir)
     wrapper = check_wrapper(wrapper)
@@ -345,9 +352,11 @@ def write_savedmodel(
     wrapped, fused = fuse_pointwise_concats(wrapped)
     wrapped, folded = fold_torch_depth_to_space(wrapped)
     wrapped, prelus = normalize_prelu_slopes(wrapped)
-    module = build_module(tf, wrapped)
+    module = build_module(tf, wrapped, channels=channels)
     probe = PROBE_SIZE_UNALIGNED if wrapper.multiple > 1 else PROBE_SIZE
-    measured_scale, channels = probe_scale(tf, module.serve, wanted_scale, where, size=probe)
+    measured_scale, out_channels = probe_scale(
+        tf, module.serve, wanted_scale, where, size=probe, channels=channels
+    )
     counts = dict(sorted(layer_counts.items()))
     metadata: dict[str, Any] = {
         "format": "upscaler-savedmodel",
@@ -356,8 +365,8 @@ def write_savedmodel(
         "tensorflow_version": str(tf.__version__),
         "value_range": list(value_range) if value_range is not None else None,
         "scale": measured_scale,
-        "channels": channels,
-        "input_channels": 3,
+        "channels": out_channels,
+        "input_channels": channels,
         "parameters": parameters,
         "layer_counts": counts,
         "wrapper": wrapper.to_dict(),
@@ -367,6 +376,7 @@ def write_savedmodel(
         "pruned_layers": pruned,
         "source": dict(source),
         "signature": {"key": SIGNATURE_KEY, "input": INPUT_NAME, "output": OUTPUT_NAME},
+        **dict(extra_metadata or {}),
     }
 
     return save_module(

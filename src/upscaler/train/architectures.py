@@ -1,0 +1,172 @@
+"""The networks ``upscaler train`` can train: a small registry of our own.
+
+Each architecture is a function from (channels, scale, size parameters, a seeded random
+generator) to an :class:`~upscaler.convert.ops.Graph` holding freshly initialised
+weights. Expressing the network in the converter's op vocabulary is what keeps training
+and export honest: the trainer runs the graph through the converter's own builder
+(:func:`upscaler.convert.builder.graph_forward`) with trainable variables, and export
+writes the same graph, with the trained arrays, through the converter's one SavedModel
+writer. There is no second implementation of the network that could drift.
+
+The size parameters are the catalog's ``params`` for the architecture's vocabulary id,
+so an entry that ``upscaler train`` exports says exactly what it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from upscaler.convert import ops
+from upscaler.errors import TrainingError, nearest
+
+SCALES = (2, 3, 4, 8)
+"""Scales every architecture here must support (PixelShuffle handles any integer)."""
+
+CHANNELS = (1, 3, 4)
+"""Gray (Y), RGB and RGBA: the channel counts a catalog entry can have."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One size parameter: its default and the range the registry accepts."""
+
+    default: int
+    low: int
+    high: int
+    help: str
+
+
+GraphFactory = Callable[[int, int, Mapping[str, int], np.random.Generator], ops.Graph]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A trainable network family: vocabulary id, size parameters and how to build it."""
+
+    id: str
+    title: str
+    params: Mapping[str, ParamSpec]
+    factory: GraphFactory
+    receptive_field: Callable[[Mapping[str, int]], int]
+    """Input pixels on each side that reach one output pixel (the catalog's tiling.context)."""
+
+    def resolve_params(self, given: Mapping[str, int] | None) -> dict[str, int]:
+        """The full parameter set: defaults filled in, unknown names and ranges refused."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            close = nearest(unknown[0], list(self.params))
+            raise TrainingError(
+                f"architecture {self.id!r} has no size parameter {unknown[0]!r}",
+                hint=(f"did you mean {close[0]!r}? " if close else "")
+                + f"its parameters are {', '.join(self.params)}",
+            )
+        out: dict[str, int] = {}
+        for name, spec in self.params.items():
+            value = given.get(name, spec.default)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TrainingError(f"{self.id} parameter {name}={value!r} is not an integer")
+            if not spec.low <= value <= spec.high:
+                raise TrainingError(
+                    f"{self.id} parameter {name}={value} is out of range",
+                    hint=f"{name} takes {spec.low}..{spec.high} ({spec.help})",
+                )
+            out[name] = value
+        return out
+
+    def build(self, channels: int, scale: int, params: Mapping[str, int], seed: int) -> ops.Graph:
+        """A freshly initialised graph; the same seed gives the same weights, bit for bit."""
+        if channels not in CHANNELS:
+            raise TrainingError(
+                f"channels={channels} is not supported", hint="use 1 (gray), 3 (RGB) or 4 (RGBA)"
+            )
+        if scale not in SCALES:
+            raise TrainingError(
+                f"scale={scale} is not supported", hint=f"use one of {', '.join(map(str, SCALES))}"
+            )
+        full = self.resolve_params(params)
+        rng = np.random.default_rng([seed, 0x5EED])
+        return self.factory(channels, scale, full, rng)
+
+
+# --------------------------------------------------------------------------- srvgg
+
+
+def _he_kernel(
+    rng: np.random.Generator, k: int, cin: int, cout: int, gain: float = 1.0
+) -> ops.Array:
+    """He-normal HWIO kernel (fan-in), the usual start for ReLU-like networks."""
+    std = gain * math.sqrt(2.0 / (k * k * cin))
+    return rng.normal(0.0, std, size=(k, k, cin, cout)).astype(np.float32)
+
+
+def _srvgg(
+    channels: int, scale: int, params: Mapping[str, int], rng: np.random.Generator
+) -> ops.Graph:
+    """SRVGGNetCompact's shape: a 3x3 conv and PReLU, ``convs`` more of them, a 3x3 conv
+    to ``channels * scale²`` maps, PixelShuffle, plus the nearest upscale of the input.
+
+    The nearest residual means a fresh network (its last conv starts near zero) already
+    outputs the nearest-neighbour upscale, so training only learns the detail; that is
+    what lets a network this small converge within the step budget of a 2-core machine.
+    """
+    features, convs = params["features"], params["convs"]
+    nodes: list[ops.Node] = []
+    prev, cin = "input", channels
+    slope = np.full((features,), 0.25, dtype=np.float32)
+    for index in range(convs + 1):
+        name = "head" if index == 0 else f"body{index}"
+        conv = ops.Conv2D(
+            kernel=_he_kernel(rng, 3, cin, features),
+            bias=np.zeros((features,), np.float32),
+            padding="same",
+        )
+        nodes.append(ops.Node(name, "Conv2D", conv, (prev,), f"{name}.conv"))
+        nodes.append(
+            ops.Node(f"{name}.act", "PReLU", ops.PReLU(slope.copy()), (f"{name}.conv",), name)
+        )
+        prev, cin = name, features
+    out_maps = channels * scale * scale
+    tail = ops.Conv2D(
+        kernel=_he_kernel(rng, 3, features, out_maps, gain=0.1),
+        bias=np.zeros((out_maps,), np.float32),
+        padding="same",
+    )
+    nodes.append(ops.Node("tail", "Conv2D", tail, (prev,), "tail"))
+    nodes.append(ops.Node("shuffle", "PixelShuffle", ops.DepthToSpace(scale), ("tail",), "detail"))
+    nodes.append(
+        ops.Node("base", "UpSampling", ops.ResizeNearest(scale, scale), ("input",), "base")
+    )
+    nodes.append(ops.Node("residual", "Add", ops.Binary("add"), ("detail", "base"), "output"))
+    return ops.Graph("input", tuple(nodes), "output")
+
+
+SRVGG = Architecture(
+    id="srvgg",
+    title="SRVGGNetCompact-style: 3x3 convs with PReLU, PixelShuffle, nearest residual",
+    params={
+        "features": ParamSpec(32, 4, 256, "feature maps per conv"),
+        "convs": ParamSpec(8, 0, 64, "3x3 convs between the first and the last"),
+    },
+    factory=_srvgg,
+    receptive_field=lambda p: p["convs"] + 2,
+)
+
+REGISTRY: dict[str, Architecture] = {SRVGG.id: SRVGG}
+
+
+def get_architecture(name: str) -> Architecture:
+    """The registered architecture ``name``; a typo gets the nearest names."""
+    try:
+        return REGISTRY[name.strip().lower()]
+    except KeyError:
+        close = nearest(name, list(REGISTRY))
+        raise TrainingError(
+            f"unknown architecture {name!r}",
+            hint=(f"did you mean {close[0]!r}? " if close else "")
+            + f"trainable architectures: {', '.join(REGISTRY)}",
+        ) from None

@@ -1,0 +1,93 @@
+"""A training run's configuration: what it trains, on what, and how.
+
+The configuration is written into the run folder when the run starts (``run.json``) and
+compared on every resume: a run folder holds exactly one training, so continuing it with
+another learning rate, seed or data folder would make its checkpoints a mixture that no
+catalog entry could describe. Only the fields that do not change the weights
+(:data:`OPERATIONAL`: how often to validate and checkpoint, how many checkpoints to keep,
+the threads) may differ between the first start and a resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from upscaler.errors import TrainingError
+
+OPERATIONAL = frozenset({"val_every", "checkpoint_every", "keep", "threads"})
+"""Fields a resumed run may change: none of them changes a single weight."""
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides a run's weights, plus how it reports and checkpoints.
+
+    ``patch`` is the LR patch side (the HR patch is ``patch * scale``); ``params`` are the
+    architecture's size parameters (the catalog's ``params``), defaults filled in when the
+    run starts.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: list[str] = Field(min_length=1, description="folders of HR images")
+    val: str | None = Field(default=None, description="held-out folder for validation")
+    val_holdout: int = Field(default=0, ge=0, description="training images held out instead")
+    scale: Literal[2, 3, 4, 8] = 2
+    channels: Literal[1, 3, 4] = 3
+    architecture: str = "srvgg"
+    params: dict[str, int] = {}
+    patch: int = Field(default=48, ge=4, le=512)
+    batch: int = Field(default=16, ge=1, le=1024)
+    steps: int = Field(default=60_000, ge=1)
+    lr: float = Field(default=5e-4, gt=0, le=1)
+    lr_min: float = Field(default=1e-6, ge=0, le=1)
+    warmup: int = Field(default=0, ge=0)
+    loss: Literal["l1"] = "l1"
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    degradation: str = "none"
+    teacher: str | None = Field(default=None, description="catalog model whose outputs are targets")
+    xla: bool = Field(default=True, description="compile the training step with XLA")
+    val_every: int = Field(default=1000, ge=1)
+    checkpoint_every: int = Field(default=500, ge=1)
+    keep: int = Field(default=3, ge=1)
+    threads: int | None = Field(default=None, ge=1)
+
+    @property
+    def hr_patch(self) -> int:
+        return self.patch * self.scale
+
+    def optimizer_text(self) -> str:
+        """The optimiser as the catalog's training record states it."""
+        warm = f", {self.warmup} warm-up steps" if self.warmup else ""
+        return f"adam lr {self.lr:g} cosine to {self.lr_min:g}{warm}"
+
+
+def make_config(**fields: Any) -> TrainConfig:
+    """A validated configuration; a bad value is a TrainingError naming field and rule."""
+    try:
+        return TrainConfig(**fields)
+    except ValidationError as exc:
+        raise training_error(exc, "training option") from None
+
+
+def training_error(exc: ValidationError, what: str) -> TrainingError:
+    """Pydantic's first complaint as one line, with how many more there are."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or what
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return TrainingError(
+        f"{what} {where}: {first['msg']}{more}",
+        hint="`upscaler train --help` lists every option and its range",
+    )
+
+
+def differences(old: TrainConfig, new: TrainConfig) -> list[str]:
+    """The fields (outside :data:`OPERATIONAL`) in which two configurations differ."""
+    a, b = old.model_dump(), new.model_dump()
+    return [
+        f"{key}: {a[key]!r} -> {b[key]!r}"
+        for key in a
+        if key not in OPERATIONAL and a[key] != b[key]
+    ]

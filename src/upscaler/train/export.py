@@ -1,0 +1,350 @@
+"""A finished run → a SavedModel, and a SavedModel → a catalog entry with in-package weights.
+
+Two steps, because they serve two people. :func:`export_savedmodel` gives whoever trained
+the model a SavedModel they can run at once (``upscaler upscale --model RUN/savedmodel``);
+it goes through the converter's one writer, so it honours the serving contract and gets
+the same probe and ``upscaler.json`` as every converted model. :func:`add_to_catalog`
+makes it a catalog model: the SavedModel's files are copied into the catalog's
+``weights/<family>/<variant>/`` (shipped as package data, each file at most 2 MiB and
+pinned by sha256), and the variant's entry is written with its ``params``, receptive
+field and the whole training record. The new family file is validated against the rest
+of the catalog before anything is written, so a bad export changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from upscaler.errors import CatalogError, TrainingError
+from upscaler.train import checkpoint as ckpt
+from upscaler.train.architectures import get_architecture
+from upscaler.train.config import TrainConfig
+
+log = logging.getLogger("upscaler.train")
+
+IMPLEMENTATION = "upscaler"
+"""The vocabulary id of models this project trains."""
+
+SOURCE_FORMAT = "upscaler-train"
+
+
+def _record(run: Path) -> tuple[dict[str, Any], TrainConfig]:
+    record = ckpt.read_run_record(run)
+    if record is None:
+        raise TrainingError(
+            f"{run} is not a training run (no {ckpt.RUN_FILE})",
+            hint="pass the folder given to `upscaler train --run`",
+        )
+    return record, TrainConfig.model_validate(record["config"])
+
+
+def trained_graph(run: Path, step: int | None = None) -> tuple[Any, int]:
+    """The run's network with the weights of checkpoint ``step`` (default: the latest)."""
+    import numpy as np
+
+    record, config = _record(run)
+    arch = get_architecture(config.architecture)
+    graph = arch.build(config.channels, config.scale, record["params"], config.seed)
+    found = dict(ckpt.list_checkpoints(run))
+    if not found:
+        raise TrainingError(f"{run} has no checkpoint yet", hint="train it first")
+    chosen = max(found) if step is None else step
+    if chosen not in found:
+        raise TrainingError(
+            f"{run} has no checkpoint of step {chosen}",
+            hint=f"checkpoints kept: {', '.join(map(str, sorted(found)))}",
+        )
+    shapes = [a.shape for node in graph.nodes for a in node.op.arrays().values()]
+    state = ckpt.load_checkpoint(found[chosen], shapes)
+    weights = iter(state.weights)
+    nodes = []
+    for node in graph.nodes:
+        arrays = {name: np.asarray(next(weights)) for name in node.op.arrays()}
+        op = dataclasses.replace(node.op, **arrays) if arrays else node.op
+        nodes.append(dataclasses.replace(node, op=op))
+    return dataclasses.replace(graph, nodes=tuple(nodes)), chosen
+
+
+def training_record(record: dict[str, Any], step: int) -> dict[str, Any]:
+    """The catalog's ``training:`` block for a run: configuration and data hashes."""
+    config = TrainConfig.model_validate(record["config"])
+    out: dict[str, Any] = {
+        "patch_size": config.patch,
+        "steps": step,
+        "batch_size": config.batch,
+        "loss": config.loss,
+        "optimizer": config.optimizer_text(),
+        "seed": config.seed,
+        "data": {str(f["name"]).lower(): str(f["sha256"]) for f in record["data"]},
+        "command": command_line(config),
+    }
+    if config.teacher:
+        out["teacher"] = config.teacher
+    if config.degradation != "none":
+        out["notes"] = f"LR degradation: {config.degradation}"
+    return out
+
+
+def command_line(config: TrainConfig) -> str:
+    """The ``upscaler train`` command that makes this run, folders by name only."""
+    defaults = TrainConfig(data=["x"])
+    parts = ["upscaler", "train", *(Path(d).name for d in config.data)]
+    if config.val:
+        parts += ["--val", Path(config.val).name]
+    flags = {
+        "val_holdout": "--val-holdout",
+        "scale": "--scale",
+        "channels": "--channels",
+        "architecture": "--architecture",
+        "patch": "--patch",
+        "batch": "--batch",
+        "steps": "--steps",
+        "lr": "--lr",
+        "lr_min": "--lr-min",
+        "warmup": "--warmup",
+        "seed": "--seed",
+        "degradation": "--degradation",
+        "teacher": "--teacher",
+    }
+    for field, flag in flags.items():
+        value = getattr(config, field)
+        if value != getattr(defaults, field):
+            parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    for name, value in sorted(config.params.items()):
+        parts += ["--param", f"{name}={value}"]
+    if not config.xla:
+        parts.append("--no-xla")
+    return " ".join(parts)
+
+
+def export_savedmodel(
+    run: str | Path, out: str | Path | None = None, step: int | None = None
+) -> Path:
+    """Write the run's network as a SavedModel (default ``RUN/savedmodel``), atomically."""
+    from upscaler.convert.writer import write_savedmodel
+
+    run = Path(run)
+    started = time.perf_counter()
+    record, config = _record(run)
+    graph, chosen = trained_graph(run, step)
+    target = Path(out) if out is not None else run / ckpt.SAVEDMODEL
+    report = write_savedmodel(
+        graph,
+        target,
+        where=f"training run {run.name}",
+        source_format=SOURCE_FORMAT,
+        layer_counts=dict(Counter(node.kind for node in graph.nodes)),
+        source={"architecture": config.architecture, "params": record["params"], "step": chosen},
+        value_range=(0.0, 1.0),
+        scale=config.scale,
+        wrapper=None,
+        overwrite=True,
+        started=started,
+        channels=config.channels,
+        extra_metadata={"training": training_record(record, chosen)},
+    )
+    log.info("exported %s (step %d) to %s", run, chosen, report.output)
+    return report.output
+
+
+@dataclass(frozen=True)
+class AddedEntry:
+    """What :func:`add_to_catalog` wrote."""
+
+    model_id: str
+    family_file: Path
+    weights_folder: Path
+    files: list[dict[str, Any]]
+
+
+def _weights_files(folder: Path) -> list[dict[str, Any]]:
+    """Every file of a SavedModel, ``saved_model.pb`` first, with sha256 and size; a file
+    over the in-package limit is refused here, before anything is written."""
+    from upscaler.catalog.schema import PACKAGE_FILE_LIMIT
+    from upscaler.fetch.hashing import file_digest
+
+    files = sorted(
+        (p for p in folder.rglob("*") if p.is_file()),
+        key=lambda p: (p.name != "saved_model.pb", p.relative_to(folder).as_posix()),
+    )
+    out = []
+    for path in files:
+        sha, size = file_digest(path, "sha256")
+        if size > PACKAGE_FILE_LIMIT:
+            raise TrainingError(
+                f"{path.relative_to(folder)} is {size:,} bytes; weights shipped in the package "
+                f"may have at most {PACKAGE_FILE_LIMIT:,} per file",
+                hint="train a smaller network (fewer --param features or convs)",
+            )
+        out.append({"path": path.relative_to(folder).as_posix(), "sha256": sha, "size": size})
+    return out
+
+
+def _flow_items(items: list[Any]) -> Any:
+    """A YAML list written as the catalog writes them: one-line mappings (weights files,
+    as `catalog hash` writes them), or a one-line list of numbers."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    seq = CommentedSeq()
+    for item in items:
+        if isinstance(item, dict):
+            node = CommentedMap(item)
+            node.fa.set_flow_style()
+            seq.append(node)
+        else:
+            seq.append(item)
+    if not any(isinstance(item, dict) for item in items):
+        seq.fa.set_flow_style()
+    return seq
+
+
+def _family_doc(path: Path, new_family: dict[str, Any]) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    from upscaler.catalog.yaml_edit import round_trip_yaml
+    from upscaler.catalog.yaml_lines import checked_text
+
+    if path.is_file():
+        doc = round_trip_yaml().load(checked_text(path))
+        if not isinstance(doc, dict) or not isinstance(doc.get("variants"), dict):
+            raise CatalogError([f"{path}:1: not a family file with `variants`"])
+        return doc
+    from upscaler.catalog.yaml_edit import plain_to_commented
+
+    doc = CommentedMap()
+    for key, value in new_family.items():
+        doc[key] = plain_to_commented(value)
+    doc["variants"] = CommentedMap()
+    return doc
+
+
+def add_to_catalog(
+    run: str | Path,
+    *,
+    family: str,
+    variant: str,
+    dataset: str,
+    catalog_root: str | Path | None = None,
+    title: str | None = None,
+    license: str = "MIT",
+    description: str | None = None,
+    replace: bool = False,
+) -> AddedEntry:
+    """Copy a finished run's SavedModel into ``<catalog>/weights/<family>/<variant>/`` and
+    write the variant into ``<catalog>/models/<family>.yaml`` (created if new).
+
+    ``dataset`` is the vocabulary id of the training data (an alias is accepted and
+    written as the id). The whole family file is validated with the catalog before any
+    file is written; a variant that already exists is replaced only with ``replace``.
+    """
+    from upscaler.catalog.loader import load_catalog, shipped_catalog_dir
+    from upscaler.catalog.schema import model_id
+    from upscaler.catalog.yaml_edit import (
+        dump,
+        plain_to_commented,
+        round_trip_yaml,
+        write_atomically,
+    )
+    from upscaler.convert.writer import atomic_write_dir
+
+    run = Path(run)
+    record, config = _record(run)
+    saved = run / ckpt.SAVEDMODEL
+    if not (saved / "saved_model.pb").is_file():
+        raise TrainingError(
+            f"{run} has no exported model yet (its last step is {config.steps})",
+            hint="finish the run: rerun the same `upscaler train` command",
+        )
+    root = Path(catalog_root) if catalog_root is not None else shipped_catalog_dir()
+    catalog = load_catalog(root)
+    canonical = catalog.vocab.canonical("dataset", dataset)
+    if canonical is None:
+        raise TrainingError(
+            f"dataset {dataset!r} is not in {root / 'vocab.yaml'}",
+            hint="add it under `datasets:` (id, title, description) in the same pull request",
+        )
+    arch = get_architecture(config.architecture)
+    files = _weights_files(saved)
+    package = f"weights/{family}/{variant}"
+    path = root / "models" / f"{family}.yaml"
+    doc = _family_doc(
+        path,
+        {
+            "schema_version": 1,
+            "family": family,
+            "title": title or family,
+            "architecture": arch.id,
+            "implementation": IMPLEMENTATION,
+            "license": license,
+            **({"description": description} if description else {}),
+            "defaults": {
+                "dataset": canonical,
+                "objective": "fidelity",
+                "degradation": "bicubic" if config.degradation == "none" else "real-world",
+                "pruning": "none",
+                "quantization": "none",
+                "value_range": _flow_items([0, 1]),
+            },
+        },
+    )
+    variants = doc["variants"]
+    if variant in variants and not replace:
+        raise TrainingError(
+            f"{path} already has a variant {variant!r}",
+            hint="pass --replace to overwrite it, or choose another --variant",
+        )
+    step = int(record["config"]["steps"])
+    values: dict[str, Any] = {}
+    if not any(bool(v.get("default")) for k, v in variants.items() if k != variant):
+        values["default"] = True
+    values.update(
+        {
+            "scale": config.scale,
+            "channels": config.channels,
+            "params": dict(record["params"]),
+            "tiling": {"context": arch.receptive_field(record["params"])},
+            "weights": {
+                "format": "savedmodel",
+                "source": {"package": package},
+                "files": _flow_items(files),
+            },
+            "training": training_record(record, step),
+        }
+    )
+    if canonical != doc.get("defaults", {}).get("dataset"):
+        values["dataset"] = canonical
+    variants[variant] = plain_to_commented(values)
+    text = dump(round_trip_yaml(), doc)
+    with tempfile.TemporaryDirectory(prefix="upscaler-add-") as tmp:
+        candidate = Path(tmp) / f"{family}.yaml"
+        candidate.write_text(text, encoding="utf-8")
+        try:
+            load_catalog(root, overlay=[candidate])
+        except CatalogError as exc:
+            raise CatalogError(
+                [p.replace(str(candidate), str(path)) for p in exc.problems],
+                hint="nothing was written; fix the options (or the vocabulary) and rerun",
+            ) from None
+    target = root.joinpath(*package.split("/"))
+    atomic_write_dir(target, lambda tmp: _copy_tree(saved, tmp), overwrite=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, text)
+    added = AddedEntry(model_id(family, variant), path, target, files)
+    log.info("added %s to %s (weights in %s)", added.model_id, path, target)
+    return added
+
+
+def _copy_tree(source: Path, dest: Path) -> None:
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            target = dest / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)

@@ -1,0 +1,406 @@
+"""The training loop: resume, step, validate, checkpoint, export.
+
+Resuming is exact by construction. The state of a run after step N is its weights,
+Adam's moments and N (:mod:`upscaler.train.checkpoint`); the batch of step N is a pure
+function of the seed and N (:class:`~upscaler.train.data.PatchSampler`); the learning
+rate is a pure function of N (:func:`~upscaler.train.optim.cosine_lr`); and TensorFlow
+runs with op determinism on. So a run killed at any moment and started again with the
+same command continues from its last checkpoint and ends with the same bits as a run
+that was never interrupted (``tests/train/test_resume.py`` kills one to check).
+
+A stop asked for politely (Ctrl-C, SIGTERM) is honoured between two steps: the state is
+checkpointed first, so not even the steps since the last checkpoint are lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from upscaler.errors import TrainingError
+from upscaler.train import checkpoint as ckpt
+from upscaler.train.architectures import Architecture, get_architecture
+from upscaler.train.config import TrainConfig, differences
+from upscaler.train.data import Folder, Pair, PatchSampler, holdout, load_folders
+from upscaler.train.optim import Adam, cosine_lr, l1_loss
+
+log = logging.getLogger("upscaler.train")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where a run stands when :func:`train` returns."""
+
+    run: Path
+    step: int
+    steps: int
+    val_psnr: float | None
+    savedmodel: Path | None
+    steps_per_hour: float | None
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.steps
+
+
+@dataclass(frozen=True)
+class _Data:
+    train: list[Pair]
+    val: list[Pair]
+    folders: list[Folder]
+    val_folders: list[Folder]
+
+
+def _load_data(config: TrainConfig) -> _Data:
+    pairs, folders = load_folders(
+        config.data,
+        scale=config.scale,
+        channels=config.channels,
+        hr_patch=config.hr_patch,
+        seed=config.seed,
+    )
+    train, val = holdout(pairs, config.val_holdout, config.seed)
+    val_folders: list[Folder] = []
+    if config.val:
+        extra, val_folders = load_folders(
+            [config.val],
+            scale=config.scale,
+            channels=config.channels,
+            hr_patch=4 * config.scale,
+            seed=config.seed,
+        )
+        val = val + extra
+    return _Data(train, val, folders, val_folders)
+
+
+def _run_record(config: TrainConfig, params: dict[str, int], data: _Data) -> dict[str, Any]:
+    from upscaler import __version__
+
+    return {
+        "config": config.model_dump(),
+        "params": params,
+        "data": [f.record() for f in data.folders],
+        "val": [f.record() for f in data.val_folders],
+        "version": __version__,
+    }
+
+
+def _check_resumable(run: Path, config: TrainConfig, record: dict[str, Any]) -> None:
+    """A run folder continues only the training it holds (see :mod:`.config`)."""
+    old = record.get("config")
+    try:
+        previous = TrainConfig.model_validate(old)
+    except ValueError:
+        raise TrainingError(
+            f"{run / ckpt.RUN_FILE} holds a configuration this version cannot read",
+            hint="use a new run folder",
+        ) from None
+    changed = differences(previous, config)
+    if changed:
+        raise TrainingError(
+            f"{run} holds a run with another configuration ({'; '.join(changed)})",
+            hint="rerun with the run's own options to resume it, or pass a new run folder",
+        )
+
+
+def _check_same_data(run: Path, record: dict[str, Any], fresh: dict[str, Any]) -> None:
+    for key in ("data", "val"):
+        if record.get(key) != fresh[key]:
+            raise TrainingError(
+                f"the {key} folders of {run} changed since the run started "
+                f"({record.get(key)} -> {fresh[key]})",
+                hint="restore the folders' images, or start a new run folder",
+            )
+
+
+@contextlib.contextmanager
+def _polite_stop() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set an event the loop checks between steps (main thread only)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop now, lose the steps since the checkpoint
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _clamps(tf: Any, graph: Any) -> list[Callable[[Any], Any] | None]:
+    """Per-parameter bounds applied after each update. PReLU slopes stay <= 1: for them the
+    builder computes PReLU as ``max(x, a·x)``, which is PReLU only while ``a <= 1``."""
+    from upscaler.convert import ops
+
+    out: list[Callable[[Any], Any] | None] = []
+    for node in graph.nodes:
+        for _name in node.op.arrays():
+            if isinstance(node.op, ops.PReLU):
+                out.append(lambda value: tf.minimum(value, 1.0))
+            else:
+                out.append(None)
+    return out
+
+
+def _teacher(config: TrainConfig) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The distillation target maker: the catalog model's output for each LR patch."""
+    if config.teacher is None:
+        return None
+    from upscaler.upscaler import Upscaler
+
+    teacher = Upscaler(model=config.teacher)
+    if teacher.model.scale != config.scale or config.channels != 3:
+        raise TrainingError(
+            f"teacher {config.teacher} is an x{teacher.model.scale} model with "
+            f"{teacher.model.channels} channels; this run trains x{config.scale} with "
+            f"{config.channels}",
+            hint="pick an RGB teacher of the same scale, or drop --teacher",
+        )
+
+    def targets(lr: np.ndarray) -> np.ndarray:
+        pixels = np.clip(np.rint(lr * 255.0), 0, 255).astype(np.uint8)
+        outs = [np.asarray(teacher.upscale(patch, progress=False)) for patch in pixels]
+        return np.stack(outs).astype(np.float32) / np.float32(255.0)
+
+    return targets
+
+
+def validate(
+    predict: Callable[[np.ndarray], np.ndarray], pairs: Sequence[Pair], scale: int
+) -> float | None:
+    """Mean PSNR on Y over ``pairs``, with the evaluation protocol's Y and shave (RGB
+    and RGBA on their colour; gray images on their gray level)."""
+    from upscaler.evaluate.metrics import psnr, shave
+    from upscaler.evaluate.protocol import luminance
+
+    if not pairs:
+        return None
+    values = []
+    for pair in pairs:
+        out = predict(pair.lr.astype(np.float32)[np.newaxis] / np.float32(255.0))[0]
+        sr = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+        gray = pair.hr.shape[2] == 1
+        hr = pair.hr if gray else pair.hr[:, :, :3]
+        sr = sr if gray else sr[:, :, :3]
+        y_hr = shave(luminance(hr, gray=gray), scale)
+        y_sr = shave(luminance(sr, gray=gray), scale)
+        values.append(psnr(y_hr, y_sr))
+    return float(np.mean(values))
+
+
+class _Network:
+    """The graph's variables, Adam, and the compiled step and predict functions."""
+
+    def __init__(self, tf: Any, arch: Architecture, config: TrainConfig, params: dict[str, int]):
+        from upscaler.convert.builder import graph_forward, graph_variables
+
+        self.tf = tf
+        self.graph = arch.build(config.channels, config.scale, params, config.seed)
+        self.variables = graph_variables(tf, self.graph, trainable=True)
+        self.params = [v for node in self.variables for v in node.values()]
+        self.adam = Adam.create(tf, self.params, _clamps(tf, self.graph))
+        forward = graph_forward(tf, self.graph, self.variables)
+
+        @tf.function(jit_compile=config.xla, autograph=False)  # type: ignore[untyped-decorator]
+        def step(lr: Any, hr: Any, rate: Any, t: Any) -> Any:
+            with tf.GradientTape() as tape:
+                loss = l1_loss(tf, forward(lr), hr)
+            grads = tape.gradient(loss, self.params)
+            self.adam.apply(tf, grads, rate, t)
+            return loss
+
+        spec = tf.TensorSpec([1, None, None, config.channels], tf.float32)
+
+        @tf.function(input_signature=[spec], autograph=False)  # type: ignore[untyped-decorator]
+        def predict(x: Any) -> Any:
+            return forward(x)
+
+        self.step = step
+        self._predict = predict
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._predict(self.tf.constant(x)))
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(int(d) for d in p.shape) for p in self.params]
+
+    def state(self, step: int) -> ckpt.Checkpoint:
+        return ckpt.Checkpoint(
+            step,
+            [np.asarray(p.numpy()) for p in self.params],
+            [np.asarray(m.numpy()) for m in self.adam.first],
+            [np.asarray(v.numpy()) for v in self.adam.second],
+        )
+
+    def restore(self, state: ckpt.Checkpoint) -> None:
+        for var, value in zip(
+            [*self.params, *self.adam.first, *self.adam.second],
+            [*state.weights, *state.first, *state.second],
+            strict=True,
+        ):
+            var.assign(value)
+
+
+def _start_tensorflow(config: TrainConfig, deterministic: bool) -> Any:
+    from upscaler.runtime.device import configure_threads
+    from upscaler.runtime.savedmodel import require_tensorflow
+
+    if config.threads is not None:
+        configure_threads(config.threads)  # before TensorFlow runs its first op
+    tf = require_tensorflow()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return tf
+
+
+def train(
+    config: TrainConfig,
+    run: str | Path,
+    *,
+    progress: bool = True,
+    deterministic: bool = True,
+    stop_at: int | None = None,
+    export: bool = True,
+) -> TrainResult:
+    """Train (or resume) the run in folder ``run`` and export it when the last step is done.
+
+    ``stop_at`` ends this call after that step (checkpointed), as a kill would but
+    cleanly; the same call without it continues. ``deterministic`` turns on TensorFlow's
+    op determinism for the whole process (needed for bit-exact resumes; it cannot be
+    turned off again). ``export=False`` leaves ``savedmodel/`` unwritten.
+    """
+    run = Path(run).expanduser()
+    arch = get_architecture(config.architecture)
+    params = arch.resolve_params(config.params)
+    record = ckpt.read_run_record(run)
+    if record is not None:
+        _check_resumable(run, config, record)
+    data = _load_data(config)
+    fresh = _run_record(config, params, data)
+    if record is None:
+        if run.exists() and any(run.iterdir()):
+            raise TrainingError(
+                f"{run} is not empty and holds no training run",
+                hint="pass a new (or empty) run folder",
+            )
+        ckpt.write_run_record(run, fresh)
+    else:
+        _check_same_data(run, record, fresh)
+    sampler = PatchSampler(data.train, config.scale, config.patch, config.seed, config.degradation)
+    teacher = _teacher(config)
+    tf = _start_tensorflow(config, deterministic)
+    net = _Network(tf, arch, config, params)
+    step = 0
+    latest = ckpt.latest_checkpoint(run)
+    if latest is not None:
+        state = ckpt.load_checkpoint(latest, net.shapes)
+        net.restore(state)
+        step = state.step
+        log.info("resuming %s at step %d", run, step)
+    end = config.steps if stop_at is None else min(config.steps, stop_at)
+    val_psnr: float | None = None
+    rate_per_hour: float | None = None
+    with _polite_stop() as stop, _bar(progress, config.steps, step) as bar:
+        loss_ema: float | None = None
+        timed_steps, timed_seconds = 0, 0.0
+        while step < end and not stop.is_set():
+            lr_batch, hr_batch = sampler.batch(step, config.batch)
+            if teacher is not None:
+                hr_batch = teacher(lr_batch)
+            rate = cosine_lr(
+                step, steps=config.steps, lr=config.lr, lr_min=config.lr_min, warmup=config.warmup
+            )
+            started = time.perf_counter()
+            loss = float(
+                net.step(
+                    tf.constant(lr_batch),
+                    tf.constant(hr_batch),
+                    tf.constant(rate, tf.float32),
+                    tf.constant(float(step + 1), tf.float32),
+                )
+            )
+            if not np.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss} at step {step + 1}",
+                    hint="lower --lr; the last checkpoint is kept",
+                )
+            step += 1
+            if step > 1:  # the first step compiles
+                timed_steps += 1
+                timed_seconds += time.perf_counter() - started
+            loss_ema = loss if loss_ema is None else 0.98 * loss_ema + 0.02 * loss
+            rate_per_hour = 3600 * timed_steps / timed_seconds if timed_seconds else None
+            if step % config.val_every == 0 or step == config.steps:
+                val_psnr = validate(net.predict, data.val, config.scale)
+                ckpt.append_log(
+                    run,
+                    {
+                        "step": step,
+                        "loss": round(loss_ema, 6),
+                        "val_psnr": None if val_psnr is None else round(val_psnr, 4),
+                        "lr": rate,
+                        "steps_per_hour": None if rate_per_hour is None else round(rate_per_hour),
+                    },
+                )
+                log.info("step %d: loss %.5f, val PSNR %s", step, loss_ema, val_psnr)
+            if step % config.checkpoint_every == 0 or step == end:
+                ckpt.save_checkpoint(run, net.state(step), keep=config.keep)
+            bar.update(1)
+            bar.set_postfix_str(_postfix(loss_ema, val_psnr), refresh=False)
+        if stop.is_set() and step % config.checkpoint_every and step != end:
+            ckpt.save_checkpoint(run, net.state(step), keep=config.keep)
+            log.warning("stopped at step %d (checkpointed); rerun to resume", step)
+    savedmodel = None
+    if step >= config.steps and export:
+        from upscaler.train.export import export_savedmodel
+
+        savedmodel = export_savedmodel(run)
+    return TrainResult(run, step, config.steps, val_psnr, savedmodel, rate_per_hour)
+
+
+def _postfix(loss: float | None, val_psnr: float | None) -> str:
+    text = f"loss {loss:.4f}" if loss is not None else ""
+    if val_psnr is not None:
+        text += f", val {val_psnr:.2f} dB"
+    return text
+
+
+@contextlib.contextmanager
+def _bar(progress: bool, total: int, initial: int) -> Iterator[Any]:
+    from tqdm import tqdm
+
+    from upscaler.progress import tqdm_disable
+
+    bar = tqdm(
+        total=total,
+        initial=initial,
+        desc="train",
+        unit="step",
+        file=sys.stderr,
+        disable=tqdm_disable(progress),
+        dynamic_ncols=True,
+    )
+    try:
+        yield bar
+    finally:
+        bar.close()
