@@ -57,14 +57,21 @@ LR patch and the step's generator and returns a patch of the same shape and dtyp
 
 @dataclass(frozen=True)
 class Folder:
-    """A data folder as the training record names it: its name and manifest hash."""
+    """A data folder as the training record names it: its name and manifest hash, how
+    many images it holds and how many were large enough to use."""
 
     name: str
     fingerprint: str
     images: int
+    used: int
 
     def record(self) -> dict[str, str | int]:
-        return {"name": self.name, "sha256": self.fingerprint, "images": self.images}
+        return {
+            "name": self.name,
+            "sha256": self.fingerprint,
+            "images": self.images,
+            "used": self.used,
+        }
 
 
 @dataclass(frozen=True)
@@ -123,12 +130,14 @@ def synthetic_alpha(shape: tuple[int, int], rng: np.random.Generator) -> U8:
 def load_folders(
     folders: Sequence[str | Path], *, scale: int, channels: int, hr_patch: int, seed: int
 ) -> tuple[list[Pair], list[Folder]]:
-    """Every image of every folder as an HR/LR pair, and each folder's record.
+    """Every usable image of every folder as an HR/LR pair, and each folder's record.
 
     A folder is what ``upscaler eval --data`` takes (``<Name>/HR/`` or a plain folder of
-    images; its fingerprint is the sha256 of its manifest). Every problem is a
+    images; its fingerprint is the sha256 of its manifest). Images smaller than one HR
+    patch are skipped with a warning (T91 has 78-pixel images; at x4 a 48-pixel LR patch
+    needs 192 HR pixels); a folder left with none is an error. Every problem is a
     :class:`TrainingError` naming the file and the fix: an empty folder, a file that is
-    not an image, an image smaller than one HR patch.
+    not an image, a folder whose images are all smaller than a patch.
     """
     from upscaler.runtime.image_io import decode
 
@@ -146,6 +155,8 @@ def load_folders(
                 hint="the training record names folders by name; rename one",
             )
         seen[image_set.key] = image_set.folder
+        small: list[str] = []
+        used = 0
         for path in image_set.images:
             try:
                 decoded = decode(path)
@@ -156,14 +167,28 @@ def load_folders(
                 ) from None
             hr = modcrop(_to_channels(decoded.pixels, channels, path.name, seed), scale)
             if min(hr.shape[:2]) < hr_patch:
-                raise TrainingError(
-                    f"{path} is {decoded.pixels.shape[1]}x{decoded.pixels.shape[0]}, smaller "
-                    f"than one {hr_patch}x{hr_patch} HR patch (x{scale}, LR patch "
-                    f"{hr_patch // scale})",
-                    hint="remove small images or pass a smaller --patch",
-                )
+                small.append(path.name)
+                continue
             pairs.append(Pair(f"{image_set.name}/{path.name}", hr, make_lr(hr, scale)))
-        records.append(Folder(image_set.name, image_set.fingerprint, len(image_set.images)))
+            used += 1
+        if not used:
+            raise TrainingError(
+                f"every image in {image_set.folder} is smaller than one {hr_patch}x{hr_patch} "
+                f"HR patch (x{scale}, LR patch {hr_patch // scale})",
+                hint="pass a smaller --patch, or folders of larger images",
+            )
+        if small:
+            log.warning(
+                "%s: %d of %d images are smaller than a %dx%d HR patch and are skipped (%s%s)",
+                image_set.name,
+                len(small),
+                len(image_set.images),
+                hr_patch,
+                hr_patch,
+                ", ".join(small[:3]),
+                ", ..." if len(small) > 3 else "",
+            )
+        records.append(Folder(image_set.name, image_set.fingerprint, len(image_set.images), used))
     log.info("training data: %d images from %s", len(pairs), ", ".join(r.name for r in records))
     return pairs, records
 
