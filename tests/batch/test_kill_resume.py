@@ -4,10 +4,8 @@ final name, the killed run's temp files gone, finished files untouched, the rest
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import numpy as np
 from batch_support import TinyEnv, noise, read_pixels, write_image
 from cli_helpers import Result
 from PIL import Image
+from process_helpers import kill_9_when
 from tiny_models import nearest_x2
 
 Cli = Callable[..., Result]
@@ -42,19 +41,7 @@ def test_kill_9_mid_job_then_rerun(tiny: TinyEnv, cli: Cli, tmp_path: Path) -> N
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
-    deadline = time.monotonic() + 120
-    try:
-        while not outputs(dst):
-            assert proc.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "no output within 120 s"
-            time.sleep(0.002)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_9_when(proc, lambda: bool(outputs(dst)), log, timeout=120)
 
     finished = outputs(dst)
     assert 0 < len(finished) < FILES, "the kill came too late to test anything"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,20 +135,29 @@ def read_ground_truth(path: Path) -> GroundTruth:
     return GroundTruth(path.name, np.ascontiguousarray(rgb), False)
 
 
-def load_sets(paths: list[str] | list[Path] | tuple[Path, ...]) -> list[EvalSet]:
-    """Load several sets, refusing two folders that would write the same metrics key."""
+def load_sets(
+    paths: Sequence[str | Path],
+    *,
+    role: str = "evaluation",
+    hint: str = "metrics are keyed by folder name; pass each set once",
+) -> list[EvalSet]:
+    """Load several sets, refusing two folders that would be recorded under one name.
+
+    ``role`` and ``hint`` word the refusal for the caller (evaluation sets key metrics by
+    folder name; training folders are recorded by it).
+    """
     sets: list[EvalSet] = []
     seen: dict[str, Path] = {}
     for path in paths:
         eval_set = load_set(path)
         if eval_set.key in seen:
             raise ImageError(
-                f"two evaluation folders are both named {eval_set.name!r}: "
+                f"two {role} folders are both named {eval_set.name!r}: "
                 f"{seen[eval_set.key]} and {eval_set.folder}",
-                hint="metrics are keyed by folder name; pass each set once",
+                hint=hint,
             )
         seen[eval_set.key] = eval_set.folder
         sets.append(eval_set)
     if not sets:
-        raise ImageError("no evaluation data given", hint="pass --data DIR (repeatable)")
+        raise ImageError(f"no {role} data given", hint="pass --data DIR (repeatable)")
     return sets

@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from upscaler.errors import ImageError, TrainingError
 from upscaler.evaluate.color import gray_level
-from upscaler.evaluate.datasets import EvalSet, load_set
+from upscaler.evaluate.datasets import load_sets
 from upscaler.evaluate.imresize import round_uint8
 from upscaler.evaluate.protocol import make_lr, modcrop
 
@@ -143,18 +143,15 @@ def load_folders(
 
     if not folders:
         raise TrainingError("no training folders given", hint="pass one or more folders of images")
+    try:
+        image_sets = load_sets(
+            folders, role="data", hint="the training record names folders by name; rename one"
+        )
+    except ImageError as exc:
+        raise TrainingError(exc.message, hint=exc.hint) from None
     pairs: list[Pair] = []
     records: list[Folder] = []
-    seen: dict[str, Path] = {}
-    for folder in folders:
-        image_set = _load_set(folder)
-        if image_set.key in seen:
-            raise TrainingError(
-                f"two data folders are both named {image_set.name!r}: "
-                f"{seen[image_set.key]} and {image_set.folder}",
-                hint="the training record names folders by name; rename one",
-            )
-        seen[image_set.key] = image_set.folder
+    for image_set in image_sets:
         small: list[str] = []
         used = 0
         for path in image_set.images:
@@ -191,13 +188,6 @@ def load_folders(
         records.append(Folder(image_set.name, image_set.fingerprint, len(image_set.images), used))
     log.info("training data: %d images from %s", len(pairs), ", ".join(r.name for r in records))
     return pairs, records
-
-
-def _load_set(folder: str | Path) -> EvalSet:
-    try:
-        return load_set(folder)
-    except ImageError as exc:
-        raise TrainingError(exc.message, hint=exc.hint) from None
 
 
 def _augment(patch: U8, code: int) -> U8:
