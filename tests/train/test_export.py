@@ -204,3 +204,57 @@ def test_cli_train_then_add(tmp_path: Path, cli: Cli, catalog_copy: Path) -> Non
     entry = load_catalog(catalog_copy).get("mine.x2")
     assert entry.metrics is not None and "val" in entry.metrics.sets
     assert entry.metrics.provenance.command == "upscaler eval mine.x2 --data Val --write"
+
+
+def test_a_model_the_runtime_cannot_load_stays_out_of_the_catalog(
+    tmp_path: Path, catalog_copy: Path
+) -> None:
+    """Native gray models train and export, but the serving contract takes RGB input for
+    now, so `catalog add` refuses them rather than write an entry that fails at load."""
+    from upscaler.runtime.savedmodel import load_savedmodel
+
+    data = write_images(tmp_path / "D", 3)
+    run = tmp_path / "gray"
+    train(tiny_config(data, channels=1, steps=2), run, progress=False, deterministic=False)
+    try:
+        load_savedmodel(run / "savedmodel")
+    except Exception:
+        with pytest.raises(TrainingError, match="the runtime cannot load"):
+            add_to_catalog(run, family="g", variant="x2", dataset="291", catalog_root=catalog_copy)
+        assert not (catalog_copy / "models" / "g.yaml").exists()
+    else:  # the runtime takes gray models: then they are added like any other
+        added = add_to_catalog(
+            run, family="g", variant="x2", dataset="291", catalog_root=catalog_copy
+        )
+        assert load_catalog(catalog_copy).get(added.model_id).channels == 1
+
+
+def test_distillation_from_a_catalog_model(
+    finished_run: Path, catalog_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--teacher: a catalog model's outputs are the targets; the record names it."""
+    import json
+
+    add_to_catalog(
+        finished_run, family="ours", variant="x2", dataset="291", catalog_root=catalog_copy
+    )
+    monkeypatch.setenv("UPSCALER_CATALOG", str(catalog_copy))
+    monkeypatch.setenv("UPSCALER_HOME", str(tmp_path / "cache"))
+    data = write_images(tmp_path / "D", 3)
+    student = tmp_path / "student"
+    result = train(
+        tiny_config(data, teacher="ours.x2", steps=2),
+        student,
+        progress=False,
+        deterministic=False,
+    )
+    assert result.finished
+    meta = json.loads((student / "savedmodel" / "upscaler.json").read_text())
+    assert meta["training"]["teacher"] == "ours.x2"
+    with pytest.raises(TrainingError, match=r"teacher ours\.x2 is an x2 model"):
+        train(
+            tiny_config(data, teacher="ours.x2", scale=3),
+            tmp_path / "s3",
+            progress=False,
+            deterministic=False,
+        )

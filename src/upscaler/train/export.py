@@ -263,6 +263,7 @@ def add_to_catalog(
             f"{run} has no exported model yet (its last step is {config.steps})",
             hint="finish the run: rerun the same `upscaler train` command",
         )
+    _check_runnable(saved)
     root = Path(catalog_root) if catalog_root is not None else shipped_catalog_dir()
     catalog = load_catalog(root)
     canonical = catalog.vocab.canonical("dataset", dataset)
@@ -340,6 +341,22 @@ def add_to_catalog(
     added = AddedEntry(model_id(family, variant), path, target, files)
     log.info("added %s to %s (weights in %s)", added.model_id, path, target)
     return added
+
+
+def _check_runnable(saved: Path) -> None:
+    """Only a model the runtime can load may enter the catalog (a native gray or RGBA
+    SavedModel waits until the runtime's contract takes its channel count)."""
+    from upscaler.errors import ModelLoadError
+    from upscaler.runtime.savedmodel import load_savedmodel
+
+    try:
+        load_savedmodel(saved)
+    except ModelLoadError as exc:
+        raise TrainingError(
+            f"the runtime cannot load {saved} yet: {exc.message}",
+            hint="the SavedModel itself is fine for your own use; the catalog only takes "
+            "models every user's runtime can run",
+        ) from None
 
 
 def _copy_tree(source: Path, dest: Path) -> None:
