@@ -85,6 +85,16 @@ def test_a_run_folder_holds_one_configuration(data: Path, tmp_path: Path) -> Non
         export=False,
     )
     assert again.step == 4 and [s for s, _ in list_checkpoints(run)] == [4]
+    # A moved data folder resumes: folders are known by name and manifest hash.
+    moved = data.parent / "elsewhere" / data.name
+    moved.parent.mkdir()
+    data.rename(moved)
+    data = moved
+    again = train(
+        tiny_config(data), run, progress=False, deterministic=False, stop_at=5, export=False
+    )
+    assert again.step == 5
+    assert json.loads((run / "run.json").read_text())["config"]["data"] == [str(moved)]
     write_images(data, 5, seed=9)  # the folder's pixels changed under the run
     with pytest.raises(TrainingError, match=r"data folders of .* changed"):
         train(tiny_config(data), run, progress=False, deterministic=False)

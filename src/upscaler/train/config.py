@@ -5,7 +5,9 @@ compared on every resume: a run folder holds exactly one training, so continuing
 another learning rate, seed or data folder would make its checkpoints a mixture that no
 catalog entry could describe. Only the fields that do not change the weights
 (:data:`OPERATIONAL`: how often to validate and checkpoint, how many checkpoints to keep,
-the threads) may differ between the first start and a resume.
+the threads) may differ between the first start and a resume, and so may the folders'
+paths: folders are identified by their names and manifest hashes, which must not change,
+so a dataset moved to another place (or machine) still resumes.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from upscaler.errors import TrainingError
 
-OPERATIONAL = frozenset({"val_every", "checkpoint_every", "keep", "threads"})
-"""Fields a resumed run may change: none of them changes a single weight."""
+OPERATIONAL = frozenset({"val_every", "checkpoint_every", "keep", "threads", "data", "val"})
+"""Fields a resumed run may change: none of them changes a single weight (the folders'
+contents are checked by name and manifest hash instead of by path)."""
 
 
 class TrainConfig(BaseModel):

@@ -306,6 +306,8 @@ def train(
         ckpt.write_run_record(run, fresh)
     else:
         _check_same_data(run, record, fresh)
+        if record["config"] != fresh["config"]:  # operational changes: keep run.json current
+            ckpt.write_run_record(run, {**record, "config": fresh["config"]})
     sampler = PatchSampler(data.train, config.scale, config.patch, config.seed, config.degradation)
     teacher = _teacher(config)
     tf = _start_tensorflow(config, deterministic)
