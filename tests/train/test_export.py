@@ -18,6 +18,7 @@ from upscaler.errors import CatalogError, TrainingError
 from upscaler.train import add_to_catalog, train
 
 Cli = Callable[..., Result]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +259,28 @@ def test_distillation_from_a_catalog_model(
             progress=False,
             deterministic=False,
         )
+
+
+@pytest.mark.slow
+def test_speed_is_written_by_the_benchmark(
+    finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--speed runs benchmarks/run.py --write-speed for the new entry (a checkout's layout:
+    the benchmark beside the catalog)."""
+    from upscaler.train.measure import benchmark_speed
+
+    repo = tmp_path / "checkout"
+    shutil.copytree(
+        shipped_catalog_dir(), repo / "catalog", ignore=shutil.ignore_patterns("weights")
+    )
+    (repo / "benchmarks").symlink_to(REPO / "benchmarks")
+    add_to_catalog(
+        finished_run, family="ours", variant="x2", dataset="291", catalog_root=repo / "catalog"
+    )
+    monkeypatch.setenv("UPSCALER_HOME", str(tmp_path / "cache"))
+    speed = benchmark_speed("ours.x2", repo / "catalog")
+    entry = load_catalog(repo / "catalog").get("ours.x2")
+    assert entry.speed is not None and entry.speed.ms_per_output_megapixel == speed > 0
+    assert "--write-speed --models ours.x2" in entry.speed.provenance.command
+    with pytest.raises(TrainingError, match="no benchmark script"):
+        benchmark_speed("ours.x2", tmp_path / "nowhere" / "catalog")
