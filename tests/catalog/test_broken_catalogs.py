@@ -79,7 +79,7 @@ CASES = [
         [("    scale: 3\n", "    scale: 3\n    dataset: div3k\n")],
         at="dataset: div3k",
         message=r"^unknown dataset 'div3k' \(valid: anime-images, anime-video, df2k, df2k-ost, "
-        r"div2k, none; add new values to catalog/vocab\.yaml\)$",
+        r"div2k, none, t91-bsd200; add new values to catalog/vocab\.yaml\)$",
     ),
     Case(
         "dataset-alias-instead-of-id",
