@@ -415,13 +415,19 @@ class Node:
 @dataclass(frozen=True, eq=False)
 class Graph:
     """A single-input, single-output network: nodes in an order where every input is
-    computed before it is read."""
+    computed before it is read. ``input_channels``: 3 (RGB) or 1 (luma models)."""
 
     input: str
     nodes: tuple[Node, ...]
     output: str
+    input_channels: int = 3
 
     def __post_init__(self) -> None:
+        if self.input_channels not in (1, 3):
+            raise ConversionError(
+                f"the model takes {self.input_channels} input channels; only RGB (3) and "
+                "luma (1) models can be converted"
+            )
         defined = {self.input}
         for node in self.nodes:
             low, high = node.op.arity

@@ -169,7 +169,8 @@ def probe_scale(
         # Through the concrete function: calling the tf.function itself would count as a
         # retrace and make TensorFlow warn after a few conversions in one process.
         concrete = serve.get_concrete_function()
-        out = concrete(tf.zeros([1, height, width, 3], tf.float32))[OUTPUT_NAME]
+        channels = int(concrete.structured_input_signature[0][0].shape[-1] or 3)
+        out = concrete(tf.zeros([1, height, width, channels], tf.float32))[OUTPUT_NAME]
     except ConversionError:
         raise
     except Exception as exc:  # any TensorFlow failure means the graph is unusable
@@ -278,7 +279,7 @@ def wrap(
     nodes.extend(graph.nodes)
     output = graph.output
     if pads_only:
-        return ops.Graph(source, tuple(nodes), output)
+        return ops.Graph(source, tuple(nodes), output, graph.input_channels)
     if wrapper.multiple > 1:
         assert scale is not None
         crop = ops.CropToReference(factor=scale)
@@ -293,7 +294,7 @@ def wrap(
             ops.Node("wrapper.add", "Wrapper", add, (output, _WRAP + "nearest"), _WRAP + "out")
         )
         output = _WRAP + "out"
-    return ops.Graph(source, tuple(nodes), output)
+    return ops.Graph(source, tuple(nodes), output, graph.input_channels)
 
 
 def _measure_scale(tf: Any, graph: ops.Graph, wrapper: Wrapper, where: str) -> int:
@@ -357,7 +358,7 @@ def write_savedmodel(
         "value_range": list(value_range) if value_range is not None else None,
         "scale": measured_scale,
         "channels": channels,
-        "input_channels": 3,
+        "input_channels": wrapped.input_channels,
         "parameters": parameters,
         "layer_counts": counts,
         "wrapper": wrapper.to_dict(),
