@@ -83,6 +83,8 @@ def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
         "CHANNELS",
         "PSNR",
         "MS/MP",
+        "DOMAIN",
+        "DENOISE",
         "ARCHITECTURE",
         "DATASET",
         "IMPLEMENTATION",
@@ -97,6 +99,8 @@ def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
         "3",
         "31.07",  # mean of set5 33.52, set14 30.13, bsd100 29.55
         "606",
+        "photo",
+        "none",
         "rdn",
         "div2k",
         "upscalerjs",
@@ -498,8 +502,9 @@ def test_subprocess_bad_filter_has_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        "error: unknown attribute 'datset'; valid attributes: dataset, scale, channels, "
-        "objective, degradation, architecture, implementation, pruning, quantization",
+        "error: unknown attribute 'datset'; valid attributes: dataset, domain, scale, "
+        "channels, objective, degradation, denoise, architecture, implementation, pruning, "
+        "quantization",
         "hint: did you mean dataset=...?",
     ]
 

@@ -282,7 +282,7 @@ def test_unknown_names_and_values_suggest_the_nearest(
 
 
 def test_unknown_value_lists_valid_values(catalog: Catalog) -> None:
-    valid = "anime-images, anime-video, df2k, df2k-ost, div2k, none, t91-bsd200"
+    valid = "anime-images, anime-video, df2k, df2k-ost, div2k, none"
     with pytest.raises(QueryError, match=rf"unknown dataset 'DIV3K'; valid values: {valid}"):
         build_query({"dataset": "DIV3K"}, catalog)
 

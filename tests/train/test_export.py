@@ -207,27 +207,29 @@ def test_cli_train_then_add(tmp_path: Path, cli: Cli, catalog_copy: Path) -> Non
     assert entry.metrics.provenance.command == "upscaler eval mine.x2 --data Val --write"
 
 
-def test_a_model_the_runtime_cannot_load_stays_out_of_the_catalog(
-    tmp_path: Path, catalog_copy: Path
+@pytest.mark.parametrize("channels", [1, 4])
+def test_native_gray_enters_the_catalog_rgba_waits_for_the_runtime(
+    tmp_path: Path, catalog_copy: Path, channels: int
 ) -> None:
-    """Native gray models train and export, but the serving contract takes RGB input for
-    now, so `catalog add` refuses them rather than write an entry that fails at load."""
-    from upscaler.runtime.savedmodel import load_savedmodel
-
+    """Native gray (luma) models are added like RGB ones; RGBA models train and export,
+    but the serving contract does not take 4-channel inputs yet, so `catalog add` refuses
+    them rather than write an entry that would fail at load."""
     data = write_images(tmp_path / "D", 3)
-    run = tmp_path / "gray"
-    train(tiny_config(data, channels=1, steps=2), run, progress=False, deterministic=False)
-    try:
-        load_savedmodel(run / "savedmodel")
-    except Exception:
+    run = tmp_path / "run"
+    train(tiny_config(data, channels=channels, steps=2), run, progress=False, deterministic=False)
+    if channels == 4:
         with pytest.raises(TrainingError, match="the runtime cannot load"):
-            add_to_catalog(run, family="g", variant="x2", dataset="291", catalog_root=catalog_copy)
-        assert not (catalog_copy / "models" / "g.yaml").exists()
-    else:  # the runtime takes gray models: then they are added like any other
-        added = add_to_catalog(
-            run, family="g", variant="x2", dataset="291", catalog_root=catalog_copy
-        )
-        assert load_catalog(catalog_copy).get(added.model_id).channels == 1
+            add_to_catalog(run, family="m", variant="x2", dataset="291", catalog_root=catalog_copy)
+        assert not (catalog_copy / "models" / "m.yaml").exists()
+        return
+    added = add_to_catalog(run, family="m", variant="x2", dataset="291", catalog_root=catalog_copy)
+    entry = load_catalog(catalog_copy).get(added.model_id)
+    assert entry.channels == 1
+    from upscaler import Upscaler
+
+    gray = np.random.default_rng(0).integers(0, 256, (16, 20), dtype=np.uint8)
+    up = Upscaler(model=added.model_id, catalog=load_catalog(catalog_copy), cache_dir=tmp_path)
+    assert up.upscale(gray, progress=False).shape == (32, 40)
 
 
 def test_distillation_from_a_catalog_model(

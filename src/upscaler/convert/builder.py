@@ -431,19 +431,18 @@ def graph_forward(
     return forward
 
 
-def build_module(
-    tf: Any, graph: ops.Graph, *, name: str = "upscaler_model", channels: int = 3
-) -> Any:
+def build_module(tf: Any, graph: ops.Graph, *, name: str = "upscaler_model") -> Any:
     """A ``tf.Module`` with the weights as variables and ``serve``: a tf.function taking
-    ``[None, None, None, channels]`` float32 (named :data:`INPUT_NAME`; 3 for every
-    converted model) and returning ``{OUTPUT_NAME: NHWC}``. Nothing is traced until the
-    function is first used.
+    ``[None, None, None, C]`` float32 (C the graph's input channels; named
+    :data:`INPUT_NAME`) and returning
+    ``{OUTPUT_NAME: NHWC}``. Nothing is traced until the function is first used.
     """
     module = tf.Module(name=name)
     variables = graph_variables(tf, graph)
     module.weights_list = [var for params in variables for var in params.values()]
     forward = graph_forward(tf, graph, variables)
-    signature = [tf.TensorSpec([None, None, None, channels], tf.float32, name=INPUT_NAME)]
+    shape = [None, None, None, graph.input_channels]
+    signature = [tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)]
 
     @tf.function(input_signature=signature, autograph=False)  # type: ignore[untyped-decorator]
     def serve(x: Any) -> dict[str, Any]:

@@ -415,13 +415,20 @@ class Node:
 @dataclass(frozen=True, eq=False)
 class Graph:
     """A single-input, single-output network: nodes in an order where every input is
-    computed before it is read."""
+    computed before it is read. ``input_channels``: 3 (RGB) or 1 (luma models); 4 for the
+    RGBA networks ``upscaler train`` makes (the runtime's contract does not run them yet)."""
 
     input: str
     nodes: tuple[Node, ...]
     output: str
+    input_channels: int = 3
 
     def __post_init__(self) -> None:
+        if self.input_channels not in (1, 3, 4):
+            raise ConversionError(
+                f"the model takes {self.input_channels} input channels; only RGB (3), "
+                "luma (1) and RGBA (4) networks can be built"
+            )
         defined = {self.input}
         for node in self.nodes:
             low, high = node.op.arity

@@ -158,8 +158,6 @@ def probe_scale(
     expected: int | None,
     where: str,
     size: tuple[int, int] = PROBE_SIZE,
-    *,
-    channels: int = 3,
 ) -> tuple[int, int]:
     """Run a tiny image through the traced function; returns (scale, output channels).
 
@@ -171,6 +169,7 @@ def probe_scale(
         # Through the concrete function: calling the tf.function itself would count as a
         # retrace and make TensorFlow warn after a few conversions in one process.
         concrete = serve.get_concrete_function()
+        channels = int(concrete.structured_input_signature[0][0].shape[-1] or 3)
         out = concrete(tf.zeros([1, height, width, channels], tf.float32))[OUTPUT_NAME]
     except ConversionError:
         raise
@@ -180,7 +179,7 @@ def probe_scale(
     shape = tuple(int(d) for d in out.shape)
     if len(shape) != 4 or shape[0] != 1:
         raise ConversionError(f"{where}: the model returns shape {list(shape)}, expected NHWC")
-    out_h, out_w, out_channels = shape[1:]
+    out_h, out_w, channels = shape[1:]
     if out_h % height or out_w % width or out_h // height != out_w // width:
         raise ConversionError(
             f"{where}: a {height}x{width} input gives a {out_h}x{out_w} output, which is not "
@@ -193,7 +192,7 @@ def probe_scale(
         raise ConversionError(
             f"{where}: the model upscales by {measured}, but scale={expected} was given"
         )
-    return measured, out_channels
+    return measured, channels
 
 
 # --------------------------------------------------------------------------- folders
@@ -280,7 +279,7 @@ def wrap(
     nodes.extend(graph.nodes)
     output = graph.output
     if pads_only:
-        return ops.Graph(source, tuple(nodes), output)
+        return ops.Graph(source, tuple(nodes), output, graph.input_channels)
     if wrapper.multiple > 1:
         assert scale is not None
         crop = ops.CropToReference(factor=scale)
@@ -295,7 +294,7 @@ def wrap(
             ops.Node("wrapper.add", "Wrapper", add, (output, _WRAP + "nearest"), _WRAP + "out")
         )
         output = _WRAP + "out"
-    return ops.Graph(source, tuple(nodes), output)
+    return ops.Graph(source, tuple(nodes), output, graph.input_channels)
 
 
 def _measure_scale(tf: Any, graph: ops.Graph, wrapper: Wrapper, where: str) -> int:
@@ -325,7 +324,6 @@ def write_savedmodel(
     wrapper: Wrapper | None,
     overwrite: bool,
     started: float,
-    channels: int = 3,
     extra_metadata: Mapping[str, Any] | None = None,
 ) -> ConversionReport:
     """Wrap, rewrite, build, probe and atomically save a parsed graph.
@@ -334,9 +332,8 @@ def write_savedmodel(
     types (what the file holds, not what the rewrites made of it); ``source`` is recorded
     in the metadata (file names, hashes). ``started`` is the caller's
     ``time.perf_counter()`` at entry, so the report times the whole conversion.
-    ``channels`` is the input's channel count: 3 for every converted model; models that
-    ``upscaler train`` makes natively for gray (1) or RGBA (4) say so here, and
-    ``extra_metadata`` adds their training facts to ``upscaler.json``.
+    ``extra_metadata`` adds facts of the model's own to ``upscaler.json`` (``upscaler
+    train`` records its training there).
     """
     out_path = Path(out_dir)
     wrapper = check_wrapper(wrapper)
@@ -352,11 +349,9 @@ def write_savedmodel(
     wrapped, fused = fuse_pointwise_concats(wrapped)
     wrapped, folded = fold_torch_depth_to_space(wrapped)
     wrapped, prelus = normalize_prelu_slopes(wrapped)
-    module = build_module(tf, wrapped, channels=channels)
+    module = build_module(tf, wrapped)
     probe = PROBE_SIZE_UNALIGNED if wrapper.multiple > 1 else PROBE_SIZE
-    measured_scale, out_channels = probe_scale(
-        tf, module.serve, wanted_scale, where, size=probe, channels=channels
-    )
+    measured_scale, channels = probe_scale(tf, module.serve, wanted_scale, where, size=probe)
     counts = dict(sorted(layer_counts.items()))
     metadata: dict[str, Any] = {
         "format": "upscaler-savedmodel",
@@ -365,8 +360,8 @@ def write_savedmodel(
         "tensorflow_version": str(tf.__version__),
         "value_range": list(value_range) if value_range is not None else None,
         "scale": measured_scale,
-        "channels": out_channels,
-        "input_channels": channels,
+        "channels": channels,
+        "input_channels": wrapped.input_channels,
         "parameters": parameters,
         "layer_counts": counts,
         "wrapper": wrapper.to_dict(),

@@ -142,7 +142,7 @@ def _srvgg(
         ops.Node("base", "UpSampling", ops.ResizeNearest(scale, scale), ("input",), "base")
     )
     nodes.append(ops.Node("residual", "Add", ops.Binary("add"), ("detail", "base"), "output"))
-    return ops.Graph("input", tuple(nodes), "output")
+    return ops.Graph("input", tuple(nodes), "output", channels)
 
 
 SRVGG = Architecture(

@@ -148,7 +148,6 @@ def export_savedmodel(
         wrapper=None,
         overwrite=True,
         started=started,
-        channels=config.channels,
         extra_metadata={"training": training_record(record, chosen)},
     )
     log.info("exported %s (step %d) to %s", run, chosen, report.output)
