@@ -286,3 +286,21 @@ def test_speed_is_written_by_the_benchmark(
     assert "--write-speed --models ours.x2" in entry.speed.provenance.command
     with pytest.raises(TrainingError, match="no benchmark script"):
         benchmark_speed("ours.x2", tmp_path / "nowhere" / "catalog")
+
+
+def test_a_variant_added_to_another_family_says_what_it_is(
+    finished_run: Path, catalog_copy: Path
+) -> None:
+    """A run added to a family of other models (another architecture, implementation,
+    dataset and value range) overrides those at the variant: the merged entry is ours."""
+    add_to_catalog(
+        finished_run, family="esrgan-slim", variant="ours-x2", dataset="291",
+        catalog_root=catalog_copy,
+    )  # fmt: skip
+    catalog = load_catalog(catalog_copy)
+    ours = catalog.get("esrgan-slim.ours-x2")
+    assert (ours.architecture, ours.implementation) == ("srvgg", "upscaler")
+    assert ours.dataset == "t91-bsd200" and ours.value_range == (0.0, 1.0)
+    assert not ours.default  # the family keeps its default
+    slim = catalog.get("esrgan-slim.x2")
+    assert (slim.architecture, slim.value_range) == ("rdn", (0.0, 255.0))

@@ -187,6 +187,39 @@ def _weights_files(folder: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _entry_defaults(dataset: str, config: TrainConfig) -> dict[str, Any]:
+    """What every model trained here is, beyond its variant's own facts."""
+    return {
+        "dataset": dataset,
+        "objective": "fidelity",
+        "degradation": "bicubic" if config.degradation == "none" else "real-world",
+        "pruning": "none",
+        "quantization": "none",
+        "value_range": [0, 1],
+    }
+
+
+def _variant_values(
+    doc: Any, variant: str, architecture: str, defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """The variant keys that make the merged entry right in any family file: the first
+    variant becomes the family default, and whatever the family says otherwise
+    (architecture, implementation, dataset, value range ...) is overridden here."""
+    values: dict[str, Any] = {}
+    variants = doc["variants"]
+    if not any(bool(v.get("default")) for k, v in variants.items() if k != variant):
+        values["default"] = True
+    for key, wanted in (("architecture", architecture), ("implementation", IMPLEMENTATION)):
+        if doc.get(key) != wanted:
+            values[key] = wanted
+    family_defaults = doc.get("defaults") or {}
+    for key, wanted in defaults.items():
+        have = family_defaults.get(key)
+        if (list(have) if isinstance(have, list) else have) != wanted:
+            values[key] = _flow_items(wanted) if isinstance(wanted, list) else wanted
+    return values
+
+
 def _flow_items(items: list[Any]) -> Any:
     """A YAML list written as the catalog writes them: one-line mappings (weights files,
     as `catalog hash` writes them), or a one-line list of numbers."""
@@ -275,6 +308,7 @@ def add_to_catalog(
     files = _weights_files(saved)
     package = f"weights/{family}/{variant}"
     path = root / "models" / f"{family}.yaml"
+    defaults = _entry_defaults(canonical, config)
     doc = _family_doc(
         path,
         {
@@ -285,14 +319,7 @@ def add_to_catalog(
             "implementation": IMPLEMENTATION,
             "license": license,
             **({"description": description} if description else {}),
-            "defaults": {
-                "dataset": canonical,
-                "objective": "fidelity",
-                "degradation": "bicubic" if config.degradation == "none" else "real-world",
-                "pruning": "none",
-                "quantization": "none",
-                "value_range": _flow_items([0, 1]),
-            },
+            "defaults": {**defaults, "value_range": _flow_items(defaults["value_range"])},
         },
     )
     variants = doc["variants"]
@@ -301,10 +328,7 @@ def add_to_catalog(
             f"{path} already has a variant {variant!r}",
             hint="pass --replace to overwrite it, or choose another --variant",
         )
-    step = int(record["config"]["steps"])
-    values: dict[str, Any] = {}
-    if not any(bool(v.get("default")) for k, v in variants.items() if k != variant):
-        values["default"] = True
+    values = _variant_values(doc, variant, arch.id, defaults)
     values.update(
         {
             "scale": config.scale,
@@ -316,11 +340,9 @@ def add_to_catalog(
                 "source": {"package": package},
                 "files": _flow_items(files),
             },
-            "training": training_record(record, step),
+            "training": training_record(record, int(record["config"]["steps"])),
         }
     )
-    if canonical != doc.get("defaults", {}).get("dataset"):
-        values["dataset"] = canonical
     variants[variant] = plain_to_commented(values)
     text = dump(round_trip_yaml(), doc)
     with tempfile.TemporaryDirectory(prefix="upscaler-add-") as tmp:
