@@ -120,3 +120,22 @@ def test_gray_and_rgba_models_train_and_export(data: Path, tmp_path: Path, chann
     meta = json.loads((tmp_path / "run" / "savedmodel" / "upscaler.json").read_text())
     assert meta["input_channels"] == channels and meta["channels"] == channels
     assert result.val_psnr is not None
+
+
+def test_resuming_on_another_thread_count_warns(
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The thread count splits sums, so it decides the last bits: a resume on another one
+    goes on, and says that it will not match an uninterrupted run bit for bit."""
+    import logging
+
+    run = tmp_path / "run"
+    train(tiny_config(data), run, progress=False, deterministic=False, stop_at=2, export=False)
+    record = json.loads((run / "run.json").read_text())
+    assert isinstance(record["threads"], int) and record["threads"] >= 1
+    record["threads"] += 7
+    (run / "run.json").write_text(json.dumps(record))
+    with caplog.at_level(logging.WARNING, logger="upscaler.train"):
+        train(tiny_config(data), run, progress=False, deterministic=False, stop_at=3, export=False)
+    assert f"started on {record['threads']} threads" in caplog.text
+    assert "last bits" in caplog.text

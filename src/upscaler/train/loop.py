@@ -261,8 +261,10 @@ class _Network:
             var.assign(value)
 
 
-def _start_tensorflow(config: TrainConfig, deterministic: bool) -> Any:
-    from upscaler.runtime.device import configure_threads
+def _start_tensorflow(config: TrainConfig, deterministic: bool) -> tuple[Any, int]:
+    """TensorFlow with the run's threads and op determinism; returns it and the number of
+    intra-op threads in effect (which decides how sums are split, so the last bits)."""
+    from upscaler.runtime.device import configure_threads, thread_settings
     from upscaler.runtime.savedmodel import require_tensorflow
 
     if config.threads is not None:
@@ -270,7 +272,23 @@ def _start_tensorflow(config: TrainConfig, deterministic: bool) -> Any:
     tf = require_tensorflow()
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    return tf
+    return tf, thread_settings().intra_op
+
+
+def _check_threads(run: Path, record: dict[str, Any], threads: int) -> None:
+    """Another thread count splits sums differently: the run continues correctly, but its
+    last bits will differ from an uninterrupted run's, so say so."""
+    started = record.get("threads")
+    if isinstance(started, int) and started != threads:
+        log.warning(
+            "%s started on %d threads and resumes on %d: training continues, but the "
+            "weights will differ in their last bits from an uninterrupted run "
+            "(pass --threads %d to keep them identical)",
+            run,
+            started,
+            threads,
+            started,
+        )
 
 
 def train(
@@ -295,22 +313,23 @@ def train(
     record = ckpt.read_run_record(run)
     if record is not None:
         _check_resumable(run, config, record)
+    if record is None and run.exists() and any(run.iterdir()):
+        raise TrainingError(
+            f"{run} is not empty and holds no training run",
+            hint="pass a new (or empty) run folder",
+        )
     data = _load_data(config)
-    fresh = _run_record(config, params, data)
+    sampler = PatchSampler(data.train, config.scale, config.patch, config.seed, config.degradation)
+    teacher = _teacher(config)
+    tf, threads = _start_tensorflow(config, deterministic)
+    fresh = {**_run_record(config, params, data), "threads": threads}
     if record is None:
-        if run.exists() and any(run.iterdir()):
-            raise TrainingError(
-                f"{run} is not empty and holds no training run",
-                hint="pass a new (or empty) run folder",
-            )
         ckpt.write_run_record(run, fresh)
     else:
         _check_same_data(run, record, fresh)
+        _check_threads(run, record, threads)
         if record["config"] != fresh["config"]:  # operational changes: keep run.json current
             ckpt.write_run_record(run, {**record, "config": fresh["config"]})
-    sampler = PatchSampler(data.train, config.scale, config.patch, config.seed, config.degradation)
-    teacher = _teacher(config)
-    tf = _start_tensorflow(config, deterministic)
     net = _Network(tf, arch, config, params)
     step = 0
     latest = ckpt.latest_checkpoint(run)
