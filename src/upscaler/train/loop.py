@@ -343,15 +343,15 @@ def train(
     rate_per_hour: float | None = None
     with _polite_stop() as stop, _bar(progress, config.steps, step) as bar:
         loss_ema: float | None = None
-        timed_steps, timed_seconds = 0, 0.0
+        timed_steps, timed_seconds, compiled = 0, 0.0, False
         while step < end and not stop.is_set():
+            started = time.perf_counter()
             lr_batch, hr_batch = sampler.batch(step, config.batch)
             if teacher is not None:
                 hr_batch = teacher(lr_batch)
             rate = cosine_lr(
                 step, steps=config.steps, lr=config.lr, lr_min=config.lr_min, warmup=config.warmup
             )
-            started = time.perf_counter()
             loss = float(
                 net.step(
                     tf.constant(lr_batch),
@@ -366,9 +366,10 @@ def train(
                     hint="lower --lr; the last checkpoint is kept",
                 )
             step += 1
-            if step > 1:  # the first step compiles
+            if compiled:  # the first step of a process compiles: not a step's time
                 timed_steps += 1
                 timed_seconds += time.perf_counter() - started
+            compiled = True
             loss_ema = loss if loss_ema is None else 0.98 * loss_ema + 0.02 * loss
             rate_per_hour = 3600 * timed_steps / timed_seconds if timed_seconds else None
             if step % config.val_every == 0 or step == config.steps:
