@@ -139,3 +139,25 @@ def test_resuming_on_another_thread_count_warns(
         train(tiny_config(data), run, progress=False, deterministic=False, stop_at=3, export=False)
     assert f"started on {record['threads']} threads" in caplog.text
     assert "last bits" in caplog.text
+
+
+def test_an_evaluation_set_is_never_trained_on(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder whose manifest hash is one the catalog's metrics were measured on (Set5,
+    Set14, BSD100 ...) is refused, whatever its name."""
+    import shutil
+
+    from upscaler.catalog import shipped_catalog_dir
+    from upscaler.evaluate.datasets import load_set
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(shipped_catalog_dir(), catalog)
+    span = catalog / "models" / "span.yaml"
+    text = span.read_text()
+    set5 = text.split("set5: ", 1)[1].split(",", 1)[0]  # the first provenance hash of Set5
+    span.write_text(text.replace(set5, load_set(data).fingerprint))
+    monkeypatch.setenv("UPSCALER_CATALOG", str(catalog))
+    with pytest.raises(TrainingError, match="Data is the evaluation set 'set5'"):
+        train(tiny_config(data), tmp_path / "run", progress=False, deterministic=False)
+    assert not (tmp_path / "run").exists()

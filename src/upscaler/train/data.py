@@ -190,6 +190,20 @@ def load_folders(
     return pairs, records
 
 
+def refuse_evaluation_sets(records: Sequence[Folder], evaluation: dict[str, str]) -> None:
+    """Training on an evaluation set makes its published numbers meaningless: refuse any
+    folder whose manifest hash is one the catalog's metrics were measured on
+    (``evaluation``: fingerprint -> set name, from the metrics' provenance)."""
+    for record in records:
+        name = evaluation.get(record.fingerprint)
+        if name is not None:
+            raise TrainingError(
+                f"{record.name} is the evaluation set {name!r} (its manifest hash is the one "
+                "the catalog's metrics were measured on); a model must never train on it",
+                hint="train on other images (the project's models use T91 and BSD200)",
+            )
+
+
 def _augment(patch: U8, code: int) -> U8:
     """One of the eight flips/rotations of a square patch (``code`` 0..7)."""
     out = np.rot90(patch, code % 4)

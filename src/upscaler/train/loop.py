@@ -31,7 +31,14 @@ from upscaler.errors import TrainingError
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import Architecture, get_architecture
 from upscaler.train.config import TrainConfig, differences
-from upscaler.train.data import Folder, Pair, PatchSampler, holdout, load_folders
+from upscaler.train.data import (
+    Folder,
+    Pair,
+    PatchSampler,
+    holdout,
+    load_folders,
+    refuse_evaluation_sets,
+)
 from upscaler.train.optim import Adam, cosine_lr, l1_loss
 
 log = logging.getLogger("upscaler.train")
@@ -61,6 +68,18 @@ class _Data:
     val_folders: list[Folder]
 
 
+def _evaluation_fingerprints() -> dict[str, str]:
+    """Manifest hash -> set name of every evaluation set the catalog's metrics name."""
+    from upscaler.catalog.loader import default_catalog
+
+    found: dict[str, str] = {}
+    for entry in default_catalog().entries:
+        if entry.metrics is not None:
+            for name, fingerprint in entry.metrics.provenance.data.items():
+                found.setdefault(fingerprint, name)
+    return found
+
+
 def _load_data(config: TrainConfig) -> _Data:
     pairs, folders = load_folders(
         config.data,
@@ -69,6 +88,7 @@ def _load_data(config: TrainConfig) -> _Data:
         hr_patch=config.hr_patch,
         seed=config.seed,
     )
+    refuse_evaluation_sets(folders, _evaluation_fingerprints())
     train, val = holdout(pairs, config.val_holdout, config.seed)
     val_folders: list[Folder] = []
     if config.val:
