@@ -147,7 +147,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Copy the run's model into the catalog, then measure it if asked."""
-    from upscaler.train.export import add_to_catalog
+    from upscaler.train.catalog_entry import add_to_catalog
     from upscaler.train.measure import benchmark_speed, measure_metrics
 
     added = add_to_catalog(

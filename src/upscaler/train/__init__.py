@@ -10,15 +10,16 @@ Public API::
 
 Modules: :mod:`.data` (HR folders → LR/HR patch batches keyed by step),
 :mod:`.architectures`, :mod:`.optim` (L1, Adam, cosine), :mod:`.checkpoint`,
-:mod:`.loop`, :mod:`.export`, :mod:`.measure`. TensorFlow is imported only when a run
-starts, so importing this package stays cheap.
+:mod:`.network`, :mod:`.loop`, :mod:`.export`, :mod:`.catalog_entry`, :mod:`.measure`.
+TensorFlow is imported only when a run starts, so importing this package stays cheap.
 """
 
 from __future__ import annotations
 
 from upscaler.train.architectures import REGISTRY, Architecture, get_architecture
+from upscaler.train.catalog_entry import add_to_catalog
 from upscaler.train.config import TrainConfig
-from upscaler.train.export import add_to_catalog, export_savedmodel
+from upscaler.train.export import export_savedmodel
 from upscaler.train.loop import TrainResult, train
 
 __all__ = [

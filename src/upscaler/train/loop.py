@@ -6,7 +6,7 @@ function of the seed and N (:class:`~upscaler.train.data.PatchSampler`); the lea
 rate is a pure function of N (:func:`~upscaler.train.optim.cosine_lr`); and TensorFlow
 runs with op determinism on. So a run killed at any moment and started again with the
 same command continues from its last checkpoint and ends with the same bits as a run
-that was never interrupted (``tests/train/test_resume.py`` kills one to check).
+that was never interrupted (``tests/train/test_resume_kill.py`` kills one to check).
 
 A stop asked for politely (Ctrl-C, SIGTERM) is honoured between two steps: the state is
 checkpointed first, so not even the steps since the last checkpoint are lost.
@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import numpy as np
 
 from upscaler.errors import TrainingError
 from upscaler.train import checkpoint as ckpt
-from upscaler.train.architectures import Architecture, get_architecture
+from upscaler.train.architectures import get_architecture
 from upscaler.train.config import TrainConfig, differences
 from upscaler.train.data import (
     Folder,
@@ -39,7 +39,8 @@ from upscaler.train.data import (
     load_folders,
     refuse_evaluation_sets,
 )
-from upscaler.train.optim import Adam, cosine_lr, l1_loss
+from upscaler.train.network import Network, start_tensorflow, teacher_targets, validate
+from upscaler.train.optim import cosine_lr
 
 log = logging.getLogger("upscaler.train")
 
@@ -166,135 +167,6 @@ def _polite_stop() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
-def _clamps(tf: Any, graph: Any) -> list[Callable[[Any], Any] | None]:
-    """Per-parameter bounds applied after each update. PReLU slopes stay <= 1: for them the
-    builder computes PReLU as ``max(x, a·x)``, which is PReLU only while ``a <= 1``."""
-    from upscaler.convert import ops
-
-    out: list[Callable[[Any], Any] | None] = []
-    for node in graph.nodes:
-        for _name in node.op.arrays():
-            if isinstance(node.op, ops.PReLU):
-                out.append(lambda value: tf.minimum(value, 1.0))
-            else:
-                out.append(None)
-    return out
-
-
-def _teacher(config: TrainConfig) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The distillation target maker: the catalog model's output for each LR patch."""
-    if config.teacher is None:
-        return None
-    from upscaler.upscaler import Upscaler
-
-    teacher = Upscaler(model=config.teacher)
-    if teacher.model.scale != config.scale or config.channels != 3:
-        raise TrainingError(
-            f"teacher {config.teacher} is an x{teacher.model.scale} model with "
-            f"{teacher.model.channels} channels; this run trains x{config.scale} with "
-            f"{config.channels}",
-            hint="pick an RGB teacher of the same scale, or drop --teacher",
-        )
-
-    def targets(lr: np.ndarray) -> np.ndarray:
-        pixels = np.clip(np.rint(lr * 255.0), 0, 255).astype(np.uint8)
-        outs = [np.asarray(teacher.upscale(patch, progress=False)) for patch in pixels]
-        return np.stack(outs).astype(np.float32) / np.float32(255.0)
-
-    return targets
-
-
-def validate(
-    predict: Callable[[np.ndarray], np.ndarray], pairs: Sequence[Pair], scale: int
-) -> float | None:
-    """Mean PSNR on Y over ``pairs``, with the evaluation protocol's Y and shave (RGB
-    and RGBA on their colour; gray images on their gray level)."""
-    from upscaler.evaluate.metrics import psnr, shave
-    from upscaler.evaluate.protocol import luminance
-
-    if not pairs:
-        return None
-    values = []
-    for pair in pairs:
-        out = predict(pair.lr.astype(np.float32)[np.newaxis] / np.float32(255.0))[0]
-        sr = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
-        gray = pair.hr.shape[2] == 1
-        hr = pair.hr if gray else pair.hr[:, :, :3]
-        sr = sr if gray else sr[:, :, :3]
-        y_hr = shave(luminance(hr, gray=gray), scale)
-        y_sr = shave(luminance(sr, gray=gray), scale)
-        values.append(psnr(y_hr, y_sr))
-    return float(np.mean(values))
-
-
-class _Network:
-    """The graph's variables, Adam, and the compiled step and predict functions."""
-
-    def __init__(self, tf: Any, arch: Architecture, config: TrainConfig, params: dict[str, int]):
-        from upscaler.convert.builder import graph_forward, graph_variables
-
-        self.tf = tf
-        self.graph = arch.build(config.channels, config.scale, params, config.seed)
-        self.variables = graph_variables(tf, self.graph, trainable=True)
-        self.params = [v for node in self.variables for v in node.values()]
-        self.adam = Adam.create(tf, self.params, _clamps(tf, self.graph))
-        forward = graph_forward(tf, self.graph, self.variables)
-
-        @tf.function(jit_compile=config.xla, autograph=False)  # type: ignore[untyped-decorator]
-        def step(lr: Any, hr: Any, rate: Any, t: Any) -> Any:
-            with tf.GradientTape() as tape:
-                loss = l1_loss(tf, forward(lr), hr)
-            grads = tape.gradient(loss, self.params)
-            self.adam.apply(tf, grads, rate, t)
-            return loss
-
-        spec = tf.TensorSpec([1, None, None, config.channels], tf.float32)
-
-        @tf.function(input_signature=[spec], autograph=False)  # type: ignore[untyped-decorator]
-        def predict(x: Any) -> Any:
-            return forward(x)
-
-        self.step = step
-        self._predict = predict
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self._predict(self.tf.constant(x)))
-
-    @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        return [tuple(int(d) for d in p.shape) for p in self.params]
-
-    def state(self, step: int) -> ckpt.Checkpoint:
-        return ckpt.Checkpoint(
-            step,
-            [np.asarray(p.numpy()) for p in self.params],
-            [np.asarray(m.numpy()) for m in self.adam.first],
-            [np.asarray(v.numpy()) for v in self.adam.second],
-        )
-
-    def restore(self, state: ckpt.Checkpoint) -> None:
-        for var, value in zip(
-            [*self.params, *self.adam.first, *self.adam.second],
-            [*state.weights, *state.first, *state.second],
-            strict=True,
-        ):
-            var.assign(value)
-
-
-def _start_tensorflow(config: TrainConfig, deterministic: bool) -> tuple[Any, int]:
-    """TensorFlow with the run's threads and op determinism; returns it and the number of
-    intra-op threads in effect (which decides how sums are split, so the last bits)."""
-    from upscaler.runtime.device import configure_threads, thread_settings
-    from upscaler.runtime.savedmodel import require_tensorflow
-
-    if config.threads is not None:
-        configure_threads(config.threads)  # before TensorFlow runs its first op
-    tf = require_tensorflow()
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    return tf, thread_settings().intra_op
-
-
 def _check_threads(run: Path, record: dict[str, Any], threads: int) -> None:
     """Another thread count splits sums differently: the run continues correctly, but its
     last bits will differ from an uninterrupted run's, so say so."""
@@ -340,8 +212,8 @@ def train(
         )
     data = _load_data(config)
     sampler = PatchSampler(data.train, config.scale, config.patch, config.seed, config.degradation)
-    teacher = _teacher(config)
-    tf, threads = _start_tensorflow(config, deterministic)
+    teacher = teacher_targets(config)
+    tf, threads = start_tensorflow(config, deterministic)
     fresh = {**_run_record(config, params, data), "threads": threads}
     if record is None:
         ckpt.write_run_record(run, fresh)
@@ -350,7 +222,7 @@ def train(
         _check_threads(run, record, threads)
         if record["config"] != fresh["config"]:  # operational changes: keep run.json current
             ckpt.write_run_record(run, {**record, "config": fresh["config"]})
-    net = _Network(tf, arch, config, params)
+    net = Network(tf, arch, config, params)
     step = 0
     latest = ckpt.latest_checkpoint(run)
     if latest is not None:

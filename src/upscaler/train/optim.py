@@ -35,7 +35,7 @@ class Adam:
 
     ``slots`` holds the first and second moments as variables, in the same order as the
     parameters; ``clamps`` bounds individual parameters after each update (see
-    :func:`upscaler.train.loop.parameter_clamps`).
+    :func:`upscaler.train.network.clamps`).
     """
 
     params: Sequence[Any]

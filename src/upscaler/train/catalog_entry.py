@@ -1,0 +1,263 @@
+"""A finished run → a catalog entry with its weights shipped inside the package.
+
+:func:`add_to_catalog` copies the run's SavedModel into the catalog's
+``weights/<family>/<variant>/`` (package data, each file at most 2 MiB and pinned by
+sha256) and writes the variant's entry with its ``params``, receptive field and the whole
+training record (:func:`upscaler.train.export.training_record`). The new family file is
+validated with the rest of the catalog before anything is written, so a bad export
+changes nothing; a model the runtime cannot load never enters the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from upscaler.errors import CatalogError, TrainingError
+from upscaler.train import checkpoint as ckpt
+from upscaler.train.architectures import get_architecture
+from upscaler.train.config import TrainConfig
+from upscaler.train.export import read_run, training_record
+
+log = logging.getLogger("upscaler.train")
+
+IMPLEMENTATION = "upscaler"
+"""The vocabulary id of models this project trains."""
+
+
+@dataclass(frozen=True)
+class AddedEntry:
+    """What :func:`add_to_catalog` wrote."""
+
+    model_id: str
+    family_file: Path
+    weights_folder: Path
+    files: list[dict[str, Any]]
+
+
+def _weights_files(folder: Path) -> list[dict[str, Any]]:
+    """Every file of a SavedModel, ``saved_model.pb`` first, with sha256 and size; a file
+    over the in-package limit is refused here, before anything is written."""
+    from upscaler.catalog.schema import PACKAGE_FILE_LIMIT
+    from upscaler.fetch.hashing import file_digest
+
+    files = sorted(
+        (p for p in folder.rglob("*") if p.is_file()),
+        key=lambda p: (p.name != "saved_model.pb", p.relative_to(folder).as_posix()),
+    )
+    out = []
+    for path in files:
+        sha, size = file_digest(path, "sha256")
+        if size > PACKAGE_FILE_LIMIT:
+            raise TrainingError(
+                f"{path.relative_to(folder)} is {size:,} bytes; weights shipped in the package "
+                f"may have at most {PACKAGE_FILE_LIMIT:,} per file",
+                hint="train a smaller network (fewer --param features or convs)",
+            )
+        out.append({"path": path.relative_to(folder).as_posix(), "sha256": sha, "size": size})
+    return out
+
+
+def _entry_defaults(dataset: str, config: TrainConfig) -> dict[str, Any]:
+    """What every model trained here is, beyond its variant's own facts."""
+    return {
+        "dataset": dataset,
+        "objective": "fidelity",
+        "degradation": "bicubic" if config.degradation == "none" else "real-world",
+        "pruning": "none",
+        "quantization": "none",
+        "value_range": [0, 1],
+    }
+
+
+def _variant_values(
+    doc: Any, variant: str, architecture: str, defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """The variant keys that make the merged entry right in any family file: the first
+    variant becomes the family default, and whatever the family says otherwise
+    (architecture, implementation, dataset, value range ...) is overridden here."""
+    values: dict[str, Any] = {}
+    variants = doc["variants"]
+    if not any(bool(v.get("default")) for k, v in variants.items() if k != variant):
+        values["default"] = True
+    for key, wanted in (("architecture", architecture), ("implementation", IMPLEMENTATION)):
+        if doc.get(key) != wanted:
+            values[key] = wanted
+    family_defaults = doc.get("defaults") or {}
+    for key, wanted in defaults.items():
+        have = family_defaults.get(key)
+        if (list(have) if isinstance(have, list) else have) != wanted:
+            values[key] = _flow_items(wanted) if isinstance(wanted, list) else wanted
+    return values
+
+
+def _flow_items(items: list[Any]) -> Any:
+    """A YAML list written as the catalog writes them: one-line mappings (weights files,
+    as `catalog hash` writes them), or a one-line list of numbers."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    seq = CommentedSeq()
+    for item in items:
+        if isinstance(item, dict):
+            node = CommentedMap(item)
+            node.fa.set_flow_style()
+            seq.append(node)
+        else:
+            seq.append(item)
+    if not any(isinstance(item, dict) for item in items):
+        seq.fa.set_flow_style()
+    return seq
+
+
+def _family_doc(path: Path, new_family: dict[str, Any]) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    from upscaler.catalog.yaml_edit import round_trip_yaml
+    from upscaler.catalog.yaml_lines import checked_text
+
+    if path.is_file():
+        doc = round_trip_yaml().load(checked_text(path))
+        if not isinstance(doc, dict) or not isinstance(doc.get("variants"), dict):
+            raise CatalogError([f"{path}:1: not a family file with `variants`"])
+        return doc
+    from upscaler.catalog.yaml_edit import plain_to_commented
+
+    doc = CommentedMap()
+    for key, value in new_family.items():
+        doc[key] = plain_to_commented(value)
+    doc["variants"] = CommentedMap()
+    return doc
+
+
+def add_to_catalog(
+    run: str | Path,
+    *,
+    family: str,
+    variant: str,
+    dataset: str,
+    catalog_root: str | Path | None = None,
+    title: str | None = None,
+    license: str = "MIT",
+    description: str | None = None,
+    replace: bool = False,
+) -> AddedEntry:
+    """Copy a finished run's SavedModel into ``<catalog>/weights/<family>/<variant>/`` and
+    write the variant into ``<catalog>/models/<family>.yaml`` (created if new).
+
+    ``dataset`` is the vocabulary id of the training data (an alias is accepted and
+    written as the id). The whole family file is validated with the catalog before any
+    file is written; a variant that already exists is replaced only with ``replace``.
+    """
+    from upscaler.catalog.loader import load_catalog, shipped_catalog_dir
+    from upscaler.catalog.schema import model_id
+    from upscaler.catalog.yaml_edit import (
+        dump,
+        plain_to_commented,
+        round_trip_yaml,
+        write_atomically,
+    )
+    from upscaler.convert.writer import atomic_write_dir
+
+    run = Path(run)
+    record, config = read_run(run)
+    saved = run / ckpt.SAVEDMODEL
+    if not (saved / "saved_model.pb").is_file():
+        raise TrainingError(
+            f"{run} has no exported model yet (its last step is {config.steps})",
+            hint="finish the run: rerun the same `upscaler train` command",
+        )
+    _check_runnable(saved)
+    root = Path(catalog_root) if catalog_root is not None else shipped_catalog_dir()
+    catalog = load_catalog(root)
+    canonical = catalog.vocab.canonical("dataset", dataset)
+    if canonical is None:
+        raise TrainingError(
+            f"dataset {dataset!r} is not in {root / 'vocab.yaml'}",
+            hint="add it under `datasets:` (id, title, description) in the same pull request",
+        )
+    arch = get_architecture(config.architecture)
+    files = _weights_files(saved)
+    package = f"weights/{family}/{variant}"
+    path = root / "models" / f"{family}.yaml"
+    defaults = _entry_defaults(canonical, config)
+    doc = _family_doc(
+        path,
+        {
+            "schema_version": 1,
+            "family": family,
+            "title": title or family,
+            "architecture": arch.id,
+            "implementation": IMPLEMENTATION,
+            "license": license,
+            **({"description": description} if description else {}),
+            "defaults": {**defaults, "value_range": _flow_items(defaults["value_range"])},
+        },
+    )
+    variants = doc["variants"]
+    if variant in variants and not replace:
+        raise TrainingError(
+            f"{path} already has a variant {variant!r}",
+            hint="pass --replace to overwrite it, or choose another --variant",
+        )
+    values = _variant_values(doc, variant, arch.id, defaults)
+    values.update(
+        {
+            "scale": config.scale,
+            "channels": config.channels,
+            "params": dict(record["params"]),
+            "tiling": {"context": arch.receptive_field(record["params"])},
+            "weights": {
+                "format": "savedmodel",
+                "source": {"package": package},
+                "files": _flow_items(files),
+            },
+            "training": training_record(record, int(record["config"]["steps"])),
+        }
+    )
+    variants[variant] = plain_to_commented(values)
+    text = dump(round_trip_yaml(), doc)
+    with tempfile.TemporaryDirectory(prefix="upscaler-add-") as tmp:
+        candidate = Path(tmp) / f"{family}.yaml"
+        candidate.write_text(text, encoding="utf-8")
+        try:
+            load_catalog(root, overlay=[candidate])
+        except CatalogError as exc:
+            raise CatalogError(
+                [p.replace(str(candidate), str(path)) for p in exc.problems],
+                hint="nothing was written; fix the options (or the vocabulary) and rerun",
+            ) from None
+    target = root.joinpath(*package.split("/"))
+    atomic_write_dir(target, lambda tmp: _copy_tree(saved, tmp), overwrite=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, text)
+    added = AddedEntry(model_id(family, variant), path, target, files)
+    log.info("added %s to %s (weights in %s)", added.model_id, path, target)
+    return added
+
+
+def _check_runnable(saved: Path) -> None:
+    """Only a model the runtime can load may enter the catalog (a native gray or RGBA
+    SavedModel waits until the runtime's contract takes its channel count)."""
+    from upscaler.errors import ModelLoadError
+    from upscaler.runtime.savedmodel import load_savedmodel
+
+    try:
+        load_savedmodel(saved)
+    except ModelLoadError as exc:
+        raise TrainingError(
+            f"the runtime cannot load {saved} yet: {exc.message}",
+            hint="the SavedModel itself is fine for your own use; the catalog only takes "
+            "models every user's runtime can run",
+        ) from None
+
+
+def _copy_tree(source: Path, dest: Path) -> None:
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            target = dest / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
