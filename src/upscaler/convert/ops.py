@@ -415,13 +415,20 @@ class Node:
 @dataclass(frozen=True, eq=False)
 class Graph:
     """A single-input, single-output network: nodes in an order where every input is
-    computed before it is read."""
+    computed before it is read. ``input_channels`` is what the input tensor carries:
+    3 (RGB) for almost every model, 1 for a luma-only one (waifu2x-chainer's Y models),
+    so the builder can give the serving signature the right shape."""
 
     input: str
     nodes: tuple[Node, ...]
     output: str
+    input_channels: int = 3
 
     def __post_init__(self) -> None:
+        if self.input_channels not in (1, 3, 4):
+            raise ConversionError(
+                f"a graph input has {self.input_channels} channels, not 1, 3 or 4"
+            )
         defined = {self.input}
         for node in self.nodes:
             low, high = node.op.arity

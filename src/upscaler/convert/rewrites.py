@@ -44,7 +44,7 @@ def prune(graph: Graph) -> tuple[Graph, int]:
     if dropped:
         names = sorted({n.name for n in graph.nodes} - {n.name for n in kept})
         log.info("layers not on the path to the output are ignored: %s", names)
-    return Graph(graph.input, tuple(reversed(kept)), graph.output), dropped
+    return replace(graph, nodes=tuple(reversed(kept))), dropped
 
 
 def fuse_pointwise_concats(graph: Graph) -> tuple[Graph, int]:
@@ -75,7 +75,7 @@ def fuse_pointwise_concats(graph: Graph) -> tuple[Graph, int]:
         else:
             nodes.append(node)
     kept = tuple(node for node in nodes if node.output not in fused)
-    return Graph(graph.input, kept, graph.output), len(fused)
+    return replace(graph, nodes=kept), len(fused)
 
 
 def torch_to_tf_channels(channels: int, block: int) -> np.ndarray:
@@ -163,7 +163,7 @@ def fold_torch_depth_to_space(graph: Graph) -> tuple[Graph, int]:
         )
         folded += 1
     nodes = tuple(replaced.get(node.output, node) for node in graph.nodes)
-    return Graph(graph.input, nodes, graph.output), folded
+    return replace(graph, nodes=nodes), folded
 
 
 def _scale_inputs(op: ops.Conv2D, factors: np.ndarray) -> ops.Conv2D:
@@ -225,7 +225,7 @@ def normalize_prelu_slopes(graph: ops.Graph) -> tuple[ops.Graph, int]:
             current[user.output] = _renode(user, _scale_inputs(user.op, factors))
         changed += 1
     nodes = tuple(current[node.output] for node in graph.nodes)
-    return ops.Graph(graph.input, nodes, graph.output), changed
+    return replace(graph, nodes=nodes), changed
 
 
 def _renode(node: ops.Node, op: ops.Op) -> ops.Node:
