@@ -62,7 +62,8 @@ class Description(BaseModel):
             f"attributes   architecture={m.architecture} implementation={m.implementation} "
             f"dataset={m.dataset} scale=x{m.scale} channels={m.channels} "
             f"pruning={m.pruning} quantization={m.quantization}",
-            f"for          objective={m.objective} degradation={m.degradation}",
+            f"for          domain={m.domain} objective={m.objective} "
+            f"degradation={m.degradation} denoise={m.denoise}",
             f"value range  {m.value_range[0]:g}..{m.value_range[1]:g}",
         ]
         if m.params:

@@ -106,6 +106,7 @@ def local_entry(
         channels=3,
         objective="unknown",
         degradation="unknown",
+        domain="general",
         pruning="none",
         quantization="none",
         value_range=(float(vr[0]), float(vr[1])),

@@ -498,8 +498,9 @@ def test_subprocess_bad_filter_has_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        "error: unknown attribute 'datset'; valid attributes: dataset, scale, channels, "
-        "objective, degradation, architecture, implementation, pruning, quantization",
+        "error: unknown attribute 'datset'; valid attributes: dataset, domain, scale, "
+        "channels, objective, degradation, denoise, architecture, implementation, pruning, "
+        "quantization",
         "hint: did you mean dataset=...?",
     ]
 

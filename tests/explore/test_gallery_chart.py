@@ -18,12 +18,8 @@ from cli_helpers import Result
 from upscaler.catalog import default_catalog, load_catalog
 from upscaler.errors import DependencyError, QueryError
 from upscaler.gallery.measures import (
-    ANIME,
-    ANY_DOMAIN,
-    PHOTO,
     Point,
     common_sets,
-    domain_of,
     pareto_front,
     points,
 )
@@ -69,17 +65,6 @@ def test_perceptual_models_are_marked_apart() -> None:
     assert x4["esrgan-legacy.gans-x4"].perceptual
     assert not x4["esrgan-slim.x4"].perceptual
     assert "esrgan-legacy.gans-x4" not in {p.id for p in pareto_front(list(x4.values()))}
-
-
-def test_domain_from_the_dataset_until_the_vocabulary_says() -> None:
-    catalog = default_catalog()
-    by_id = catalog.by_id
-    assert domain_of(catalog, by_id["esrgan-slim.x2"]) == PHOTO  # div2k
-    assert domain_of(catalog, by_id["span.ch48-x2"]) == PHOTO  # df2k
-    assert domain_of(catalog, by_id["realesrgan.plus-x4"]) == PHOTO  # df2k-ost
-    assert domain_of(catalog, by_id["realesrgan.plus-anime-x4"]) == ANIME
-    assert domain_of(catalog, by_id["realesrgan.animevideov3-x2"]) == ANIME
-    assert domain_of(catalog, by_id["pixel-upsampler.x2"]) == ANY_DOMAIN
 
 
 @pytest.fixture

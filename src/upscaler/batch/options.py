@@ -55,6 +55,8 @@ class ModelSpec:
     channels: int | str | None = None
     objective: str | None = None
     degradation: str | None = None
+    domain: str | None = None
+    denoise: str | int | None = None
     architecture: str | None = None
     implementation: str | None = None
     pruning: str | None = None

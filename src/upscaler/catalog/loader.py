@@ -27,6 +27,11 @@ from upscaler.catalog.vocab import SECTIONS, Vocabulary
 from upscaler.catalog.yaml_lines import YamlSyntaxError, line_of, read_yaml, to_plain
 from upscaler.errors import CatalogError, NoMatchingModel, nearest
 
+# Vocabulary attributes a family file sets; the others (domain) are derived from them.
+VARIANT_VOCAB_ATTRIBUTES: tuple[str, ...] = tuple(
+    attr for attr in SECTIONS.values() if attr in VariantFields.model_fields
+)
+
 REQUIRED_AFTER_MERGE = (
     "dataset",
     "scale",
@@ -159,7 +164,7 @@ def _entries_of(
         for attr in ("architecture", "implementation"):
             where = f"{path}:{line_of(raw, [attr])}"
             _check_term(vocab, attr, getattr(spec, attr), where, problems)
-        for attr in SECTIONS.values():
+        for attr in VARIANT_VOCAB_ATTRIBUTES:
             value = getattr(spec.defaults, attr)
             if value is not None:
                 where = f"{path}:{line_of(raw, ['defaults', attr])}"
@@ -181,10 +186,15 @@ def _entries_of(
             )
             continue
         if vocab is not None:
-            for attr in SECTIONS.values():
+            for attr in VARIANT_VOCAB_ATTRIBUTES:
                 if attr in variant.model_fields_set:
                     line = line_of(raw, ["variants", name, attr])
                     _check_term(vocab, attr, merged[attr], f"{path}:{line}", problems)
+        merged["domain"] = (
+            vocab.domain_of(merged["dataset"])
+            if vocab is not None and merged["dataset"] in vocab.datasets
+            else "general"
+        )
         lo, hi = merged["value_range"]
         if not lo < hi:
             problems.append(f"{path}:{loc_line}: value_range must be [low, high] with low < high")

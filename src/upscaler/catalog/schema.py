@@ -348,6 +348,11 @@ class Tiling(StrictModel):
         description="how the runner extends the image past its edge for this model when the "
         "caller names no border (measured per model; unset: replicate)",
     )
+    global_pool: bool = Field(
+        default=False,
+        description="the network averages over its whole input (squeeze-and-excitation), so "
+        "a tile alone would see other statistics than the whole image",
+    )
 
 
 class Wrapper(StrictModel):
@@ -383,10 +388,12 @@ ValueRange = Annotated[list[float], Field(min_length=2, max_length=2)]
 # the docs agree on the list.
 QUERY_ATTRIBUTES: tuple[str, ...] = (
     "dataset",
+    "domain",
     "scale",
     "channels",
     "objective",
     "degradation",
+    "denoise",
     "architecture",
     "implementation",
     "pruning",
@@ -408,6 +415,10 @@ class VariantFields(StrictModel):
     degradation: str | None = Field(
         default=None, description="the low-resolution inputs it was trained on (vocab)"
     )
+    denoise: str | None = Field(
+        default=None,
+        description="the noise level it was trained to remove (vocab `denoise`; unset: none)",
+    )
     pruning: str | None = None
     quantization: str | None = None
     value_range: ValueRange | None = None
@@ -421,6 +432,14 @@ class VariantFields(StrictModel):
     description: str | None = None
     tiling: Tiling | None = None
     wrapper: Wrapper | None = None
+
+    @field_validator("denoise", mode="before")
+    @classmethod
+    def _level_number_as_id(cls, value: Any) -> Any:
+        """``denoise: 2`` in YAML is the id "2": publishers number their levels."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
 
 
 class VariantSpec(VariantFields):
@@ -472,6 +491,8 @@ class ModelEntry(StrictModel):
     channels: Literal[1, 3, 4]
     objective: str
     degradation: str
+    domain: str = Field(description="its training set's domain (vocab), never set by hand")
+    denoise: str = "none"
     pruning: str
     quantization: str
     value_range: tuple[float, float]

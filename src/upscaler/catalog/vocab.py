@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from upscaler.errors import QueryError, nearest
 
@@ -19,6 +19,8 @@ SECTIONS: dict[str, str] = {
     "implementations": "implementation",
     "objectives": "objective",
     "degradations": "degradation",
+    "domains": "domain",
+    "denoise": "denoise",
     "pruning": "pruning",
     "quantization": "quantization",
 }
@@ -37,6 +39,16 @@ class Term(BaseModel):
     baseline: bool = Field(
         default=False, description="a reference method (ranked after trained models)"
     )
+    domain: str | None = Field(
+        default=None,
+        description="datasets only: what the images are (a `domains` id); a model's domain "
+        "is its training set's",
+    )
+    level: float | None = Field(
+        default=None,
+        description="denoise only: how much noise the model removes, for ordering levels "
+        "(0 = none); levels are the publishers' and comparable only roughly across families",
+    )
 
 
 class Vocabulary(BaseModel):
@@ -50,8 +62,43 @@ class Vocabulary(BaseModel):
     implementations: dict[str, Term]
     objectives: dict[str, Term]
     degradations: dict[str, Term]
+    domains: dict[str, Term]
+    denoise: dict[str, Term]
     pruning: dict[str, Term]
     quantization: dict[str, Term]
+
+    @model_validator(mode="after")
+    def _domains_and_levels(self) -> Vocabulary:
+        """A model's domain comes from its dataset and denoise levels are ordered, so every
+        dataset must name a known domain and every denoise term a level (and only they)."""
+        for term_id, term in self.datasets.items():
+            if term.domain not in self.domains:
+                raise ValueError(
+                    f"datasets.{term_id}: domain {term.domain!r} is not one of the domains "
+                    f"({', '.join(sorted(self.domains))}); set `domain:` on every dataset"
+                )
+        for term_id, term in self.denoise.items():
+            if term.level is None or term.level < 0:
+                raise ValueError(f"denoise.{term_id}: needs `level:`, a number >= 0")
+        for section in SECTIONS:
+            for term_id, term in getattr(self, section).items():
+                if term.domain is not None and section != "datasets":
+                    raise ValueError(f"{section}.{term_id}: `domain:` belongs on datasets only")
+                if term.level is not None and section != "denoise":
+                    raise ValueError(f"{section}.{term_id}: `level:` belongs on denoise only")
+        return self
+
+    def domain_of(self, dataset: str) -> str:
+        """The domain of a dataset id (validated to exist for every dataset)."""
+        term = self.datasets[dataset]
+        assert term.domain is not None  # guaranteed by _domains_and_levels
+        return term.domain
+
+    def denoise_level(self, denoise: str) -> float:
+        """The ordering level of a denoise id (0 = removes no noise)."""
+        level = self.denoise[denoise].level
+        assert level is not None  # guaranteed by _domains_and_levels
+        return level
 
     def terms(self, attribute: str) -> dict[str, Term]:
         """The terms that govern a query attribute (``dataset`` → ``datasets``)."""

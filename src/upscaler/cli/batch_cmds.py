@@ -78,6 +78,8 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
         channels=args.channels,
         objective=args.objective,
         degradation=args.degradation,
+        domain=args.domain,
+        denoise=args.denoise,
         architecture=args.architecture,
         implementation=args.implementation,
         pruning=args.pruning,

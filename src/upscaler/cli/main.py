@@ -33,6 +33,10 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{name}")
     group.add_argument("--objective", help="fidelity (pixel-accurate) or perceptual (GAN-sharp)")
     group.add_argument("--degradation", help="bicubic (clean inputs) or real-world")
+    group.add_argument("--domain", help="what the model was trained on: photo or anime")
+    group.add_argument(
+        "--denoise", help="noise level the model removes: none, conservative, 0, 1, 2, 3"
+    )
     group.add_argument("--scale", help="output scale: 2, 3, 4, 8, ...")
     group.add_argument("--channels", help="1 (gray), 3 (RGB) or 4 (RGBA)")
     group.add_argument(

@@ -59,6 +59,7 @@ CONTROL_NAMES = ("model", *QUERY_ATTRIBUTES, "prefer", "strict")
 # The attribute dropdowns, row by row, with each row's minimum control width.
 _ATTRIBUTE_ROWS: tuple[tuple[tuple[str, ...], int], ...] = (
     (("dataset", "scale", "channels"), 110),
+    (("domain", "denoise"), 140),
     (("objective", "degradation"), 140),
     (("architecture", "implementation"), 140),
     (("pruning", "quantization"), 140),

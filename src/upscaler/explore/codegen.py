@@ -34,6 +34,8 @@ class Choice:
     channels: int | str | None = None
     objective: str | None = None
     degradation: str | None = None
+    domain: str | None = None
+    denoise: str | None = None
     architecture: str | None = None
     implementation: str | None = None
     pruning: str | None = None
@@ -80,6 +82,8 @@ class Choice:
             channels=query.get("channels"),
             objective=query.get("objective"),
             degradation=query.get("degradation"),
+            domain=query.get("domain"),
+            denoise=query.get("denoise"),
             architecture=query.get("architecture"),
             implementation=query.get("implementation"),
             pruning=query.get("pruning"),

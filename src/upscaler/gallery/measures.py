@@ -14,28 +14,8 @@ from upscaler.catalog.loader import Catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.resolve.resolver import FIDELITY, mean_psnr, speed_ms
 
-PHOTO = "photo"
-ANIME = "anime"
-ANY_DOMAIN = "any"
-DOMAINS = (PHOTO, ANIME)
-
-
-def domain_of(catalog: Catalog, entry: ModelEntry) -> str:
-    """What a model is for (``photo``, ``anime``, or ``any`` for untrained baselines).
-
-    The one place the domain is derived. A later catalog change makes the domain a
-    property of the dataset term in ``vocab.yaml``; until then it is read from the
-    dataset id, and this helper is what that change replaces.
-    """
-    term = catalog.vocab.terms("dataset").get(entry.dataset)
-    declared = getattr(term, "domain", None)
-    if isinstance(declared, str) and declared:
-        return declared
-    if entry.dataset.startswith("anime"):
-        return ANIME
-    if entry.dataset == "none":
-        return ANY_DOMAIN
-    return PHOTO
+# The domain of untrained baselines (vocab `domains`): shown beside every domain.
+ANY_DOMAIN = "general"
 
 
 def common_sets(entries: Iterable[ModelEntry]) -> frozenset[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from upscaler.catalog.loader import Catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.gallery.crops import Array, Crop, sample_crops
-from upscaler.gallery.measures import ANY_DOMAIN, domain_of, points, scales_of
+from upscaler.gallery.measures import ANY_DOMAIN, points, scales_of
 from upscaler.gallery.samples import NOT_AVAILABLE, SampleRunner, png_bytes, reference_images
 from upscaler.resolve.resolver import FIDELITY
 
@@ -51,7 +51,7 @@ def relative(from_page: str, target: str) -> str:
 
 def compare_pairs(catalog: Catalog) -> list[tuple[int, str]]:
     """(scale, domain) pairs that get a comparison page: some trained model of that domain."""
-    pairs = {(e.scale, domain_of(catalog, e)) for e in catalog.entries}
+    pairs = {(e.scale, e.domain) for e in catalog.entries}
     return sorted((s, d) for s, d in pairs if d != ANY_DOMAIN)
 
 
@@ -188,7 +188,7 @@ def family_samples(gallery: Gallery, family: str, page: str) -> str:
     parts = ["## Samples"]
     for scale in sorted({e.scale for e in entries}):
         group = [e for e in entries if e.scale == scale]
-        domains = sorted({domain_of(gallery.catalog, e) for e in group} - {ANY_DOMAIN})
+        domains = sorted({e.domain for e in group} - {ANY_DOMAIN})
         links = ", ".join(
             f"[x{scale} {d}]({relative(page, compare_page_path(scale, d))})" for d in domains
         )
@@ -205,9 +205,7 @@ def family_samples(gallery: Gallery, family: str, page: str) -> str:
 def compare_entries(gallery: Gallery, scale: int, domain: str) -> list[ModelEntry]:
     """The models a comparison page shows: that scale, that domain, plus baselines."""
     return [
-        e
-        for e in gallery.catalog.entries
-        if e.scale == scale and domain_of(gallery.catalog, e) in (domain, ANY_DOMAIN)
+        e for e in gallery.catalog.entries if e.scale == scale and e.domain in (domain, ANY_DOMAIN)
     ]
 
 
@@ -232,11 +230,7 @@ def compare_page(gallery: Gallery, scale: int, domain: str) -> str:
     parts = [
         f"# Compare x{scale} models: {domain}",
         f"Every x{scale} model trained for {domain} images "
-        + (
-            "(and the untrained baselines) "
-            if any(domain_of(gallery.catalog, e) == ANY_DOMAIN for e in entries)
-            else ""
-        )
+        + ("(and the untrained baselines) " if any(e.domain == ANY_DOMAIN for e in entries) else "")
         + "on the same four crops. Drag the slider to compare two of them; pick which in "
         "the menus above it. Images are shown at twice their size, pixel for pixel.",
     ]

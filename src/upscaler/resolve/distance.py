@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from upscaler.catalog.schema import ModelEntry
+from upscaler.catalog.vocab import Vocabulary
 from upscaler.resolve.query import Query
 from upscaler.resolve.result import Adapter, Difference
 
@@ -22,12 +23,22 @@ SUBSTITUTION_COST: dict[str, float] = {
     # invents texture, or it refuses to. Dearer than a different architecture.
     "objective": 15.0,
     "degradation": 10.0,
+    # An anime model on a photo (or the reverse) is trained on other statistics, but it
+    # still upscales: cheaper than another training set, dearer than another loss.
+    "domain": 14.0,
     "architecture": 12.0,
     "implementation": 12.0,
     "quantization": 8.0,
     "pruning": 8.0,
 }
 CHANNEL_COST = 2.0
+# Denoise is ordered, and the direction matters: a model that removes more noise than
+# asked smooths away detail that cannot come back, one that removes less leaves noise
+# that a second pass could still take out. Per level (vocab `denoise` levels).
+DENOISE_MORE_COST = 4.0
+DENOISE_LESS_COST = 3.0
+# Same level, other style (Real-CUGAN conservative against no-denoise).
+DENOISE_STYLE_COST = 2.0
 CHAIN_COST = 25.0
 DOWNSCALE_COST = 40.0
 UPSCALE_COST = 60.0
@@ -60,7 +71,9 @@ def _channel_difference(wanted: int, offered: int) -> Difference:
 
 
 def _chain_partner(model: ModelEntry, wanted: int, siblings: Sequence[ModelEntry]) -> str | None:
-    """A sibling (same family, same channels) whose scale completes ``model`` to ``wanted``."""
+    """A sibling whose scale completes ``model`` to ``wanted``: same family, and the same
+    kind of model (channels, domain, objective, denoise), so a chain never switches from an
+    anime model to a photo one halfway."""
     if wanted % model.scale:
         return None
     rest = wanted // model.scale
@@ -68,7 +81,10 @@ def _chain_partner(model: ModelEntry, wanted: int, siblings: Sequence[ModelEntry
         (
             s
             for s in siblings
-            if s.family == model.family and s.scale == rest and s.channels == model.channels
+            if s.family == model.family
+            and s.scale == rest
+            and (s.channels, s.domain, s.objective, s.denoise)
+            == (model.channels, model.domain, model.objective, model.denoise)
         ),
         key=lambda s: (not s.default, s.id),
     )
@@ -110,10 +126,32 @@ def _scale_difference(wanted: int, model: ModelEntry, siblings: Sequence[ModelEn
     )
 
 
+def _denoise_difference(wanted: str, offered: str, vocab: Vocabulary | None) -> Difference:
+    """Which way the model misses the asked noise level, and by how many levels."""
+    have = vocab.denoise_level(offered) if vocab and offered in vocab.denoise else 0.0
+    want = vocab.denoise_level(wanted) if vocab and wanted in vocab.denoise else 0.0
+    if have > want:
+        cost = DENOISE_MORE_COST * (have - want)
+        note = f"removes more noise than asked ({have - want:g} level(s); may smooth detail)"
+    elif have < want:
+        cost = DENOISE_LESS_COST * (want - have)
+        note = f"removes less noise than asked ({want - have:g} level(s); noise may remain)"
+    else:
+        cost = DENOISE_STYLE_COST
+        note = "same noise level, another style"
+    return Difference(attribute="denoise", wanted=wanted, offered=offered, cost=cost, note=note)
+
+
 def differences(
-    query: Query, model: ModelEntry, siblings: Sequence[ModelEntry]
+    query: Query,
+    model: ModelEntry,
+    siblings: Sequence[ModelEntry],
+    vocab: Vocabulary | None = None,
 ) -> list[Difference]:
-    """Every attribute of ``query`` that ``model`` does not satisfy, in attribute order."""
+    """Every attribute of ``query`` that ``model`` does not satisfy, in attribute order.
+
+    ``vocab`` orders denoise levels; without it every denoise mismatch costs the same.
+    """
     found: list[Difference] = []
     for attribute, wanted in query.items():
         offered = model.attribute(attribute)
@@ -123,6 +161,8 @@ def differences(
             found.append(_channel_difference(wanted, offered))
         elif attribute == "scale":
             found.append(_scale_difference(wanted, model, siblings))
+        elif attribute == "denoise":
+            found.append(_denoise_difference(wanted, offered, vocab))
         else:
             found.append(
                 Difference(

@@ -66,6 +66,9 @@ class RankContext:
 #: but it was never trained for it, so ranking by it would be a quiet lie.
 FIDELITY = "fidelity"
 
+#: The denoise id of models that remove no noise (vocab `denoise`).
+NO_DENOISE = "none"
+
 
 def mean_psnr(entry: ModelEntry, sets: frozenset[str]) -> float | None:
     """Mean PSNR (Y) over ``sets``; None when the entry lacks any of them (or they are none)."""
@@ -131,13 +134,21 @@ def _preference_key(
     return (*group, 0, round(value, 6), *_catalog_order(entry, catalog))
 
 
-def _scale_group(entry: ModelEntry, context: RankContext) -> tuple[bool, int, bool]:
-    """Groups whose numbers are compared: one per scale, fidelity models before the rest.
+def _scale_group(entry: ModelEntry, context: RankContext) -> tuple[bool, int, bool, bool]:
+    """Groups whose numbers are compared: one per scale, fidelity models before the rest,
+    models that keep the image's noise before denoisers.
 
     A query that names no objective gets a faithful upscale first; perceptual models
     answer it only after every fidelity model (and answer ``objective=perceptual`` alone).
+    Likewise a query that names no denoise level never gets a denoiser first: smoothing
+    was not asked for, and clean-input PSNR cannot tell that it happened.
     """
-    return (entry.scale != context.home_scale, entry.scale, entry.objective != FIDELITY)
+    return (
+        entry.scale != context.home_scale,
+        entry.scale,
+        entry.objective != FIDELITY,
+        entry.denoise != NO_DENOISE,
+    )
 
 
 def settle_balanced_ties(
@@ -252,7 +263,9 @@ def resolve(
             alternatives=[],
         )
     exact = rank(
-        [e for e in candidates if not differences(query, e, catalog.entries)], catalog, prefer
+        [e for e in candidates if not differences(query, e, catalog.entries, catalog.vocab)],
+        catalog,
+        prefer,
     )
     alternatives = _alternatives(query, catalog, candidates, prefer)
     if exact:
@@ -300,7 +313,7 @@ def _alternatives(
     ranked: list[tuple[tuple[Any, ...], Alternative]] = []
     context = RankContext.of(candidates, catalog)
     for entry in candidates:
-        diffs = differences(query, entry, catalog.entries)
+        diffs = differences(query, entry, catalog.entries, catalog.vocab)
         if not diffs:
             continue
         cost = sum(d.cost for d in diffs)
