@@ -23,8 +23,9 @@ def nearest_x2(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(pixels, 2, axis=0), 2, axis=1)
 
 
-def write_tfjs_upsampler(folder: Path) -> Path:
-    """A TF.js layers model: Sequential([UpSampling2D(2)]), empty weights shard.
+def write_tfjs_upsampler(folder: Path, channels: int = 3) -> Path:
+    """A TF.js layers model: Sequential([UpSampling2D(2)]) on ``channels`` channels, empty
+    weights shard.
 
     Returns the path of its model.json.
     """
@@ -41,7 +42,7 @@ def write_tfjs_upsampler(folder: Path) -> Path:
                         "data_format": "channels_last",
                         "name": "up",
                         "trainable": True,
-                        "batch_input_shape": [None, None, None, 3],
+                        "batch_input_shape": [None, None, None, channels],
                         "dtype": "float32",
                     },
                 }
@@ -68,15 +69,16 @@ def _sha(path: Path) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
-def write_tiny_catalog(base: Path) -> Path:
+def write_tiny_catalog(base: Path, channels: int = 3) -> Path:
     """Write a catalog whose only family, `tiny`, has local nearest-x2 weights.
 
     The weights go under ``base/"weights"`` (a local-path source, so no network is
     needed) and the catalog folder, with the shipped vocab.yaml, under
-    ``base/"catalog"``. Returns the catalog folder.
+    ``base/"catalog"``. ``channels=1`` makes it a luma (Y) model. Returns the catalog
+    folder.
     """
     weights = base / "weights"
-    write_tfjs_upsampler(weights / "models" / "x2")
+    write_tfjs_upsampler(weights / "models" / "x2", channels)
     root = base / "catalog"
     (root / "models").mkdir(parents=True)
     shutil.copy(REPO / "catalog" / "vocab.yaml", root / "vocab.yaml")
@@ -94,7 +96,8 @@ def write_tiny_catalog(base: Path) -> Path:
                 "implementation: upscalerjs",
                 "license: MIT",
                 "global_default: x2",
-                "defaults: {dataset: none, channels: 3, objective: fidelity, degradation: bicubic,"
+                f"defaults: {{dataset: none, channels: {channels}, objective: fidelity,"
+                " degradation: bicubic,"
                 " pruning: none, quantization: none,"
                 " value_range: [0, 255]}",
                 "variants:",

@@ -263,6 +263,13 @@ class Upscaler:
 
         from upscaler.errors import ModelLoadError
 
+        channels = model.input.shape[-1]
+        if channels not in (3, None):
+            raise ModelLoadError(
+                f"{entry.source_file} takes {channels}-channel input; a model given by path "
+                "must take RGB (3 channels)",
+                hint="1-channel (luma) models run from a catalog entry with `channels: 1`",
+            )
         probe = model.predict(np.zeros((1, 8, 8, 3), dtype=np.float32))
         if probe.shape[1:3] != (8 * entry.scale, 8 * entry.scale) or probe.shape[3] != 3:
             raise ModelLoadError(
@@ -328,6 +335,7 @@ class Upscaler:
             outscale=scale_out,
             alpha=alpha,  # type: ignore[arg-type]
             report=report,
+            model_channels=self.plan()[0].channels,
         )
         self._runtime.last_run = {"adapters": report.adapters, "outscale": scale_out}
         return encode(pixels, decoded)

@@ -381,7 +381,8 @@ def _variable_name(node: ops.Node, param: str, taken: set[str]) -> str:
 
 def build_module(tf: Any, graph: ops.Graph, *, name: str = "upscaler_model") -> Any:
     """A ``tf.Module`` with the weights as variables and ``serve``: a tf.function taking
-    ``[None, None, None, graph.input_channels]`` float32 (named :data:`INPUT_NAME`) and returning
+    ``[None, None, None, C]`` float32 (C the graph's input channels; named
+    :data:`INPUT_NAME`) and returning
     ``{OUTPUT_NAME: NHWC}``. Nothing is traced until the function is first used.
     """
     module = tf.Module(name=name)
@@ -420,9 +421,8 @@ def build_module(tf: Any, graph: ops.Graph, *, name: str = "upscaler_model") -> 
                 ) from exc
         return values[graph.output]
 
-    signature = [
-        tf.TensorSpec([None, None, None, graph.input_channels], tf.float32, name=INPUT_NAME)
-    ]
+    shape = [None, None, None, graph.input_channels]
+    signature = [tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)]
 
     @tf.function(input_signature=signature, autograph=False)  # type: ignore[untyped-decorator]
     def serve(x: Any) -> dict[str, Any]:

@@ -415,9 +415,7 @@ class Node:
 @dataclass(frozen=True, eq=False)
 class Graph:
     """A single-input, single-output network: nodes in an order where every input is
-    computed before it is read. ``input_channels`` is what the input tensor carries:
-    3 (RGB) for almost every model, 1 for a luma-only one (waifu2x-chainer's Y models),
-    so the builder can give the serving signature the right shape."""
+    computed before it is read. ``input_channels``: 3 (RGB) or 1 (luma models)."""
 
     input: str
     nodes: tuple[Node, ...]
@@ -425,9 +423,10 @@ class Graph:
     input_channels: int = 3
 
     def __post_init__(self) -> None:
-        if self.input_channels not in (1, 3, 4):
+        if self.input_channels not in (1, 3):
             raise ConversionError(
-                f"a graph input has {self.input_channels} channels, not 1, 3 or 4"
+                f"the model takes {self.input_channels} input channels; only RGB (3) and "
+                "luma (1) models can be converted"
             )
         defined = {self.input}
         for node in self.nodes:

@@ -390,10 +390,10 @@ def _check_input_shape(shape: Any, where: str) -> tuple[int | None, ...]:
             f"{where}: input shape {shape!r} is not [batch, height, width, channels]"
         )
     dims = tuple(None if d is None else int(d) for d in shape)
-    if dims[3] not in (None, 3):
+    if dims[3] not in (None, 1, 3):
         raise ConversionError(
-            f"{where}: the model takes {dims[3]} input channels; only RGB models "
-            "(3 channels) can be converted"
+            f"{where}: the model takes {dims[3]} input channels; only RGB (3) and "
+            "luma (1) models can be converted"
         )
     return dims
 
@@ -720,7 +720,9 @@ def _to_graph(graph: _Graph, weights: Mapping[str, Arrays]) -> shared.Graph:
         )
         for step in graph.steps
     )
-    return shared.Graph(_tensor(graph.input), nodes, _tensor(graph.output))
+    return shared.Graph(
+        _tensor(graph.input), nodes, _tensor(graph.output), graph.input_shape[3] or 3
+    )
 
 
 def convert_tfjs_layers(

@@ -26,7 +26,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -161,8 +161,6 @@ def probe_scale(
     expected: int | None,
     where: str,
     size: tuple[int, int] = PROBE_SIZE,
-    *,
-    channels: int = 3,
 ) -> tuple[int, int]:
     """Run a tiny image through the traced function; returns (scale, output channels).
 
@@ -174,6 +172,7 @@ def probe_scale(
         # Through the concrete function: calling the tf.function itself would count as a
         # retrace and make TensorFlow warn after a few conversions in one process.
         concrete = serve.get_concrete_function()
+        channels = int(concrete.structured_input_signature[0][0].shape[-1] or 3)
         out = concrete(tf.zeros([1, height, width, channels], tf.float32))[OUTPUT_NAME]
     except ConversionError:
         raise
@@ -183,7 +182,7 @@ def probe_scale(
     shape = tuple(int(d) for d in out.shape)
     if len(shape) != 4 or shape[0] != 1:
         raise ConversionError(f"{where}: the model returns shape {list(shape)}, expected NHWC")
-    out_h, out_w, out_channels = shape[1:]
+    out_h, out_w, channels = shape[1:]
     if out_h % height or out_w % width or out_h // height != out_w // width:
         raise ConversionError(
             f"{where}: a {height}x{width} input gives a {out_h}x{out_w} output, which is not "
@@ -196,7 +195,7 @@ def probe_scale(
         raise ConversionError(
             f"{where}: the model upscales by {measured}, but scale={expected} was given"
         )
-    return measured, out_channels
+    return measured, channels
 
 
 # --------------------------------------------------------------------------- folders
@@ -288,7 +287,7 @@ def wrap(
     nodes.extend(graph.nodes)
     output = graph.output
     if pads_only:
-        return replace(graph, input=source, nodes=tuple(nodes))
+        return ops.Graph(source, tuple(nodes), output, graph.input_channels)
     if wrapper.multiple > 1:
         assert scale is not None
         crop = ops.CropToReference(factor=scale)
@@ -303,7 +302,7 @@ def wrap(
             ops.Node("wrapper.add", "Wrapper", add, (output, _WRAP + "nearest"), _WRAP + "out")
         )
         output = _WRAP + "out"
-    return replace(graph, input=source, nodes=tuple(nodes), output=output)
+    return ops.Graph(source, tuple(nodes), output, graph.input_channels)
 
 
 def _measure_scale(tf: Any, graph: ops.Graph, wrapper: Wrapper, where: str) -> int:
@@ -313,9 +312,7 @@ def _measure_scale(tf: Any, graph: ops.Graph, wrapper: Wrapper, where: str) -> i
     m = wrapper.multiple
     size = tuple(m * math.ceil(s / m) for s in PROBE_SIZE_UNALIGNED)
     module = build_module(tf, prune(padded)[0])
-    measured, _ = probe_scale(
-        tf, module.serve, None, where, size=(size[0], size[1]), channels=graph.input_channels
-    )
+    measured, _ = probe_scale(tf, module.serve, None, where, size=(size[0], size[1]))
     return measured
 
 
@@ -359,9 +356,7 @@ def write_savedmodel(
     wrapped, prelus = normalize_prelu_slopes(wrapped)
     module = build_module(tf, wrapped)
     probe = PROBE_SIZE_UNALIGNED if wrapper.multiple > 1 else PROBE_SIZE
-    measured_scale, channels = probe_scale(
-        tf, module.serve, wanted_scale, where, size=probe, channels=graph.input_channels
-    )
+    measured_scale, channels = probe_scale(tf, module.serve, wanted_scale, where, size=probe)
     counts = dict(sorted(layer_counts.items()))
     metadata: dict[str, Any] = {
         "format": "upscaler-savedmodel",
@@ -371,7 +366,7 @@ def write_savedmodel(
         "value_range": list(value_range) if value_range is not None else None,
         "scale": measured_scale,
         "channels": channels,
-        "input_channels": graph.input_channels,
+        "input_channels": wrapped.input_channels,
         "parameters": parameters,
         "layer_counts": counts,
         "wrapper": wrapper.to_dict(),

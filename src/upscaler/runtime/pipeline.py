@@ -1,9 +1,10 @@
-"""Apply the resolver's planned adapters around the RGB model(s).
+"""Apply the resolver's planned adapters around the model(s).
 
-The models consume RGB only; this is where gray and alpha images, chains of models and a
-final resize are handled, so every adaptation lives in one place and is reported by
-``describe()``. A *step* maps HxWx3 pixels (uint8, uint16 or float32 in [0, 1]) to the
-upscaled HxWx3 pixels of the same dtype; the tiled runner provides them.
+Models consume RGB (3 channels) or luma (1 channel, Y); this is where gray and alpha
+images, colour images for luma models, chains of models and a final resize are handled,
+so every adaptation lives in one place and is reported by ``describe()``. A *step* maps
+HxWxC pixels (C the model's channels; uint8, uint16 or float32 in [0, 1]) to the upscaled
+HxWxC pixels of the same dtype; the tiled runner provides them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ ALPHA_MODES: tuple[str, ...] = ("model", "bicubic")
 
 # ITU-R BT.601 luma weights (PIL's convert("L") uses the same).
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+# Full-range BT.601 YCbCr (JPEG, PIL's "YCbCr" mode): the Y the 1-channel models in the
+# catalog were trained on. Rows give Cb and Cr from RGB; both are centred on zero here.
+_CHROMA = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float64)
+# Inverse: R = Y + 1.402 Cr, G = Y - 0.344136 Cb - 0.714136 Cr, B = Y + 1.772 Cb.
+_FROM_CHROMA = np.array([[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]], dtype=np.float64)
 _BLEED_LEVELS = 12
 
 
@@ -100,10 +106,45 @@ def bleed_colour(rgb: Pixels, alpha: Pixels) -> Pixels:
 
 
 def run_rgb_chain(steps: Sequence[RgbStep], rgb: Pixels) -> Pixels:
-    """Run one model or a chain of models on RGB pixels."""
+    """Run one model or a chain of models on pixels with the models' channel count."""
     for step in steps:
         rgb = step(rgb)
     return rgb
+
+
+def _to_unit(pixels: Pixels) -> npt.NDArray[np.float32]:
+    return pixels.astype(np.float32) / np.float32(white_of(pixels.dtype))
+
+
+def _from_unit(unit: npt.NDArray[Any], dtype: np.dtype[Any]) -> Pixels:
+    white = white_of(dtype)
+    clipped = np.clip(unit, 0.0, 1.0) * white
+    result: Pixels = (
+        np.rint(clipped).astype(dtype)
+        if np.issubdtype(dtype, np.integer)
+        else clipped.astype(dtype)
+    )
+    return result
+
+
+def run_luma_model(steps: Sequence[RgbStep], rgb: Pixels) -> Pixels:
+    """A colour image through a luma (Y) model: Y through the model, chroma resized.
+
+    The 1-channel models were trained on the Y of full-range BT.601 YCbCr, so the image is
+    split the same way; Cb and Cr carry little detail the eye can resolve (JPEG halves
+    them), so a bicubic resize to the model's output size costs little. Y stays float
+    between the two, so no rounding happens before the colours are put back.
+    """
+    unit = _to_unit(rgb).astype(np.float64)
+    luma = (unit @ _LUMA).astype(np.float32)[:, :, np.newaxis]
+    chroma = (unit @ _CHROMA.T).astype(np.float32)
+    y_out = run_rgb_chain(steps, np.ascontiguousarray(luma)).astype(np.float64)
+    size = (y_out.shape[1], y_out.shape[0])
+    # Centred chroma is in [-0.5, 0.5]; shift it into [0, 1] for the float resize.
+    chroma_out = resize(np.clip(chroma + np.float32(0.5), 0.0, 1.0), size, sharp=False)
+    chroma_out = chroma_out.astype(np.float64) - 0.5
+    colour = y_out + chroma_out @ _FROM_CHROMA.T
+    return _from_unit(colour, rgb.dtype)
 
 
 def upscale_pixels(
@@ -114,29 +155,43 @@ def upscale_pixels(
     outscale: float,
     alpha: AlphaMode = "model",
     report: PipelineReport | None = None,
+    model_channels: int = 3,
 ) -> Pixels:
     """Upscale HxWxC pixels (C in 1..4) by ``outscale`` with ``steps`` of total ``model_scale``.
 
-    Gray (C = 1, 2) goes gray → RGB → model → BT.601 luma. Alpha (C = 2, 4) is upscaled by
-    the model on the alpha replicated to RGB (``alpha="model"``) or bicubically, and the
-    colour under transparent pixels is bled from visible neighbours first. Opaque alpha
-    costs nothing: it is recreated, not upscaled.
+    For RGB models (``model_channels=3``) gray (C = 1, 2) goes gray → RGB → model → BT.601
+    luma. For luma models (``model_channels=1``) gray goes through natively (Y in, Y out)
+    and colour through :func:`run_luma_model`. Alpha (C = 2, 4) is upscaled by the model
+    on the alpha plane (replicated to RGB for an RGB model; ``alpha="model"``) or
+    bicubically, and the colour under transparent pixels is bled from visible neighbours
+    first. Opaque alpha costs nothing: it is recreated, not upscaled.
     """
+    if model_channels not in (1, 3):
+        raise ValueError(f"models with {model_channels} channels are not supported here")
     notes = report.adapters if report is not None else []
     height, width, channels = pixels.shape
     has_alpha = channels in (2, 4)
     colour = pixels[:, :, : channels - 1] if has_alpha else pixels
     alpha_plane = pixels[:, :, channels - 1 :] if has_alpha else None
-    if colour.shape[2] == 1:
+    luma_model = model_channels == 1
+    if colour.shape[2] == 1 and luma_model:
+        notes.append("gray: native 1-channel model (Y in, Y out)")
+    elif colour.shape[2] == 1:
         colour = np.repeat(colour, 3, axis=2)
         notes.append("gray: replicated to RGB, model, back to gray (BT.601 luma)")
+    elif luma_model:
+        notes.append("luma: model on Y (full-range BT.601 YCbCr), Cb and Cr resized bicubically")
     white = white_of(pixels.dtype)
     opaque = alpha_plane is not None and bool(np.all(alpha_plane == white))
     if alpha_plane is not None and not opaque:
         colour = bleed_colour(colour, alpha_plane)
         notes.append("alpha: colour under transparent pixels bled from visible neighbours")
-    out = run_rgb_chain(steps, np.ascontiguousarray(colour))
-    if channels in (1, 2):
+    colour = np.ascontiguousarray(colour)
+    if luma_model and colour.shape[2] == 3:
+        out = run_luma_model(steps, colour)
+    else:
+        out = run_rgb_chain(steps, colour)
+    if channels in (1, 2) and not luma_model:
         luma = out.astype(np.float64) @ _LUMA
         if np.issubdtype(out.dtype, np.integer):
             out = np.rint(np.clip(luma, 0, white)).astype(out.dtype)[:, :, np.newaxis]
@@ -148,7 +203,7 @@ def upscale_pixels(
             upscaled_alpha = np.full((size[1], size[0], 1), white, dtype=pixels.dtype)
             notes.append("alpha: fully opaque, recreated")
         elif alpha == "model":
-            replicated = np.ascontiguousarray(np.repeat(alpha_plane, 3, axis=2))
+            replicated = np.ascontiguousarray(np.repeat(alpha_plane, model_channels, axis=2))
             upscaled_alpha = run_rgb_chain(steps, replicated).mean(axis=2, keepdims=True)
             if np.issubdtype(pixels.dtype, np.integer):
                 upscaled_alpha = np.rint(upscaled_alpha).astype(pixels.dtype)

@@ -51,7 +51,8 @@ INSTALL_HINT = "pip install 'upscaler[cpu]'"
 
 _CONTRACT = (
     f"a {SIGNATURE_KEY!r} signature with one float32 input of shape "
-    "[batch, height, width, 3] and one float32 output of rank 4"
+    "[batch, height, width, channels] (channels 3, or 1 for luma models) and one float32 "
+    "output of rank 4"
 )
 
 
@@ -318,7 +319,7 @@ def _input_info(folder: Path, function: Any, tf: Any) -> TensorInfo:
         problems.append(f"dtype {info.dtype}")
     if len(info.shape) != 4:
         problems.append(f"rank {len(info.shape)}")
-    elif info.shape[-1] not in (3, None):
+    elif info.shape[-1] not in (1, 3, None):
         problems.append(f"{info.shape[-1]} channels")
     if problems:
         raise ModelLoadError(

@@ -189,17 +189,19 @@ def _memmap_threshold(explicit: int | None) -> int:
     return MEMMAP_THRESHOLD_BYTES
 
 
-def check_pixels(pixels: Any) -> Pixels:
-    """Refuse anything but a non-empty HxWx3 uint8, uint16 or float32 array."""
+def check_pixels(pixels: Any, channels: int = 3) -> Pixels:
+    """Refuse anything but a non-empty HxWxC uint8, uint16 or float32 array (C: the
+    model's channels, 3 for RGB models and 1 for luma models)."""
     if not isinstance(pixels, np.ndarray):
-        raise ImageError(f"expected an HxWx3 numpy array, got {type(pixels).__name__}")
+        raise ImageError(f"expected an HxWx{channels} numpy array, got {type(pixels).__name__}")
     if pixels.dtype not in _WHITE:
         raise ImageError(
             f"expected a uint8, uint16 or float32 image, got dtype {pixels.dtype}",
             hint="convert with array.astype(np.float32) / white for other types",
         )
-    if pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise ImageError(f"expected an HxWx3 RGB image, got shape {list(pixels.shape)}")
+    if pixels.ndim != 3 or pixels.shape[2] != channels:
+        kind = "RGB" if channels == 3 else f"{channels}-channel"
+        raise ImageError(f"expected an HxWx{channels} {kind} image, got shape {list(pixels.shape)}")
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise ImageError(f"image of shape {list(pixels.shape)} is empty")
     return pixels
@@ -416,7 +418,7 @@ class TiledRunner:
         memory, the batch is halved, then the windows, down to :data:`MIN_TILE`-pixel
         cores; the runner keeps the smaller size for later images.
         """
-        image = check_pixels(pixels)
+        image = check_pixels(pixels, self.model.input.shape[-1] or 3)
         mapping = _PixelMap(image.dtype, self.value_range)
         while True:
             plan = self.plan(image.shape[0], image.shape[1])
@@ -485,7 +487,8 @@ class TiledRunner:
         scale = self.scale
         out: Pixels | None = None
         window_h, window_w = plan.window
-        buffer = np.empty((min(plan.batch, total), window_h, window_w, 3), dtype=np.float32)
+        channels = image.shape[2]
+        buffer = np.empty((min(plan.batch, total), window_h, window_w, channels), np.float32)
         log.debug(
             "%s on %s: %d tiles of %dx%d (grid %s, context %d), batch %d",
             self.model.path.name,
@@ -518,7 +521,7 @@ class TiledRunner:
                     raise ModelLoadError(
                         f"model {self.model.path.name} turned tiles of shape "
                         f"{list(batch.shape)} into {list(result.shape)}, not "
-                        f"{[*expected, 3]} as scale={scale} requires",
+                        f"{[*expected, channels]} as scale={scale} requires",
                         hint="pass the model's real scale",
                     )
                 if out is None:
@@ -577,7 +580,9 @@ class TiledRunner:
             with tf.device(device):
                 return serving(**{input_name: batch})[output_name]
 
-        spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="tiles")
+        spec = tf.TensorSpec(
+            [None, None, None, self.model.input.shape[-1] or 3], tf.float32, name="tiles"
+        )
         self._call = tf.function(body, input_signature=[spec], autograph=False)
         return self._call
 
@@ -623,11 +628,12 @@ class TiledRunner:
         device = self.device.removeprefix("/device:")
         readings = []
         try:
-            self._infer(np.zeros((1, 16, 16, 3), np.float32))
+            channels = self.model.input.shape[-1] or 3
+            self._infer(np.zeros((1, 16, 16, channels), np.float32))
             for side in PROBE_SIDES:
                 tf.config.experimental.reset_memory_stats(device)
                 before = tf.config.experimental.get_memory_info(device)["current"]
-                self._infer(np.zeros((1, side, side, 3), np.float32))
+                self._infer(np.zeros((1, side, side, channels), np.float32))
                 peak = tf.config.experimental.get_memory_info(device)["peak"]
                 readings.append(max(peak - before, 0) / side**2)
         except (ValueError, RuntimeError, KeyError, tf.errors.OpError, _OutOfMemory) as exc:
