@@ -166,6 +166,7 @@ def refused(tmp_path: Path, arrays: dict[str, Any], pattern: str) -> ConversionE
     with pytest.raises(ConversionError, match=pattern) as err:
         parse_npz(read_npz(path, "bad.npz"), "bad.npz")
     assert "bad.npz" in str(err.value)
+    assert err.value.hint, "every refusal says what to do"
     return err.value
 
 
@@ -191,6 +192,7 @@ def test_extra_and_unknown_keys(tmp_path: Path, good: dict[str, np.ndarray]) -> 
         ("conv7/W", (3, 10, 3, 3), r"'conv7/W' has shape \[3, 10, 3, 3\], expected \[1, 10"),
         ("conv1/W", (6, 2, 3, 3), r"'conv1/W' has shape \[6, 2, 3, 3\]; the input must have 1"),
         ("conv1/b", (), r"'conv1/b' has shape \[\], expected \[6\]"),
+        ("conv2/W", (0, 6, 3, 3), r"'conv2/W' has shape \[0, 6, 3, 3\], expected \[n, 6"),
     ],
 )
 def test_wrong_shapes(

@@ -48,7 +48,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -91,12 +91,14 @@ _CHAINER_TYPES: dict[str, str] = {
 # --------------------------------------------------------------------------- reading
 
 
-def _too_big(where: str, key: str, what: str) -> ConversionError:
+def _bad_array(where: str, key: str, what: str) -> ConversionError:
+    """An error naming the file and the array, with the fix."""
     return ConversionError(f"{where}: array {key!r} {what}", hint=FIX)
 
 
-def _header(archive: zipfile.ZipFile, member: str, where: str, key: str) -> tuple[Any, ...]:
-    """(shape, dtype) from a member's ``.npy`` header, read before any of its data.
+def _header_shape(archive: zipfile.ZipFile, member: str, where: str, key: str) -> tuple[int, ...]:
+    """The shape a member's ``.npy`` header declares, after checking its dtype and order;
+    read before any of its data.
 
     numpy allocates what the header declares before reading a byte of data, so a
     hostile header (a billion values, an object dtype) is refused here.
@@ -110,24 +112,23 @@ def _header(archive: zipfile.ZipFile, member: str, where: str, key: str) -> tupl
             elif version == (2, 0):
                 shape, fortran, dtype = fmt.read_array_header_2_0(stream)
             else:
-                raise _too_big(where, key, f"uses .npy format {version}, not 1.0 or 2.0")
+                raise _bad_array(where, key, f"uses .npy format {version}, not 1.0 or 2.0")
     except ConversionError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise _too_big(where, key, f"has no readable .npy header ({exc})") from exc
+        raise _bad_array(where, key, f"has no readable .npy header ({exc})") from exc
     if dtype.hasobject:
-        raise ConversionError(
-            f"{where}: array {key!r} holds Python objects (dtype {dtype}); they would "
-            "need unpickling, which is never done",
-            hint=FIX,
+        raise _bad_array(
+            where,
+            key,
+            f"holds Python objects (dtype {dtype}); they would need unpickling, which is "
+            "never done",
         )
     if dtype.kind != "f" or dtype.itemsize != 4:
-        raise ConversionError(
-            f"{where}: array {key!r} has dtype {dtype}, expected float32", hint=FIX
-        )
+        raise _bad_array(where, key, f"has dtype {dtype}, expected float32")
     if fortran:
-        raise _too_big(where, key, "is stored in Fortran order, which Chainer never writes")
-    return tuple(int(d) for d in shape), dtype
+        raise _bad_array(where, key, "is stored in Fortran order, which Chainer never writes")
+    return tuple(int(d) for d in shape)
 
 
 def read_npz(path: Path, where: str) -> dict[str, npt.NDArray[np.float32]]:
@@ -156,18 +157,19 @@ def read_npz(path: Path, where: str) -> dict[str, npt.NDArray[np.float32]]:
         for member in members:
             key = member.removesuffix(".npy")
             if key == member:
-                raise _too_big(where, member, "is not a .npy member")
-            shape, _ = _header(archive, member, where, key)
-            total += math.prod(shape)
+                raise _bad_array(where, member, "is not a .npy member")
+            total += math.prod(_header_shape(archive, member, where, key))
             if total > MAX_VALUES:
-                raise _too_big(where, key, f"takes the archive past {MAX_VALUES} values")
+                raise _bad_array(where, key, f"takes the archive past {MAX_VALUES} values")
         arrays: dict[str, npt.NDArray[np.float32]] = {}
         for member in members:
             key = member.removesuffix(".npy")
             try:
                 raw = loaded[key]
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-                raise _too_big(where, key, f"cannot be read ({exc})") from exc
+                raise _bad_array(where, key, f"cannot be read ({exc})") from exc
+            if not np.all(np.isfinite(raw)):
+                raise _bad_array(where, key, "holds NaN or infinite values")
             # as_array makes a 0-d array 1-d; keep the file's shape for the shape checks.
             arrays[key] = ops.as_array(raw, f"{where}: array {key!r}").reshape(raw.shape)
     return arrays
@@ -190,14 +192,15 @@ class _Net:
         """The array under ``key``; ``None`` in ``shape`` takes any size (a hidden width)."""
         array = self.arrays[key]
         fits = array.ndim == len(shape) and all(
-            want is None or got == want for got, want in zip(array.shape, shape, strict=True)
+            got == want if want is not None else got >= 1
+            for got, want in zip(array.shape, shape, strict=True)
         )
         if not fits:
             wanted = ", ".join("n" if d is None else str(d) for d in shape)
-            raise ConversionError(
-                f"{self.where}: array {key!r} has shape {list(array.shape)}, expected "
-                f"[{wanted}] in {self.arch}",
-                hint=FIX,
+            raise _bad_array(
+                self.where,
+                key,
+                f"has shape {list(array.shape)}, expected [{wanted}] in {self.arch}",
             )
         return array
 
