@@ -22,6 +22,8 @@ ncnn     our runner vs the ncnn runtime on the ncnn models (SPAN, animevideov3),
          in one run on the same input and weights, 512x512 output
 precision  float32 vs bfloat16 (UPSCALER_PRECISION, fresh process each): time and how far
          the outputs differ
+luma     a native 1-channel (Y) model against RGB models on one gray photo (time, PSNR);
+         needs ``--luma-models Y_MODEL RGB_MODEL ...``
 
 Timings are the best of ``--repeats`` calls after one warm-up call (on a shared machine
 every disturbance only adds time), wall clock, in this process unless a lever needs a
@@ -81,7 +83,17 @@ MEMORY_LARGE_MODEL = "pixel-upsampler.x2"
 """A model with almost no activations: its peak is the output and the copies around it."""
 PRECISION_MODELS = ["esrgan-slim.x2", "esrgan-medium.x2", "esrgan-slim.x4", "esrgan-legacy.gans-x4"]
 """Models run in float32 and bfloat16 (the two UpscalerJS comparisons among them)."""
-SECTIONS = ("speed", "tiled", "bicubic", "memory", "levers", "peers", "ncnn", "precision")
+SECTIONS = (
+    "speed",
+    "tiled",
+    "bicubic",
+    "memory",
+    "levers",
+    "peers",
+    "ncnn",
+    "precision",
+    "luma",
+)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -534,6 +546,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MODEL:WxH",
         help="memory section: only these cases (e.g. pixel-upsampler.x2:6000x4000)",
     )
+    parser.add_argument(
+        "--luma-models",
+        nargs="+",
+        metavar="MODEL",
+        help="luma section: a 1-channel model, then the RGB models to set beside it",
+    )
     args = parser.parse_args(argv)
     sections = [s for s in args.sections if s != "none"]
     unknown = set(sections) - set(SECTIONS)
@@ -585,6 +603,10 @@ def main(argv: list[str] | None = None) -> int:
 
         chosen = args.models or NCNN_MODELS
         print(section_ncnn(chosen, 512, max(3, repeats)) + "\n", flush=True)
+    if "luma" in sections and args.luma_models:
+        from luma import section_luma
+
+        print(section_luma(args.luma_models, max(3, repeats)) + "\n", flush=True)
     if "precision" in sections:
         chosen = ["esrgan-slim.x2"] if args.quick else PRECISION_MODELS
         print(section_precision(chosen, size, repeats) + "\n", flush=True)

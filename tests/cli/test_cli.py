@@ -83,6 +83,8 @@ def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
         "PSNR",
         "MS/MP",
         "CHANNELS",
+        "DOMAIN",
+        "DENOISE",
         "ARCHITECTURE",
         "DATASET",
         "IMPLEMENTATION",
@@ -97,6 +99,8 @@ def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
         "31.07",  # mean of set5 33.52, set14 30.13, bsd100 29.55
         "606",
         "3",
+        "photo",
+        "none",
         "rdn",
         "div2k",
         "upscalerjs",

@@ -65,8 +65,8 @@ def test_a_plain_folder_of_images_is_a_set_too(cli: Cli, tiny_set: Path, tmp_pat
         (
             ["bicubic", "--data", "{tiny}", "--scale", "1"],
             2,
-            "scale must be an integer >= 2",
-            "--scale 2",
+            "the bicubic baseline needs a scale >= 2",
+            "--scale 2 or more",
         ),
         (["bicubic", "--data", "{tiny}"], 2, "bicubic needs --scale", "--scale 2"),
         (["--data", "{tiny}"], 2, "give one target or --all", "--all"),

@@ -72,3 +72,11 @@ def test_bicubic_y_baseline_runs_on_gray_and_colour() -> None:
     score = score_bicubic_y(hr, 2, gray=False)
     assert 30 < score.psnr_y < math.inf
     assert 0.9 < score.ssim_y <= 1.0
+
+
+def test_scale_1_input_is_the_clean_image_itself() -> None:
+    # Restoration (denoise-only) models are scored on the image they have nothing to fix.
+    hr = np.random.default_rng(5).integers(0, 256, (20, 18, 3), dtype=np.uint8)
+    lr = make_lr(hr, 1)
+    np.testing.assert_array_equal(lr, hr)
+    assert lr is not hr

@@ -174,3 +174,21 @@ def test_yaml_denoise_numbers_are_ids(tmp_path: Path) -> None:
     )
     with pytest.raises(CatalogError, match=r"unknown denoise '9'"):
         load_catalog(root)
+
+
+@pytest.mark.parametrize("prefer", ["fast", "accurate", "balanced"])
+def test_prefer_ranks_inside_a_domain(catalog: Catalog, prefer: str) -> None:
+    r = resolve(build_query("domain=anime scale=4", catalog), catalog, prefer=prefer)
+    assert r.exact and r.model is not None
+    anime = [e for e in catalog.entries if e.domain == "anime" and e.scale == 4]
+    assert sorted(r.matches) == sorted(e.id for e in anime)
+    if prefer == "fast":
+        # Fastest among the first group the resolver compares: fidelity before
+        # perceptual, no denoising before denoisers.
+        def group(e: ModelEntry) -> tuple[bool, bool]:
+            return (e.objective != "fidelity", e.denoise != "none")
+
+        first = min(group(e) for e in anime)
+        timed = [e for e in anime if group(e) == first and e.speed is not None]
+        fastest = min(timed, key=lambda e: e.speed.ms_per_output_megapixel if e.speed else 0)
+        assert r.model.id == fastest.id

@@ -17,6 +17,8 @@ LIST_COLUMNS = (
     Column("mean_psnr_y", "PSNR", numeric=True),
     Column("ms_per_mp", "MS/MP", numeric=True),
     Column("channels", numeric=True),
+    Column("domain"),
+    Column("denoise"),
     Column("architecture"),
     Column("dataset"),
     Column("implementation"),

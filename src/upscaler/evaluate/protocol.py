@@ -46,7 +46,9 @@ from upscaler.evaluate.metrics import SSIM_WINDOW, psnr, shave, ssim
 
 PROTOCOL_ID = "sr-y-bt601-shave-s-matlab-bicubic-v1"
 BICUBIC_Y_PROTOCOL_ID = "sr-y-only-bicubic-legacy-v1"
-MIN_SCALE = 2
+# Scale 1 is restoration (denoise-only models): the "LR" is the clean HR image itself, so
+# the numbers say how much a model changes an image that has nothing to fix.
+MIN_SCALE = 1
 
 RgbUpscale = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]
 
@@ -78,7 +80,10 @@ def check_size(shape: tuple[int, ...], scale: int, name: str) -> None:
 
 
 def make_lr(hr: npt.NDArray[np.uint8], scale: int) -> npt.NDArray[np.uint8]:
-    """MATLAB ``imresize(HR, 1/scale, 'bicubic')`` of a mod-cropped 8-bit image."""
+    """MATLAB ``imresize(HR, 1/scale, 'bicubic')`` of a mod-cropped 8-bit image (the
+    image itself at scale 1)."""
+    if scale == 1:
+        return hr.copy()
     return imresize(hr, 1.0 / scale)
 
 

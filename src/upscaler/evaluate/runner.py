@@ -129,7 +129,7 @@ class EvalResult:
 
 
 def check_scale(scale: int) -> int:
-    """Scales below 2 are not super-resolution; say so with the fix."""
+    """Scales below 1 are not a model's scale; say so with the fix."""
     if scale < MIN_SCALE:
         raise QueryError(
             f"scale must be an integer >= {MIN_SCALE}, got {scale}",
@@ -138,9 +138,19 @@ def check_scale(scale: int) -> int:
     return scale
 
 
+def _check_baseline_scale(scale: int) -> None:
+    """At scale 1 the baseline would return the ground truth itself (infinite PSNR)."""
+    if scale < 2:
+        raise QueryError(
+            "the bicubic baseline needs a scale >= 2: at scale 1 there is nothing to "
+            "interpolate, and its output would be the ground truth itself",
+            hint="evaluate scale-1 (restoration) models alone, or pass --scale 2 or more",
+        )
+
+
 def bicubic_method(scale: int) -> Method:
     """MATLAB bicubic upward, under the same protocol as the models."""
-    check_scale(scale)
+    _check_baseline_scale(check_scale(scale))
 
     def score(gt: GroundTruth) -> ImageScore:
         return score_rgb(
@@ -152,7 +162,7 @@ def bicubic_method(scale: int) -> Method:
 
 def bicubic_y_method(scale: int) -> Method:
     """The published tables' Y-only bicubic (for checking against the literature)."""
-    check_scale(scale)
+    _check_baseline_scale(check_scale(scale))
 
     def score(gt: GroundTruth) -> ImageScore:
         return score_bicubic_y(gt.rgb, scale, gray=gt.gray)
