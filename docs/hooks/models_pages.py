@@ -39,7 +39,7 @@ from upscaler.explore.present import (
     metric_rows,
     speed_text,
 )
-from upscaler.gallery.measures import common_sets, domain_of, sets_label
+from upscaler.gallery.measures import common_sets, sets_label
 from upscaler.gallery.samples import SampleRunner
 from upscaler.gallery.site import (
     Gallery,
@@ -197,7 +197,7 @@ def overview_table(catalog: Catalog) -> str:
     rows = [
         [
             _model_cell(e, family_link(e.family, _anchor(e))),
-            domain_of(catalog, e),
+            e.domain,
             f"x{e.scale}",
             _mean_psnr_cell(e, sets),
             _speed_cell(e),

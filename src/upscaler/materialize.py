@@ -1,12 +1,13 @@
 """Catalog entry → verified SavedModel on disk, converted once and cached.
 
-This is the glue between ``fetch`` (verified weights files) and ``convert`` (TF.js or
-ncnn → SavedModel). Converted models live under ``savedmodels/<key>/`` in the cache, where
-the key hashes everything the conversion depends on: the weights' sha256s, the model's
-value range and scale, its wrapper (edge pre-padding, size multiple, residual) and the
-converter version. A change to any of them is a new key, never a stale reuse. Each
-SavedModel carries a manifest of its own files' hashes, checked before every load, so a
-tampered or truncated conversion is rebuilt rather than run.
+This is the glue between ``fetch`` (verified weights files) and ``convert`` (TF.js,
+ncnn or waifu2x-chainer npz → SavedModel). Converted models live under
+``savedmodels/<key>/`` in the cache, where the key hashes everything the conversion
+depends on: the weights' sha256s, the model's value range and scale, its wrapper
+(pre-upscale, edge pre-padding, size multiple, residual) and the converter version. A
+change to any of them is a new key, never a stale reuse. Each SavedModel carries a
+manifest of its own files' hashes, checked before every load, so a tampered or truncated
+conversion is rebuilt rather than run.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ logger = logging.getLogger("upscaler.materialize")
 
 MANIFEST = "upscaler-manifest.json"
 
-CONVERTIBLE = ("tfjs-layers", "ncnn")
+CONVERTIBLE = ("tfjs-layers", "ncnn", "npz")
 """Weights formats :func:`prepare_savedmodel` converts."""
 
 READY = ("savedmodel",)
@@ -60,6 +61,7 @@ def entry_wrapper(entry: ModelEntry) -> Wrapper | None:
         prepad=int(getattr(spec, "prepad", 0)),
         multiple=int(getattr(spec, "multiple", 1)),
         residual=getattr(spec, "residual", "none"),
+        preupscale=int(getattr(spec, "preupscale", 1)),
     )
 
 
@@ -167,7 +169,7 @@ def prepare_savedmodel(
     this call converted it, the conversion report."""
 
     def build(out: Path) -> dict[str, Any]:
-        from upscaler.convert import convert_ncnn, convert_tfjs_layers
+        from upscaler.convert import convert_ncnn, convert_npz, convert_tfjs_layers
 
         assert entry.weights is not None
         fmt = entry.weights.format
@@ -179,16 +181,22 @@ def prepare_savedmodel(
                 hint="local SavedModels load directly with Upscaler(model=PATH, scale=N)",
                 cli_hint="local SavedModels load directly with --model PATH --scale N",
             )
-        convert = convert_tfjs_layers if fmt == "tfjs-layers" else convert_ncnn
         files = fetch_entry_files(entry, cache_dir=cache_dir, progress=progress)
-        report = convert(
-            entry.weights.entry_point,
-            out,
-            files=files,
-            value_range=entry.value_range,
-            scale=entry.scale,
-            wrapper=entry_wrapper(entry),
-        )
+        common: dict[str, Any] = {
+            "files": files,
+            "value_range": entry.value_range,
+            "scale": entry.scale,
+            "wrapper": entry_wrapper(entry),
+        }
+        entry_point = entry.weights.entry_point
+        if fmt == "npz":
+            # The file holds weights only; the catalog's architecture is checked against
+            # the one its arrays show.
+            report = convert_npz(entry_point, out, architecture=entry.architecture, **common)
+        elif fmt == "ncnn":
+            report = convert_ncnn(entry_point, out, **common)
+        else:
+            report = convert_tfjs_layers(entry_point, out, **common)
         return report_dict(report)
 
     return cached_savedmodel(savedmodel_key(entry), entry.id, build, cache_dir=cache_dir)

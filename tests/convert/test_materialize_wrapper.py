@@ -34,3 +34,7 @@ def test_wrapper_from_entry_and_in_the_cache_key() -> None:
         for p, m, r in [(18, 2, "none"), (19, 2, "nearest"), (18, 4, "none")]
     }
     assert len(keys) == 3 and plain not in keys
+    # waifu2x-chainer's 1:1 "scale" networks: nearest 2x first, then the padding.
+    spec = SimpleNamespace(prepad=7, multiple=1, residual="none", preupscale=2)
+    assert entry_wrapper(entry(spec)) == Wrapper(prepad=7, preupscale=2)
+    assert savedmodel_key(entry(spec)) not in keys | {plain}

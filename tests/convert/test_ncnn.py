@@ -310,7 +310,7 @@ def test_convert_ncnn_end_to_end(oracle: Any, tf: Any, tmp_path: Path) -> None:
     assert meta["source_format"] == "ncnn"
     assert meta["folded_depth_to_space"] == 1
     assert meta["normalized_prelu"] == 1
-    assert meta["wrapper"] == {"prepad": 0, "multiple": 1, "residual": "none"}
+    assert meta["wrapper"] == {"prepad": 0, "multiple": 1, "residual": "none", "preupscale": 1}
     assert meta["source"]["bin_size"] == param.with_suffix(".bin").stat().st_size
     assert meta["value_range"] == [0.0, 1.0]
     x = image(13, 9)
@@ -404,7 +404,12 @@ def test_wrapper_residual_and_all_together(oracle: Any, tf: Any, tmp_path: Path)
     out = tmp_path / "all-out"
     wrapper = Wrapper(prepad=1, multiple=2, residual="nearest")
     report = convert_ncnn(param, out, scale=2, wrapper=wrapper)
-    assert report.metadata["wrapper"] == {"prepad": 1, "multiple": 2, "residual": "nearest"}
+    assert report.metadata["wrapper"] == {
+        "prepad": 1,
+        "multiple": 2,
+        "residual": "nearest",
+        "preupscale": 1,
+    }
     x = image(9, 7)
     padded = np.pad(x, ((1, 2), (1, 2), (0, 0)), mode="edge")
     want = run_ncnn(param, padded)[:18, :14] + x.repeat(2, 0).repeat(2, 1)

@@ -120,10 +120,12 @@ def test_pinning_keeps_prefer_and_drops_attributes_the_call_does_not_need() -> N
     assert pinned == {
         "model": "esrgan-slim.x4",
         "dataset": ANY,
+        "domain": ANY,
         "scale": ANY,
         "channels": ANY,
         "objective": ANY,
         "degradation": ANY,
+        "denoise": ANY,
         "architecture": ANY,
         "implementation": ANY,
         "pruning": ANY,

@@ -92,7 +92,7 @@ def test_render_copes_with_a_scale_nothing_measured(
 
 
 def test_render_rejects_a_scale_no_model_has(chart: Callable[..., bytes]) -> None:
-    with pytest.raises(QueryError, match="scales in the catalog: 2, 3, 4, 8"):
+    with pytest.raises(QueryError, match="scales in the catalog: 1, 2, 3, 4, 8"):
         chart(default_catalog(), scales=[5])
 
 

@@ -77,7 +77,7 @@ def test_downloads_verifies_converts_and_runs(entry) -> None:
     description = up.describe()
     assert description.runtime.savedmodel == str(folder)
     assert description.runtime.signature is not None
-    assert description.runtime.signature["input"]["shape"] == [None, None, None, 3]
+    assert description.runtime.signature["input"]["shape"] == [None, None, None, entry.channels]
 
 
 @pytest.mark.parametrize("model_id", sorted(REFERENCE_SAMPLES))

@@ -76,14 +76,25 @@ def test_architecture_aliases(catalog: Catalog, spelling: str, canonical: str) -
 
 @pytest.mark.parametrize("channels", ["1", "gray", "L"])
 def test_gray_request_is_adapted_through_rgb(catalog: Catalog, channels: str) -> None:
-    r = resolve_text(f"scale=2 channels={channels}", catalog)
+    # No 1-channel model upscales by 4 (waifu2x-chainer's luma models are x1 and x2).
+    r = resolve_text(f"scale=4 channels={channels}", catalog)
     assert r.exact is False
     assert r.model is not None
-    assert r.model.id == "span.ch48-x2"
+    assert r.model.id == "span.ch48-x4"
     assert [(a.kind, a.detail) for a in r.adapters] == [
         ("gray", "gray replicated to RGB, model, then back to gray")
     ]
     assert r.alternatives[0].describe_differences() == ["channels: 3 ≠ 1 → gray adapter"]
+
+
+def test_gray_x2_request_is_served_by_a_luma_model(catalog: Catalog) -> None:
+    r = resolve_text("scale=2 channels=1", catalog)
+    assert r.exact is True
+    assert r.model is not None
+    assert r.model.family == "waifu2x-chainer"
+    assert r.model.channels == 1 and r.model.denoise == "none"
+    assert not r.adapters
+    assert set(r.matches) == {"waifu2x-chainer.vgg7-y-x2", "waifu2x-chainer.resnet10-y-x2"}
 
 
 # --- scale adapters -----------------------------------------------------------------------
@@ -173,6 +184,7 @@ def test_unmeasured_trained_family_defaults_rank_before_baselines(unmeasured: Ca
         "esrgan-medium.x2",
         "esrgan-slim.x2",
         "esrgan-thick.x2",
+        "waifu2x-chainer.upconv7-x2",
         "pixel-upsampler.x2",
     ]
 

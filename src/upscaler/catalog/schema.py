@@ -295,7 +295,7 @@ class WeightsFile(StrictModel):
 class Weights(StrictModel):
     """Where a model's weights live and how they are stored."""
 
-    format: Literal["tfjs-layers", "ncnn", "savedmodel", "keras"]
+    format: Literal["tfjs-layers", "ncnn", "npz", "savedmodel", "keras"]
     source: Source
     files: list[WeightsFile] = Field(min_length=1)
 
@@ -316,6 +316,10 @@ class Weights(StrictModel):
                 )
             if params[0].removesuffix(".param") + ".bin" not in bins:
                 raise ValueError(f"ncnn weights: {params[0]} needs its .bin beside it")
+        if self.format == "npz" and (
+            len(self.files) != 1 or not self.files[0].path.endswith(".npz")
+        ):
+            raise ValueError("npz weights need exactly one file, the .npz archive")
         paths = [f.path for f in self.files]
         if len(set(paths)) != len(paths):
             raise ValueError("weights files list the same path twice")
@@ -330,8 +334,9 @@ class Weights(StrictModel):
 
     @property
     def entry_point(self) -> str:
-        """The file a converter starts from (the topology JSON for TF.js, the ncnn .param)."""
-        suffix = {"tfjs-layers": ".json", "ncnn": ".param"}.get(self.format)
+        """The file a converter starts from (the topology JSON for TF.js, the ncnn .param,
+        the .npz archive)."""
+        suffix = {"tfjs-layers": ".json", "ncnn": ".param", "npz": ".npz"}.get(self.format)
         for f in self.files:
             if suffix is not None and f.path.endswith(suffix):
                 return f.path
@@ -415,7 +420,8 @@ class Wrapper(StrictModel):
 
     ncnn tools pad and post-process around the graph they ship (edge-replicated
     pre-padding consumed by valid convolutions, sizes rounded up to a multiple, a
-    nearest-neighbour residual added after the network). The converter applies these
+    nearest-neighbour residual added after the network); waifu2x-chainer enlarges the
+    input by nearest neighbour before its 1:1 "scale" networks. The converter applies these
     around the graph, so the SavedModel maps HxW to exactly scale*H x scale*W like every
     other model and the runner needs no per-family code.
     """
@@ -426,6 +432,13 @@ class Wrapper(StrictModel):
     )
     residual: Literal["none", "nearest"] = Field(
         default="none", description="add a nearest-neighbour upscale of the input to the output"
+    )
+    preupscale: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="enlarge the input this many times by nearest neighbour before the "
+        "network (and before prepad); counts in the model's scale",
     )
 
 

@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 LIST_COLUMNS = (
     Column("id"),
     Column("scale", numeric=True),
-    Column("channels", numeric=True),
     Column("mean_psnr_y", "PSNR", numeric=True),
     Column("ms_per_mp", "MS/MP", numeric=True),
+    Column("channels", numeric=True),
     Column("domain"),
     Column("denoise"),
     Column("architecture"),
@@ -25,7 +25,8 @@ LIST_COLUMNS = (
     Column("quantization"),
     Column("pruning"),
 )
-"""`models list` columns, most useful first: a narrow terminal drops them from the end."""
+"""`models list` columns, most useful first: a narrow terminal drops them from the end
+(quality and speed before channels, so 60 columns still show them beside long ids)."""
 
 LIST_HELP = (
     "PSNR is the mean PSNR on luma (dB) over the evaluation sets in `models show` (higher "

@@ -10,7 +10,8 @@ sibling folder that is renamed into place.
 
 Output
     A SavedModel whose ``serving_default`` signature takes ``input`` (float32,
-    ``[None, None, None, 3]``) and returns ``{"output": float32 NHWC}``, plus
+    ``[None, None, None, C]``, C = the graph's input channels: 3, or 1 for a luma model)
+    and returns ``{"output": float32 NHWC}``, plus
     ``upscaler.json`` with the value range, scale, channels, parameter and layer counts,
     the wrapper and :data:`CONVERTER_VERSION` (part of cache keys: bump it whenever the
     bytes a conversion produces could change).
@@ -48,7 +49,7 @@ from upscaler.runtime.savedmodel import (
 
 log = logging.getLogger("upscaler.convert.writer")
 
-CONVERTER_VERSION = "3"
+CONVERTER_VERSION = "4"
 """Version of the conversion recipe; a change invalidates every cached SavedModel."""
 
 PROBE_SIZE = (16, 16)
@@ -80,27 +81,29 @@ class ConversionReport:
 class Wrapper:
     """What a model's own runtime does around the network, as data.
 
-    ``prepad``: edge-replicate this many pixels on every side of the input first (ncnn
-    waifu2x / Real-CUGAN wrappers; the network's valid convolutions and crops consume
-    them). ``multiple``: edge-pad H and W at the bottom/right up to a multiple of this,
-    and crop the output back to scale·H × scale·W. ``residual="nearest"``: add the
-    nearest-neighbour ×scale upsample of the (unpadded) input to the output (Real-CUGAN
-    x4's graph omits it). The defaults change nothing.
+    ``preupscale``: enlarge the input this many times by nearest neighbour before
+    anything else (waifu2x-chainer's vgg7/resnet10 "scale" networks are 1:1 and were
+    trained on a nearest-neighbour 2× input; with it the SavedModel maps H×W to 2H×2W
+    like any other x2 model). ``prepad``: edge-replicate this many pixels on every side
+    of the (enlarged) input (ncnn waifu2x / Real-CUGAN and waifu2x-chainer wrappers; the
+    network's valid convolutions and crops consume them). ``multiple``: edge-pad H and W
+    at the bottom/right up to a multiple of this, and crop the output back to
+    scale·H × scale·W. ``residual="nearest"``: add the nearest-neighbour ×scale upsample
+    of the (unpadded) input to the output (Real-CUGAN x4's graph omits it). The defaults
+    change nothing.
     """
 
     prepad: int = 0
     multiple: int = 1
     residual: Literal["none", "nearest"] = "none"
+    preupscale: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.prepad, bool) or not isinstance(self.prepad, int) or self.prepad < 0:
-            raise ConversionError(f"wrapper prepad {self.prepad!r} must be an integer >= 0")
-        if (
-            isinstance(self.multiple, bool)
-            or not isinstance(self.multiple, int)
-            or self.multiple < 1
-        ):
-            raise ConversionError(f"wrapper multiple {self.multiple!r} must be an integer >= 1")
+        for name in ("prepad", "multiple", "preupscale"):
+            value = getattr(self, name)
+            low = 0 if name == "prepad" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConversionError(f"wrapper {name} {value!r} must be an integer >= {low}")
         if self.residual not in ("none", "nearest"):
             raise ConversionError(
                 f"wrapper residual {self.residual!r} is not supported", hint="none, nearest"
@@ -256,10 +259,10 @@ def wrap(
 ) -> ops.Graph:
     """The graph with the wrapper's ops around it (see :class:`Wrapper`).
 
-    The wrapped graph reads a fresh input; the pad node writes the network's original
-    input name, so no node of the network needs renaming. ``scale`` may be None only
-    when the wrapper does not need it, or with ``pads_only`` (the padding without the
-    crop and residual, to measure the scale).
+    The wrapped graph reads a fresh input; the last wrapper node before the network
+    writes the network's original input name, so no node of the network needs renaming.
+    ``scale`` may be None only when the wrapper does not need it, or with ``pads_only``
+    (the enlarging and padding without the crop and residual, to measure the scale).
     """
     if wrapper.identity:
         return graph
@@ -269,13 +272,18 @@ def wrap(
     if any(name.startswith(_WRAP) for name in names):
         raise ConversionError(f"tensor names starting with {_WRAP!r} are reserved")
     nodes: list[ops.Node] = []
-    p = wrapper.prepad
-    if p or wrapper.multiple > 1:
-        source = _WRAP + "input"
-        pad = ops.EdgePad(pads=(p, p, p, p), multiple=wrapper.multiple)
-        nodes.append(ops.Node("wrapper.pad", "Wrapper", pad, (source,), graph.input))
+    p, factor = wrapper.prepad, wrapper.preupscale
+    padded = p > 0 or wrapper.multiple > 1
+    source = _WRAP + "input" if padded or factor > 1 else graph.input
+    if factor > 1:
+        enlarge = ops.ResizeNearest(factor, factor)
+        enlarged = _WRAP + "enlarged" if padded else graph.input
+        nodes.append(ops.Node("wrapper.preupscale", "Wrapper", enlarge, (source,), enlarged))
     else:
-        source = graph.input
+        enlarged = source
+    if padded:
+        pad = ops.EdgePad(pads=(p, p, p, p), multiple=wrapper.multiple)
+        nodes.append(ops.Node("wrapper.pad", "Wrapper", pad, (enlarged,), graph.input))
     nodes.extend(graph.nodes)
     output = graph.output
     if pads_only:
