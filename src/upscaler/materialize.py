@@ -4,10 +4,10 @@ This is the glue between ``fetch`` (verified weights files) and ``convert`` (TF.
 ncnn or waifu2x-chainer npz → SavedModel). Converted models live under
 ``savedmodels/<key>/`` in the cache, where the key hashes everything the conversion
 depends on: the weights' sha256s, the model's value range and scale, its wrapper
-(pre-upscale, edge pre-padding, size multiple, residual) and the converter version. A
-change to any of them is a new key, never a stale reuse. Each SavedModel carries a
-manifest of its own files' hashes, checked before every load, so a tampered or truncated
-conversion is rebuilt rather than run.
+(pre-upscale, pre-padding and how it is filled, size multiple, residual) and the
+converter version. A change to any of them is a new key, never a stale reuse. Each
+SavedModel carries a manifest of its own files' hashes, checked before every load, so a
+tampered or truncated conversion is rebuilt rather than run.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def entry_wrapper(entry: ModelEntry) -> Wrapper | None:
         multiple=int(getattr(spec, "multiple", 1)),
         residual=getattr(spec, "residual", "none"),
         preupscale=int(getattr(spec, "preupscale", 1)),
+        pad_mode=getattr(spec, "pad_mode", "edge"),
     )
 
 

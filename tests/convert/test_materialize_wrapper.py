@@ -38,3 +38,9 @@ def test_wrapper_from_entry_and_in_the_cache_key() -> None:
     spec = SimpleNamespace(prepad=7, multiple=1, residual="none", preupscale=2)
     assert entry_wrapper(entry(spec)) == Wrapper(prepad=7, preupscale=2)
     assert savedmodel_key(entry(spec)) not in keys | {plain}
+    # How the padding is filled is part of the key; without padding it is moot.
+    reflect = SimpleNamespace(prepad=18, multiple=2, residual="none", pad_mode="reflect")
+    assert entry_wrapper(entry(reflect)) == Wrapper(prepad=18, multiple=2, pad_mode="reflect")
+    assert savedmodel_key(entry(reflect)) not in keys
+    moot = SimpleNamespace(prepad=0, multiple=1, residual="none", pad_mode="reflect")
+    assert savedmodel_key(entry(moot)) == plain

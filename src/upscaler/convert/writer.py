@@ -84,19 +84,22 @@ class Wrapper:
     ``preupscale``: enlarge the input this many times by nearest neighbour before
     anything else (waifu2x-chainer's vgg7/resnet10 "scale" networks are 1:1 and were
     trained on a nearest-neighbour 2× input; with it the SavedModel maps H×W to 2H×2W
-    like any other x2 model). ``prepad``: edge-replicate this many pixels on every side
-    of the (enlarged) input (ncnn waifu2x / Real-CUGAN and waifu2x-chainer wrappers; the
-    network's valid convolutions and crops consume them). ``multiple``: edge-pad H and W
-    at the bottom/right up to a multiple of this, and crop the output back to
-    scale·H × scale·W. ``residual="nearest"``: add the nearest-neighbour ×scale upsample
-    of the (unpadded) input to the output (Real-CUGAN x4's graph omits it). The defaults
-    change nothing.
+    like any other x2 model). ``prepad``: add this many pixels on every side of the
+    (enlarged) input (ncnn waifu2x / Real-CUGAN and waifu2x-chainer wrappers; the
+    network's valid convolutions and crops consume them). ``multiple``: pad H and W at
+    the bottom/right up to a multiple of this, and crop the output back to
+    scale·H × scale·W. ``pad_mode``: how both paddings are filled, by repeating the edge
+    pixel (``"edge"``, waifu2x) or mirroring about it (``"reflect"``, Real-CUGAN: its
+    wrappers and its PyTorch original reflect, and the network was trained seeing that).
+    ``residual="nearest"``: add the nearest-neighbour ×scale upsample of the (unpadded)
+    input to the output (Real-CUGAN x4's graph omits it). The defaults change nothing.
     """
 
     prepad: int = 0
     multiple: int = 1
     residual: Literal["none", "nearest"] = "none"
     preupscale: int = 1
+    pad_mode: ops.PadMode = "edge"
 
     def __post_init__(self) -> None:
         for name in ("prepad", "multiple", "preupscale"):
@@ -108,6 +111,11 @@ class Wrapper:
             raise ConversionError(
                 f"wrapper residual {self.residual!r} is not supported", hint="none, nearest"
             )
+        if self.pad_mode not in ops.PAD_MODES:
+            raise ConversionError(
+                f"wrapper pad_mode {self.pad_mode!r} is not supported",
+                hint=", ".join(ops.PAD_MODES),
+            )
 
     @property
     def needs_scale(self) -> bool:
@@ -116,7 +124,8 @@ class Wrapper:
 
     @property
     def identity(self) -> bool:
-        return self == Wrapper()
+        """Nothing to do: no enlarging, no padding (so the pad mode is moot), no residual."""
+        return self == Wrapper(pad_mode=self.pad_mode)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -282,7 +291,7 @@ def wrap(
     else:
         enlarged = source
     if padded:
-        pad = ops.EdgePad(pads=(p, p, p, p), multiple=wrapper.multiple)
+        pad = ops.EdgePad(pads=(p, p, p, p), multiple=wrapper.multiple, mode=wrapper.pad_mode)
         nodes.append(ops.Node("wrapper.pad", "Wrapper", pad, (enlarged,), graph.input))
     nodes.extend(graph.nodes)
     output = graph.output
