@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from upscaler.catalog.schema import ModelEntry
+
 #: The folder holding Set5/, Set14/, BSD100/ (each with HR/ and MANIFEST.sha256).
 DATASETS_ENV = "UPSCALER_DATASETS"
 DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"
@@ -27,3 +29,16 @@ def standard_set(name: str) -> Path:
             "folder that holds Set5/, Set14/ and BSD100/"
         )
     return folder
+
+
+AWAITING_MEASUREMENT = {"waifu2x-chainer", "waifu2x-cunet", "waifu2x-upconv7", "realcugan"}
+"""Shipped families some of whose models are not measured yet (measuring is one model at a
+time on one 2-core machine; the lead works through them). Their unmeasured models skip
+the per-model number tests with that reason; every measured model is checked in full.
+Remove a family here once all its metrics and speeds are in the catalog."""
+
+
+def skip_if_awaiting(entry: ModelEntry, measured: bool) -> None:
+    """Skip (visibly) an unmeasured model of a family still being measured."""
+    if not measured and entry.family in AWAITING_MEASUREMENT:
+        pytest.skip(f"{entry.id}: family {entry.family} is still being measured")

@@ -11,6 +11,7 @@ import random
 from collections.abc import Mapping
 
 import pytest
+from eval_helpers import AWAITING_MEASUREMENT
 
 from upscaler.catalog import Catalog, default_catalog
 from upscaler.catalog.schema import Metric, Metrics, Provenance, Speed
@@ -177,10 +178,6 @@ def test_balanced_ties_within_the_noise_go_to_the_faster_model() -> None:
     # The same rule orders the alternatives of a query nothing matches exactly.
     alternatives = resolve({"scale": 2, "channels": 4}, catalog, prefer="balanced").alternatives
     assert [a.id for a in alternatives[:2]] == ["esrgan-slim.x2", "esrgan-legacy.psnr-small-x2"]
-
-
-AWAITING_MEASUREMENT = {"waifu2x-chainer", "waifu2x-cunet", "waifu2x-upconv7", "realcugan"}
-"""Shipped families whose metrics and speeds are not measured yet."""
 
 
 def test_the_shipped_global_default_is_the_balanced_choice_at_its_scale() -> None:
