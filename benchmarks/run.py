@@ -156,7 +156,7 @@ def section_speed(models: list[str], size: int, repeats: int) -> tuple[str, dict
     pixels = common.sample_image(size, size)
     for model_id in models:
         entry, model = common.load_model(model_id)
-        seconds = time_tiled(entry, model, pixels, repeats)
+        seconds = time_tiled(entry, model, common.model_input(entry, pixels), repeats)
         speeds[model_id] = ms_per_mp(seconds, size, entry.scale)
         rows.append([model_id, f"{seconds:.3f}", f"{speeds[model_id]:,.0f}"])
         print(f"  speed {model_id}: {seconds:.3f} s", file=sys.stderr, flush=True)
@@ -507,7 +507,7 @@ def write_speeds(size: int, repeats: int, models: list[str] | None) -> str:
     by_file: dict[Path, dict[str, dict[str, Any]]] = {}
     for entry in entries:
         _, model = common.load_model(entry.id)
-        seconds = time_tiled(entry, model, pixels, repeats)
+        seconds = time_tiled(entry, model, common.model_input(entry, pixels), repeats)
         speed = round(ms_per_mp(seconds, size, entry.scale), 1)
         by_file.setdefault(common.family_file(entry), {})[entry.variant] = {
             "speed": {"ms_per_output_megapixel": speed, "provenance": provenance}
