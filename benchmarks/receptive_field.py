@@ -25,6 +25,17 @@ longest paths, residual scaling); the recorded context is the measured field rou
 a multiple of 4 (``--round``). The script prints both, and the distances at which the
 change falls below 1e-4 and below half a grey level, to show how concentrated the field is.
 
+Models with global pooling (``tiling.global_pool``: the squeeze-and-excitation blocks of
+waifu2x CUNet and Real-CUGAN) see their whole input, so one changed pixel moves every
+output a little and the field above would be the image. What tiling needs is the *local*
+field once the pooled averages are shared between tiles (what a runner that honours
+``global_pool`` does, and what realcugan-ncnn-vulkan's syncgap mode does), so for these
+models every average is held at its value on the unperturbed image
+(:class:`FrozenPools`), in the measurement and in the tiled-vs-whole check. The analytic
+walk likewise leaves the pooled branch out. Their U-Nets downsample, so tiles agree with
+the whole image only where windows start on the model's size multiple: the check uses
+image sides that the planner splits at multiples of 8.
+
 Usage::
 
     python benchmarks/receptive_field.py                 # every family, print only
@@ -132,13 +143,19 @@ def analytic_field_of_ops(graph: Any) -> int:
         factor = max(r[1] for r in inputs)
         op = node.op
         if isinstance(op, ops.GlobalAvgPool):
-            raise SystemExit(f"{node.name}: global pooling sees the whole image (no field)")
+            # The pooled vector reaches everywhere; that part is the runner's business
+            # (tiling.global_pool). Only the local field is walked on.
+            field = 0.0
         if isinstance(op, ops.Conv2D):
-            if max(op.strides) != 1:
-                raise SystemExit(f"{node.name}: strided convolution not handled")
             kh, kw = op.kernel.shape[:2]
-            step = max(op.dilation[0] * (kh - 1) // 2, op.dilation[1] * (kw - 1) // 2)
-            field += step / factor
+            if max(op.strides) != 1:
+                # A downsampling convolution reads kernel - 1 pixels to one side at its
+                # input's resolution; the resolution then drops by the stride.
+                field += max(op.dilation[0] * (kh - 1), op.dilation[1] * (kw - 1)) / factor
+                factor /= max(op.strides)
+            else:
+                step = max(op.dilation[0] * (kh - 1) // 2, op.dilation[1] * (kw - 1) // 2)
+                field += step / factor
         elif isinstance(op, ops.Conv2DTranspose):
             factor *= max(op.strides)
             field += max(op.kernel.shape[:2]) / factor
@@ -174,6 +191,108 @@ def entry_analytic_field(entry: Any) -> int:
     if entry.weights.format == "ncnn":
         return analytic_field_of_ops(ncnn_graph_of(entry))
     return analytic_field(model_json_of(entry))
+
+
+def wrapped_graph_of(entry: Any) -> Any:
+    """The graph the converter saves for a catalog ncnn model: its wrapper around the
+    network, and the same rewrites."""
+    from upscaler.convert.rewrites import (
+        fold_torch_depth_to_space,
+        fuse_pointwise_concats,
+        normalize_prelu_slopes,
+        prune,
+    )
+    from upscaler.convert.writer import wrap
+    from upscaler.materialize import entry_wrapper
+
+    graph = ncnn_graph_of(entry)
+    wrapper = entry_wrapper(entry)
+    if wrapper is not None:
+        graph = wrap(graph, wrapper, entry.scale)
+    for rewrite in (prune, fuse_pointwise_concats, fold_torch_depth_to_space):
+        graph = rewrite(graph)[0]
+    return normalize_prelu_slopes(graph)[0]
+
+
+class FrozenPools:
+    """A model whose global average pools output held values instead of their input's
+    mean: the local part of a squeeze-and-excitation network, as a tiled runner that
+    shares the pooled averages between tiles computes it.
+
+    Two modules built from the converter's graph: a probe returning every pooled vector
+    (concatenated) for an image, and the network with each pool replaced by a constant
+    held in a variable. :meth:`freeze` sets the variables from an image; :meth:`predict`
+    freezes on the batch's first image and runs the whole batch, so a perturbed copy
+    beside its base sees the base's averages.
+    """
+
+    def __init__(self, entry: Any) -> None:
+        from upscaler.convert import ops
+        from upscaler.convert.builder import build_module
+        from upscaler.convert.rewrites import prune
+        from upscaler.runtime.savedmodel import require_tensorflow
+
+        self.tf = require_tensorflow()
+        graph = wrapped_graph_of(entry)
+        pools = [n for n in graph.nodes if isinstance(n.op, ops.GlobalAvgPool)]
+        if not pools:
+            raise SystemExit(f"{entry.id}: tiling.global_pool is set but the graph has no pool")
+        probe_nodes = (
+            *graph.nodes,
+            ops.Node("pools", "Concat", ops.Concat(), tuple(n.output for n in pools), "__pools"),
+        )
+        probe = prune(ops.Graph(graph.input, probe_nodes, "__pools"))[0]
+        self.probe = build_module(self.tf, probe)
+        self.widths: list[int] = []
+        self.names: list[str] = []
+        nodes = []
+        for node in graph.nodes:
+            if not isinstance(node.op, ops.GlobalAvgPool):
+                nodes.append(node)
+                continue
+            width = self._channels(graph, node)
+            name = f"frozen_pool_{len(self.widths)}"
+            value = np.zeros((1, 1, 1, width), np.float32)
+            nodes.append(ops.Node(name, "FrozenPool", ops.Constant(value), (), node.output))
+            self.widths.append(width)
+            self.names.append(name)
+        self.module = build_module(self.tf, ops.Graph(graph.input, tuple(nodes), graph.output))
+        by_name = {v.name.split(":")[0]: v for v in self.module.weights_list}
+        self.variables = [by_name[f"{name}_value"] for name in self.names]
+
+    @staticmethod
+    def _channels(graph: Any, pool: Any) -> int:
+        """Channels of a pool's input: the next Dense after it reads exactly that many."""
+        from upscaler.convert import ops
+
+        consumers = [n for n in graph.nodes if pool.output in n.inputs]
+        for node in consumers:
+            if isinstance(node.op, ops.Dense):
+                return int(node.op.kernel.shape[0])
+        raise SystemExit(f"{pool.name}: no dense layer reads the pooled vector")
+
+    def freeze(self, image: np.ndarray) -> None:
+        """Hold every pool at its value on ``image`` (NHWC, one image, value range)."""
+        pooled = self.probe.serve(self.tf.constant(image[:1]))["output"].numpy()
+        start = 0
+        for variable, width in zip(self.variables, self.widths, strict=True):
+            variable.assign(pooled[:, :, :, start : start + width])
+            start += width
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.freeze(batch)
+        return np.asarray(self.module.serve(self.tf.constant(batch))["output"])
+
+    def as_loaded(self, loaded: Any) -> Any:
+        """``loaded`` (the catalog model's LoadedModel) running the frozen network, for
+        the tiled runner."""
+        module = self.module
+
+        def function(**inputs: Any) -> Any:
+            (batch,) = inputs.values()
+            return {loaded.output_name: module.serve(batch)["output"]}
+
+        return dataclasses.replace(loaded, _function=function)
 
 
 def model_json_of(entry: Any) -> Path:
@@ -248,17 +367,31 @@ def verified_text(max_diff: int, differ: int, tiles: int) -> str:
     return f"max {max_diff}; {differ} values differ ({tiles} tiles)"
 
 
-def verify_context(model: Any, entry: Any, context: int) -> tuple[int, int, int]:
+def verify_context(
+    model: Any, entry: Any, context: int, frozen: FrozenPools | None = None
+) -> tuple[int, int, int]:
     """Tiled (``context``, tiles of ``max(32, context)``) vs whole-image on a photo-like
-    image: (largest difference in grey levels, number of values that differ, tiles)."""
+    image: (largest difference in grey levels, number of values that differ, tiles).
+
+    With ``frozen`` (global-pool models) the tiles run with the whole image's pooled
+    averages, and the sides are multiples of 8 so that every window starts on a multiple
+    of 4 (see the module docstring)."""
     from upscaler.runtime.tiled import TiledRunner
     from upscaler.runtime.whole_image import upscale_rgb
 
     tile = max(32, context)
     side = 2 * tile + 2 * context + 17  # three tiles a side: every kind of seam
-    pixels = common.sample_image(side, side - 6, seed=3)
+    width = side - 6
+    if frozen is not None:
+        side, width = round_up(side, 8), round_up(width, 8)
+    pixels = common.sample_image(side, width, seed=3)
+    tiled_model = model
+    if frozen is not None:
+        lo, hi = (float(v) for v in entry.value_range)
+        frozen.freeze((pixels[None].astype(np.float32) / 255.0) * (hi - lo) + lo)
+        tiled_model = frozen.as_loaded(model)
     runner = TiledRunner(
-        model,
+        tiled_model,
         scale=entry.scale,
         value_range=entry.value_range,
         tile=tile,
@@ -273,6 +406,10 @@ def verify_context(model: Any, entry: Any, context: int) -> tuple[int, int, int]
 
 
 # ----------------------------------------------------------------------------- main
+
+
+def global_pool(entry: Any) -> bool:
+    return bool(entry.tiling is not None and entry.tiling.global_pool)
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -328,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         ):
             continue
         _, model = common.load_model(entry.id)
+        if global_pool(entry):
+            model = FrozenPools(entry)
         start = time.perf_counter()
         probe = result.analytic if args.cap is None else min(result.analytic, args.cap)
         measured, at_1e4, half, size = measure_field(model, entry, probe)
@@ -355,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
         result.context = context_of(entry)
         if result.measured is not None:
             _, model = common.load_model(entry.id)
-            result.verified = verify_context(model, entry, result.context)
+            frozen = FrozenPools(entry) if global_pool(entry) else None
+            result.verified = verify_context(model, entry, result.context, frozen)
             print(f"  verified {entry.id}: {result.verified}", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     known: dict[str, Any] = {}

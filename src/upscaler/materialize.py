@@ -3,10 +3,10 @@
 This is the glue between ``fetch`` (verified weights files) and ``convert`` (TF.js or
 ncnn → SavedModel). Converted models live under ``savedmodels/<key>/`` in the cache, where
 the key hashes everything the conversion depends on: the weights' sha256s, the model's
-value range and scale, its wrapper (edge pre-padding, size multiple, residual) and the
-converter version. A change to any of them is a new key, never a stale reuse. Each
-SavedModel carries a manifest of its own files' hashes, checked before every load, so a
-tampered or truncated conversion is rebuilt rather than run.
+value range and scale, its wrapper (pre-padding and how it is filled, size multiple,
+residual) and the converter version. A change to any of them is a new key, never a stale
+reuse. Each SavedModel carries a manifest of its own files' hashes, checked before every
+load, so a tampered or truncated conversion is rebuilt rather than run.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def entry_wrapper(entry: ModelEntry) -> Wrapper | None:
         prepad=int(getattr(spec, "prepad", 0)),
         multiple=int(getattr(spec, "multiple", 1)),
         residual=getattr(spec, "residual", "none"),
+        pad_mode=getattr(spec, "pad_mode", "edge"),
     )
 
 

@@ -445,7 +445,7 @@ def test_overlay_valid_new_family_on_shipped_catalog(
 
     assert main(["catalog", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith(f"ok: {shipped_catalog_dir()}: 30 models in 8 families")
+    assert out.startswith(f"ok: {shipped_catalog_dir()}: 66 models in 11 families")
     assert err == ""
 
 
@@ -494,7 +494,7 @@ def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_shipped_catalog_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
     assert capsys.readouterr().out.strip() == (
-        f"ok: {shipped_catalog_dir()}: 29 models in 7 families"
+        f"ok: {shipped_catalog_dir()}: 65 models in 10 families"
     )
 
 

@@ -34,7 +34,7 @@ per_wheel_entry = pytest.mark.parametrize("entry", FROM_WHEELS, ids=[e.id for e 
 
 
 def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
-    assert len(ENTRIES) == 29
+    assert len(ENTRIES) == 65
     assert Counter(e.family for e in ENTRIES) == {
         "esrgan-legacy": 5,
         "esrgan-medium": 4,
@@ -43,9 +43,12 @@ def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
         "pixel-upsampler": 3,
         "span": 4,
         "realesrgan": 5,
+        "waifu2x-cunet": 9,
+        "waifu2x-upconv7": 10,
+        "realcugan": 17,
     }
     assert len(UPSCALERJS) == 20
-    assert len(FROM_WHEELS) == 9
+    assert len(FROM_WHEELS) == 45
     assert len(CATALOG.by_id) == len(ENTRIES), "model ids must be unique"
 
 
@@ -192,9 +195,10 @@ def test_pixel_upsampler_is_an_untrained_nearest_baseline(entry: ModelEntry) -> 
 @per_entry
 def test_objective_says_what_the_model_is_for(entry: ModelEntry) -> None:
     # GAN-trained models are perceptual: their PSNR is measured but never ranks them.
-    gan = entry.family == "realesrgan" or entry.id == "esrgan-legacy.gans-x4"
+    real_world = entry.family in ("realesrgan", "realcugan")
+    gan = real_world or entry.id == "esrgan-legacy.gans-x4"
     assert entry.objective == ("perceptual" if gan else "fidelity")
-    assert entry.degradation == ("real-world" if entry.family == "realesrgan" else "bicubic")
+    assert entry.degradation == ("real-world" if real_world else "bicubic")
 
 
 @per_family

@@ -34,3 +34,9 @@ def test_wrapper_from_entry_and_in_the_cache_key() -> None:
         for p, m, r in [(18, 2, "none"), (19, 2, "nearest"), (18, 4, "none")]
     }
     assert len(keys) == 3 and plain not in keys
+    # How the padding is filled is part of the key; without padding it is moot.
+    reflect = SimpleNamespace(prepad=18, multiple=2, residual="none", pad_mode="reflect")
+    assert entry_wrapper(entry(reflect)) == Wrapper(prepad=18, multiple=2, pad_mode="reflect")
+    assert savedmodel_key(entry(reflect)) not in keys
+    moot = SimpleNamespace(prepad=0, multiple=1, residual="none", pad_mode="reflect")
+    assert savedmodel_key(entry(moot)) == plain

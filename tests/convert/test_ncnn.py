@@ -310,7 +310,7 @@ def test_convert_ncnn_end_to_end(oracle: Any, tf: Any, tmp_path: Path) -> None:
     assert meta["source_format"] == "ncnn"
     assert meta["folded_depth_to_space"] == 1
     assert meta["normalized_prelu"] == 1
-    assert meta["wrapper"] == {"prepad": 0, "multiple": 1, "residual": "none"}
+    assert meta["wrapper"] == {"prepad": 0, "multiple": 1, "residual": "none", "pad_mode": "edge"}
     assert meta["source"]["bin_size"] == param.with_suffix(".bin").stat().st_size
     assert meta["value_range"] == [0.0, 1.0]
     x = image(13, 9)
@@ -387,6 +387,17 @@ def test_wrapper_multiple_with_odd_sizes(
     np.testing.assert_allclose(got, want, rtol=0, atol=ATOL)
 
 
+def eats_one_then_strided(seed: int) -> NcnnModel:
+    """A valid convolution (eats 1 px per side), then a stride-2 one and a x4 shuffle:
+    x2 with prepad 1 and even sizes (multiple 2)."""
+    m = NcnnModel(seed)
+    m.input()
+    m.conv("v", "in0", "a", 3, 8, 3, pad=0)
+    m.conv("s", "a", "b", 8, 48, 3, pad=1, stride=2)
+    m.add("PixelShuffle", "ps", ["b"], ["out0"], {0: 4})
+    return m
+
+
 def test_wrapper_residual_and_all_together(oracle: Any, tf: Any, tmp_path: Path) -> None:
     param = strided().write(tmp_path / "m")
     out = tmp_path / "res"
@@ -395,16 +406,16 @@ def test_wrapper_residual_and_all_together(oracle: Any, tf: Any, tmp_path: Path)
     want = run_ncnn(param, x) + x.repeat(2, 0).repeat(2, 1)
     np.testing.assert_allclose(load_savedmodel(out).predict(x[None])[0], want, atol=ATOL)
 
-    m = NcnnModel(3)
-    m.input()
-    m.conv("v", "in0", "a", 3, 8, 3, pad=0)  # eats 1 px per side
-    m.conv("s", "a", "b", 8, 48, 3, pad=1, stride=2)  # needs even sizes
-    m.add("PixelShuffle", "ps", ["b"], ["out0"], {0: 4})
-    param = m.write(tmp_path / "all")
+    param = eats_one_then_strided(3).write(tmp_path / "all")
     out = tmp_path / "all-out"
     wrapper = Wrapper(prepad=1, multiple=2, residual="nearest")
     report = convert_ncnn(param, out, scale=2, wrapper=wrapper)
-    assert report.metadata["wrapper"] == {"prepad": 1, "multiple": 2, "residual": "nearest"}
+    assert report.metadata["wrapper"] == {
+        "prepad": 1,
+        "multiple": 2,
+        "residual": "nearest",
+        "pad_mode": "edge",
+    }
     x = image(9, 7)
     padded = np.pad(x, ((1, 2), (1, 2), (0, 0)), mode="edge")
     want = run_ncnn(param, padded)[:18, :14] + x.repeat(2, 0).repeat(2, 1)
@@ -412,11 +423,59 @@ def test_wrapper_residual_and_all_together(oracle: Any, tf: Any, tmp_path: Path)
     np.testing.assert_allclose(got, want, rtol=0, atol=ATOL)
 
 
+def reflected_by_ncnn(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """``x`` (HWC) extended by ncnn's own BORDER_REFLECT (type 2), the call Real-CUGAN's
+    CPU wrapper makes; the Python binding's enum names only types 0 and 1."""
+    import ncnn
+
+    chw = np.ascontiguousarray(x.transpose(2, 0, 1))
+    padded = ncnn.copy_make_border(ncnn.Mat(chw).clone(), top, bottom, left, right, 2, 0.0)
+    return np.array(padded).transpose(1, 2, 0).copy()
+
+
+@pytest.mark.parametrize(("h", "w"), [(11, 8), (10, 9)])
+def test_wrapper_reflect_prepad_and_multiple(
+    oracle: Any, tf: Any, tmp_path: Path, h: int, w: int
+) -> None:
+    # Real-CUGAN's wrappers mirror the image (without repeating its edge pixel) for both
+    # the prepad and the rows and columns that round the size up to the multiple.
+    param = eats_one_then_strided(5).write(tmp_path / "m")
+    out = tmp_path / "out"
+    wrapper = Wrapper(prepad=1, multiple=2, pad_mode="reflect")
+    report = convert_ncnn(param, out, scale=2, wrapper=wrapper)
+    assert report.metadata["wrapper"]["pad_mode"] == "reflect"
+    x = image(h, w)
+    padded = reflected_by_ncnn(x, 1, 1 + h % 2, 1, 1 + w % 2)
+    np.testing.assert_array_equal(
+        padded, np.pad(x, ((1, 1 + h % 2), (1, 1 + w % 2), (0, 0)), mode="reflect")
+    )
+    want = run_ncnn(param, padded)[: 2 * h, : 2 * w]
+    got = load_savedmodel(out).predict(x[None])[0]
+    assert got.shape == (2 * h, 2 * w, 3)
+    np.testing.assert_allclose(got, want, rtol=0, atol=ATOL)
+    edge = tmp_path / "edge"
+    convert_ncnn(param, edge, scale=2, wrapper=Wrapper(prepad=1, multiple=2))
+    assert not np.allclose(load_savedmodel(edge).predict(x[None])[0], want, atol=ATOL)
+
+
+@pytest.mark.parametrize(("h", "w"), [(9, 7), (2, 3), (1, 4)])
+def test_reflect_padding_wider_than_the_image_folds_like_numpy(tf: Any, h: int, w: int) -> None:
+    from upscaler.convert.builder import build_module
+
+    pad = ops.EdgePad(pads=(5, 4, 6, 3), multiple=4, mode="reflect")
+    graph = ops.Graph("x", (ops.Node("pad", "Wrapper", pad, ("x",), "y"),), "y")
+    x = image(h, w)
+    got = np.asarray(build_module(tf, graph).serve(tf.constant(x[None]))["output"])[0]
+    extra_h, extra_w = (-h) % 4, (-w) % 4
+    want = np.pad(x, ((5, 4 + extra_h), (6, 3 + extra_w), (0, 0)), mode="reflect")
+    np.testing.assert_array_equal(got, want)
+
+
 def test_wrapper_scale_mismatch_and_validation(tf: Any, tmp_path: Path) -> None:
     param = strided().write(tmp_path / "m")
     with pytest.raises(ConversionError, match="upscales by 2, but scale=3"):
         convert_ncnn(param, tmp_path / "out", scale=3)
-    for bad in ({"prepad": -1}, {"multiple": 0}, {"residual": "bicubic"}):
+    for bad in ({"prepad": -1}, {"multiple": 0}, {"residual": "bicubic"}, {"pad_mode": "wrap"}):
         with pytest.raises(ConversionError, match="wrapper"):
             Wrapper(**bad)  # type: ignore[arg-type]
 

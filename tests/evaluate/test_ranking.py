@@ -179,6 +179,10 @@ def test_balanced_ties_within_the_noise_go_to_the_faster_model() -> None:
     assert [a.id for a in alternatives[:2]] == ["esrgan-slim.x2", "esrgan-legacy.psnr-small-x2"]
 
 
+AWAITING_MEASUREMENT = {"waifu2x-cunet", "waifu2x-upconv7", "realcugan"}
+"""Shipped families whose metrics and speeds are not measured yet."""
+
+
 def test_the_shipped_global_default_is_the_balanced_choice_at_its_scale() -> None:
     # The global default is chosen by the numbers; this fails when re-measured numbers
     # (metrics or speed) would choose another trained model, so the choice is revisited.
@@ -189,8 +193,12 @@ def test_the_shipped_global_default_is_the_balanced_choice_at_its_scale() -> Non
         for e in catalog.entries
         if e.scale == home.scale and not catalog.vocab.is_baseline(e.architecture)
     ]
-    assert all(e.metrics is not None and e.speed is not None for e in trained)
-    assert rank(trained, catalog, "balanced")[0].id == home.id
+    measured = [e for e in trained if e.metrics is not None and e.speed is not None]
+    # Families added before the lead measured them (one model at a time, on one machine):
+    # remove a family here when its metrics and speeds are in the catalog.
+    pending = {e.family for e in trained if e not in measured}
+    assert pending <= AWAITING_MEASUREMENT, f"unmeasured x{home.scale} models: {pending}"
+    assert rank(measured, catalog, "balanced")[0].id == home.id
 
 
 def test_no_attributes_with_another_preference_ranks_the_default_scale() -> None:

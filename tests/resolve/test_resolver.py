@@ -165,6 +165,8 @@ def test_only_exact_match(catalog: Catalog) -> None:
 
 
 def test_unmeasured_trained_family_defaults_rank_before_baselines(unmeasured: Catalog) -> None:
+    # Trained fidelity models first, then the baseline; a perceptual model (Real-CUGAN)
+    # comes after every fidelity one when the query names no objective.
     r = resolve_text("scale=2", unmeasured)
     defaults = [m for m in r.matches if unmeasured.by_id[m].default]
     assert defaults == [
@@ -173,7 +175,10 @@ def test_unmeasured_trained_family_defaults_rank_before_baselines(unmeasured: Ca
         "esrgan-medium.x2",
         "esrgan-slim.x2",
         "esrgan-thick.x2",
+        "waifu2x-cunet.x2",
+        "waifu2x-upconv7.photo-x2",
         "pixel-upsampler.x2",
+        "realcugan.se-x2",
     ]
 
 

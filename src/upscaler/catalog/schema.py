@@ -353,19 +353,24 @@ class Tiling(StrictModel):
 class Wrapper(StrictModel):
     """How the publisher's runtime calls the network, as data rather than code per family.
 
-    ncnn tools pad and post-process around the graph they ship (edge-replicated
-    pre-padding consumed by valid convolutions, sizes rounded up to a multiple, a
-    nearest-neighbour residual added after the network). The converter applies these
-    around the graph, so the SavedModel maps HxW to exactly scale*H x scale*W like every
-    other model and the runner needs no per-family code.
+    ncnn tools pad and post-process around the graph they ship (pre-padding consumed by
+    valid convolutions, sizes rounded up to a multiple, a nearest-neighbour residual added
+    after the network). The converter applies these around the graph, so the SavedModel
+    maps HxW to exactly scale*H x scale*W like every other model and the runner needs no
+    per-family code.
     """
 
-    prepad: int = Field(default=0, ge=0, le=256, description="edge-replicated pixels per side")
+    prepad: int = Field(default=0, ge=0, le=256, description="pixels added on every side")
     multiple: int = Field(
-        default=1, ge=1, le=64, description="input sides padded (edge) up to a multiple of this"
+        default=1, ge=1, le=64, description="input sides padded up to a multiple of this"
     )
     residual: Literal["none", "nearest"] = Field(
         default="none", description="add a nearest-neighbour upscale of the input to the output"
+    )
+    pad_mode: Literal["edge", "reflect"] = Field(
+        default="edge",
+        description="how the prepad and the multiple's padding are filled: the edge pixel "
+        "repeated (waifu2x) or the image mirrored about it (Real-CUGAN)",
     )
 
 

@@ -14,16 +14,18 @@ if TYPE_CHECKING:
 LIST_COLUMNS = (
     Column("id"),
     Column("scale", numeric=True),
-    Column("channels", numeric=True),
     Column("mean_psnr_y", "PSNR", numeric=True),
     Column("ms_per_mp", "MS/MP", numeric=True),
+    Column("channels", numeric=True),
     Column("architecture"),
     Column("dataset"),
     Column("implementation"),
     Column("quantization"),
     Column("pruning"),
 )
-"""`models list` columns, most useful first: a narrow terminal drops them from the end."""
+"""`models list` columns, most useful first: a narrow terminal drops them from the end
+(channels after quality and speed: nearly every model is RGB, and ids as long as
+``waifu2x-upconv7.photo-noise3-x2`` leave 60 columns room for only four more)."""
 
 LIST_HELP = (
     "PSNR is the mean PSNR on luma (dB) over the evaluation sets in `models show` (higher "

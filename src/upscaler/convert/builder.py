@@ -342,6 +342,15 @@ def _edge_index(tf: Any, n: Any, before: int, after: Any) -> Any:
     return tf.clip_by_value(tf.range(-before, n + after), 0, n - 1)
 
 
+def _reflect_index(tf: Any, n: Any, before: int, after: Any) -> Any:
+    """Indices of a mirror about the first and last pixel (numpy ``reflect``): a triangle
+    wave of period 2(n-1), so pads wider than the image fold back as numpy's do, and a
+    one-pixel axis repeats its pixel."""
+    period = tf.maximum(2 * (n - 1), 1)
+    index = tf.math.floormod(tf.range(-before, n + after), period)
+    return tf.minimum(index, period - index)
+
+
 def _build_edge_pad(tf: Any, op: Any, inputs: list[Any], w: Weights) -> Any:
     x = inputs[0]
     top, bottom, left, right = op.pads
@@ -351,8 +360,9 @@ def _build_edge_pad(tf: Any, op: Any, inputs: list[Any], w: Weights) -> Any:
     m = op.multiple
     extra_h = (m - s[1] % m) % m
     extra_w = (m - s[2] % m) % m
-    y = tf.gather(x, _edge_index(tf, s[1], top, bottom + extra_h), axis=1)
-    return tf.gather(y, _edge_index(tf, s[2], left, right + extra_w), axis=2)
+    index = _reflect_index if op.mode == "reflect" else _edge_index
+    y = tf.gather(x, index(tf, s[1], top, bottom + extra_h), axis=1)
+    return tf.gather(y, index(tf, s[2], left, right + extra_w), axis=2)
 
 
 _BUILDERS: dict[type[ops.Op], Builder] = {

@@ -55,6 +55,11 @@ _ACT_PARAMS: dict[str, int] = {"leaky_relu": 1, "clip": 2, "hardswish": 2}
 Padding = Literal["same", "valid"] | tuple[int, int, int, int]
 """TensorFlow's SAME / VALID, or explicit zero padding (top, bottom, left, right)."""
 
+PadMode = Literal["edge", "reflect"]
+"""How :class:`EdgePad` fills the pixels it adds (numpy's names)."""
+
+PAD_MODES: tuple[PadMode, ...] = ("edge", "reflect")
+
 
 def as_array(value: npt.ArrayLike, what: str) -> Array:
     """A float32, C-contiguous, finite copy (weights must never alias a parser's buffer)."""
@@ -386,15 +391,25 @@ class ResizeCubic(Op):
 
 @dataclass(frozen=True, eq=False)
 class EdgePad(Op):
-    """Replicate edge pixels: ``pads`` = (top, bottom, left, right), plus at the bottom
-    and right whatever brings the input's H and W up to a multiple of ``multiple``."""
+    """Extend the image past its edges: ``pads`` = (top, bottom, left, right), plus at the
+    bottom and right whatever brings the input's H and W up to a multiple of ``multiple``.
+
+    ``mode="edge"`` repeats the edge pixel (waifu2x's wrapper); ``mode="reflect"`` mirrors
+    the image about its edge pixel without repeating it (numpy's ``reflect``, ncnn's
+    ``BORDER_REFLECT``: Real-CUGAN's wrappers, PyTorch and ncnn alike). Reflection wider
+    than the image folds back and forth, as numpy's does."""
 
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     multiple: int = 1
+    mode: PadMode = "edge"
 
     def __post_init__(self) -> None:
         if min(self.pads) < 0 or self.multiple < 1:
             raise ConversionError(f"EdgePad {self.pads!r} / multiple {self.multiple} invalid")
+        if self.mode not in PAD_MODES:
+            raise ConversionError(
+                f"EdgePad mode {self.mode!r} is not supported", hint=", ".join(PAD_MODES)
+            )
 
 
 # --------------------------------------------------------------------------- graph

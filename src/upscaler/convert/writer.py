@@ -94,17 +94,21 @@ class ConversionReport:
 class Wrapper:
     """What a model's own runtime does around the network, as data.
 
-    ``prepad``: edge-replicate this many pixels on every side of the input first (ncnn
-    waifu2x / Real-CUGAN wrappers; the network's valid convolutions and crops consume
-    them). ``multiple``: edge-pad H and W at the bottom/right up to a multiple of this,
-    and crop the output back to scale·H × scale·W. ``residual="nearest"``: add the
-    nearest-neighbour ×scale upsample of the (unpadded) input to the output (Real-CUGAN
-    x4's graph omits it). The defaults change nothing.
+    ``prepad``: add this many pixels on every side of the input first (ncnn waifu2x /
+    Real-CUGAN wrappers; the network's valid convolutions and crops consume them).
+    ``multiple``: pad H and W at the bottom/right up to a multiple of this, and crop the
+    output back to scale·H × scale·W. ``pad_mode``: how both paddings are filled, by
+    repeating the edge pixel (``"edge"``, waifu2x) or mirroring about it (``"reflect"``,
+    Real-CUGAN: its wrappers and its PyTorch original reflect, and the network was trained
+    seeing that). ``residual="nearest"``: add the nearest-neighbour ×scale upsample of the
+    (unpadded) input to the output (Real-CUGAN x4's graph omits it). The defaults change
+    nothing.
     """
 
     prepad: int = 0
     multiple: int = 1
     residual: Literal["none", "nearest"] = "none"
+    pad_mode: ops.PadMode = "edge"
 
     def __post_init__(self) -> None:
         if isinstance(self.prepad, bool) or not isinstance(self.prepad, int) or self.prepad < 0:
@@ -119,6 +123,11 @@ class Wrapper:
             raise ConversionError(
                 f"wrapper residual {self.residual!r} is not supported", hint="none, nearest"
             )
+        if self.pad_mode not in ops.PAD_MODES:
+            raise ConversionError(
+                f"wrapper pad_mode {self.pad_mode!r} is not supported",
+                hint=", ".join(ops.PAD_MODES),
+            )
 
     @property
     def needs_scale(self) -> bool:
@@ -127,7 +136,8 @@ class Wrapper:
 
     @property
     def identity(self) -> bool:
-        return self == Wrapper()
+        """Nothing to do: no padding (so the pad mode is moot) and no residual."""
+        return self.prepad == 0 and self.multiple == 1 and self.residual == "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,7 +295,7 @@ def wrap(
     p = wrapper.prepad
     if p or wrapper.multiple > 1:
         source = _WRAP + "input"
-        pad = ops.EdgePad(pads=(p, p, p, p), multiple=wrapper.multiple)
+        pad = ops.EdgePad(pads=(p, p, p, p), multiple=wrapper.multiple, mode=wrapper.pad_mode)
         nodes.append(ops.Node("wrapper.pad", "Wrapper", pad, (source,), graph.input))
     else:
         source = graph.input
