@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from realmodel_images import grey_levels, photo_like
 
 from upscaler import Upscaler
 from upscaler.catalog import default_catalog
@@ -22,6 +21,19 @@ pytestmark = pytest.mark.real_model
 
 NCNN_ENTRIES = [e for e in default_catalog().entries if e.weights and e.weights.format == "ncnn"]
 MAX_GREY_LEVELS = 1
+
+
+def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth structure plus texture: exercises every activation range, unlike flat noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    planes = [
+        128 + 90 * np.sin(x / 5.0) * np.cos(y / 7.0),
+        128 + 80 * np.cos((x + y) / 9.0),
+        128 + 70 * np.sin(np.hypot(x - width / 2, y - height / 2) / 4.0),
+    ]
+    image = np.stack(planes, axis=-1) + rng.normal(0, 12, (height, width, 3))
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
 def run_ncnn(entry, pixels: np.ndarray) -> np.ndarray:
@@ -39,6 +51,11 @@ def run_ncnn(entry, pixels: np.ndarray) -> np.ndarray:
     assert ret == 0
     result = np.array(out).transpose(1, 2, 0)
     return np.clip(np.rint(result * 255.0), 0, 255).astype(np.uint8)
+
+
+def grey_levels(a: np.ndarray, b: np.ndarray) -> int:
+    assert a.shape == b.shape
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
 
 
 def test_catalog_has_the_ncnn_families() -> None:
