@@ -88,6 +88,9 @@ def main() -> None:
     parser.add_argument("--size", default="2000x1500", help="WIDTHxHEIGHT")
     parser.add_argument("--synthetic", action="store_true", help="a synthetic image")
     args = parser.parse_args()
+    from upscaler.runtime.savedmodel import require_tensorflow
+
+    require_tensorflow()  # before anything imports TensorFlow: the memory probe needs BFC
     width, height = (int(v) for v in args.size.lower().split("x"))
     pixels = common.sample_image(height, width) if args.synthetic else photo(width, height)
     print(f"# Global-pool tiling, {width}x{height} input, {common.today()}")
