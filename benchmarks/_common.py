@@ -41,6 +41,20 @@ def load_model(model_id: str) -> tuple[Any, Any]:
     return entry, load_savedmodel(folder)
 
 
+def runner_for(entry: Any, model: Any, **overrides: Any) -> Any:
+    """The tiled runner as the library builds it: catalog context and border, CPU."""
+    from upscaler.runtime.tiled import TiledRunner
+    from upscaler.upscaler import entry_border
+
+    options: dict[str, Any] = {
+        "context": context_for(entry),
+        "device": "cpu",
+        "border": entry_border(entry),  # what Upscaler(model=...) runs with
+    }
+    options.update(overrides)
+    return TiledRunner(model, scale=entry.scale, value_range=entry.value_range, **options)
+
+
 def sample_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     """A photo-like uint8 RGB image: smooth gradients plus noise (not flat, not pure noise).
 

@@ -78,9 +78,7 @@ def interleaved(fns: dict[str, Any], rounds: int) -> dict[str, float]:
 
 def section_ncnn(models: list[str], out_size: int, rounds: int) -> str:
     """Markdown: ours (tiled runner and one whole-image call) vs ncnn, ms and ratio."""
-    from upscaler.runtime.tiled import TiledRunner
     from upscaler.runtime.whole_image import upscale_rgb
-    from upscaler.upscaler import entry_border
 
     try:
         import ncnn  # noqa: F401
@@ -92,14 +90,7 @@ def section_ncnn(models: list[str], out_size: int, rounds: int) -> str:
         size = out_size // entry.scale
         pixels = common.sample_image(size, size)
         peer = NcnnRunner(entry)
-        runner = TiledRunner(
-            model,
-            scale=entry.scale,
-            value_range=entry.value_range,
-            context=common.context_for(entry),
-            device="cpu",
-            border=entry_border(entry),  # what Upscaler(model=...) runs with
-        )
+        runner = common.runner_for(entry, model)
         best = interleaved(
             {
                 "tiled": lambda r=runner, p=pixels: r.run(p, progress=False),

@@ -99,22 +99,8 @@ SECTIONS = (
 # ----------------------------------------------------------------------------- helpers
 
 
-def runner_for(entry: Any, model: Any, **overrides: Any) -> Any:
-    """The tiled runner as the library builds it: catalog context, device defaults."""
-    from upscaler.runtime.tiled import TiledRunner
-    from upscaler.upscaler import entry_border
-
-    options: dict[str, Any] = {
-        "context": common.context_for(entry),
-        "device": "cpu",
-        "border": entry_border(entry),
-    }
-    options.update(overrides)
-    return TiledRunner(model, scale=entry.scale, value_range=entry.value_range, **options)
-
-
 def time_tiled(entry: Any, model: Any, pixels: np.ndarray, repeats: int, **overrides: Any) -> float:
-    runner = runner_for(entry, model, **overrides)
+    runner = common.runner_for(entry, model, **overrides)
     best, _ = common.best_of(lambda: runner.run(pixels, progress=False), repeats)
     return best
 
@@ -180,7 +166,7 @@ def section_tiled(cases: list[tuple[str, int]], repeats: int) -> str:
     for model_id, size in cases:
         entry, model = common.load_model(model_id)
         pixels = common.sample_image(size, size)
-        runner = runner_for(entry, model)
+        runner = common.runner_for(entry, model)
         plan = runner.plan(size, size)
         tiled = time_tiled(entry, model, pixels, repeats)
         whole = time_whole(entry, model, pixels, repeats)
@@ -319,7 +305,7 @@ def section_levers(size: int, repeats: int, sweep_size: int, quick: bool) -> str
         whole = time_whole(entry, model, sweep, repeats)
         rows.append([sweep_id, "whole image (one call)", "1 window", "0.0 %", f"{whole:.3f}", ""])
         for options in settings:
-            runner = runner_for(entry, model, **options)
+            runner = common.runner_for(entry, model, **options)
             plan = runner.plan(sweep_size, sweep_size)
             seconds = time_tiled(entry, model, sweep, repeats, **options)
             label = (
@@ -452,7 +438,7 @@ def run_child(argv: list[str]) -> int:
     pixels = common.sample_image(int(height or width), size)
     if kind == "rss":
         loaded = peak_rss_mb()
-        runner = runner_for(entry, model)
+        runner = common.runner_for(entry, model)
         start = time.perf_counter()
         out = runner.run(pixels, progress=False)
         seconds = time.perf_counter() - start
@@ -468,7 +454,7 @@ def run_child(argv: list[str]) -> int:
         }
     elif kind == "tiled":
         repeats = int(argv[3])
-        runner = runner_for(entry, model)
+        runner = common.runner_for(entry, model)
         seconds, _ = common.best_of(lambda: runner.run(pixels, progress=False), repeats)
         np.save(argv[4], runner.run(pixels, progress=False))
         result = {"seconds": seconds, "precision": runner.describe()["precision"]}

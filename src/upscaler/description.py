@@ -27,6 +27,9 @@ class RuntimeInfo(BaseModel):
     loaded_from: str | None = None
     conversion: dict[str, Any] | None = None
     tiling: dict[str, Any] | None = None
+    global_pool: str | None = None
+    """For a model that pools over its whole input: where the tiles' pooled statistics
+    came from ("statistics from the whole image", "... from a 0.5x downscale ...")."""
     last_run: dict[str, Any] | None = None
 
 
@@ -108,8 +111,12 @@ class Description(BaseModel):
         if rt.device:
             lines.append(f"device       {rt.device}  precision={rt.precision}")
         if rt.tiling:
-            plan = ", ".join(f"{k}={v}" for k, v in rt.tiling.items() if k not in ("device",))
+            plan = ", ".join(
+                f"{k}={v}" for k, v in rt.tiling.items() if k not in ("device", "global_pool")
+            )
             lines.append(f"tiling       {plan}")
+        if rt.global_pool:
+            lines.append(f"global pool  {rt.global_pool}")
         if rt.last_run and rt.last_run.get("adapters"):
             lines.append("applied      " + "; ".join(rt.last_run["adapters"]))
         if any(a.id != self.model.id for a in self.alternatives):

@@ -375,6 +375,9 @@ class Upscaler:
                     batch=batch_size,
                     device=self._device,
                     border=border,
+                    # The catalog's flag insists (a model without the signatures is an
+                    # error); otherwise the SavedModel itself says whether it pools.
+                    global_pool=True if entry.tiling and entry.tiling.global_pool else None,
                 )
                 self._runners[key] = runner
 
@@ -383,6 +386,7 @@ class Upscaler:
                 self._runtime.tiling = runner.describe(tuple(pixels.shape))
                 self._runtime.device = str(self._runtime.tiling.get("device"))
                 self._runtime.precision = str(self._runtime.tiling.get("precision"))
+                self._runtime.global_pool = self._runtime.tiling.get("global_pool")
                 return out
 
             steps.append(step)

@@ -172,6 +172,60 @@ def test_batches_group_tiles_in_order() -> None:
     assert [t.index for g in groups for t in g] == list(range(plan.count))
 
 
+steps = st.sampled_from([1, 2, 3, 4, 8])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    length=sizes,
+    count=st.integers(min_value=1, max_value=12),
+    context=contexts,
+    step=steps,
+    by_budget=st.booleans(),
+)
+def test_windows_start_on_the_networks_grid(
+    length: int, count: int, context: int, step: int, by_budget: bool
+) -> None:
+    # A stride-2 network gives other pixels for a window off its grid (see
+    # upscaler.convert.geometry): every start, the last one included, is on the grid, and
+    # the plan keeps every other promise.
+    if by_budget:
+        plan = plan_tiles_for_budget(
+            length,
+            40,
+            max_window_pixels=40 * (length // count + 2 * context + 8),
+            context=context,
+            scale=1,
+            origin_step=step,
+        )
+        axis = plan.rows
+    else:
+        axis = plan_axis(length, count, context, origin_step=step)
+    assert axis.origin_step == step
+    if axis.count == 1:
+        assert axis.window == length and axis.starts == (0,)
+        return
+    assert all(start % step == 0 for start in axis.starts)
+    assert axis.starts[-1] + axis.window == length
+    assert axis.cores[0][0] == 0 and axis.cores[-1][1] == length
+    following = (*axis.cores[1:], (length, length))
+    for start, (low, high), (after, _) in zip(axis.starts, axis.cores, following, strict=True):
+        assert low < high == after
+        assert low == 0 or low - start >= context
+        assert high == length or start + axis.window - high >= context
+
+
+def test_grid_steps_cost_at_most_a_step_more_per_window() -> None:
+    plain = plan_axis(1000, 5, 12)
+    aligned = plan_axis(1000, 5, 12, origin_step=4)
+    assert aligned.count == plain.count
+    assert plain.window <= aligned.window < plain.window + 2 * 4
+    assert (
+        plan_tiles(300, 200, tile=64, context=12, scale=2, origin_step=2).describe()["alignment"]
+        == 2
+    )
+
+
 @pytest.mark.parametrize(
     ("height", "width", "kwargs"),
     [

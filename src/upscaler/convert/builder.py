@@ -16,11 +16,20 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from upscaler.convert import ops
 from upscaler.errors import ConversionError
-from upscaler.runtime.savedmodel import INPUT_NAME, OUTPUT_NAME
+from upscaler.runtime.savedmodel import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    POOL_COLS,
+    POOL_COUNT,
+    POOL_ROWS,
+    POOL_SUM,
+    pool_name,
+)
 
 log = logging.getLogger("upscaler.convert.builder")
 
@@ -389,6 +398,28 @@ def _variable_name(node: ops.Node, param: str, taken: set[str]) -> str:
     return name
 
 
+def pool_nodes(graph: ops.Graph) -> list[ops.Node]:
+    """The graph's global-average-pooling nodes, in graph order (the order of the pooled
+    vectors in the global-pool signatures)."""
+    return [node for node in graph.nodes if isinstance(node.op, ops.GlobalAvgPool)]
+
+
+@dataclass
+class PoolFunctions:
+    """The global-pool tf.functions of a module (see :func:`build_module`), kept outside
+    the module's tracked attributes so that saving traces only the ones exported.
+
+    ``stats``: image → the pooled vector of every pooling node. ``pooled``: image and
+    vectors → output. ``partials[k]``: image, the first ``k`` vectors and per-image
+    ``rows`` / ``cols`` index ranges ``[begin, end)`` → the sum over those positions of
+    the feature map pooling node ``k`` averages, and how many positions that was.
+    """
+
+    stats: Any
+    pooled: Any
+    partials: list[Any]
+
+
 def graph_variables(tf: Any, graph: ops.Graph, *, trainable: bool = False) -> list[dict[str, Any]]:
     """One dict of ``tf.Variable`` per node (parameter name -> variable), in node order.
 
@@ -411,14 +442,23 @@ def graph_variables(tf: Any, graph: ops.Graph, *, trainable: bool = False) -> li
     return variables
 
 
-def graph_forward(
-    tf: Any, graph: ops.Graph, variables: list[dict[str, Any]]
-) -> Callable[[Any], Any]:
-    """``x -> output`` of ``graph`` with its weights read from ``variables``
-    (as :func:`graph_variables` lays them out)."""
+def graph_forward(tf: Any, graph: ops.Graph, variables: list[dict[str, Any]]) -> Callable[..., Any]:
+    """``forward(x)`` → output of ``graph`` with its weights read from ``variables`` (as
+    :func:`graph_variables` lays them out).
 
-    def forward(x: Any) -> Any:
+    For the global-pool signatures it also takes ``given`` (the first ``len(given)``
+    pooling nodes return these vectors instead of averaging), ``stats=True`` (return the
+    pooled vectors) and ``until=k`` (return the feature map pooling node ``k``
+    averages); nothing past what is returned is built.
+    """
+    pool_index = {node.output: index for index, node in enumerate(pool_nodes(graph))}
+    pool_count = len(pool_index)
+
+    def forward(
+        x: Any, given: list[Any] | None = None, *, stats: bool = False, until: int | None = None
+    ) -> Any:
         values: dict[str, Any] = {graph.input: x}
+        pooled: list[Any] = []
         for node, params in zip(graph.nodes, variables, strict=True):
             build = _BUILDERS.get(type(node.op))
             if build is None:  # a programming error: every op has a builder
@@ -426,6 +466,12 @@ def graph_forward(
                     f"layer {node.name!r} ({node.kind}): op {type(node.op).__name__} "
                     "has no TensorFlow builder"
                 )
+            index = pool_index.get(node.output)
+            if index is not None and index == until:
+                return values[node.inputs[0]]
+            if index is not None and given is not None and index < len(given):
+                values[node.output] = given[index]
+                continue
             inputs = [values[ref] for ref in node.inputs]
             try:
                 values[node.output] = build(tf, node.op, inputs, params)
@@ -436,6 +482,10 @@ def graph_forward(
                 raise ConversionError(
                     f"layer {node.name!r} ({node.kind}) cannot be rebuilt: {text}"
                 ) from exc
+            if index is not None and stats:
+                pooled.append(values[node.output])
+                if len(pooled) == pool_count:
+                    return pooled
         return values[graph.output]
 
     return forward
@@ -444,19 +494,94 @@ def graph_forward(
 def build_module(tf: Any, graph: ops.Graph, *, name: str = "upscaler_model") -> Any:
     """A ``tf.Module`` with the weights as variables and ``serve``: a tf.function taking
     ``[None, None, None, C]`` float32 (C the graph's input channels; named
-    :data:`INPUT_NAME`) and returning
-    ``{OUTPUT_NAME: NHWC}``. Nothing is traced until the function is first used.
+    :data:`INPUT_NAME`) and returning ``{OUTPUT_NAME: NHWC}``. Nothing is traced until
+    the function is first used.
+
+    A graph with global average pooling (squeeze-and-excitation blocks) also gets
+    ``module.pool_functions`` (:class:`PoolFunctions`, else None). Why: a tile alone
+    averages over itself; with these a runner computes the statistics of the whole image
+    (in one call, or summed over its tiles one pooling layer at a time) and runs every
+    tile with them (:mod:`upscaler.runtime.tiled`). The blocks are sequential (block k's
+    input depends on the vectors of the blocks before it), which is why the partial sums
+    of block k take the first k vectors.
     """
     module = tf.Module(name=name)
     variables = graph_variables(tf, graph)
     module.weights_list = [var for params in variables for var in params.values()]
     forward = graph_forward(tf, graph, variables)
+    pools = pool_nodes(graph)
     shape = [None, None, None, graph.input_channels]
-    signature = [tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)]
+    image = tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)
 
-    @tf.function(input_signature=signature, autograph=False)  # type: ignore[untyped-decorator]
+    @tf.function(input_signature=[image], autograph=False)  # type: ignore[untyped-decorator]
     def serve(x: Any) -> dict[str, Any]:
         return {OUTPUT_NAME: tf.identity(forward(x), name=OUTPUT_NAME)}
 
     module.serve = serve
+    module.pool_functions = None
+    if pools:
+        module.pool_functions = _pool_functions(tf, graph, pools, forward, image)
     return module
+
+
+def _pool_functions(
+    tf: Any, graph: ops.Graph, pools: list[ops.Node], forward: Any, image: Any
+) -> PoolFunctions:
+    vectors = [
+        tf.TensorSpec([None, 1, 1, _pool_channels(node, graph)], tf.float32, name=pool_name(i))
+        for i, node in enumerate(pools)
+    ]
+    ranges = [
+        tf.TensorSpec([None, 2], tf.int32, name=POOL_ROWS),
+        tf.TensorSpec([None, 2], tf.int32, name=POOL_COLS),
+    ]
+
+    def stats(x: Any) -> dict[str, Any]:
+        found = forward(x, stats=True)
+        return {pool_name(i): tf.identity(v, name=pool_name(i)) for i, v in enumerate(found)}
+
+    def pooled(x: Any, *given: Any) -> dict[str, Any]:
+        return {OUTPUT_NAME: tf.identity(forward(x, list(given)), name=OUTPUT_NAME)}
+
+    def partial(k: int) -> Any:
+        def run(x: Any, *args: Any) -> dict[str, Any]:
+            rows, cols = args[k], args[k + 1]
+            return _owned_sum(tf, forward(x, list(args[:k]), until=k), rows, cols)
+
+        spec = [image, *vectors[:k], *ranges]
+        return tf.function(run, input_signature=spec, autograph=False)
+
+    return PoolFunctions(
+        stats=tf.function(stats, input_signature=[image], autograph=False),
+        pooled=tf.function(pooled, input_signature=[image, *vectors], autograph=False),
+        partials=[partial(k) for k in range(len(pools))],
+    )
+
+
+def _owned_sum(tf: Any, features: Any, rows: Any, cols: Any) -> dict[str, Any]:
+    """Per image of the batch, the sum of ``features`` over rows ``[rows[n, 0],
+    rows[n, 1])`` and columns ``[cols[n, 0], cols[n, 1])`` (clipped to the map), and the
+    number of positions summed: one tile's share of a global average."""
+    shape = tf.shape(features)
+
+    def mask(size: Any, bounds: Any) -> Any:
+        index = tf.range(size)[tf.newaxis, :]
+        inside = (index >= bounds[:, :1]) & (index < bounds[:, 1:])
+        return tf.cast(inside, features.dtype)
+
+    row_mask, col_mask = mask(shape[1], rows), mask(shape[2], cols)
+    total = tf.einsum("nh,nhwc,nw->nc", row_mask, features, col_mask)
+    count = tf.reduce_sum(row_mask, axis=1) * tf.reduce_sum(col_mask, axis=1)
+    return {
+        POOL_SUM: tf.identity(total, name=POOL_SUM),
+        POOL_COUNT: tf.identity(count, name=POOL_COUNT),
+    }
+
+
+def _pool_channels(node: ops.Node, graph: ops.Graph) -> int | None:
+    """Channels of a pooling node's vector, from the weights of the layer that reads it
+    (a dense layer's input width; ncnn blobs carry no shapes); None when unknown."""
+    for reader in graph.nodes:
+        if node.output in reader.inputs and isinstance(reader.op, ops.Dense):
+            return int(reader.op.kernel.shape[0])
+    return None

@@ -13,8 +13,13 @@ Output
     ``[None, None, None, C]``, C = the graph's input channels: 3, or 1 for a luma model)
     and returns ``{"output": float32 NHWC}``, plus
     ``upscaler.json`` with the value range, scale, channels, parameter and layer counts,
-    the wrapper and :data:`CONVERTER_VERSION` (part of cache keys: bump it whenever the
-    bytes a conversion produces could change).
+    the wrapper, the tile alignment (``tile_alignment``: window origins a tiled run must
+    keep on multiples of, see :mod:`upscaler.convert.geometry`) and
+    :data:`CONVERTER_VERSION` (part of cache keys: bump it whenever the bytes a conversion
+    produces could change). A network with global average pooling also gets the two
+    global-pool signatures (:data:`~upscaler.runtime.savedmodel.POOL_STATS_KEY`,
+    :data:`~upscaler.runtime.savedmodel.POOLED_SERVE_KEY`) and a ``global_pool`` entry
+    in ``upscaler.json``, so that tiles can share the whole image's statistics.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from upscaler.convert import ops
-from upscaler.convert.builder import build_module
+from upscaler.convert.builder import build_module, pool_nodes
+from upscaler.convert.geometry import pool_grids, shift_period
 from upscaler.convert.rewrites import (
     fold_torch_depth_to_space,
     fuse_pointwise_concats,
@@ -43,13 +51,19 @@ from upscaler.runtime.savedmodel import (
     INPUT_NAME,
     METADATA_FILE,
     OUTPUT_NAME,
+    POOL_COUNT,
+    POOL_STATS_KEY,
+    POOL_SUM,
+    POOLED_SERVE_KEY,
     SIGNATURE_KEY,
+    pool_name,
+    pool_partial_key,
     require_tensorflow,
 )
 
 log = logging.getLogger("upscaler.convert.writer")
 
-CONVERTER_VERSION = "4"
+CONVERTER_VERSION = "5"
 """Version of the conversion recipe; a change invalidates every cached SavedModel."""
 
 PROBE_SIZE = (16, 16)
@@ -369,6 +383,8 @@ def write_savedmodel(
     module = build_module(tf, wrapped)
     probe = PROBE_SIZE_UNALIGNED if wrapper.multiple > 1 else PROBE_SIZE
     measured_scale, channels = probe_scale(tf, module.serve, wanted_scale, where, size=probe)
+    period = shift_period(wrapped)
+    global_pool = probe_global_pool(tf, module, wrapped, where, size=probe)
     counts = dict(sorted(layer_counts.items()))
     metadata: dict[str, Any] = {
         "format": "upscaler-savedmodel",
@@ -382,6 +398,8 @@ def write_savedmodel(
         "parameters": parameters,
         "layer_counts": counts,
         "wrapper": wrapper.to_dict(),
+        "shift_period": period,
+        "tile_alignment": math.lcm(period, wrapper.multiple),
         "fused_concat_pointwise": fused,
         "folded_depth_to_space": folded,
         "normalized_prelu": prelus,
@@ -390,6 +408,8 @@ def write_savedmodel(
         "signature": {"key": SIGNATURE_KEY, "input": INPUT_NAME, "output": OUTPUT_NAME},
         **dict(extra_metadata or {}),
     }
+    if global_pool is not None:
+        metadata["global_pool"] = global_pool
 
     return save_module(
         tf,
@@ -403,6 +423,80 @@ def write_savedmodel(
         layer_counts=counts,
         value_range=value_range,
     )
+
+
+def probe_global_pool(
+    tf: Any, module: Any, graph: ops.Graph, where: str, size: tuple[int, int]
+) -> dict[str, Any] | None:
+    """For a graph with global average pooling: check the global-pool functions on a small
+    random image and return the ``global_pool`` metadata (signature names, pooled layers,
+    their channels and feature-map grids); None for a graph without pooling.
+
+    Checked: the network run with its own pooled vectors gives the plain output, and
+    each partial sum over all positions, divided by its count, is that layer's vector.
+    Why: a runner trusts these signatures to be the same network as the serving one; a
+    mismatch found here is a converter bug, found before any user's image is tiled with
+    it. When the feature maps' positions cannot be placed in the input
+    (:func:`~upscaler.convert.geometry.pool_grids` is None), the partial sums are not
+    exported and runners take statistics from one call.
+    """
+    pools = pool_nodes(graph)
+    functions = module.pool_functions
+    if not pools or functions is None:
+        return None
+    grids = pool_grids(graph)
+    if grids is None:
+        functions = module.pool_functions = replace(functions, partials=[])
+    height, width = size
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((1, height, width, 3), dtype=np.float32))
+    everything = tf.constant([[0, 1 << 30]], tf.int32)
+    try:
+        vectors = functions.stats.get_concrete_function()(x)
+        given = [vectors[pool_name(i)] for i in range(len(pools))]
+        plain = module.serve.get_concrete_function()(x)[OUTPUT_NAME].numpy()
+        pooled = functions.pooled.get_concrete_function()(x, *given)[OUTPUT_NAME].numpy()
+        means = []
+        for k, partial in enumerate(functions.partials):
+            result = partial.get_concrete_function()(x, *given[:k], everything, everything)
+            means.append(result[POOL_SUM].numpy() / result[POOL_COUNT].numpy()[:, np.newaxis])
+    except Exception as exc:  # any TensorFlow failure means the signatures are unusable
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{where}: the global-pool signatures fail: {first}") from exc
+    spread = float(np.abs(plain).max()) or 1.0
+    if plain.shape != pooled.shape or not np.allclose(plain, pooled, rtol=0, atol=1e-5 * spread):
+        raise ConversionError(
+            f"{where}: the network run with its own pooled vectors differs from the plain "
+            "network (a converter bug)"
+        )
+    for k, mean in enumerate(means):
+        want = given[k].numpy().reshape(mean.shape)
+        if not np.allclose(mean, want, rtol=1e-4, atol=1e-6 * (float(np.abs(want).max()) or 1.0)):
+            raise ConversionError(
+                f"{where}: the partial sums of pooling layer {pools[k].name!r} do not add up "
+                "to its average (a converter bug)"
+            )
+    return {
+        "stats_signature": POOL_STATS_KEY,
+        "pooled_signature": POOLED_SERVE_KEY,
+        "partial_signatures": [pool_partial_key(k) for k in range(len(functions.partials))],
+        "layers": [node.name for node in pools],
+        "channels": [int(given[i].shape[-1]) for i in range(len(pools))],
+        "grids": None if grids is None else [[axis.to_dict() for axis in grid] for grid in grids],
+    }
+
+
+def signatures(module: Any) -> dict[str, Any]:
+    """The signatures a module is saved with: the serving one, plus the global-pool ones
+    when the module has them (:func:`~upscaler.convert.builder.build_module`)."""
+    found = {SIGNATURE_KEY: module.serve.get_concrete_function()}
+    functions = getattr(module, "pool_functions", None)
+    if functions is not None:
+        found[POOL_STATS_KEY] = functions.stats.get_concrete_function()
+        found[POOLED_SERVE_KEY] = functions.pooled.get_concrete_function()
+        for k, partial in enumerate(functions.partials):
+            found[pool_partial_key(k)] = partial.get_concrete_function()
+    return found
 
 
 def save_module(
@@ -424,11 +518,7 @@ def save_module(
 
     def write(folder: Path) -> None:
         try:
-            tf.saved_model.save(
-                module,
-                str(folder),
-                signatures={SIGNATURE_KEY: module.serve.get_concrete_function()},
-            )
+            tf.saved_model.save(module, str(folder), signatures=signatures(module))
         except ConversionError:
             raise
         except Exception as exc:  # TensorFlow raises assorted types while saving

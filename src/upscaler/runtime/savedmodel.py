@@ -47,6 +47,38 @@ OUTPUT_NAME = "output"
 METADATA_FILE = "upscaler.json"
 """Side file the converters write into the SavedModel folder (value range, scale...)."""
 
+POOL_STATS_KEY = "global_pool_stats"
+"""Signature of a model with global pooling that returns, for an input, the pooled vector
+of every global-average-pooling layer (outputs :func:`pool_name` ``(i)``, in graph order)."""
+
+POOLED_SERVE_KEY = "serving_with_pool"
+"""Signature of a model with global pooling that runs the network with every pooling
+layer's result replaced by given vectors (inputs :data:`INPUT_NAME` and
+:func:`pool_name` ``(i)``), so tiles can share one image's statistics."""
+
+
+POOL_ROWS, POOL_COLS = "rows", "cols"
+"""Inputs of a partial-sum signature: per image, the ``[begin, end)`` positions (rows,
+columns) of the pooled feature map to sum."""
+
+POOL_SUM, POOL_COUNT = "sum", "count"
+"""Outputs of a partial-sum signature: per image, the sum over those positions and how
+many positions that was."""
+
+
+def pool_name(index: int) -> str:
+    """Name of the ``index``-th pooled vector in the global-pool signatures."""
+    return f"pool_{index}"
+
+
+def pool_partial_key(index: int) -> str:
+    """Signature of a model with global pooling that sums, over given positions, the
+    feature map its ``index``-th pooling layer averages, with the first ``index`` pooled
+    vectors given: a tile's share of that average, so a runner can build the whole
+    image's statistics from tiles, one pooling layer at a time."""
+    return f"global_pool_partial_{index}"
+
+
 INSTALL_HINT = "pip install 'upscaler[cpu]'"
 
 _CONTRACT = (
@@ -154,6 +186,46 @@ class LoadedModel:
     signature_key: str = SIGNATURE_KEY
     _function: Any = field(default=None, repr=False, compare=False)
     _root: Any = field(default=None, repr=False, compare=False)
+    _pool_stats: Any = field(default=None, repr=False, compare=False)
+    _pooled: Any = field(default=None, repr=False, compare=False)
+    _partials: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def global_pool(self) -> bool:
+        """The model pools over its whole input and serves the two global-pool signatures
+        (:data:`POOL_STATS_KEY`, :data:`POOLED_SERVE_KEY`) that let tiles share one set of
+        statistics."""
+        return self._pool_stats is not None and self._pooled is not None
+
+    @property
+    def pool_count(self) -> int:
+        """How many pooled vectors the global-pool signatures take and return."""
+        if not self.global_pool:
+            return 0
+        _, kwargs = self._pooled.structured_input_signature
+        return len(kwargs or {}) - 1
+
+    @property
+    def pool_grids(self) -> list[Any] | None:
+        """Per pooling layer, where the positions of the feature map it averages lie in the
+        input (``[rows, cols]``, each ``{"step", "offset", "reach"}`` as fraction strings,
+        see :mod:`upscaler.convert.geometry`), when the model also serves the partial-sum
+        signatures that let a runner sum that average over tiles; else None."""
+        info = self.metadata.get("global_pool")
+        grids = info.get("grids") if isinstance(info, dict) else None
+        if not self.global_pool or not isinstance(grids, list):
+            return None
+        if len(grids) != self.pool_count or len(self._partials) != self.pool_count:
+            return None
+        return grids
+
+    @property
+    def tile_alignment(self) -> int:
+        """Window origins of a tiled run must be multiples of this (the network's shift
+        period and its wrapper's size multiple, recorded by the converter; 1 for a
+        SavedModel made elsewhere)."""
+        value = self.metadata.get("tile_alignment", 1)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
     @property
     def input_name(self) -> str:
@@ -290,6 +362,19 @@ def load_savedmodel(path: str | os.PathLike[str]) -> LoadedModel:
     input_info = _input_info(folder, function, tf)
     output_info = _output_info(folder, function, tf)
     metadata = _read_metadata(folder)
+    pool_stats, pooled = signatures.get(POOL_STATS_KEY), signatures.get(POOLED_SERVE_KEY)
+    if metadata.get("global_pool") and (pool_stats is None or pooled is None):
+        raise ModelLoadError(
+            f"SavedModel {folder} pools globally but lacks the {POOL_STATS_KEY!r} and "
+            f"{POOLED_SERVE_KEY!r} signatures that tiling it needs",
+            hint="convert it again with this version of upscaler",
+        )
+    partials = []
+    for index in range(len(signatures)):
+        partial = signatures.get(pool_partial_key(index))
+        if partial is None:
+            break
+        partials.append(partial)
     log.debug("loaded %s: input %s, output %s", folder, input_info, output_info)
     return LoadedModel(
         path=folder,
@@ -298,6 +383,9 @@ def load_savedmodel(path: str | os.PathLike[str]) -> LoadedModel:
         metadata=metadata,
         _function=function,
         _root=root,
+        _pool_stats=pool_stats if pooled is not None else None,
+        _pooled=pooled if pool_stats is not None else None,
+        _partials=tuple(partials),
     )
 
 

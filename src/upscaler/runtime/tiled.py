@@ -33,6 +33,25 @@ are planned over the extended image, the extension is written straight into each
 window (no padded copy of the image), and only the real image's pixels are kept.
 ``"zero"`` keeps the UpscalerJS behaviour exactly (the parity tests use it).
 
+Models that pool globally (squeeze-and-excitation blocks in waifu2x cunet and
+Real-CUGAN: a mean over the whole feature map scales every channel) see the whole image
+in every output pixel, so no context is enough: a tile alone averages over itself. Such a
+model's SavedModel serves two more signatures (:mod:`upscaler.convert.builder`): one
+returns the pooled vectors for an input, the other runs the network with given vectors.
+When such an image needs more than one window, the runner first computes the whole
+(border-extended) image's vectors, and runs every tile with them, so the tiles equal a
+whole-image run within float32 rounding. It computes them in one call when that fits
+:attr:`~TiledRunner.stats_budget`; else, one pooling layer at a time, as sums over the
+tiles (each tile sums the feature-map positions centred in its core, with the vectors of
+the layers before given: the layers are sequential), which costs one more partial pass
+over the tiles per pooling layer but is exact for any size. ``pool_stats="downscale"``
+takes them instead from an area downscale that fits in one call: cheaper, approximate.
+``describe()["global_pool"]`` says which.
+
+Windows start on multiples of the model's tile alignment (``alignment``, recorded by the
+converter: a network that downsamples by 2 is not shift-invariant, so a window off its
+grid computes other pixels than the whole image, see :mod:`upscaler.convert.geometry`).
+
 Pixel arithmetic generalises :mod:`upscaler.runtime.whole_image` (UpscalerJS's exact
 mapping) from white = 255 to white = 65535 (uint16) and white = 1.0 (float32): uint8
 results are bit-identical to ``whole_image.upscale_rgb`` for a one-window image.
@@ -45,13 +64,15 @@ smaller batches and then smaller windows, and anything else becomes a
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from fractions import Fraction
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -65,7 +86,17 @@ from upscaler.runtime.device import (
     thread_settings,
 )
 from upscaler.runtime.precision import current_precision
-from upscaler.runtime.savedmodel import LoadedModel, _first_line, require_tensorflow
+from upscaler.runtime.savedmodel import (
+    OUTPUT_NAME,
+    POOL_COLS,
+    POOL_COUNT,
+    POOL_ROWS,
+    POOL_SUM,
+    LoadedModel,
+    _first_line,
+    pool_name,
+    require_tensorflow,
+)
 from upscaler.runtime.tiling import Tile, TilePlan, plan_tiles, plan_tiles_for_budget
 from upscaler.runtime.whole_image import _range
 
@@ -81,7 +112,10 @@ __all__ = [
     "GPU_MEMORY_BUDGET",
     "MEMMAP_THRESHOLD_BYTES",
     "MIN_TILE",
+    "POOL_STATS",
+    "POOL_STATS_FACTOR",
     "STRIP_BYTES",
+    "PoolPlan",
     "TileDefaults",
     "TiledRunner",
     "check_pixels",
@@ -113,6 +147,26 @@ model still runs a 512² image in one call."""
 
 GPU_MEMORY_BUDGET = 2 << 30
 """Activation bytes per model call on a GPU; out-of-memory errors halve it and retry."""
+
+POOL_STATS_FACTOR = 4
+"""The statistics pass of a globally pooling model may use this many times the memory
+budget of a tile call (:attr:`TiledRunner.stats_budget`).
+
+Why more than a tile: it is one call per image, made before any tile, and whole-image
+statistics make the tiles exact, while a downscale only approximates them
+(docs/performance.md measures by how much). Why not unbounded: on a CPU it is the run's
+memory peak; images beyond it get statistics from a downscale that fits."""
+
+POOL_STATS = ("auto", "tiles", "downscale")
+"""How a multi-window image of a globally pooling model gets its statistics beyond what
+one call can take: summed over the tiles (``"auto"``, exact; ``"tiles"`` also when one
+call would do), or from an area downscale that fits (``"downscale"``, approximate)."""
+
+MIN_STATS_SIDE = 16
+"""The statistics pass never runs on a downscale smaller than this on its short side: an
+out-of-memory error below it is reported instead of retried."""
+
+Vectors = list[npt.NDArray[np.float32]]
 
 BORDERS = ("replicate", "zero")
 """How the image is extended beyond its border: its edge pixels, or the model's own zeros."""
@@ -270,6 +324,120 @@ class _PixelMap:
                 np.clip(y, 0.0, 1.0, out=target)
 
 
+@dataclass(frozen=True)
+class PoolPlan:
+    """How the tiles of one image get their pooled statistics.
+
+    ``how``: ``"single"`` (one window pools over the whole image itself), ``"naive"`` (each
+    tile pools over itself), ``"whole"`` (one call on the border-extended image of
+    ``size``), ``"downscale"`` (one call on an area downscale to ``size`` of the ``full``
+    extended image) or ``"tiles"`` (summed over the tiles, ``passes`` partial passes).
+    """
+
+    how: Literal["single", "naive", "whole", "downscale", "tiles"]
+    size: tuple[int, int] | None = None
+    full: tuple[int, int] | None = None
+    passes: int = 0
+
+    def describe(self) -> str:
+        """In words, for describe()."""
+        if self.how == "single":
+            return "pooled over the whole image (one window)"
+        if self.how == "naive":
+            return "per tile: each tile pools over itself (differs from a whole-image run)"
+        if self.how == "whole":
+            return "statistics from the whole image"
+        if self.how == "tiles":
+            return f"statistics from the whole image, summed over its tiles ({self.passes} passes)"
+        assert self.size is not None and self.full is not None
+        return (
+            f"statistics from a {self.size[0] / self.full[0]:.2g}x downscale "
+            f"({self.size[1]}x{self.size[0]} of {self.full[1]}x{self.full[0]})"
+        )
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """Where a pooled feature map's positions lie along one axis of a window (see
+    :mod:`upscaler.convert.geometry`): position ``j`` centred on ``offset + j * step``."""
+
+    step: Fraction
+    offset: Fraction
+    reach: Fraction
+
+
+def _parse_grids(grids: list[Any] | None) -> list[tuple[_Axis, _Axis]] | None:
+    """The converter's recorded grids; None when absent or unreadable (then statistics
+    come from one call)."""
+    if grids is None:
+        return None
+    try:
+        return [
+            (
+                _Axis(Fraction(rows["step"]), Fraction(rows["offset"]), Fraction(rows["reach"])),
+                _Axis(Fraction(cols["step"]), Fraction(cols["offset"]), Fraction(cols["reach"])),
+            )
+            for rows, cols in grids
+        ]
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        log.warning("ignoring unreadable pooled feature-map grids %r", grids)
+        return None
+
+
+_UNBOUNDED = 1 << 30
+"""An index past the end of any feature map (ranges are clipped to the map in-graph)."""
+
+
+def _owned(tile: Tile, plan: TilePlan, axis: _Axis, which: int) -> tuple[int, int]:
+    """The ``[begin, end)`` positions of a pooled feature map ``tile`` owns along one axis
+    (0: rows, 1: columns): those centred in its core, extended to the map's ends for the
+    first and last tile of the axis."""
+    if which == 0:
+        start, low, high, length = tile.y0, tile.core_y0, tile.core_y1, plan.height
+    else:
+        start, low, high, length = tile.x0, tile.core_x0, tile.core_x1, plan.width
+
+    def first_at(pixel: int) -> int:
+        # the first position centred at or after `pixel` (window coordinates)
+        return math.ceil((pixel - start - axis.offset) / axis.step)
+
+    begin = 0 if low == 0 else max(0, first_at(low))
+    end = _UNBOUNDED if high == length else max(0, first_at(high))
+    return begin, end
+
+
+@dataclass
+class _Job:
+    """One image's run over one plan: what the statistics passes and the tile pass share.
+
+    ``batches()`` yields each group of tiles with their windows filled (in one reused
+    buffer), checking ``cancel`` first; ``advance(n)`` counts ``n`` of ``total`` tiles
+    done and tells ``progress`` (the bar and the caller's callback)."""
+
+    image: Pixels
+    plan: TilePlan
+    mapping: _PixelMap
+    pad: int
+    buffer: npt.NDArray[np.float32]
+    cancel: threading.Event | None
+    progress: Callable[[int, int, int], None]
+    total: int
+    done: int = 0
+
+    def batches(self) -> Iterator[tuple[list[Tile], npt.NDArray[np.float32]]]:
+        for group in self.plan.batches():
+            if self.cancel is not None and self.cancel.is_set():
+                raise Cancelled(f"upscaling cancelled after {self.done} of {self.total} tiles")
+            batch = self.buffer[: len(group)]
+            for slot, tile in zip(batch, group, strict=True):
+                _fill_window(self.image, tile, self.pad, self.mapping, slot)
+            yield group, batch
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        self.progress(count, self.done, self.total)
+
+
 class _OutOfMemory(Exception):
     """Internal: the device ran out of memory for the current window or batch size."""
 
@@ -286,6 +454,14 @@ class TiledRunner:
     ``"zero"`` (see the module docstring). Outputs larger than ``memmap_threshold`` bytes
     (default :data:`MEMMAP_THRESHOLD_BYTES`, or ``$UPSCALER_MEMMAP_THRESHOLD``) are
     assembled in a memory-mapped temp file, deleted when the returned array is.
+
+    ``alignment`` (default: the model's recorded tile alignment) is the multiple window
+    origins keep. ``global_pool`` (default: whether the model pools globally) makes every
+    tile of a multi-window image use the whole image's pooled statistics; ``False`` lets
+    each tile pool over itself (what a naive tiling does, for comparison). The statistics
+    come from one call on the whole image when it fits ``stats_budget`` bytes of
+    activations (default :data:`POOL_STATS_FACTOR` times ``memory_budget``), else as
+    ``pool_stats`` says (:data:`POOL_STATS`).
     """
 
     def __init__(
@@ -301,6 +477,10 @@ class TiledRunner:
         memory_budget: int | None = None,
         memmap_threshold: int | None = None,
         border: str = "replicate",
+        alignment: int | None = None,
+        global_pool: bool | None = None,
+        stats_budget: int | None = None,
+        pool_stats: str = "auto",
     ) -> None:
         if int(scale) != scale or scale < 1:
             raise ModelLoadError(f"scale must be a positive integer, got {scale!r}")
@@ -325,12 +505,40 @@ class TiledRunner:
         self.border = border
         self.pad = min(self.context, BORDER_PAD) if border == "replicate" else 0
         self.memmap_threshold = memmap_threshold
+        self.alignment = _positive(
+            "alignment", alignment if alignment is not None else model.tile_alignment
+        )
+        if global_pool and not model.global_pool:
+            raise ModelLoadError(
+                f"model {model.path.name} is marked as pooling globally, but its SavedModel "
+                "has no global-pool signatures to tile it with",
+                hint="convert it again with this version of upscaler",
+            )
+        self.global_pool = model.global_pool if global_pool is None else bool(global_pool)
+        self.stats_budget = _positive(
+            "stats_budget",
+            stats_budget if stats_budget is not None else POOL_STATS_FACTOR * self.memory_budget,
+        )
+        if pool_stats not in POOL_STATS:
+            raise ValueError(
+                f"pool_stats must be one of {', '.join(POOL_STATS)}, got {pool_stats!r}"
+            )
+        if pool_stats == "tiles" and model.global_pool and model.pool_grids is None:
+            raise ModelLoadError(
+                f"model {model.path.name} cannot sum its pooled statistics over tiles (its "
+                "SavedModel has no partial-sum signatures)",
+                hint="use pool_stats='auto' or 'downscale'",
+            )
+        self.pool_stats = pool_stats
+        self._grids = _parse_grids(model.pool_grids)
         self.trace_count = 0
         self._bytes_per_pixel: float | None = None
         self._probed = False
         self._call: Any = None
+        self._pooled_call: Any = None
         self._last_plan: TilePlan | None = None
         self._last_memmap: bool | None = None
+        self._last_pool: str | None = None
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -358,6 +566,7 @@ class TiledRunner:
                     context=self.context,
                     scale=self.scale,
                     batch=self.batch,
+                    origin_step=self.alignment,
                 )
         return plan_tiles(
             height,
@@ -366,7 +575,47 @@ class TiledRunner:
             context=self.context,
             scale=self.scale,
             batch=self.batch,
+            origin_step=self.alignment,
         )
+
+    def stats_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) the statistics of a globally pooling model are computed at
+        for an ``height`` x ``width`` image: the image extended by its border when that
+        call fits :attr:`stats_budget`, else the largest area downscale of it that does."""
+        height, width = height + 2 * self.pad, width + 2 * self.pad
+        per_pixel = self.bytes_per_pixel
+        if per_pixel:
+            fits = self.stats_budget / per_pixel
+        else:  # no allocator statistics: as many pixels as the fixed windows, times the factor
+            side = (self.tile or self.defaults.tile) + 2 * self.context
+            fits = side * side * self.stats_budget / self.memory_budget
+        if height * width <= fits:
+            return height, width
+        factor = math.sqrt(fits / (height * width))
+        return max(1, int(height * factor)), max(1, int(width * factor))
+
+    def pool_plan(self, height: int, width: int) -> PoolPlan | None:
+        """How the tiles of an ``height`` x ``width`` image get their pooled statistics;
+        None for a model that does not pool globally."""
+        if not self.model.global_pool:
+            return None
+        if self.plan(height, width).single:
+            return PoolPlan("single")
+        if not self.global_pool:
+            return PoolPlan("naive")
+        full = (height + 2 * self.pad, width + 2 * self.pad)
+        size = self.stats_size(height, width)
+        if self.pool_stats == "tiles" or (
+            size != full and self.pool_stats == "auto" and self._grids is not None
+        ):
+            return PoolPlan("tiles", full, full, self.model.pool_count)
+        return PoolPlan("whole" if size == full else "downscale", size, full)
+
+    def pool_source(self, height: int, width: int) -> str | None:
+        """Where the tiles of an ``height`` x ``width`` image get their pooled statistics,
+        in words (what describe() reports); None for a model that does not pool globally."""
+        plan = self.pool_plan(height, width)
+        return None if plan is None else plan.describe()
 
     def uses_memmap(self, height: int, width: int, channels: int = 3, itemsize: int = 1) -> bool:
         """Whether the output of such an image would go to a memory-mapped temp file."""
@@ -379,6 +628,7 @@ class TiledRunner:
         facts ``None`` before any)."""
         plan = self.plan(shape[0], shape[1]) if shape is not None else self._last_plan
         memmap = self.uses_memmap(shape[0], shape[1]) if shape is not None else self._last_memmap
+        pool = self.pool_source(shape[0], shape[1]) if shape is not None else self._last_pool
         return {
             "device": self.device,
             "precision": current_precision(),
@@ -396,6 +646,8 @@ class TiledRunner:
             "grid": list(plan.grid) if plan is not None else None,
             "tiles": plan.count if plan is not None else None,
             "overhead": round(plan.overhead, 4) if plan is not None else None,
+            "alignment": self.alignment,
+            "global_pool": pool,
             "memmap": memmap,
             "memmap_threshold": _memmap_threshold(self.memmap_threshold),
             "threads": thread_settings().as_dict(),
@@ -433,6 +685,77 @@ class TiledRunner:
                 )
             except _OutOfMemory as exc:
                 self._shrink(plan, exc)
+
+    def _statistics(self, job: _Job) -> Vectors | None:
+        """The pooled vectors every tile of ``image`` runs with (None when the tiles need
+        none): one call on the image extended by the border or on a downscale of it, or
+        sums over the tiles (:meth:`_tile_statistics`). A one-call pass out of memory
+        lowers :attr:`stats_budget` (for later images too) and decides again."""
+        height, width = job.image.shape[:2]
+        while True:
+            pool = self.pool_plan(height, width)
+            if pool is None or pool.how in ("single", "naive"):
+                return None
+            log.info("%s: global pool %s", self.model.path.name, pool.describe())
+            if pool.how == "tiles":
+                return self._tile_statistics(job)
+            assert pool.size is not None
+            window = _stats_input(job.image, pool.size, self.pad, job.mapping)
+            try:
+                return self._pool_stats(window)
+            except _OutOfMemory as exc:
+                del window
+                if min(pool.size) // 2 < MIN_STATS_SIDE:
+                    raise ModelLoadError(
+                        f"{self.device} ran out of memory computing the pooled statistics of "
+                        f"{self.model.path.name} even on a {pool.size[1]}x{pool.size[0]} "
+                        f"image: {exc}",
+                        hint="use device='cpu', or free memory held by other processes",
+                    ) from None
+                self.stats_budget = max(1, self.stats_budget // 4)
+                log.warning(
+                    "out of memory computing pooled statistics on %s; retrying with %d MiB",
+                    self.device,
+                    self.stats_budget >> 20,
+                )
+
+    def _tile_statistics(self, job: _Job) -> Vectors:
+        """The whole image's pooled vectors, summed over the tiles of the job's plan.
+
+        Pooling layer ``k`` averages a feature map whose position ``j`` is centred on
+        window pixel ``offset + j * step`` (the converter's grid). Each tile sums the
+        positions centred in its core (the first and last tile of an axis also those
+        beyond the image: the wrapper's padding), with the exact vectors of layers
+        ``< k`` given; the cores partition the image, so the sums partition the whole
+        image's feature map, and its mean is their total over their count. Window
+        origins on the model's alignment put every tile's positions on the whole image's
+        grid, and a context at least the feature map's reach makes them the same values.
+        """
+        assert self._grids is not None
+        vectors: Vectors = []
+        reach = max(max(axis.reach for axis in grid) for grid in self._grids)
+        if reach > self.context:
+            log.warning(
+                "%s: context %d is less than the %s-pixel reach of its pooled feature maps; "
+                "the pooled statistics may differ slightly from a whole-image run",
+                self.model.path.name,
+                self.context,
+                reach,
+            )
+        for k, grid in enumerate(self._grids):
+            total: npt.NDArray[np.float64] | None = None
+            count = 0.0
+            for group, batch in job.batches():
+                rows = np.array([_owned(tile, job.plan, grid[0], 0) for tile in group], np.int32)
+                cols = np.array([_owned(tile, job.plan, grid[1], 1) for tile in group], np.int32)
+                sums, counts = self._partial(k, batch, vectors, rows, cols)
+                part = sums.astype(np.float64).sum(axis=0)
+                total = part if total is None else total + part
+                count += float(counts.astype(np.float64).sum())
+                job.advance(len(group))
+            assert total is not None and count > 0
+            vectors.append((total / count).astype(np.float32).reshape(1, 1, 1, -1))
+        return vectors
 
     def _shrink(self, plan: TilePlan, exc: _OutOfMemory) -> None:
         """Halve the batch, else the windows until the plan really changes."""
@@ -483,12 +806,16 @@ class TiledRunner:
         from tqdm.auto import tqdm
 
         self._last_plan = plan
-        total = plan.count
+        pool = self.pool_plan(image.shape[0], image.shape[1])
+        self._last_pool = None if pool is None else pool.describe()
+        # Summing pooled statistics over the tiles is one more (partial) pass per layer;
+        # progress counts those tiles too.
+        total = plan.count * (1 + (pool.passes if pool is not None else 0))
         scale = self.scale
         out: Pixels | None = None
         window_h, window_w = plan.window
         channels = image.shape[2]
-        buffer = np.empty((min(plan.batch, total), window_h, window_w, channels), np.float32)
+        buffer = np.empty((min(plan.batch, plan.count), window_h, window_w, channels), np.float32)
         log.debug(
             "%s on %s: %d tiles of %dx%d (grid %s, context %d), batch %d",
             self.model.path.name,
@@ -500,7 +827,6 @@ class TiledRunner:
             plan.context,
             plan.batch,
         )
-        done = 0
         with tqdm(
             total=total,
             unit="tile",
@@ -509,13 +835,16 @@ class TiledRunner:
             file=sys.stderr,
             leave=False,
         ) as bar:
-            for group in plan.batches():
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled(f"upscaling cancelled after {done} of {total} tiles")
-                batch = buffer[: len(group)]
-                for slot, tile in zip(batch, group, strict=True):
-                    _fill_window(image, tile, self.pad, mapping, slot)
-                result = self._infer(batch)
+
+            def report(count: int, done: int, total: int) -> None:
+                bar.update(count)
+                if callback is not None:
+                    callback(done, total)
+
+            job = _Job(image, plan, mapping, self.pad, buffer, cancel, report, total)
+            vectors = self._statistics(job)
+            for group, batch in job.batches():
+                result = self._infer(batch, vectors)
                 expected = (len(group), window_h * scale, window_w * scale)
                 if result.shape[:3] != expected:
                     raise ModelLoadError(
@@ -531,10 +860,7 @@ class TiledRunner:
                 # The last reference to the model's output tensor: it must be gone before
                 # the next call, or two windows' outputs are alive at once.
                 del result
-                done += len(group)
-                bar.update(len(group))
-                if callback is not None:
-                    callback(done, total)
+                job.advance(len(group))
         assert out is not None
         if isinstance(out, np.memmap):
             out.flush()
@@ -558,7 +884,7 @@ class TiledRunner:
 
     # -- the model call ----------------------------------------------------------------------
 
-    def _function(self) -> Any:
+    def _function(self, pooled: bool = False) -> Any:
         """The one tf.function every batch goes through, traced once per runner.
 
         It wraps the SavedModel's serving function and places it on the runner's device.
@@ -566,53 +892,114 @@ class TiledRunner:
         shape-polymorphic already, TensorFlow's CPU kernels cost the same per pixel
         whatever the window, and XLA (which would want fixed shapes) is slower here (see
         docs/performance.md), so one trace serves every image: nothing ever retraces.
+        ``pooled``: the network run with given pooled vectors instead (one set for the
+        whole batch: ``[1, 1, 1, C]`` vectors broadcast over its tiles), traced once too.
         """
-        if self._call is not None:
-            return self._call
+        cached = self._pooled_call if pooled else self._call
+        if cached is not None:
+            return cached
         tf = require_tensorflow()
-        serving = self.model._function
+        serving = self.model._pooled if pooled else self.model._function
         input_name = self.model.input_name
-        output_name = self.model.output_name
+        output_name = OUTPUT_NAME if pooled else self.model.output_name
         device = self.device
 
-        def body(batch: Any) -> Any:
+        def body(batch: Any, *vectors: Any) -> Any:
             self.trace_count += 1  # a Python side effect: runs only while tracing
+            given = {pool_name(i): vector for i, vector in enumerate(vectors)}
             with tf.device(device):
-                return serving(**{input_name: batch})[output_name]
+                return serving(**{input_name: batch}, **given)[output_name]
 
-        spec = tf.TensorSpec(
-            [None, None, None, self.model.input.shape[-1] or 3], tf.float32, name="tiles"
+        channels = self.model.input.shape[-1] or 3
+        specs = [tf.TensorSpec([None, None, None, channels], tf.float32, name="tiles")]
+        if pooled:
+            specs += [tf.TensorSpec([None, 1, 1, None], tf.float32)] * self.model.pool_count
+        function = tf.function(body, input_signature=specs, autograph=False)
+        if pooled:
+            self._pooled_call = function
+        else:
+            self._call = function
+        return function
+
+    def _pool_stats(self, window: npt.NDArray[np.float32]) -> Vectors:
+        """The pooled vectors of one ``[1, H, W, 3]`` model-range image, on the device."""
+        tf = require_tensorflow()
+        function = self.model._pool_stats
+        result = self._guard(
+            lambda: function(**{self.model.input_name: tf.constant(window)}), window.shape
         )
-        self._call = tf.function(body, input_signature=[spec], autograph=False)
-        return self._call
+        return [
+            np.asarray(result[pool_name(i)], dtype=np.float32) for i in range(self.model.pool_count)
+        ]
 
-    def _infer(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Run one batch on the device; TensorFlow errors become ours."""
+    def _partial(
+        self,
+        k: int,
+        batch: npt.NDArray[np.float32],
+        vectors: Vectors,
+        rows: npt.NDArray[np.int32],
+        cols: npt.NDArray[np.int32],
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Per window, the sum of pooling layer ``k``'s feature map over the owned
+        ``rows`` x ``cols`` positions, and how many positions that was."""
+        tf = require_tensorflow()
+        function = self.model._partials[k]
+        given = {pool_name(i): vector for i, vector in enumerate(vectors)}
+
+        def call() -> Any:
+            return function(
+                **{self.model.input_name: tf.constant(batch)},
+                **given,
+                **{POOL_ROWS: tf.constant(rows), POOL_COLS: tf.constant(cols)},
+            )
+
+        result = self._guard(call, batch.shape)
+        sums = np.asarray(result[POOL_SUM], dtype=np.float32)
+        counts = np.asarray(result[POOL_COUNT], dtype=np.float32)
+        return sums, counts
+
+    def _infer(
+        self, batch: npt.NDArray[np.float32], vectors: Vectors | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Run one batch on the device (with the image's pooled vectors when given);
+        TensorFlow errors become ours."""
         tf = require_tensorflow()
         name = self.model.path.name
-        try:
-            function = self._function()
-            with tf.device(self.device):
-                # np.asarray shares a CPU tensor's memory (.numpy() would copy it)
-                result = np.asarray(function(tf.constant(batch)))
-        except tf.errors.ResourceExhaustedError as exc:
-            raise _OutOfMemory(_first_line(exc)) from None
-        except tf.errors.InvalidArgumentError as exc:
-            raise ImageError(
-                f"model {name} rejected tiles of shape {list(batch.shape)}: {_first_line(exc)}"
-            ) from None
-        except tf.errors.OpError as exc:
-            raise ModelLoadError(f"model {name} failed while running: {_first_line(exc)}") from None
-        except (ValueError, TypeError) as exc:
-            raise ModelLoadError(
-                f"model {name} cannot run on tiles of shape {list(batch.shape)}: {exc}"
-            ) from None
-        out = np.asarray(result)
+
+        def call() -> Any:
+            if vectors is None:
+                return self._function()(tf.constant(batch))
+            return self._function(pooled=True)(tf.constant(batch), *vectors)
+
+        # np.asarray shares a CPU tensor's memory (.numpy() would copy it)
+        out = np.asarray(self._guard(call, batch.shape))
         if out.dtype != np.float32:
             out = out.astype(np.float32)
         if out.ndim != 4:
             raise ModelLoadError(f"model {name} returned shape {list(out.shape)}; expected rank 4")
         return out
+
+    def _guard(self, call: Callable[[], Any], shape: tuple[int, ...]) -> Any:
+        """Run ``call`` on the device; TensorFlow errors become ours (out of memory an
+        internal signal the callers retry on)."""
+        tf = require_tensorflow()
+        name = self.model.path.name
+        try:
+            with tf.device(self.device):
+                result = call()
+        except tf.errors.ResourceExhaustedError as exc:
+            raise _OutOfMemory(_first_line(exc)) from None
+        except tf.errors.InvalidArgumentError as exc:
+            raise ImageError(
+                f"model {name} rejected tiles of shape {list(shape)}: {_first_line(exc)}"
+            ) from None
+        except tf.errors.OpError as exc:
+            raise ModelLoadError(f"model {name} failed while running: {_first_line(exc)}") from None
+        except (ValueError, TypeError) as exc:
+            raise ModelLoadError(
+                f"model {name} cannot run on tiles of shape {list(shape)}: {exc}"
+            ) from None
+        return result
 
     def _probe(self) -> float | None:
         """Activation bytes per input pixel, from the device allocator's peak during calls
@@ -665,6 +1052,54 @@ def _fill_window(
         slot[:, :c] = slot[:, c : c + 1]
     if d < tile.width:
         slot[:, d:] = slot[:, d - 1 : d]
+
+
+def _stats_input(
+    image: Pixels, size: tuple[int, int], pad: int, mapping: _PixelMap
+) -> npt.NDArray[np.float32]:
+    """``[1, h, w, C]`` model-range input of the statistics pass: the image extended by
+    ``pad`` replicated edge pixels, or its area downscale to ``size`` (``h``, ``w``).
+
+    The downscale averages the mapped values (the mapping is affine, so this is the
+    downscale of the image the tiles see) over box footprints of the extended image, one
+    axis at a time, reading the image in strips of rows: no float copy of the whole image
+    exists, only the ``h`` x width x 3 intermediate.
+    """
+    height, width, channels = image.shape
+    full = (height + 2 * pad, width + 2 * pad)
+    if size == full:
+        slot = np.empty((1, *full, channels), dtype=np.float32)
+        whole = Tile(0, 0, 0, full[0], full[1], 0, full[0], 0, full[1])
+        _fill_window(image, whole, pad, mapping, slot[0])
+        return slot
+    rows = _area_weights(height, size[0], pad)
+    cols = _area_weights(width, size[1], pad)
+    step = max(1, STRIP_BYTES // max(1, width * channels * 4))
+    strip = np.empty((min(step, height), width, channels), dtype=np.float32)
+    acc = np.zeros((size[0], width * channels), dtype=np.float64)
+    for top in range(0, height, step):
+        block = strip[: min(step, height - top)]
+        mapping.to_model(image[top : top + block.shape[0]], block)
+        acc += rows[:, top : top + block.shape[0]] @ block.reshape(block.shape[0], -1)
+    small = np.einsum("hwc,vw->hvc", acc.reshape(size[0], width, channels), cols)
+    result: npt.NDArray[np.float32] = small.astype(np.float32)[np.newaxis]
+    return result
+
+
+def _area_weights(length: int, out: int, pad: int) -> npt.NDArray[np.float64]:
+    """``[out, length]`` weights of an area (box) downscale of an axis extended by ``pad``
+    replicated pixels on each side to ``out`` pixels, folded onto the real pixels: output
+    ``j`` averages extended coordinates ``[j, j + 1) * (length + 2 pad) / out``."""
+    extended = length + 2 * pad
+    ratio = extended / out
+    starts = np.arange(out, dtype=np.float64)[:, np.newaxis] * ratio
+    pixels = np.arange(extended, dtype=np.float64)[np.newaxis, :]
+    overlap = np.minimum(starts + ratio, pixels + 1) - np.maximum(starts, pixels)
+    weights = np.clip(overlap, 0.0, None) / ratio
+    folded: npt.NDArray[np.float64] = weights[:, pad : pad + length].copy()
+    folded[:, 0] += weights[:, :pad].sum(axis=1)
+    folded[:, -1] += weights[:, pad + length :].sum(axis=1)
+    return folded
 
 
 def _write_cores(

@@ -28,6 +28,14 @@ Design choices, and why:
 * **Along an axis no longer than one window there is one window: the whole axis,**
   unaligned, so an image that fits is run in one call, bit-identical to the whole-image
   path, and a small image pays for exactly its own pixels.
+* **Window origins on the network's grid** (``origin_step``, the model's tile alignment, see
+  :mod:`upscaler.convert.geometry`). A network that downsamples by 2 is not
+  shift-invariant: a window starting at an odd pixel samples the other half of the
+  positions and computes other values than the whole image there. With ``origin_step``
+  > 1 every window starts on a multiple of it, and windows are congruent to the axis
+  length modulo it, so the last window, which ends at the axis end, starts on the
+  grid too (and sees the same size-dependent padding phase as the whole axis). Its
+  length is then within ``origin_step - 1`` pixels of the multiple of ``align``.
 
 Two ways to size windows: :func:`plan_tiles` from a core size (``tile``), the same number
 of windows per axis a square tiling of that size needs; and :func:`plan_tiles_for_budget`
@@ -69,6 +77,7 @@ class AxisPlan:
     window: int
     starts: tuple[int, ...]
     cores: tuple[tuple[int, int], ...]
+    origin_step: int = 1
 
     @property
     def count(self) -> int:
@@ -88,16 +97,32 @@ def _check(length: int, context: int) -> None:
         raise ValueError(f"context must be >= 0, got {context}")
 
 
-def window_length(length: int, count: int, context: int, align: int = ALIGN) -> int:
+def window_length(
+    length: int, count: int, context: int, align: int = ALIGN, origin_step: int = 1
+) -> int:
     """The shortest window (rounded up to ``align``) with which ``count`` windows cover an
-    axis of ``length`` while keeping ``context`` pixels on every inner side of each core."""
+    axis of ``length`` while keeping ``context`` pixels on every inner side of each core;
+    with ``origin_step`` > 1, the shortest such window congruent to ``length`` modulo it
+    whose windows can all start on multiples of ``origin_step`` (see the module docstring)."""
     _check(length, context)
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
+    if origin_step < 1:
+        raise ValueError(f"origin_step must be >= 1, got {origin_step}")
     if count == 1:
         return length
     needed = math.ceil((length + 2 * context * (count - 1)) / count)
-    return min(length, align * math.ceil(needed / align))
+    window = align * math.ceil(needed / align)
+    if origin_step > 1:
+        window += (length - window) % origin_step
+        # Starts on the grid are spread as evenly as whole grid steps allow: the widest
+        # gap between them must still leave 2 * context pixels of overlap.
+        while window < length and (
+            origin_step * math.ceil((length - window) / origin_step / (count - 1))
+            > window - 2 * context
+        ):
+            window += origin_step
+    return min(length, window)
 
 
 def axis_count_for_tile(length: int, tile: int, context: int) -> int:
@@ -111,40 +136,53 @@ def axis_count_for_tile(length: int, tile: int, context: int) -> int:
     return math.ceil((length - 2 * context) / tile)
 
 
-def _fit(length: int, count: int, context: int, align: int) -> tuple[int, int]:
+def _fit(
+    length: int, count: int, context: int, align: int, origin_step: int = 1
+) -> tuple[int, int]:
     """(count, window) for up to ``count`` windows: the count is reduced while windows
     would be the whole axis, or so close to it that some core would be empty (every gap
-    between window starts must be at least one pixel)."""
-    window = window_length(length, count, context, align)
-    while count > 1 and (window >= length or length - window < count - 1):
+    between window starts must be at least one pixel, one ``origin_step``)."""
+    window = window_length(length, count, context, align, origin_step)
+    while count > 1 and (window >= length or (length - window) // origin_step < count - 1):
         count -= 1
-        window = window_length(length, count, context, align)
+        window = window_length(length, count, context, align, origin_step)
     return count, window
 
 
-def plan_axis(length: int, count: int, context: int, align: int = ALIGN) -> AxisPlan:
-    """``count`` windows of one length over ``[0, length)``, starts spread evenly, each
-    core ending in the middle of the overlap with the next window.
+def plan_axis(
+    length: int, count: int, context: int, align: int = ALIGN, origin_step: int = 1
+) -> AxisPlan:
+    """``count`` windows of one length over ``[0, length)``, starts spread evenly (on
+    multiples of ``origin_step``), each core ending in the middle of the overlap with the next
+    window.
 
     Every overlap is at least ``2 * context`` pixels, so each side of a boundary keeps
     ``context`` pixels of its window beyond its core; gaps between starts differ by at
-    most one pixel and are at least one, so no core is empty. A count so large that this
-    cannot hold is reduced.
+    most one pixel (one ``origin_step``) and are at least that, so no core is empty. A count
+    so large that this cannot hold is reduced.
     """
-    count, window = _fit(length, count, context, align)
+    count, window = _fit(length, count, context, align, origin_step)
     if count == 1:
-        return AxisPlan(length=length, window=length, starts=(0,), cores=((0, length),))
-    gap, extra = divmod(length - window, count - 1)
+        return AxisPlan(
+            length=length,
+            window=length,
+            starts=(0,),
+            cores=((0, length),),
+            origin_step=origin_step,
+        )
+    gap, extra = divmod((length - window) // origin_step, count - 1)
     starts = [0]
     for i in range(count - 1):
-        starts.append(starts[-1] + gap + (1 if i < extra else 0))
+        starts.append(starts[-1] + (gap + (1 if i < extra else 0)) * origin_step)
     bounds = [0]
     for i in range(count - 1):
         overlap = starts[i] + window - starts[i + 1]  # >= 2 * context by the window length
         bounds.append(starts[i + 1] + overlap // 2)
     bounds.append(length)
     cores = tuple((bounds[i], bounds[i + 1]) for i in range(count))
-    return AxisPlan(length=length, window=window, starts=tuple(starts), cores=cores)
+    return AxisPlan(
+        length=length, window=window, starts=tuple(starts), cores=cores, origin_step=origin_step
+    )
 
 
 @dataclass(frozen=True)
@@ -274,6 +312,7 @@ class TilePlan:
             "tiles": self.count,
             "overhead": round(self.overhead, 4),
             "window_pixel_budget": self.budget,
+            "alignment": self.rows.origin_step,
         }
 
 
@@ -320,17 +359,22 @@ def plan_tiles(
     scale: int,
     batch: int = 1,
     align: int = ALIGN,
+    origin_step: int = 1,
 ) -> TilePlan:
     """Plan an ``height`` x ``width`` image with cores of at most ``tile`` input pixels.
 
     ``context`` is the input pixels of overlap each window keeps on every inner side,
-    ``batch`` how many tiles go to the model per call. The number of windows per axis is
-    what cores of ``tile`` pixels need; the windows are then balanced (see the module
-    docstring), so they are at most ``tile + 2 * context`` pixels.
+    ``batch`` how many tiles go to the model per call, ``origin_step`` the multiple window
+    origins keep (the model's tile alignment). The number of windows per axis is what
+    cores of ``tile`` pixels need; the windows are then balanced (see the module
+    docstring), so they are at most ``tile + 2 * context`` pixels (plus the rounding to
+    ``origin_step``).
     """
     _check_image(height, width, scale, batch)
-    rows = plan_axis(height, axis_count_for_tile(height, tile, context), context, align)
-    cols = plan_axis(width, axis_count_for_tile(width, tile, context), context, align)
+    rows = plan_axis(
+        height, axis_count_for_tile(height, tile, context), context, align, origin_step
+    )
+    cols = plan_axis(width, axis_count_for_tile(width, tile, context), context, align, origin_step)
     return _plan(height, width, rows, cols, context=context, scale=scale, batch=batch)
 
 
@@ -344,6 +388,7 @@ def plan_tiles_for_budget(
     batch: int = 1,
     max_tile: int | None = None,
     align: int = ALIGN,
+    origin_step: int = 1,
 ) -> TilePlan:
     """Plan an image so that every window has at most ``max_window_pixels`` input pixels
     (what the model's memory per call allows), computing as few pixels as possible.
@@ -365,11 +410,11 @@ def plan_tiles_for_budget(
     max_cols = max(min_cols, width)
 
     def cols_window(count: int) -> int:
-        return _fit(width, count, context, align)[1]
+        return _fit(width, count, context, align, origin_step)[1]
 
     best: tuple[int, int, int, int] | None = None  # cost, tiles, rows, columns
     for wanted_rows in range(min_rows, max_rows + 1):
-        n_rows, row_window = _fit(height, wanted_rows, context, align)
+        n_rows, row_window = _fit(height, wanted_rows, context, align, origin_step)
         if n_rows < wanted_rows:  # no more rows possible: larger counts repeat this plan
             break
         if best is not None and n_rows * row_window * width >= best[0]:
@@ -383,14 +428,14 @@ def plan_tiles_for_budget(
                 high = middle
             else:
                 low = middle + 1
-        n_cols, col_window = _fit(width, low, context, align)
+        n_cols, col_window = _fit(width, low, context, align, origin_step)
         cost = n_rows * row_window * n_cols * col_window
         tiles = n_rows * n_cols
         if best is None or (cost, tiles) < (best[0], best[1]):
             best = (cost, tiles, n_rows, n_cols)
     n_rows, n_cols = (max_rows, max_cols) if best is None else (best[2], best[3])
-    rows = plan_axis(height, n_rows, context, align)
-    cols = plan_axis(width, n_cols, context, align)
+    rows = plan_axis(height, n_rows, context, align, origin_step)
+    cols = plan_axis(width, n_cols, context, align, origin_step)
     return _plan(
         height,
         width,
