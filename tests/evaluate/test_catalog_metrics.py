@@ -56,12 +56,17 @@ def test_fingerprints_are_those_of_the_sets_here(key: str) -> None:
 
 
 def test_trained_models_beat_nearest_neighbour_at_their_scale() -> None:
-    # A sanity check on the numbers as a whole: every trained model beats the
-    # nearest-neighbour baseline of its scale on SSIM, on every set.
+    # A sanity check on the numbers as a whole: every trained fidelity model beats the
+    # nearest-neighbour baseline of its scale on SSIM, on every set. Perceptual (GAN)
+    # models are not trained for it (Real-CUGAN x2 invents texture that SSIM scores below
+    # nearest neighbour on Set14), nor are denoisers, which smooth the clean evaluation
+    # input as if it were noisy (waifu2x-chainer upconv7 noise 3).
     baselines = {e.scale: e for e in ENTRIES if e.family == "pixel-upsampler"}
     for entry in ENTRIES:
         base = baselines.get(entry.scale)
         if entry.family == "pixel-upsampler" or base is None:
+            continue
+        if entry.objective != "fidelity" or entry.denoise != "none":
             continue
         if entry.metrics is None and entry.family in AWAITING_MEASUREMENT:
             continue
