@@ -16,10 +16,13 @@ Output
     the wrapper, the tile alignment (``tile_alignment``: window origins a tiled run must
     keep on multiples of, see :mod:`upscaler.convert.geometry`) and
     :data:`CONVERTER_VERSION` (part of cache keys: bump it whenever the bytes a conversion
-    produces could change). A network with global average pooling also gets the two
+    produces could change). A network with global average pooling also gets the
     global-pool signatures (:data:`~upscaler.runtime.savedmodel.POOL_STATS_KEY`,
-    :data:`~upscaler.runtime.savedmodel.POOLED_SERVE_KEY`) and a ``global_pool`` entry
-    in ``upscaler.json``, so that tiles can share the whole image's statistics.
+    :data:`~upscaler.runtime.savedmodel.POOLED_SERVE_KEY` and, when its pooled feature
+    maps can be placed in the input, one
+    :func:`~upscaler.runtime.savedmodel.pool_partial_key` per pooling layer) and a
+    ``global_pool`` entry in ``upscaler.json``, so that tiles can share the whole image's
+    statistics.
 """
 
 from __future__ import annotations
@@ -449,7 +452,7 @@ def probe_global_pool(
         functions = module.pool_functions = replace(functions, partials=[])
     height, width = size
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.random((1, height, width, 3), dtype=np.float32))
+    x = tf.constant(rng.random((1, height, width, graph.input_channels), dtype=np.float32))
     everything = tf.constant([[0, 1 << 30]], tf.int32)
     try:
         vectors = functions.stats.get_concrete_function()(x)

@@ -922,7 +922,7 @@ class TiledRunner:
         return function
 
     def _pool_stats(self, window: npt.NDArray[np.float32]) -> Vectors:
-        """The pooled vectors of one ``[1, H, W, 3]`` model-range image, on the device."""
+        """The pooled vectors of one ``[1, H, W, C]`` model-range image, on the device."""
         tf = require_tensorflow()
         function = self.model._pool_stats
         result = self._guard(
@@ -1063,7 +1063,7 @@ def _stats_input(
     The downscale averages the mapped values (the mapping is affine, so this is the
     downscale of the image the tiles see) over box footprints of the extended image, one
     axis at a time, reading the image in strips of rows: no float copy of the whole image
-    exists, only the ``h`` x width x 3 intermediate.
+    exists, only the ``h`` x width x C intermediate.
     """
     height, width, channels = image.shape
     full = (height + 2 * pad, width + 2 * pad)
