@@ -80,10 +80,12 @@ def sample_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 def model_input(entry: Any, rgb: np.ndarray) -> np.ndarray:
     """What a model's runner is fed: the RGB image, or for a 1-channel (luma) model its
     full-range BT.601 Y plane (what the luma adapter gives it)."""
+    from upscaler.evaluate.color import gray_level
+    from upscaler.evaluate.imresize import round_uint8
+
     if entry.channels != 1:
         return rgb
-    luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.ascontiguousarray(np.rint(luma).astype(np.uint8)[:, :, np.newaxis])
+    return np.ascontiguousarray(round_uint8(gray_level(rgb))[:, :, np.newaxis])
 
 
 def best_of(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[float, list[float]]:

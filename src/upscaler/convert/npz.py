@@ -39,6 +39,7 @@ pickled objects, a key missing or extra, a shape or dtype off, NaN or infinity) 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import os
@@ -131,10 +132,11 @@ def _header_shape(archive: zipfile.ZipFile, member: str, where: str, key: str) -
     return tuple(int(d) for d in shape)
 
 
-def read_npz(path: Path, where: str) -> dict[str, npt.NDArray[np.float32]]:
-    """Every array of a ``.npz`` archive, float32 and checked (see the module docstring)."""
+def read_npz(path: Path | bytes, where: str) -> dict[str, npt.NDArray[np.float32]]:
+    """Every array of a ``.npz`` archive (a file, or its bytes already in memory), float32
+    and checked (see the module docstring)."""
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(io.BytesIO(path) if isinstance(path, bytes) else path, allow_pickle=False)
     except FileNotFoundError:
         raise ConversionError(f"the weights file {where} does not exist") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -451,13 +453,17 @@ def convert_npz(
     wanted_scale = check_scale(scale)
     located = SourceFiles(npz_path, files, kind=".npz")
     where = located.label
-    arrays = read_npz(located.path, where)
-    graph, arch, counts = parse_npz(arrays, where, architecture=architecture)
-    check_prepad(arch, wrapper, where)
+    # Read once: the bytes that are parsed are the bytes that are hashed.
     try:
-        digest = hashlib.sha256(located.path.read_bytes()).hexdigest()
+        data = located.path.read_bytes()
+    except FileNotFoundError:
+        raise ConversionError(f"the weights file {where} does not exist") from None
     except OSError as exc:
         raise ConversionError(f"cannot read the weights file {where}: {exc}") from exc
+    arrays = read_npz(data, where)
+    graph, arch, counts = parse_npz(arrays, where, architecture=architecture)
+    check_prepad(arch, wrapper, where)
+    digest = hashlib.sha256(data).hexdigest()
     source = {"npz": where, "npz_sha256": digest, "architecture": arch.name}
     log.debug("%s: %s with %d input channels", where, arch.name, graph.input_channels)
     return write_savedmodel(
