@@ -372,7 +372,7 @@ def test_five_channel_input_is_refused(tmp_path: Path, kit: SimpleNamespace) -> 
         "a",
     )
     path, _ = kit.write_tfjs(tmp_path / "m", topo, [])
-    with pytest.raises(ConversionError, match="5 input channels.*RGBA"):
+    with pytest.raises(ConversionError, match=r"5 input channels.*RGBA"):
         convert_tfjs_layers(path, tmp_path / "out")
 
 

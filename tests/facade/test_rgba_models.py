@@ -26,6 +26,7 @@ NATIVE = "alpha: native 4-channel model (RGBA in, RGBA out)"
 ADDED = "alpha: opaque plane added for the native 4-channel model, its alpha dropped"
 GRAY = "gray: replicated to RGB, model, back to gray (BT.601 luma)"
 BLED = "alpha: colour under transparent pixels bled from visible neighbours"
+OPAQUE = "alpha: fully opaque; run through the native 4-channel model, recreated"
 
 
 @pytest.fixture
@@ -89,7 +90,9 @@ def test_opaque_alpha_runs_as_is_and_stays_opaque(rgba: Upscaler) -> None:
     opaque = np.dstack([RGB, np.full((6, 7, 1), 255, np.uint8)])
     out = rgba.upscale(opaque, progress=False)
     np.testing.assert_array_equal(out, nearest_x2(opaque))
-    assert applied(rgba) == ["alpha: fully opaque; run through the native 4-channel model, recreated"]
+    assert applied(rgba) == [
+        "alpha: fully opaque; run through the native 4-channel model, recreated"
+    ]
 
 
 def test_colour_under_transparent_pixels_is_bled_first(rgba: Upscaler) -> None:

@@ -227,9 +227,7 @@ def test_native_gray_and_rgba_models_enter_the_catalog(
     shape = (16, 20) if channels == 1 else (16, 20, 4)
     image = rng.integers(1, 256, shape, dtype=np.uint8)  # no fully transparent pixel
     # Zero borders: what the network's own SAME padding does on a whole image.
-    up = Upscaler(
-        model=added.model_id, catalog=catalog, cache_dir=tmp_path / "c", border="zero"
-    )
+    up = Upscaler(model=added.model_id, catalog=catalog, cache_dir=tmp_path / "c", border="zero")
     query = Upscaler(channels=channels, scale=2, strict=True, catalog=catalog)
     assert query.describe().exact and added.model_id in query.resolution.matches
     out = up.upscale(image, progress=False)

@@ -4,9 +4,10 @@ The contract: a ``serving_default`` signature with exactly one float32 input of 
 ``[batch, height, width, C]`` (height and width may be fixed or ``None``; C is 3 for RGB,
 1 for luma and 4 for RGBA models, see :data:`CHANNELS`) and exactly one float32 output of
 rank 4 with as many channels as the input: the runners write a model's output into an
-image of the input's kind, and the pipeline splits RGBA results into colour and alpha. Converters write models that honour it; this module checks
-it once at load time so that a wrong model fails with a message naming what was found,
-instead of with a TensorFlow stack trace halfway through an image.
+image of the input's kind, and the pipeline splits RGBA results into colour and alpha.
+Converters write models that honour it; this module checks it once at load time so that
+a wrong model fails with a message naming what was found, instead of with a TensorFlow
+stack trace halfway through an image.
 
 TensorFlow is imported lazily (``require_tensorflow``) so that the catalog, resolver and
 CLI work, and start fast, without it. No TensorFlow exception leaves this module: load
