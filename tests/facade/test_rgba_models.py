@@ -7,6 +7,7 @@ shows that colour and alpha go in and come out in their places.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +31,8 @@ OPAQUE = "alpha: fully opaque; run through the native 4-channel model, recreated
 
 
 @pytest.fixture
-def rgba_catalog(tmp_path: Path) -> Path:
-    return write_tiny_catalog(tmp_path / "rgba", channels=4)
-
-
-@pytest.fixture
-def rgba(rgba_catalog: Path, tmp_path: Path, tf: object) -> Upscaler:
-    return Upscaler(
-        channels=4,
-        scale=2,
-        strict=True,
-        catalog=load_catalog(rgba_catalog),
-        cache_dir=tmp_path / "c",
-    )
+def rgba(tiny_by_channels: Callable[[int], Upscaler]) -> Upscaler:
+    return tiny_by_channels(4)
 
 
 def applied(up: Upscaler) -> list[str]:
