@@ -74,28 +74,37 @@ def write_tiny_catalog(base: Path, channels: int = 3) -> Path:
 
     The weights go under ``base/"weights"`` (a local-path source, so no network is
     needed) and the catalog folder, with the shipped vocab.yaml, under
-    ``base/"catalog"``. ``channels=1`` makes it a luma (Y) model. Returns the catalog
-    folder.
+    ``base/"catalog"``. ``channels=1`` makes it a luma (Y) model, ``channels=4`` a native
+    RGBA one. Returns the catalog folder.
     """
-    weights = base / "weights"
-    write_tfjs_upsampler(weights / "models" / "x2", channels)
     root = base / "catalog"
     (root / "models").mkdir(parents=True)
     shutil.copy(REPO / "catalog" / "vocab.yaml", root / "vocab.yaml")
+    write_tiny_family(root, base / "weights", "tiny", channels, global_default=True)
+    return root
+
+
+def write_tiny_family(
+    root: Path, weights: Path, family: str, channels: int, *, global_default: bool = False
+) -> None:
+    """Add a family of one nearest-x2 variant on ``channels`` channels to the catalog at
+    ``root``, its weights written under ``weights`` (so one catalog can hold an RGB and
+    an RGBA model side by side)."""
+    write_tfjs_upsampler(weights / "models" / "x2", channels)
     files = []
     for rel in ("models/x2/model.json", "models/x2/up.bin"):
         sha, size = _sha(weights / rel)
         files.append(f"        - {{path: {rel}, sha256: {sha}, size: {size}}}")
-    (root / "models" / "tiny.yaml").write_text(
+    (root / "models" / f"{family}.yaml").write_text(
         "\n".join(
             [
                 "schema_version: 1",
-                "family: tiny",
-                "title: Tiny",
+                f"family: {family}",
+                f"title: {family.capitalize()}",
                 "architecture: nearest",
                 "implementation: upscalerjs",
                 "license: MIT",
-                "global_default: x2",
+                *(["global_default: x2"] if global_default else []),
                 f"defaults: {{dataset: none, channels: {channels}, objective: fidelity,"
                 " degradation: bicubic,"
                 " pruning: none, quantization: none,"
@@ -114,4 +123,3 @@ def write_tiny_catalog(base: Path, channels: int = 3) -> Path:
         ),
         encoding="utf-8",
     )
-    return root

@@ -20,6 +20,9 @@ from upscaler.fetch.hashing import file_digest
 
 LocalKind = Literal["savedmodel", "tfjs-layers", "keras"]
 DEFAULT_VALUE_RANGE = (0.0, 255.0)
+LOCAL_CHANNELS = (3, 4)
+"""Channels a model given by path may take: RGB, or RGBA (what ``upscaler train
+--channels 4`` exports). Not 1: a luma model's meaning (which Y) is a catalog fact."""
 
 
 def is_path_form(model: str | os.PathLike[str]) -> bool:
@@ -92,6 +95,10 @@ def local_entry(
             cli_hint=f"say it: --model {path} --scale 2",
         )
     vr = value_range or tuple(meta.get("value_range") or DEFAULT_VALUE_RANGE)
+    # The converters and the trainer record the input channels; the loaded signature has
+    # the last word (Upscaler.load), this only makes describe() right before loading.
+    channels = meta.get("input_channels")
+    channels = channels if channels in LOCAL_CHANNELS else 3
     name = path.stem if path.suffix else path.name
     entry = ModelEntry(
         id=f"local:{name}",
@@ -103,7 +110,7 @@ def local_entry(
         implementation="unknown",
         dataset="unknown",
         scale=scale,
-        channels=3,
+        channels=channels,
         objective="unknown",
         degradation="unknown",
         domain="general",

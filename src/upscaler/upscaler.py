@@ -20,6 +20,7 @@ from upscaler.catalog.schema import ModelEntry
 from upscaler.description import Description, RuntimeInfo
 from upscaler.errors import ImageError, NoMatchingModel, QueryError, nearest
 from upscaler.local_models import (
+    LOCAL_CHANNELS,
     LocalKind,
     bare_local_hint,
     is_path_form,
@@ -243,6 +244,7 @@ class Upscaler:
         from upscaler.runtime.savedmodel import load_savedmodel
 
         models = [load_savedmodel(folder) for folder in self.prepare(progress=progress)]
+        self._check_channels(models)
         self._check_scale(models[0], self.plan()[0])
         self._models = models
         first = models[0]
@@ -255,6 +257,33 @@ class Upscaler:
         )
         return self
 
+    def _check_channels(self, models: list[LoadedModel]) -> None:
+        """Each model must take the channels its entry says, or the pipeline would feed it
+        the wrong planes. A local model's entry guessed them (from its ``upscaler.json``,
+        else RGB), so there the SavedModel's own signature decides, among the kinds a
+        model given by path may have."""
+        from upscaler.errors import ModelLoadError
+
+        if self._local is not None:
+            channels = models[0].channels
+            if channels not in LOCAL_CHANNELS:
+                raise ModelLoadError(
+                    f"{self._entry.source_file} takes {channels}-channel input; a model given "
+                    "by path must take RGB (3 channels) or RGBA (4)",
+                    hint="1-channel (luma) models run from a catalog entry with `channels: 1`",
+                )
+            if channels != self._entry.channels:
+                self._entry = self._entry.model_copy(update={"channels": channels})
+                self._resolution = self._resolution.model_copy(update={"model": self._entry})
+            return
+        for model, entry in zip(models, self.plan(), strict=True):
+            if model.channels != entry.channels:
+                raise ModelLoadError(
+                    f"{entry.id}: the catalog says {entry.channels} channels, but its "
+                    f"SavedModel {model.path} takes {model.channels}",
+                    hint=f"fix `channels:` in {entry.source_file}",
+                )
+
     def _check_scale(self, model: LoadedModel, entry: ModelEntry) -> None:
         """A local model whose output is not ``scale`` times its input is a wrong claim."""
         if self._local is None:
@@ -263,19 +292,13 @@ class Upscaler:
 
         from upscaler.errors import ModelLoadError
 
-        channels = model.input.shape[-1]
-        if channels not in (3, None):
+        c = model.channels
+        probe = model.predict(np.zeros((1, 8, 8, c), dtype=np.float32))
+        if probe.shape[1:3] != (8 * entry.scale, 8 * entry.scale) or probe.shape[3] != c:
             raise ModelLoadError(
-                f"{entry.source_file} takes {channels}-channel input; a model given by path "
-                "must take RGB (3 channels)",
-                hint="1-channel (luma) models run from a catalog entry with `channels: 1`",
-            )
-        probe = model.predict(np.zeros((1, 8, 8, 3), dtype=np.float32))
-        if probe.shape[1:3] != (8 * entry.scale, 8 * entry.scale) or probe.shape[3] != 3:
-            raise ModelLoadError(
-                f"{entry.source_file} turns 8x8x3 into {'x'.join(map(str, probe.shape[1:]))}, "
-                f"not {8 * entry.scale}x{8 * entry.scale}x3 as scale={entry.scale} requires",
-                hint="pass the model's real scale, and a model with 3 output channels",
+                f"{entry.source_file} turns 8x8x{c} into {'x'.join(map(str, probe.shape[1:]))}, "
+                f"not {8 * entry.scale}x{8 * entry.scale}x{c} as scale={entry.scale} requires",
+                hint=f"pass the model's real scale, and a model with {c} output channels",
             )
 
     # -- running it ------------------------------------------------------------------------

@@ -361,17 +361,18 @@ def test_graph_models_and_bad_json_are_refused(tiny: Any, tmp_path: Path) -> Non
         convert_tfjs_layers(tmp_path / "nope.json", tmp_path / "out")
 
 
-def test_four_channel_input_is_refused(tmp_path: Path, kit: SimpleNamespace) -> None:
+def test_five_channel_input_is_refused(tmp_path: Path, kit: SimpleNamespace) -> None:
+    """1, 3 and 4 channels convert (RGBA: tests/facade/test_rgba_models.py); 5 never can."""
     topo = kit.functional_topology(
         [
-            kit.input_layer("LR", channels=4),
+            kit.input_layer("LR", channels=5),
             kit.keras2_layer("Activation", "a", ["LR"], activation="relu"),
         ],
         "LR",
         "a",
     )
     path, _ = kit.write_tfjs(tmp_path / "m", topo, [])
-    with pytest.raises(ConversionError, match="4 input channels"):
+    with pytest.raises(ConversionError, match=r"5 input channels.*RGBA"):
         convert_tfjs_layers(path, tmp_path / "out")
 
 

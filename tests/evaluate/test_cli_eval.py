@@ -122,22 +122,42 @@ def test_an_undecodable_image_is_an_image_error(cli: Cli, tiny_set: Path) -> Non
     assert "cannot decode" in ran.err and "broken.png" in ran.err
 
 
-@pytest.fixture
-def nearest2(tmp_path: Path) -> Path:
-    """A tiny SavedModel doing nearest-neighbour x2 (TensorFlow needed)."""
+def save_model(folder: Path, fn: Callable[[Any], Any], channels: int) -> Path:
+    """Save ``fn`` over ``channels``-channel float32 batches as a SavedModel in ``folder``."""
     tf: Any = pytest.importorskip("tensorflow")
     module = tf.Module()
-
-    def fn(x: Any) -> dict[str, Any]:
-        return {"output": tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)}
-
-    spec = tf.TensorSpec([None, None, None, 3], "float32", name="input")
+    spec = tf.TensorSpec([None, None, None, channels], "float32", name="input")
     module.fn = tf.function(fn, input_signature=[spec], autograph=False)
-    folder = tmp_path / "nearest2"
     tf.saved_model.save(
         module, str(folder), signatures={"serving_default": module.fn.get_concrete_function()}
     )
     return folder
+
+
+def nearest(lr: np.ndarray) -> np.ndarray:
+    return np.repeat(np.repeat(lr, 2, axis=0), 2, axis=1)
+
+
+def assert_scores_are_nearest_x2(result: dict[str, Any], tiny_set: Path) -> None:
+    """Every image of the tiny set scored as nearest-neighbour x2 scores."""
+    rows = result["sets"]["tiny"]["images"]
+    assert len(rows) == 3
+    for row in rows:
+        gt = read_ground_truth(tiny_set / "HR" / row["name"])
+        expected = score_rgb(gt.rgb, 2, nearest, gray=gt.gray)
+        assert math.isclose(row["psnr_y"], expected.psnr_y, abs_tol=1e-4)
+        assert math.isclose(row["ssim_y"], expected.ssim_y, abs_tol=1e-6)
+
+
+@pytest.fixture
+def nearest2(tmp_path: Path) -> Path:
+    """A tiny SavedModel doing nearest-neighbour x2 (TensorFlow needed)."""
+    tf: Any = pytest.importorskip("tensorflow")
+
+    def fn(x: Any) -> dict[str, Any]:
+        return {"output": tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)}
+
+    return save_model(tmp_path / "nearest2", fn, 3)
 
 
 def test_eval_a_local_model_through_the_facade(cli: Cli, tiny_set: Path, nearest2: Path) -> None:
@@ -145,11 +165,29 @@ def test_eval_a_local_model_through_the_facade(cli: Cli, tiny_set: Path, nearest
     assert ran.code == 0, ran.err
     (result,) = json.loads(ran.out)["results"]
     assert result["kind"] == "model" and result["scale"] == 2
+    assert_scores_are_nearest_x2(result, tiny_set)
 
-    def nearest(lr: np.ndarray) -> np.ndarray:
-        return np.repeat(np.repeat(lr, 2, axis=0), 2, axis=1)
 
-    for row in result["sets"]["tiny"]["images"]:
-        gt = read_ground_truth(tiny_set / "HR" / row["name"])
-        expected = score_rgb(gt.rgb, 2, nearest, gray=gt.gray)
-        assert math.isclose(row["psnr_y"], expected.psnr_y, abs_tol=1e-4)
+@pytest.fixture
+def premultiplying(tmp_path: Path) -> Path:
+    """A tiny RGBA SavedModel: nearest x2 of colour times alpha / 255, and of alpha (value
+    range 0..255), so its colour is right only when the alpha it is fed is opaque."""
+    tf: Any = pytest.importorskip("tensorflow")
+
+    def fn(x: Any) -> dict[str, Any]:
+        up = tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
+        alpha = up[..., 3:]
+        return {"output": tf.concat([up[..., :3] * alpha / 255.0, alpha], axis=3)}
+
+    return save_model(tmp_path / "premultiplying", fn, 4)
+
+
+def test_an_rgba_model_is_scored_on_colour_with_opaque_alpha(
+    cli: Cli, tiny_set: Path, premultiplying: Path
+) -> None:
+    """The RGB (and gray) evaluation images reach a 4-channel model with an opaque alpha
+    added, and the colour it returns is what is scored: the scores are nearest x2's."""
+    ran = cli("eval", str(premultiplying), "--data", str(tiny_set), "--scale", "2", "--json")
+    assert ran.code == 0, ran.err
+    (result,) = json.loads(ran.out)["results"]
+    assert_scores_are_nearest_x2(result, tiny_set)

@@ -6,6 +6,7 @@ kernel copies its input), so the expected output is known exactly: np.repeat.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,26 @@ def keras_file(tmp_path: Path, tf: Any) -> Path:
     path = tmp_path / "up.keras"
     model.save(path)
     return path
+
+
+@pytest.fixture
+def tiny_by_channels(tmp_path: Path, tf: Any) -> Callable[[int], Any]:
+    """``make(channels)``: a strict ``Upscaler(channels=channels, scale=2)`` over a tiny
+    catalog whose one model is a nearest-x2 on that many channels."""
+    from upscaler import Upscaler
+    from upscaler.catalog import load_catalog
+
+    def make(channels: int) -> Any:
+        root = write_tiny_catalog(tmp_path / f"c{channels}", channels=channels)
+        return Upscaler(
+            channels=channels,
+            scale=2,
+            strict=True,
+            catalog=load_catalog(root),
+            cache_dir=tmp_path / "cache",
+        )
+
+    return make
 
 
 @pytest.fixture

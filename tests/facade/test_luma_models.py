@@ -7,27 +7,21 @@ bicubic resize, an independent implementation of both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_models import nearest_x2, write_tiny_catalog
+from tiny_models import nearest_x2
 
 from upscaler import Upscaler
 from upscaler.catalog import load_catalog
 
 
 @pytest.fixture
-def luma_catalog(tmp_path: Path) -> Path:
-    return write_tiny_catalog(tmp_path / "luma", channels=1)
-
-
-@pytest.fixture
-def luma(luma_catalog: Path, tmp_path: Path, tf: object) -> Upscaler:
-    return Upscaler(
-        channels=1, scale=2, catalog=load_catalog(luma_catalog), cache_dir=tmp_path / "c"
-    )
+def luma(tiny_by_channels: Callable[[int], Upscaler]) -> Upscaler:
+    return tiny_by_channels(1)
 
 
 def photo(height: int = 24, width: int = 20, seed: int = 3) -> np.ndarray:

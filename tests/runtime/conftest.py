@@ -61,23 +61,27 @@ def conv_sr(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., 
 
     ``convs`` 3x3 convolutions (receptive field ``convs`` input pixels: each reaches one
     pixel further) with random weights, then depth-to-space by ``scale``, added to a
-    nearest-neighbour upscale of the input so outputs stay near the input's range. Built
-    once per session per argument set; returns the SavedModel folder.
+    nearest-neighbour upscale of the input so outputs stay near the input's range.
+    ``channels`` is what it takes and returns (4: an RGBA model whose every output plane
+    mixes all four inputs). Built once per session per argument set; returns the
+    SavedModel folder.
     """
-    built: dict[tuple[int, int, int], Path] = {}
+    built: dict[tuple[int, int, int, int], Path] = {}
 
-    def make(convs: int = 3, scale: int = 2, seed: int = 0, width: float = 0.3) -> Path:
-        key = (convs, scale, seed)
+    def make(
+        convs: int = 3, scale: int = 2, seed: int = 0, width: float = 0.3, channels: int = 3
+    ) -> Path:
+        key = (convs, scale, seed, channels)
         if key in built:
             return built[key]
         rng = np.random.default_rng(seed)
-        channels = [3] + [8] * (convs - 1) + [3 * scale * scale]
+        widths = [channels] + [8] * (convs - 1) + [channels * scale * scale]
         kernels = [
             tf.constant(rng.normal(0, width, (3, 3, cin, cout)).astype(np.float32))
-            for cin, cout in itertools.pairwise(channels)
+            for cin, cout in itertools.pairwise(widths)
         ]
         biases = [
-            tf.constant(rng.normal(0, 0.05, (cout,)).astype(np.float32)) for cout in channels[1:]
+            tf.constant(rng.normal(0, 0.05, (cout,)).astype(np.float32)) for cout in widths[1:]
         ]
 
         def fn(x: Any) -> dict[str, Any]:
@@ -89,10 +93,10 @@ def conv_sr(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., 
             up = tf.repeat(tf.repeat(x, scale, axis=1), scale, axis=2)
             return {"output": up + 0.1 * tf.nn.depth_to_space(y, scale)}
 
-        signature = [tf.TensorSpec([None, None, None, 3], tf.float32, name="input")]
+        signature = [tf.TensorSpec([None, None, None, channels], tf.float32, name="input")]
         module = tf.Module()
         module.fn = tf.function(fn, input_signature=signature, autograph=False)
-        folder = tmp_path_factory.mktemp("models") / f"conv{convs}-x{scale}-s{seed}"
+        folder = tmp_path_factory.mktemp("models") / f"conv{convs}-x{scale}-s{seed}-c{channels}"
         tf.saved_model.save(
             module, str(folder), signatures={"serving_default": module.fn.get_concrete_function()}
         )

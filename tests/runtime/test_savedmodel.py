@@ -38,7 +38,8 @@ def test_good_model_loads_and_predicts(upsample2: Path) -> None:
     ("specs", "message"),
     [
         ([([None, None, None, 3], "int32", "input")], "dtype int32"),
-        ([([None, None, None, 4], "float32", "input")], "4 channels"),
+        ([([None, None, None, 5], "float32", "input")], "5 channels"),
+        ([([None, None, None, 2], "float32", "input")], "2 channels"),
         ([([None, None, 3], "float32", "input")], "rank 3"),
         (
             [([None, None, None, 3], "float32", "a"), ([None, None, None, 3], "float32", "b")],
@@ -56,6 +57,29 @@ def test_wrong_inputs_are_refused(
     with pytest.raises(ModelLoadError, match=message) as info:
         load_savedmodel(folder)
     assert "expected a 'serving_default' signature with one float32 input" in str(info.value)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_luma_rgb_and_rgba_models_load(
+    save_fn: Callable[..., Path], tf: Any, channels: int
+) -> None:
+    def fn(x: Any) -> dict[str, Any]:
+        return {"output": tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)}
+
+    folder = save_fn(f"c{channels}", fn, [([None, None, None, channels], "float32", "input")])
+    model = load_savedmodel(folder)
+    assert model.channels == channels and model.input_shape[-1] == channels
+    x = np.random.default_rng(0).random((1, 3, 4, channels)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x)[:, ::2, ::2], x)
+
+
+def test_output_channels_must_match_the_input(save_fn: Callable[..., Path], tf: Any) -> None:
+    """An RGBA model that returns RGB would lose the alpha the pipeline splits off."""
+    folder = save_fn(
+        "rgba-to-rgb", lambda x: {"output": x[..., :3]}, [([None, None, None, 4], "float32", "x")]
+    )
+    with pytest.raises(ModelLoadError, match="input has 4 channels but output 'output' has 3"):
+        load_savedmodel(folder)
 
 
 def test_wrong_outputs_are_refused(save_fn: Callable[..., Path], tf: Any) -> None:

@@ -24,12 +24,14 @@ def model(conv_sr: Callable[..., Path]) -> LoadedModel:
     return load_savedmodel(conv_sr(convs=FIELD, scale=2))
 
 
-def image(dtype: Any, height: int = 157, width: int = 93, seed: int = 1) -> np.ndarray:
+def image(
+    dtype: Any, height: int = 157, width: int = 93, seed: int = 1, channels: int = 3
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if dtype == np.float32:
-        return rng.uniform(0, 1, (height, width, 3)).astype(np.float32)
+        return rng.uniform(0, 1, (height, width, channels)).astype(np.float32)
     white = np.iinfo(dtype).max
-    return rng.integers(0, white + 1, (height, width, 3)).astype(dtype)
+    return rng.integers(0, white + 1, (height, width, channels)).astype(dtype)
 
 
 def runner(model: LoadedModel, **kwargs: Any) -> TiledRunner:
@@ -408,3 +410,59 @@ def test_replicated_border_tiles_match_one_window(model: LoadedModel, dtype: Any
     interior = (slice(2 * (FIELD + 1), -2 * (FIELD + 1)),) * 2
     np.testing.assert_allclose(out[interior], zero[interior], atol=1e-5 if dtype != np.uint8 else 1)
     assert not np.allclose(out[:2], zero[:2], atol=1e-3 if dtype != np.uint8 else 1)
+
+
+@pytest.fixture(scope="module")
+def rgba_model(conv_sr: Callable[..., Path]) -> LoadedModel:
+    return load_savedmodel(conv_sr(convs=FIELD, scale=2, channels=4))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("border", ["zero", "replicate"])
+def test_rgba_tiles_match_whole_image(rgba_model: LoadedModel, dtype: Any, border: str) -> None:
+    """A 4-channel model tiles exactly like an RGB one: every plane, every seam."""
+    pixels = image(dtype, channels=4)
+    tiled = runner(rgba_model, border=border)
+    out = tiled.run(pixels, progress=False)
+    assert tiled.channels == 4 and tiled.describe()["tiles"] > 20
+    assert out.dtype == dtype and out.shape == (314, 186, 4)
+    reference = runner(rgba_model, border=border, tile=4096).run(pixels, progress=False)
+    if dtype == np.float32:
+        np.testing.assert_allclose(out, reference, atol=1e-5)
+    else:
+        assert np.abs(out.astype(np.int64) - reference.astype(np.int64)).max() <= 1
+
+
+def test_rgba_output_is_the_models_own(rgba_model: LoadedModel) -> None:
+    """All four planes of the result are the model's four outputs (the alpha plane too),
+    not a copy of the input's alpha."""
+    pixels = image(np.uint8, 40, 30, channels=4)
+    out = runner(rgba_model).run(pixels, progress=False)
+    direct = rgba_model.predict(pixels[np.newaxis].astype(np.float32) / 255)[0]
+    expected = np.clip(np.rint(np.clip(direct, 0, 1) * 255), 0, 255)
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    nearest_alpha = np.repeat(np.repeat(pixels[:, :, 3], 2, axis=0), 2, axis=1)
+    assert np.abs(out[:, :, 3].astype(int) - nearest_alpha).mean() > 1
+
+
+def test_rgba_runner_traces_four_channel_tiles(rgba_model: LoadedModel) -> None:
+    tiled = runner(rgba_model)
+    assert tiled._function().input_signature[0].shape.as_list() == [None, None, None, 4]
+    with pytest.raises(ImageError, match=r"expected an HxWx4 RGBA image, got shape \[30, 30, 3\]"):
+        tiled.run(image(np.uint8, 30, 30), progress=False)
+
+
+def test_a_model_that_drops_channels_at_run_time_is_named(
+    save_fn: Callable[..., Path], tf: Any
+) -> None:
+    """Output channels the signature leaves free are checked on the first batch."""
+
+    def fn(x: Any) -> dict[str, Any]:
+        up = tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
+        kept = 3 + tf.cast(tf.reduce_min(x) > 2.0, tf.int32)  # 3, but only known at run time
+        return {"output": up[..., :kept]}
+
+    dropping = load_savedmodel(save_fn("drop", fn, [([None, None, None, 4], "float32", "input")]))
+    assert dropping.output_shape[-1] is None
+    with pytest.raises(ModelLoadError, match="turned 4-channel tiles into 3-channel ones"):
+        runner(dropping).run(image(np.uint8, 20, 20, channels=4), progress=False)

@@ -208,28 +208,34 @@ def test_cli_train_then_add(tmp_path: Path, cli: Cli, catalog_copy: Path) -> Non
 
 
 @pytest.mark.parametrize("channels", [1, 4])
-def test_native_gray_enters_the_catalog_rgba_waits_for_the_runtime(
+def test_native_gray_and_rgba_models_enter_the_catalog(
     tmp_path: Path, catalog_copy: Path, channels: int
 ) -> None:
-    """Native gray (luma) models are added like RGB ones; RGBA models train and export,
-    but the serving contract does not take 4-channel inputs yet, so `catalog add` refuses
-    them rather than write an entry that would fail at load."""
+    """Native gray (luma) and RGBA runs are added like RGB ones, and the facade runs them
+    on their own kind of image: gray natively, RGBA with the model's own alpha."""
+    from upscaler import Upscaler
+    from upscaler.runtime.savedmodel import load_savedmodel
+
     data = write_images(tmp_path / "D", 3)
     run = tmp_path / "run"
     train(tiny_config(data, channels=channels, steps=2), run, progress=False, deterministic=False)
-    if channels == 4:
-        with pytest.raises(TrainingError, match="the runtime cannot load"):
-            add_to_catalog(run, family="m", variant="x2", dataset="291", catalog_root=catalog_copy)
-        assert not (catalog_copy / "models" / "m.yaml").exists()
-        return
     added = add_to_catalog(run, family="m", variant="x2", dataset="291", catalog_root=catalog_copy)
-    entry = load_catalog(catalog_copy).get(added.model_id)
-    assert entry.channels == 1
-    from upscaler import Upscaler
-
-    gray = np.random.default_rng(0).integers(0, 256, (16, 20), dtype=np.uint8)
-    up = Upscaler(model=added.model_id, catalog=load_catalog(catalog_copy), cache_dir=tmp_path)
-    assert up.upscale(gray, progress=False).shape == (32, 40)
+    catalog = load_catalog(catalog_copy)
+    entry = catalog.get(added.model_id)
+    assert entry.channels == channels
+    rng = np.random.default_rng(0)
+    shape = (16, 20) if channels == 1 else (16, 20, 4)
+    image = rng.integers(1, 256, shape, dtype=np.uint8)  # no fully transparent pixel
+    # Zero borders: what the network's own SAME padding does on a whole image.
+    up = Upscaler(model=added.model_id, catalog=catalog, cache_dir=tmp_path / "c", border="zero")
+    query = Upscaler(channels=channels, scale=2, strict=True, catalog=catalog)
+    assert query.describe().exact and added.model_id in query.resolution.matches
+    out = up.upscale(image, progress=False)
+    assert out.shape == (32, 40, *shape[2:])
+    planes = image.reshape(1, 16, 20, channels).astype(np.float32) / 255
+    direct = load_savedmodel(run / "savedmodel").predict(planes)[0]
+    expected = np.clip(np.rint(np.clip(direct, 0, 1) * 255), 0, 255).reshape(out.shape)
+    assert np.abs(out.astype(int) - expected).max() <= 1
 
 
 def test_distillation_from_a_catalog_model(

@@ -390,10 +390,10 @@ def _check_input_shape(shape: Any, where: str) -> tuple[int | None, ...]:
             f"{where}: input shape {shape!r} is not [batch, height, width, channels]"
         )
     dims = tuple(None if d is None else int(d) for d in shape)
-    if dims[3] not in (None, 1, 3):
+    if dims[3] not in (None, 1, 3, 4):
         raise ConversionError(
-            f"{where}: the model takes {dims[3]} input channels; only RGB (3) and "
-            "luma (1) models can be converted"
+            f"{where}: the model takes {dims[3]} input channels; only RGB (3), "
+            "luma (1) and RGBA (4) models can be converted"
         )
     return dims
 

@@ -10,7 +10,8 @@ sibling folder that is renamed into place.
 
 Output
     A SavedModel whose ``serving_default`` signature takes ``input`` (float32,
-    ``[None, None, None, C]``, C = the graph's input channels: 3, or 1 for a luma model)
+    ``[None, None, None, C]``, C = the graph's input channels: 3, 1 for a luma model,
+    4 for an RGBA one)
     and returns ``{"output": float32 NHWC}``, plus
     ``upscaler.json`` with the value range, scale, channels, parameter and layer counts,
     the wrapper, the tile alignment (``tile_alignment``: window origins a tiled run must

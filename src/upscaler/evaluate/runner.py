@@ -171,7 +171,12 @@ def bicubic_y_method(scale: int) -> Method:
 
 
 def upscaler_method(upscaler: Upscaler, target: str) -> Method:
-    """A model behind the facade; the scale is the upscaler's (the query's, else the model's)."""
+    """A model behind the facade; the scale is the upscaler's (the query's, else the model's).
+
+    The facade adapts the RGB evaluation images to the model's channels, so luma and RGBA
+    models are scored like RGB ones: a luma model on Y with chroma resized, an RGBA model
+    with an opaque alpha added and its alpha output dropped (colour is what is scored).
+    """
     scale = check_scale(upscaler.scale)
 
     def run(lr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

@@ -57,7 +57,14 @@ def _channel_difference(wanted: int, offered: int) -> Difference:
     elif offered == 1:
         adapter = Adapter(kind="luma", detail="model on luma (Y); chroma resized bicubically")
         note = "luma adapter"
-    else:  # a 4-channel model asked for 3 or 1 channels: add an opaque alpha, drop it after
+    elif offered == 4 and wanted == 1:
+        adapter = Adapter(
+            kind="alpha",
+            detail="gray replicated to RGB with an opaque alpha for the RGBA model; its alpha "
+            "dropped, its colour folded back to gray",
+        )
+        note = "alpha adapter"
+    else:  # a 4-channel model asked for 3 channels: add an opaque alpha, drop it after
         adapter = Adapter(kind="alpha", detail="opaque alpha added for the model, dropped after")
         note = "alpha adapter"
     return Difference(

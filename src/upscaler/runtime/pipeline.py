@@ -1,10 +1,11 @@
 """Apply the resolver's planned adapters around the model(s).
 
-Models consume RGB (3 channels) or luma (1 channel, Y); this is where gray and alpha
-images, colour images for luma models, chains of models and a final resize are handled,
-so every adaptation lives in one place and is reported by ``describe()``. A *step* maps
-HxWxC pixels (C the model's channels; uint8, uint16 or float32 in [0, 1]) to the upscaled
-HxWxC pixels of the same dtype; the tiled runner provides them.
+Models consume RGB (3 channels), luma (1 channel, Y) or RGBA (4 channels); this is where
+gray and alpha images, colour images for luma models, images of any kind for RGBA models,
+chains of models and a final resize are handled, so every adaptation lives in one place
+and is reported by ``describe()``. A *step* maps HxWxC pixels (C the model's channels;
+uint8, uint16 or float32 in [0, 1]) to the upscaled HxWxC pixels of the same dtype; the
+tiled runner provides them.
 """
 
 from __future__ import annotations
@@ -147,6 +148,43 @@ def run_luma_model(steps: Sequence[RgbStep], rgb: Pixels) -> Pixels:
     return _from_unit(colour, rgb.dtype)
 
 
+def _split(pixels: Pixels) -> tuple[Pixels, Pixels | None]:
+    """(colour, alpha or None) of HxWxC pixels: C = 2 and 4 carry alpha last."""
+    channels = pixels.shape[2]
+    if channels in (2, 4):
+        return pixels[:, :, : channels - 1], pixels[:, :, channels - 1 :]
+    return pixels, None
+
+
+def _to_gray(rgb: Pixels) -> Pixels:
+    """HxWx3 → HxWx1 with BT.601 luma weights, in the pixels' dtype (what a gray image
+    replicated to RGB comes back as)."""
+    luma = rgb.astype(np.float64) @ _LUMA
+    if np.issubdtype(rgb.dtype, np.integer):
+        out: Pixels = np.rint(np.clip(luma, 0, white_of(rgb.dtype))).astype(rgb.dtype)
+    else:
+        out = np.clip(luma, 0.0, 1.0).astype(rgb.dtype)
+    return out[:, :, np.newaxis]
+
+
+def _bled(colour: Pixels, alpha_plane: Pixels, notes: list[str]) -> Pixels:
+    """``colour`` with the colour under fully transparent pixels bled from visible ones
+    (noted only when some pixels are transparent and some visible: else nothing changes)."""
+    hidden = alpha_plane == 0
+    if not hidden.any() or hidden.all():
+        return colour
+    notes.append("alpha: colour under transparent pixels bled from visible neighbours")
+    return bleed_colour(colour, alpha_plane)
+
+
+def _opaque(alpha_plane: Pixels | None) -> bool:
+    return alpha_plane is not None and bool(np.all(alpha_plane == white_of(alpha_plane.dtype)))
+
+
+def _opaque_plane(height: int, width: int, dtype: np.dtype[Any]) -> Pixels:
+    return np.full((height, width, 1), white_of(dtype), dtype=dtype)
+
+
 def upscale_pixels(
     steps: Sequence[RgbStep],
     pixels: Pixels,
@@ -164,58 +202,113 @@ def upscale_pixels(
     and colour through :func:`run_luma_model`. Alpha (C = 2, 4) is upscaled by the model
     on the alpha plane (replicated to RGB for an RGB model; ``alpha="model"``) or
     bicubically, and the colour under transparent pixels is bled from visible neighbours
-    first. Opaque alpha costs nothing: it is recreated, not upscaled.
+    first. Opaque alpha costs nothing: it is recreated, not upscaled. RGBA models
+    (``model_channels=4``) take every kind through :func:`run_rgba_model`.
     """
-    if model_channels not in (1, 3):
+    if model_channels not in (1, 3, 4):
         raise ValueError(f"models with {model_channels} channels are not supported here")
     notes = report.adapters if report is not None else []
-    height, width, channels = pixels.shape
-    has_alpha = channels in (2, 4)
-    colour = pixels[:, :, : channels - 1] if has_alpha else pixels
-    alpha_plane = pixels[:, :, channels - 1 :] if has_alpha else None
-    luma_model = model_channels == 1
-    if colour.shape[2] == 1 and luma_model:
-        notes.append("gray: native 1-channel model (Y in, Y out)")
-    elif colour.shape[2] == 1:
-        colour = np.repeat(colour, 3, axis=2)
-        notes.append("gray: replicated to RGB, model, back to gray (BT.601 luma)")
-    elif luma_model:
-        notes.append("luma: model on Y (full-range BT.601 YCbCr), Cb and Cr resized bicubically")
-    white = white_of(pixels.dtype)
-    opaque = alpha_plane is not None and bool(np.all(alpha_plane == white))
-    if alpha_plane is not None and not opaque:
-        colour = bleed_colour(colour, alpha_plane)
-        notes.append("alpha: colour under transparent pixels bled from visible neighbours")
-    colour = np.ascontiguousarray(colour)
-    if luma_model and colour.shape[2] == 3:
-        out = run_luma_model(steps, colour)
+    height, width = pixels.shape[:2]
+    if model_channels == 4:
+        out = run_rgba_model(steps, pixels, alpha=alpha, notes=notes)
     else:
-        out = run_rgb_chain(steps, colour)
-    if channels in (1, 2) and not luma_model:
-        luma = out.astype(np.float64) @ _LUMA
-        if np.issubdtype(out.dtype, np.integer):
-            out = np.rint(np.clip(luma, 0, white)).astype(out.dtype)[:, :, np.newaxis]
-        else:
-            out = np.clip(luma, 0.0, 1.0).astype(out.dtype)[:, :, np.newaxis]
-    if alpha_plane is not None:
-        size = (out.shape[1], out.shape[0])
-        if opaque:
-            upscaled_alpha = np.full((size[1], size[0], 1), white, dtype=pixels.dtype)
-            notes.append("alpha: fully opaque, recreated")
-        elif alpha == "model":
-            replicated = np.ascontiguousarray(np.repeat(alpha_plane, model_channels, axis=2))
-            upscaled_alpha = run_rgb_chain(steps, replicated).mean(axis=2, keepdims=True)
-            if np.issubdtype(pixels.dtype, np.integer):
-                upscaled_alpha = np.rint(upscaled_alpha).astype(pixels.dtype)
-            else:
-                upscaled_alpha = upscaled_alpha.astype(pixels.dtype)
-            notes.append("alpha: upscaled by the model on replicated alpha")
-        else:
-            upscaled_alpha = resize(alpha_plane, size, sharp=False)
-            notes.append("alpha: upscaled bicubically")
-        out = np.concatenate([out, upscaled_alpha], axis=2)
+        out = _run_colour_model(steps, pixels, alpha=alpha, notes=notes, luma=model_channels == 1)
     target = (round(width * outscale), round(height * outscale))
     if target != (out.shape[1], out.shape[0]):
         out = resize(out, target, sharp=True)
         notes.append(f"resize: x{model_scale} model output resized to x{outscale:g} (Lanczos)")
     return out
+
+
+def _run_colour_model(
+    steps: Sequence[RgbStep], pixels: Pixels, *, alpha: AlphaMode, notes: list[str], luma: bool
+) -> Pixels:
+    """Any image through an RGB (``luma=False``) or a luma model, at the model's scale."""
+    channels = pixels.shape[2]
+    colour, alpha_plane = _split(pixels)
+    if colour.shape[2] == 1 and luma:
+        notes.append("gray: native 1-channel model (Y in, Y out)")
+    elif colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+        notes.append("gray: replicated to RGB, model, back to gray (BT.601 luma)")
+    elif luma:
+        notes.append("luma: model on Y (full-range BT.601 YCbCr), Cb and Cr resized bicubically")
+    opaque = _opaque(alpha_plane)
+    if alpha_plane is not None and not opaque:
+        colour = _bled(colour, alpha_plane, notes)
+    colour = np.ascontiguousarray(colour)
+    if luma and colour.shape[2] == 3:
+        out = run_luma_model(steps, colour)
+    else:
+        out = run_rgb_chain(steps, colour)
+    if channels in (1, 2) and not luma:
+        out = _to_gray(out)
+    if alpha_plane is None:
+        return out
+    size = (out.shape[1], out.shape[0])
+    if opaque:
+        upscaled_alpha = _opaque_plane(size[1], size[0], pixels.dtype)
+        notes.append("alpha: fully opaque, recreated")
+    elif alpha == "model":
+        replicated = np.ascontiguousarray(np.repeat(alpha_plane, 1 if luma else 3, axis=2))
+        upscaled_alpha = run_rgb_chain(steps, replicated).mean(axis=2, keepdims=True)
+        if np.issubdtype(pixels.dtype, np.integer):
+            upscaled_alpha = np.rint(upscaled_alpha).astype(pixels.dtype)
+        else:
+            upscaled_alpha = upscaled_alpha.astype(pixels.dtype)
+        notes.append("alpha: upscaled by the model on replicated alpha")
+    else:
+        upscaled_alpha = resize(alpha_plane, size, sharp=False)
+        notes.append("alpha: upscaled bicubically")
+    return np.concatenate([out, upscaled_alpha], axis=2)
+
+
+def run_rgba_model(
+    steps: Sequence[RgbStep], pixels: Pixels, *, alpha: AlphaMode, notes: list[str]
+) -> Pixels:
+    """Any image through a native 4-channel (RGBA) model, at the model's scale.
+
+    RGBA goes in as is and comes out as the model's RGBA; gray is replicated to RGB first
+    and folded back to BT.601 luma after, as for RGB models; an image without alpha gets
+    an opaque plane and the model's alpha output is dropped. A fully opaque alpha skips
+    nothing (the model takes four channels either way): the image runs as is and the
+    output alpha is recreated opaque, so an opaque image stays exactly opaque.
+    ``alpha="bicubic"`` replaces the model's alpha with a bicubic upscale of the input's.
+
+    Colour under fully transparent pixels is bled from visible neighbours here too. The
+    training data (:mod:`upscaler.train.data`) lays a synthetic matte over a whole photo,
+    so under alpha 0 the model always saw the photo's own colour continuing smoothly
+    across the matte's edge, with the L1 loss counting it; it never saw the flat black or
+    stale colour real files keep there, and would sharpen that step into a fringe along
+    the visible edge exactly as an RGB model does. Bleeding restores what it was trained
+    on, and changes only pixels nobody sees.
+    """
+    height, width = pixels.shape[:2]
+    colour, alpha_plane = _split(pixels)
+    gray = colour.shape[2] == 1
+    if gray:
+        colour = np.repeat(colour, 3, axis=2)
+        notes.append("gray: replicated to RGB, model, back to gray (BT.601 luma)")
+    opaque = _opaque(alpha_plane)
+    if alpha_plane is None:
+        plane = _opaque_plane(height, width, pixels.dtype)
+        notes.append("alpha: opaque plane added for the native 4-channel model, its alpha dropped")
+    else:
+        plane = alpha_plane
+        if not opaque:
+            colour = _bled(colour, alpha_plane, notes)
+    out = run_rgb_chain(steps, np.ascontiguousarray(np.concatenate([colour, plane], axis=2)))
+    rgb = _to_gray(out[:, :, :3]) if gray else out[:, :, :3]
+    if alpha_plane is None:
+        return np.ascontiguousarray(rgb)
+    size = (out.shape[1], out.shape[0])
+    if opaque:
+        upscaled_alpha = _opaque_plane(size[1], size[0], pixels.dtype)
+        notes.append("alpha: fully opaque; run through the native 4-channel model, recreated")
+    elif alpha == "model":
+        upscaled_alpha = out[:, :, 3:]
+        notes.append("alpha: native 4-channel model (RGBA in, RGBA out)")
+    else:
+        upscaled_alpha = resize(alpha_plane, size, sharp=False)
+        notes.append("alpha: colour by the native 4-channel model, alpha upscaled bicubically")
+    return np.concatenate([rgb, upscaled_alpha], axis=2)

@@ -1,10 +1,13 @@
 """Load a SavedModel and hold it to the serving contract every runner relies on.
 
 The contract: a ``serving_default`` signature with exactly one float32 input of shape
-``[batch, height, width, 3]`` (height and width may be fixed or ``None``) and exactly one
-float32 output of rank 4. Converters write models that honour it; this module checks
-it once at load time so that a wrong model fails with a message naming what was found,
-instead of with a TensorFlow stack trace halfway through an image.
+``[batch, height, width, C]`` (height and width may be fixed or ``None``; C is 3 for RGB,
+1 for luma and 4 for RGBA models, see :data:`CHANNELS`) and exactly one float32 output of
+rank 4 with as many channels as the input: the runners write a model's output into an
+image of the input's kind, and the pipeline splits RGBA results into colour and alpha.
+Converters write models that honour it; this module checks it once at load time so that
+a wrong model fails with a message naming what was found, instead of with a TensorFlow
+stack trace halfway through an image.
 
 TensorFlow is imported lazily (``require_tensorflow``) so that the catalog, resolver and
 CLI work, and start fast, without it. No TensorFlow exception leaves this module: load
@@ -81,10 +84,13 @@ def pool_partial_key(index: int) -> str:
 
 INSTALL_HINT = "pip install 'upscaler[cpu]'"
 
+CHANNELS = (1, 3, 4)
+"""Input channel counts a served model may take: luma (Y), RGB and RGBA."""
+
 _CONTRACT = (
     f"a {SIGNATURE_KEY!r} signature with one float32 input of shape "
-    "[batch, height, width, channels] (channels 3, or 1 for luma models) and one float32 "
-    "output of rank 4"
+    "[batch, height, width, channels] (channels 3 for RGB, 1 for luma, 4 for RGBA models) "
+    "and one float32 output of rank 4 with as many channels as the input"
 )
 
 
@@ -228,6 +234,12 @@ class LoadedModel:
         return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
     @property
+    def channels(self) -> int:
+        """Channels the model takes and returns (3 when the signature leaves them free:
+        every model made before luma and RGBA ones was RGB)."""
+        return self.input.shape[-1] or 3
+
+    @property
     def input_name(self) -> str:
         """Name of the signature's input (the keyword the signature is called with)."""
         return self.input.name
@@ -361,6 +373,12 @@ def load_savedmodel(path: str | os.PathLike[str]) -> LoadedModel:
     function = signatures[SIGNATURE_KEY]
     input_info = _input_info(folder, function, tf)
     output_info = _output_info(folder, function, tf)
+    declared = (input_info.shape[-1], output_info.shape[-1])
+    if None not in declared and declared[0] != declared[1]:
+        raise ModelLoadError(
+            f"SavedModel {folder}: input has {declared[0]} channels but output "
+            f"{output_info.name!r} has {declared[1]}; expected {_CONTRACT}"
+        )
     metadata = _read_metadata(folder)
     pool_stats, pooled = signatures.get(POOL_STATS_KEY), signatures.get(POOLED_SERVE_KEY)
     if metadata.get("global_pool") and (pool_stats is None or pooled is None):
@@ -407,7 +425,7 @@ def _input_info(folder: Path, function: Any, tf: Any) -> TensorInfo:
         problems.append(f"dtype {info.dtype}")
     if len(info.shape) != 4:
         problems.append(f"rank {len(info.shape)}")
-    elif info.shape[-1] not in (1, 3, None):
+    elif info.shape[-1] is not None and info.shape[-1] not in CHANNELS:
         problems.append(f"{info.shape[-1]} channels")
     if problems:
         raise ModelLoadError(

@@ -245,7 +245,7 @@ def _memmap_threshold(explicit: int | None) -> int:
 
 def check_pixels(pixels: Any, channels: int = 3) -> Pixels:
     """Refuse anything but a non-empty HxWxC uint8, uint16 or float32 array (C: the
-    model's channels, 3 for RGB models and 1 for luma models)."""
+    model's channels, 3 for RGB, 1 for luma and 4 for RGBA models)."""
     if not isinstance(pixels, np.ndarray):
         raise ImageError(f"expected an HxWx{channels} numpy array, got {type(pixels).__name__}")
     if pixels.dtype not in _WHITE:
@@ -254,11 +254,14 @@ def check_pixels(pixels: Any, channels: int = 3) -> Pixels:
             hint="convert with array.astype(np.float32) / white for other types",
         )
     if pixels.ndim != 3 or pixels.shape[2] != channels:
-        kind = "RGB" if channels == 3 else f"{channels}-channel"
+        kind = _KINDS.get(channels, f"{channels}-channel")
         raise ImageError(f"expected an HxWx{channels} {kind} image, got shape {list(pixels.shape)}")
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise ImageError(f"image of shape {list(pixels.shape)} is empty")
     return pixels
+
+
+_KINDS = {1: "1-channel (luma)", 3: "RGB", 4: "RGBA"}
 
 
 class _PixelMap:
@@ -543,6 +546,12 @@ class TiledRunner:
     # -- planning ----------------------------------------------------------------------------
 
     @property
+    def channels(self) -> int:
+        """Channels of the pixels this runner takes and returns: the model's (1 luma,
+        3 RGB, 4 RGBA; 3 when its signature leaves them free)."""
+        return self.model.channels
+
+    @property
     def bytes_per_pixel(self) -> float | None:
         """Activation bytes the model needs per input pixel (measured once, lazily; None
         when the device's allocator keeps no statistics)."""
@@ -617,8 +626,12 @@ class TiledRunner:
         plan = self.pool_plan(height, width)
         return None if plan is None else plan.describe()
 
-    def uses_memmap(self, height: int, width: int, channels: int = 3, itemsize: int = 1) -> bool:
-        """Whether the output of such an image would go to a memory-mapped temp file."""
+    def uses_memmap(
+        self, height: int, width: int, channels: int | None = None, itemsize: int = 1
+    ) -> bool:
+        """Whether the output of such an image would go to a memory-mapped temp file
+        (``channels``: the model's unless given)."""
+        channels = self.channels if channels is None else channels
         size = height * self.scale * width * self.scale * channels * itemsize
         return size > _memmap_threshold(self.memmap_threshold)
 
@@ -663,14 +676,15 @@ class TiledRunner:
         callback: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> Pixels:
-        """Upscale HxWx3 pixels (uint8, uint16, or float32 in [0, 1]); same dtype out.
+        """Upscale HxWxC pixels (C the model's :attr:`channels`; uint8, uint16, or float32
+        in [0, 1]); same dtype and channels out.
 
         ``callback(done, total)`` is called after every batch; ``cancel`` is checked before
         every batch and raises :class:`~upscaler.errors.Cancelled` once set. Out of device
         memory, the batch is halved, then the windows, down to :data:`MIN_TILE`-pixel
         cores; the runner keeps the smaller size for later images.
         """
-        image = check_pixels(pixels, self.model.input.shape[-1] or 3)
+        image = check_pixels(pixels, self.channels)
         mapping = _PixelMap(image.dtype, self.value_range)
         while True:
             plan = self.plan(image.shape[0], image.shape[1])
@@ -853,6 +867,12 @@ class TiledRunner:
                         f"{[*expected, channels]} as scale={scale} requires",
                         hint="pass the model's real scale",
                     )
+                if result.shape[3] != channels:
+                    raise ModelLoadError(
+                        f"model {self.model.path.name} turned {channels}-channel tiles into "
+                        f"{result.shape[3]}-channel ones; a model must return as many "
+                        "channels as it takes"
+                    )
                 if out is None:
                     shape = (image.shape[0] * scale, image.shape[1] * scale, result.shape[3])
                     out = self._allocate(shape, mapping.dtype)
@@ -910,8 +930,7 @@ class TiledRunner:
             with tf.device(device):
                 return serving(**{input_name: batch}, **given)[output_name]
 
-        channels = self.model.input.shape[-1] or 3
-        specs = [tf.TensorSpec([None, None, None, channels], tf.float32, name="tiles")]
+        specs = [tf.TensorSpec([None, None, None, self.channels], tf.float32, name="tiles")]
         if pooled:
             specs += [tf.TensorSpec([None, 1, 1, None], tf.float32)] * self.model.pool_count
         function = tf.function(body, input_signature=specs, autograph=False)
@@ -1015,7 +1034,7 @@ class TiledRunner:
         device = self.device.removeprefix("/device:")
         readings = []
         try:
-            channels = self.model.input.shape[-1] or 3
+            channels = self.channels
             self._infer(np.zeros((1, 16, 16, channels), np.float32))
             for side in PROBE_SIDES:
                 tf.config.experimental.reset_memory_stats(device)

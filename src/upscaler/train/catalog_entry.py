@@ -240,8 +240,10 @@ def add_to_catalog(
 
 
 def _check_runnable(saved: Path) -> None:
-    """Only a model the runtime can load may enter the catalog (a native gray or RGBA
-    SavedModel waits until the runtime's contract takes its channel count)."""
+    """Only a model the runtime can load may enter the catalog: every run this trainer
+    exports (gray, RGB and RGBA alike) honours the serving contract, so this catches a
+    run folder whose SavedModel was damaged or replaced, before it is copied into the
+    package and pinned by hash."""
     from upscaler.errors import ModelLoadError
     from upscaler.runtime.savedmodel import load_savedmodel
 
@@ -249,9 +251,9 @@ def _check_runnable(saved: Path) -> None:
         load_savedmodel(saved)
     except ModelLoadError as exc:
         raise TrainingError(
-            f"the runtime cannot load {saved} yet: {exc.message}",
-            hint="the SavedModel itself is fine for your own use; the catalog only takes "
-            "models every user's runtime can run",
+            f"the runtime cannot load {saved}: {exc.message}",
+            hint="export the run again (rerun the same `upscaler train` command); the "
+            "catalog only takes models every user's runtime can run",
         ) from None
 
 
