@@ -108,7 +108,7 @@ def section_ncnn(models: list[str], out_size: int, rounds: int) -> tuple[str, li
             "ours whole ms",
             "speed-up (ncnn / ours tiled)",
             "ours ms per output MP",
-            "max |Δ| grey levels (whole image)",
+            "max \\|Δ\\| grey levels (whole image)",
         ],
         rows,
     )

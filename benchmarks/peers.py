@@ -233,7 +233,7 @@ def section_upscalerjs(
         "ours tiled ms",
         *(f"{label} ÷ ours whole" for label in labels),
         *(f"{label} ÷ ours tiled" for label in labels[:1]),
-        f"max |Δ| grey levels vs ours whole ({' / '.join(labels)})",
+        f"max \\|Δ\\| grey levels vs ours whole ({' / '.join(labels)})",
     ]
     threads = {
         BACKEND_LABEL[b]: "every core"
