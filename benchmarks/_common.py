@@ -103,6 +103,47 @@ def best_of(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[fl
     return min(times), times
 
 
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Best seconds per function over ``rounds`` alternating rounds, after one warm-up each.
+
+    Side-by-side comparisons (ours against a peer runtime) call every side once per round,
+    in turn, so a change of machine load during the run hits all sides alike; the best
+    round is each side's figure, as in :func:`best_of`.
+    """
+    for fn in fns.values():
+        fn()
+    best = {name: float("inf") for name in fns}
+    for _ in range(max(1, rounds)):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def our_sides(entry: Any, model: Any, pixels: np.ndarray) -> dict[str, Callable[[], object]]:
+    """Our two ways to upscale ``pixels``, as the sides of a comparison with a peer.
+
+    ``tiled``: the default tiled runner, what ``Upscaler`` runs (catalog context, border
+    replicated). ``whole``: one model call on the whole image with the models' own zero
+    padding at the border, which is the arithmetic the peers do, so its output is the one
+    to check theirs against.
+    """
+    from upscaler.runtime.whole_image import upscale_rgb
+
+    runner = runner_for(entry, model)
+    return {
+        "tiled": lambda: runner.run(pixels, progress=False),
+        "whole": lambda: upscale_rgb(model, pixels, entry.value_range),
+    }
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> int:
+    """Largest difference between two uint8 images, in grey levels (the sanity column of
+    every side-by-side table: same weights and input should agree within one level)."""
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
@@ -116,6 +157,56 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_facts() -> dict[str, Any]:
+    """What /proc/cpuinfo says about the first CPU: vendor, family, model, clock and flags.
+
+    Read at run time and printed with every run, because a virtual machine's CPU is
+    whatever its hypervisor shows on that day (family, and whether AVX-512 is visible,
+    have differed between descriptions of "this machine"); a figure of speed means little
+    without the vector instructions it could use. The clock is cpufreq's maximum where the
+    system publishes it, else cpuinfo's "cpu MHz" (under a hypervisor often the nominal
+    clock, not the boost clock the cores run at).
+    """
+    facts: dict[str, Any] = dict.fromkeys(("vendor", "family", "model", "mhz", "mhz_source"))
+    facts["flags"] = frozenset()
+    keys = {"vendor_id": "vendor", "cpu family": "family", "model": "model", "cpu MHz": "mhz"}
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key in keys:
+            facts[keys[key]] = value
+        elif key in ("flags", "Features"):
+            facts["flags"] = frozenset(value.split())
+    for key in ("family", "model"):
+        with contextlib.suppress(TypeError, ValueError):
+            facts[key] = int(facts[key])
+    if facts["mhz"] is not None:
+        facts["mhz"], facts["mhz_source"] = float(facts["mhz"]), '/proc/cpuinfo "cpu MHz"'
+    with contextlib.suppress(OSError, ValueError):
+        max_khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()
+        facts["mhz"], facts["mhz_source"] = int(max_khz) / 1000, "cpufreq cpuinfo_max_freq"
+    return facts
+
+
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16")
+"""The flags that decide which convolution kernels oneDNN can use, in the machine line."""
+
+
+def cpu_line() -> str:
+    """One line of CPU facts for a benchmark's header (see :func:`cpu_facts`)."""
+    facts = cpu_facts()
+    shown = [flag for flag in VECTOR_FLAGS if flag in facts["flags"]]
+    absent = "" if "avx512f" in facts["flags"] else " (no AVX-512 flags)"
+    clock = f"{facts['mhz'] / 1000:.2f} GHz ({facts['mhz_source']})" if facts["mhz"] else "n/a"
+    return (
+        f"{facts['vendor']} family {facts['family']} model {facts['model']}, "
+        f"clock {clock}, vector flags: {' '.join(shown) or 'none'}{absent}"
+    )
 
 
 def memory_gib() -> float | None:

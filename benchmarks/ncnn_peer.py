@@ -8,11 +8,11 @@ figure is its best round. Nothing here asserts: it prints a table.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import _common as common
 import numpy as np
+from ceiling import Measured
 
 NCNN_MODELS = [
     "span.ch48-x2",
@@ -63,45 +63,25 @@ class NcnnRunner:
         return np.clip(np.rint(result * 255.0), 0, 255).astype(np.uint8)
 
 
-def interleaved(fns: dict[str, Any], rounds: int) -> dict[str, float]:
-    """Best seconds per function over ``rounds`` alternating rounds, after one warm-up each."""
-    for fn in fns.values():
-        fn()
-    best = {name: float("inf") for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
-def section_ncnn(models: list[str], out_size: int, rounds: int) -> str:
-    """Markdown: ours (tiled runner and one whole-image call) vs ncnn, ms and ratio."""
-    from upscaler.runtime.whole_image import upscale_rgb
-
+def section_ncnn(models: list[str], out_size: int, rounds: int) -> tuple[str, list[Measured]]:
+    """Markdown: ours (tiled runner and one whole-image call) vs ncnn, ms and ratio; and
+    our whole-image timings, for the ceiling table."""
     try:
         import ncnn  # noqa: F401
     except ImportError:
-        return "### Against the ncnn runtime\n\nSkipped: `pip install ncnn` (a dev dependency)."
+        return "### Against the ncnn runtime\n\nSkipped: `pip install ncnn` (a dev dependency).", []
     rows = []
+    measured = []
     for model_id in models:
         entry, model = common.load_model(model_id)
         size = out_size // entry.scale
         pixels = common.sample_image(size, size)
         peer = NcnnRunner(entry)
-        runner = common.runner_for(entry, model)
-        best = interleaved(
-            {
-                "tiled": lambda r=runner, p=pixels: r.run(p, progress=False),
-                "whole": lambda m=model, p=pixels, e=entry: upscale_rgb(m, p, e.value_range),
-                "ncnn": lambda n=peer, p=pixels: n.run(p),
-            },
-            rounds,
-        )
+        ours = common.our_sides(entry, model, pixels)
+        best = common.interleaved({**ours, "ncnn": lambda n=peer, p=pixels: n.run(p)}, rounds)
         # Both sides zero-pad at the image border in a whole-image call: same arithmetic.
-        ours = upscale_rgb(model, pixels, entry.value_range)
-        diff = int(np.abs(ours.astype(np.int16) - peer.run(pixels).astype(np.int16)).max())
+        diff = common.max_abs_diff(ours["whole"](), peer.run(pixels))
+        measured.append(Measured(model_id, model, size, size, best["whole"]))
         megapixels = (size * entry.scale) ** 2 / 1e6
         rows.append(
             [
@@ -119,7 +99,7 @@ def section_ncnn(models: list[str], out_size: int, rounds: int) -> str:
         f"### Against the ncnn runtime (same weights, same input, {THREADS} threads, float32, "
         f"best of {rounds} interleaved rounds)\n\n"
     )
-    return header + common.table(
+    table = common.table(
         [
             "model",
             "input → output",
@@ -128,7 +108,8 @@ def section_ncnn(models: list[str], out_size: int, rounds: int) -> str:
             "ours whole ms",
             "speed-up (ncnn / ours tiled)",
             "ours ms per output MP",
-            "max |Δ| grey levels (whole image)",
+            "max \\|Δ\\| grey levels (whole image)",
         ],
         rows,
     )
+    return header + table, measured

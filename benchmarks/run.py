@@ -17,9 +17,15 @@ memory   peak RSS of a fresh process per case (esrgan-slim.x4 at 512², 2048², 
          pixel-upsampler.x2 at 6000x4000, where the output dominates); ``--memory-case
          MODEL:WxH`` runs only the cases given
 levers   what threads, XLA, oneDNN, tile size and batch size do
-peers    our time vs UpscalerJS 1.0 (tfjs-node) on the same 2-core machine
-ncnn     our runner vs the ncnn runtime on the ncnn models (SPAN, animevideov3), interleaved
-         in one run on the same input and weights, 512x512 output
+peers    ours against peer runtimes side by side in one run, on the same input and weights,
+         in alternating rounds: UpscalerJS 1.0 in Node (tfjs-node and wasm backends; needs
+         the UpscalerJS peer harness: ``--upscalerjs DIR`` or ``UPSCALERJS_PEER``, skipped
+         with the reason without it) on its models at ``--size``² input, and the ncnn
+         runtime on the ncnn models at ``--size``² output (``--peers`` picks); then the
+         ceiling table for every model timed
+ceiling  a plain 3x3 convolution stack's GFLOP/s on this machine (the measured ceiling),
+         the theoretical peak from the CPU's facts, and each model's GFLOP/s against both
+         (the ``--models`` given, else esrgan-slim.x2, whole-image calls)
 precision  float32 vs bfloat16 (UPSCALER_PRECISION, fresh process each): time and how far
          the outputs differ
 luma     a native 1-channel (Y) model against RGB models on one gray photo (time, PSNR);
@@ -73,16 +79,11 @@ TILED_MODELS = [
 ]
 TILED_LARGE = ["esrgan-slim.x2", "esrgan-medium.x2", "esrgan-slim.x4"]
 """Models also compared at 1024² input, where every default plan really tiles."""
-PEERS = {
-    # model id: UpscalerJS 1.0 seconds at 512x512 with its native TF backend, this machine
-    "esrgan-slim.x2": 1.4,
-    "esrgan-legacy.gans-x4": 25.0,
-}
 RSS_MODEL = "esrgan-slim.x4"
 MEMORY_LARGE_MODEL = "pixel-upsampler.x2"
 """A model with almost no activations: its peak is the output and the copies around it."""
 PRECISION_MODELS = ["esrgan-slim.x2", "esrgan-medium.x2", "esrgan-slim.x4", "esrgan-legacy.gans-x4"]
-"""Models run in float32 and bfloat16 (the two UpscalerJS comparisons among them)."""
+"""Models run in float32 and bfloat16."""
 SECTIONS = (
     "speed",
     "tiled",
@@ -90,7 +91,7 @@ SECTIONS = (
     "memory",
     "levers",
     "peers",
-    "ncnn",
+    "ceiling",
     "precision",
     "luma",
 )
@@ -336,21 +337,6 @@ def section_levers(size: int, repeats: int, sweep_size: int, quick: bool) -> str
     return "\n\n".join(parts)
 
 
-def section_peers(repeats: int, speeds_seconds: dict[str, float]) -> str:
-    rows = []
-    pixels = common.sample_image(512, 512)
-    for model_id, theirs in PEERS.items():
-        seconds = speeds_seconds.get(model_id)
-        if seconds is None:
-            entry, model = common.load_model(model_id)
-            seconds = time_tiled(entry, model, pixels, repeats)
-        rows.append([model_id, f"{theirs:.1f}", f"{seconds:.2f}", f"{theirs / seconds:.2f}×"])
-    return (
-        "### Against UpscalerJS 1.0 (native TF backend, same machine), 512x512 input\n\n"
-        + common.table(["model", "UpscalerJS s", "upscaler s", "speed-up"], rows)
-    )
-
-
 def section_precision(models: list[str], size: int, repeats: int) -> str:
     """float32 against bfloat16, each in a fresh process (the precision is per process)."""
     from upscaler.runtime.precision import cpu_has_native_bfloat16
@@ -369,13 +355,12 @@ def section_precision(models: list[str], size: int, repeats: int) -> str:
                 )
                 print(f"  precision {model_id} {precision}: {runs[precision]}", file=sys.stderr)
             if "error" in runs["float32"] or "error" in runs["bfloat16"]:
-                rows.append([model_id, "—", "—", "—", "—", "—", "—", "failed"])
+                rows.append([model_id, "—", "—", "—", "—", "—", "failed"])
                 continue
             exact = np.load(Path(scratch) / "float32.npy").astype(np.int32)
             approx = np.load(Path(scratch) / "bfloat16.npy").astype(np.int32)
             diff = np.abs(exact - approx)
             f32, bf16 = runs["float32"]["seconds"], runs["bfloat16"]["seconds"]
-            theirs = PEERS.get(model_id)
             rows.append(
                 [
                     model_id,
@@ -385,7 +370,6 @@ def section_precision(models: list[str], size: int, repeats: int) -> str:
                     f"{int(diff.max())}",
                     f"{diff.mean():.3f}",
                     f"{np.count_nonzero(diff) / diff.size * 100:.1f} %",
-                    f"{theirs / bf16:.2f}× UpscalerJS" if theirs and size == 512 else "",
                 ]
             )
     return (
@@ -399,7 +383,6 @@ def section_precision(models: list[str], size: int, repeats: int) -> str:
                 "max diff (grey levels)",
                 "mean diff",
                 "values that differ",
-                "notes",
             ],
             rows,
         )
@@ -538,6 +521,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MODEL",
         help="luma section: a 1-channel model, then the RGB models to set beside it",
     )
+    parser.add_argument(
+        "--peers",
+        nargs="+",
+        default=["upscalerjs", "ncnn"],
+        choices=["upscalerjs", "ncnn"],
+        help="peers section: which peers to run",
+    )
+    parser.add_argument(
+        "--upscalerjs",
+        metavar="DIR",
+        help="peers section: the UpscalerJS peer harness after `npm ci` "
+        "(default: $UPSCALERJS_PEER; without either that peer is skipped)",
+    )
+    parser.add_argument(
+        "--upscalerjs-backends",
+        nargs="+",
+        default=["tensorflow", "wasm"],
+        choices=["tensorflow", "wasm", "cpu"],
+        help="peers section: UpscalerJS backends (tensorflow = tfjs-node, once built)",
+    )
     args = parser.parse_args(argv)
     sections = [s for s in args.sections if s != "none"]
     unknown = set(sections) - set(SECTIONS)
@@ -552,15 +555,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"- command: `{common.command_line()}`")
     print(f"- date: {common.today()}, upscaler {common.version()}")
     print(f"- machine: {common.machine('cpu')}")
+    print(f"- cpu: {common.cpu_line()}")
     print(f"- load average at start: {common.load_average()}\n")
     sys.stdout.flush()
 
-    speeds_seconds: dict[str, float] = {}
     if "speed" in sections:
-        text, speeds = section_speed(models, size, repeats)
-        for model_id, ms in speeds.items():
-            scale = common.catalog().get(model_id).scale
-            speeds_seconds[model_id] = ms * ((size * scale) ** 2 / 1e6) / 1000
+        text, _ = section_speed(models, size, repeats)
         print(text + "\n", flush=True)
     if "tiled" in sections:
         if args.quick:
@@ -582,13 +582,24 @@ def main(argv: list[str] | None = None) -> int:
     if "levers" in sections:
         sweep = 512 if args.quick else 1024
         print(section_levers(size, repeats, sweep, args.quick) + "\n", flush=True)
-    if "peers" in sections and size == 512:
-        print(section_peers(repeats, speeds_seconds) + "\n", flush=True)
-    if "ncnn" in sections:
-        from ncnn_peer import NCNN_MODELS, section_ncnn
+    if "peers" in sections or "ceiling" in sections:
+        from ceiling import measure_whole, section_ceiling
+        from peers import section_peers
 
-        chosen = args.models or NCNN_MODELS
-        print(section_ncnn(chosen, 512, max(3, repeats)) + "\n", flush=True)
+        measured = []
+        if "peers" in sections:
+            text, measured = section_peers(
+                args.models,
+                size,
+                max(3, repeats),
+                peers=args.peers,
+                harness_option=args.upscalerjs,
+                backends=args.upscalerjs_backends,
+            )
+            print(text + "\n", flush=True)
+        if not measured:
+            measured = measure_whole(args.models or ["esrgan-slim.x2"], size, repeats)
+        print(section_ceiling(measured, repeats) + "\n", flush=True)
     if "luma" in sections and args.luma_models:
         from luma import section_luma
 
