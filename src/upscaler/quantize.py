@@ -48,8 +48,11 @@ class Calibrated:
 
     @property
     def variant(self) -> str:
-        """The variant's name in the parent's family: ``<parent variant>-int8``."""
-        return f"{self.parent.variant}-int8"
+        """The variant's name in the parent's family: ``int8-`` before the parent's
+        trailing ``x<scale>`` (``x2`` → ``int8-x2``, ``ch48-x2`` → ``ch48-int8-x2``), so
+        variant names keep ending in their scale."""
+        head, _, tail = self.parent.variant.rpartition("-")
+        return f"{head}-int8-{tail}" if head else f"int8-{tail}"
 
     @property
     def model_id(self) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from upscaler import settings
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
-from upscaler.description import Description, RuntimeInfo
+from upscaler.description import Description, RuntimeInfo, derivation_of
 from upscaler.errors import ImageError, NoMatchingModel, QueryError, nearest
 from upscaler.local_models import (
     LOCAL_CHANNELS,
@@ -186,6 +186,9 @@ class Upscaler:
             cache_dir=str(self._cache_dir),
             weights_files=self._weights_files,
             runtime=self._runtime.model_copy(),
+            derivation=derivation_of(
+                self._entry, self._catalog.by_id.get(self._entry.derived_from or "")
+            ),
         )
 
     def __repr__(self) -> str:

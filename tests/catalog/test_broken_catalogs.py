@@ -96,7 +96,11 @@ CASES = [
     ),
     Case(
         "family-is-not-file-stem",
-        [("family: esrgan-slim\n", "family: esrgan-slimmer\n")],
+        [
+            ("family: esrgan-slim\n", "family: esrgan-slimmer\n"),
+            # the int8 variant names its parent by id, which the rename would break too
+            ("derived_from: esrgan-slim.x2\n", "derived_from: esrgan-slimmer.x2\n"),
+        ],
         at="family: esrgan-slimmer",
         message=r"^family 'esrgan-slimmer' must equal the file name stem 'esrgan-slim'$",
     ),
@@ -244,7 +248,7 @@ def test_untouched_copy_is_valid(make_catalog: Callable[..., TmpCatalog]) -> Non
     cat = make_catalog("esrgan-slim", "esrgan-medium")
     catalog = load_catalog(cat.root)
     assert [e.id for e in catalog.entries][:1] == ["esrgan-medium.x2"]
-    assert len(catalog.entries) == 12
+    assert len(catalog.entries) == 13  # 4 + 4 + 4 of span, and esrgan-slim's int8 variant
     assert catalog.global_default.id == "span.ch48-x2"
     assert sorted(catalog.families) == ["esrgan-medium", "esrgan-slim", "span"]
 
@@ -367,6 +371,7 @@ def test_several_entry_problems_in_one_file_are_all_reported(
     cat.edit("esrgan-slim", "    scale: 4\n", "    scale: 4\n    quantization: int4\n")
     cat.edit("esrgan-slim", "    scale: 8\n", "")
     cat.edit("esrgan-slim", "family: esrgan-slim\n", "family: esrgan-slimmer\n")
+    cat.edit("esrgan-slim", "derived_from: esrgan-slim.x2\n", "derived_from: esrgan-slimmer.x2\n")
     problems = [parse_problem(p) for p in problems_of(cat.root)]
     assert [(p.line, p.message.split(" (")[0]) for p in problems] == [
         (
@@ -445,7 +450,7 @@ def test_overlay_valid_new_family_on_shipped_catalog(
 
     assert main(["catalog", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith(f"ok: {shipped_catalog_dir()}: 86 models in 12 families")
+    assert out.startswith(f"ok: {shipped_catalog_dir()}: 87 models in 12 families")
     assert err == ""
 
 
@@ -494,7 +499,7 @@ def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_shipped_catalog_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
     assert capsys.readouterr().out.strip() == (
-        f"ok: {shipped_catalog_dir()}: 85 models in 11 families"
+        f"ok: {shipped_catalog_dir()}: 86 models in 11 families"
     )
 
 
