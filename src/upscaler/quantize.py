@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from upscaler.catalog.loader import Catalog
 from upscaler.catalog.schema import ModelEntry, Quantize
 from upscaler.errors import ConversionError
 
@@ -201,16 +202,15 @@ def calibrate(
     return Calibrated(parent, recipe)
 
 
-def write_variant(result: Calibrated) -> Path:
-    """Write (or replace the recipe of) the int8 variant in the parent's family file,
-    atomically, keeping comments. New ranges make a new model, so the variant's metrics
-    and speed, measured on the old one, are removed (``upscaler eval --write`` and the
-    benchmark measure them again)."""
-    from upscaler.catalog.loader import default_catalog
+def write_variant(result: Calibrated, catalog: Catalog) -> Path:
+    """Write (or replace the recipe of) the int8 variant in the parent's family file of
+    ``catalog``, atomically, keeping comments. New ranges make a new model, so the
+    variant's metrics and speed, measured on the old one, are removed (``upscaler eval
+    --write`` and the benchmark measure them again)."""
     from upscaler.catalog.yaml_edit import flow_lists, set_variant_values
 
     path = Path(result.parent.source_file)
-    family = default_catalog().families[result.parent.family]
+    family = catalog.families[result.parent.family]
     values = result.entry_values(family.defaults)
     values["quantize"] = flow_lists(values["quantize"])
     set_variant_values(path, {result.variant: values}, create=True, drop=("metrics", "speed"))

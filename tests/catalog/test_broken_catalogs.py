@@ -138,6 +138,62 @@ CASES = [
         at="  x3:",
         message=r"^derived_from 'esrgan-slim\.x9' names no model \(nearest: esrgan-slim\.x",
     ),
+    # int8 variants: a recipe of ranges on a parent (the shipped esrgan-slim.int8-x2)
+    Case(
+        "int8-range-min-above-max",
+        [("LR:0:0: [0.0, 255.0]", "LR:0:0: [255.0, 0.0]")],
+        at="LR:0:0: [255.0, 0.0]",
+        message=r"^variants\.int8-x2\.quantize\.ranges\.LR:0:0: Value error, range "
+        r"\[255\.0, 0\.0\] has min > max$",
+    ),
+    Case(
+        "int8-range-not-finite",
+        [("LR:0:0: [0.0, 255.0]", "LR:0:0: [0.0, .inf]")],
+        at="LR:0:0: [0.0, .inf]",
+        message=r"quantize\.ranges\.LR:0:0: Value error, range \[0\.0, inf\] must hold finite",
+    ),
+    Case(
+        "int8-range-one-number",
+        [("LR:0:0: [0.0, 255.0]", "LR:0:0: [0.0]")],
+        at="LR:0:0: [0.0]",
+        message=r"quantize\.ranges\.LR:0:0: List should have at least 2 items",
+    ),
+    Case(
+        "int8-parent-missing",
+        [("derived_from: esrgan-slim.x2\n", "derived_from: esrgan-slim.x9\n")],
+        at="  int8-x2:",
+        message=r"^derived_from 'esrgan-slim\.x9' names no model",
+    ),
+    Case(
+        "int8-recipe-without-int8",
+        [("    quantization: int8\n", "    quantization: none\n")],
+        at="    quantize:",
+        message=r"has a `quantize` recipe but quantization 'none'; set `quantization: int8`$",
+    ),
+    Case(
+        "int8-without-recipe",
+        [("    scale: 3\n", "    scale: 3\n    quantization: int8  # no recipe\n")],
+        at="    quantization: int8  # no recipe",
+        message=r"^variant 'x3' is int8 but has no `quantize` recipe$",
+    ),
+    Case(
+        "int8-scale-differs-from-parent",
+        [("  int8-x2:\n    scale: 2\n", "  int8-x4:\n    scale: 4\n")],
+        at="  int8-x4:",
+        message=r"esrgan-slim\.int8-x4 has scale 4 but its parent esrgan-slim\.x2 has 2$",
+    ),
+    Case(
+        "int8-calibrated-on-nothing",
+        [
+            (
+                "        data:\n          T91: ",
+                "        data: []\n        was_data:\n          T91: ",
+            )
+        ],
+        at="        data: []",
+        message=r"quantize\.calibration\.data: Input should be a valid dictionary",
+        count=2,  # and the unknown key was_data
+    ),
     Case(
         "sha256-not-64-hex",
         [("sha256: 9d344609", "sha256: XYZ44609")],

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from upscaler import settings
 from upscaler.catalog.schema import (
     QUERY_ATTRIBUTES,
+    SOURCE_TAGS,
     FamilySpec,
     ModelEntry,
     VariantFields,
@@ -98,7 +99,8 @@ class Catalog:
 
 
 def _format_pydantic(error: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error["loc"] if not str(p)[:1].isupper())
+    # Union tags are no keys; keys may start upper-case (an int8 recipe's tensor names).
+    loc = ".".join(str(p) for p in error["loc"] if str(p) not in SOURCE_TAGS)
     msg = str(error["msg"])
     return f"{loc}: {msg}" if loc else msg
 

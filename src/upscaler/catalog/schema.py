@@ -260,6 +260,9 @@ def _source_kind(value: Any) -> str | None:
     return None
 
 
+SOURCE_TAGS = frozenset({"NpmSource", "PypiSource", "UrlSource", "LocalSource", "PackageSource"})
+"""Union-member tags pydantic puts into error locations (they are no YAML keys)."""
+
 Source = Annotated[
     Annotated[NpmSource, Tag("NpmSource")]
     | Annotated[PypiSource, Tag("PypiSource")]

@@ -134,7 +134,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from upscaler.evaluate.write import today
     from upscaler.quantize import calibrate, write_variant
 
-    parent = default_catalog().get(args.model)
+    catalog = default_catalog()
+    parent = catalog.get(args.model)
     folders = [Path(d) for d in args.data]
     # Provenance names folders, never this machine's paths.
     command = " ".join(
@@ -161,5 +162,5 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         f"({', '.join(calibration.data)})"
     )
     if args.write:
-        print(f"wrote {write_variant(result)}")
+        print(f"wrote {write_variant(result, catalog)}")
     return 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -129,7 +130,11 @@ def tflite_bytes(
     )
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     try:
-        blob = converter.convert()
+        with warnings.catch_warnings():
+            # "Statistics for quantized inputs were expected": the input is float on
+            # purpose (the runner feeds float tiles); its range is the first fake-quant's.
+            warnings.simplefilter("ignore", UserWarning)
+            blob = converter.convert()
     except Exception as exc:  # the converter raises assorted types
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConversionError(f"the TFLite converter failed: {text}") from exc
