@@ -141,3 +141,25 @@ def test_the_build_is_cached_and_rebuilt_when_damaged(catalog: Catalog, cache: P
     assert rebuilt == folder and report is not None and report["xnnpack_partitions"] == 1
     with pytest.raises(ConversionError, match=r"built from tinyq\.x2, which was not given"):
         prepare_savedmodel(entry, cache_dir=cache, progress=False)
+
+
+def test_calibrating_on_an_evaluation_set_is_refused(catalog: Catalog, tmp_path: Path) -> None:
+    from upscaler.errors import TrainingError
+    from upscaler.quantize import calibrate
+
+    entry = catalog.get("tinyq.int8-x2")
+    assert entry.quantize is not None
+    fingerprint = entry.quantize.calibration.data["T91x"]
+    same_pixels = write_training_folder(tmp_path / "Set5")  # the same images, renamed
+    with pytest.raises(TrainingError, match=r"Set5 is the evaluation set 'set5'"):
+        calibrate(
+            catalog.get("tinyq.x2"),
+            [same_pixels],
+            patches=8,
+            patch_size=16,
+            command="c",
+            version="v",
+            date="d",
+            progress=False,
+            evaluation={fingerprint: "set5"},
+        )
