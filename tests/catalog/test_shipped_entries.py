@@ -37,11 +37,11 @@ per_wheel_entry = pytest.mark.parametrize("entry", FROM_WHEELS, ids=[e.id for e 
 
 
 def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
-    assert len(ENTRIES) == 86
+    assert len(ENTRIES) == 87
     assert Counter(e.family for e in ENTRIES) == {
         "esrgan-legacy": 5,
         "esrgan-medium": 4,
-        "esrgan-slim": 5,
+        "esrgan-slim": 6,
         "esrgan-thick": 4,
         "pixel-upsampler": 3,
         "span": 4,
@@ -53,7 +53,7 @@ def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
     }
     assert len(UPSCALERJS) == 20
     assert len(FROM_WHEELS) == 65
-    assert [e.id for e in INT8] == ["esrgan-slim.int8-x2"]
+    assert [e.id for e in INT8] == ["esrgan-slim.int8-x2", "esrgan-slim.int8-x4"]
     assert len(CATALOG.by_id) == len(ENTRIES), "model ids must be unique"
 
 

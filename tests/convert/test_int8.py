@@ -32,8 +32,8 @@ def kernel(cin: int, cout: int, k: int = 3, seed: int = 0) -> np.ndarray:
     return (rng.standard_normal((k, k, cin, cout)) * 0.2).astype(np.float32)
 
 
-def small_graph() -> ops.Graph:
-    """conv → separate ReLU → sum of three (one scaled) → nearest x2 → conv."""
+def small_graph(factor: int = 2) -> ops.Graph:
+    """conv → separate ReLU → sum of three (one scaled) → nearest x``factor`` → conv."""
     return ops.Graph(
         "x",
         (
@@ -41,7 +41,7 @@ def small_graph() -> ops.Graph:
             node("r", ops.Activation(ops.Act("relu")), ("a",), "r"),
             node("b", ops.Conv2D(kernel(4, 4, seed=1), padding="same"), ("r",), "b"),
             node("s", ops.WeightedSum((1.0, 0.5, 1.0)), ("b", "r", "b"), "s"),
-            node("up", ops.ResizeNearest(2, 2), ("s",), "up"),
+            node("up", ops.ResizeNearest(factor, factor), ("s",), "up"),
             node("out", ops.Conv2D(kernel(4, 3, seed=2), padding="same"), ("up",), "out"),
         ),
         "out",
@@ -68,16 +68,21 @@ def test_int8_form_uses_only_ops_xnnpack_takes_in_int8() -> None:
     assert int8_graph(small_graph()).nodes[3].output == graph.nodes[3].output  # deterministic
 
 
-def test_int8_form_computes_the_same_float_network(tf: Any) -> None:
+@pytest.mark.parametrize("factor", [2, 3, 4, 8])
+def test_int8_form_computes_the_same_float_network(tf: Any, factor: int) -> None:
     from upscaler.convert.builder import build_module, graph_variables
-    from upscaler.convert.int8_graph import int8_forward
+    from upscaler.convert.int8_graph import MAX_CONCAT, int8_forward
 
-    graph = small_graph()
+    graph = small_graph(factor)
     rebuilt = int8_graph(graph)
+    concats = [n for n in rebuilt.nodes if isinstance(n.op, ops.Concat)]
+    assert concats and max(len(n.inputs) for n in concats) <= MAX_CONCAT  # XNNPACK takes them
+    steps = [n.op.block for n in rebuilt.nodes if isinstance(n.op, ops.DepthToSpace)]
+    assert steps == {2: [2], 3: [3], 4: [2, 2], 8: [2, 2, 2]}[factor]
     x = np.random.default_rng(3).random((1, 9, 7, 3), dtype=np.float32)
     plain = build_module(tf, graph).serve(tf.constant(x))["output"].numpy()
     ours = int8_forward(tf, rebuilt, graph_variables(tf, rebuilt), None)(tf.constant(x)).numpy()
-    assert ours.shape == (1, 18, 14, 3)
+    assert ours.shape == (1, 9 * factor, 7 * factor, 3)
     np.testing.assert_allclose(ours, plain, rtol=1e-5, atol=1e-5)
 
 

@@ -48,7 +48,7 @@ def matches(catalog: Catalog, query: str, prefer: str = "balanced") -> list[str]
 
 def test_quantization_int8_is_exact_for_the_int8_variant_only(catalog: Catalog) -> None:
     r = resolve(build_query("quantization=int8", catalog), catalog)
-    assert r.exact and r.matches == [INT8]
+    assert r.exact and r.matches == [INT8, "esrgan-slim.int8-x4"]  # x2 first: home scale
     assert all(catalog.get(m).quantization != "int8" for m in matches(catalog, "scale=2")[:3])
 
 

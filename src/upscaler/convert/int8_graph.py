@@ -70,9 +70,38 @@ def _split_sum(node: ops.Node) -> list[ops.Node]:
     return nodes
 
 
+MAX_CONCAT = 4
+"""Inputs one int8 concatenation takes here (XNNPACK's delegate takes few; a probe of a
+16-way one, nearest x4, split the graph in two partitions)."""
+
+
+def _prime_factors(n: int) -> list[int]:
+    factors, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            factors.append(p)
+            n //= p
+        p += 1
+    return factors
+
+
+def _copies(node: ops.Node, source: str, count: int, name: str) -> list[ops.Node]:
+    """``count`` copies of ``source`` along the channels, concatenations of at most
+    :data:`MAX_CONCAT` inputs (a copy of copies where ``count`` is larger)."""
+    if count <= MAX_CONCAT:
+        return [_node(node, ops.Concat(), (source,) * count, name)]
+    inner = next(k for k in range(MAX_CONCAT, 1, -1) if count % k == 0)
+    partial = f"{name}/{inner}"
+    return [
+        _node(node, ops.Concat(), (source,) * inner, partial),
+        *_copies(node, partial, count // inner, name),
+    ]
+
+
 def _nearest(node: ops.Node) -> list[ops.Node]:
     """Nearest-neighbour ×r as r² copies of the channels and ``depth_to_space``: the same
-    pixels (every block of TensorFlow's depth-to-space order holds the input)."""
+    pixels (every block of TensorFlow's depth-to-space order holds the input). A
+    composite r goes in prime steps (×4 as ×2 twice), so no concatenation is wide."""
     assert isinstance(node.op, ops.ResizeNearest)
     r = node.op.factor_h
     if node.op.factor_w != r:
@@ -80,13 +109,22 @@ def _nearest(node: ops.Node) -> list[ops.Node]:
             f"layer {node.name!r}: nearest upsampling by {r}x{node.op.factor_w} cannot be "
             "quantized (only equal factors)"
         )
-    if r == 1:
+    factors = _prime_factors(r)
+    if not factors:
         return [_node(node, ops.Binary("mul", scalar=1.0), node.inputs, node.output)]
-    copies = f"{node.output}#copies"
-    return [
-        _node(node, ops.Concat(), node.inputs * (r * r), copies),
-        _node(node, ops.DepthToSpace(r, "tf"), (copies,), node.output),
-    ]
+    if any(p * p > MAX_CONCAT * MAX_CONCAT for p in factors):
+        raise ConversionError(f"layer {node.name!r}: nearest x{r} is too wide to quantize here")
+    nodes: list[ops.Node] = []
+    source = node.inputs[0]
+    for k, p in enumerate(factors):
+        last = k == len(factors) - 1
+        suffix = "" if len(factors) == 1 else str(k)
+        copies = f"{node.output}#copies{suffix}"
+        out = node.output if last else f"{node.output}#up{k}"
+        nodes.extend(_copies(node, source, p * p, copies))
+        nodes.append(_node(node, ops.DepthToSpace(p, "tf"), (copies,), out))
+        source = out
+    return nodes
 
 
 def _swish(node: ops.Node, source: str) -> list[ops.Node]:
