@@ -5,9 +5,10 @@ downloaded ones, and nothing derived from downloaded weights is ever committed; 
 not have the training sets to calibrate with either. What an int8 build needs beyond the
 parent's weights is one ``[min, max]`` per tensor, which is our own measurement. So
 ``upscaler catalog quantize PARENT --data T91 --data BSD200 --write`` measures them once
-(the float network over random LR patches of the training folders, made with the
-evaluation's MATLAB bicubic), records where they came from (folders by manifest hash,
-images, patches, patch size, seed, command, version, date), and writes the variant
+(percentiles of the float network's tensors over random LR patches of the training
+folders, made with the evaluation's MATLAB bicubic), records where they came from
+(folders by manifest hash, images, patches, patch size, percentile, seed, command,
+version, date), and writes the variant
 ``<parent variant>-int8`` into the parent's family file. Every user's machine then
 builds the same int8 model from the parent's verified files and these numbers
 (:func:`upscaler.materialize.prepare_int8`). Evaluation sets are refused: ranges tuned
@@ -139,6 +140,7 @@ def calibrate(
     *,
     patches: int = 512,
     patch_size: int = 64,
+    percentile: float | None = None,
     seed: int = 0,
     command: str,
     version: str,
@@ -170,7 +172,9 @@ def calibrate(
         records, dict(evaluation) if evaluation is not None else evaluation_fingerprints()
     )
     _, graph = int8_source(parent, cache_dir=cache_dir, progress=progress)
-    from upscaler.convert.int8 import SCHEME, measure_ranges
+    from upscaler.convert.int8 import PERCENTILE, SCHEME, measure_ranges
+
+    percentile = PERCENTILE if percentile is None else percentile
 
     batches = patch_batches(
         pairs,
@@ -180,7 +184,7 @@ def calibrate(
         seed=seed,
         value_range=parent.value_range,
     )
-    measured = measure_ranges(graph, batches)
+    measured = measure_ranges(graph, batches, percentile=percentile)
     log.info("measured %d activation ranges of %s", len(measured), parent.id)
     recipe = Quantize.model_validate(
         {
@@ -191,6 +195,7 @@ def calibrate(
                 "images": sum(r.used for r in records),
                 "patches": patches,
                 "patch_size": patch_size,
+                "percentile": percentile,
                 "seed": seed,
                 "command": command,
                 "version": version,

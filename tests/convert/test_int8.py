@@ -181,7 +181,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, tf: Any) -> dict[str, Any]:
 def test_the_build_is_int8_inside_and_one_xnnpack_partition(built: dict[str, Any]) -> None:
     report = built["report"]
     assert report["xnnpack_partitions"] == 1
-    assert report["ops"]["CONV_2D"] == 5
+    assert report["ops"]["CONV_2D"] == 6  # F, the 1x1 of a concatenation, in two parts
+    assert "CONCATENATION" in report["ops"]  # the nearest upsampling's copies
     assert report["ops"]["QUANTIZE"] == 1 and report["ops"]["DEQUANTIZE"] == 1
     assert "ADD_N" not in report["ops"] and "RESHAPE" not in report["ops"]
     model = built["int8"]
@@ -257,3 +258,53 @@ def test_ranges_that_do_not_fit_the_network_are_refused(
             source={},
         )
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_pointwise_conv_of_a_concatenation_becomes_a_sum_of_parts(tf: Any) -> None:
+    from upscaler.convert.builder import build_module, graph_variables
+    from upscaler.convert.int8_graph import int8_forward
+
+    rng = np.random.default_rng(4)
+    fuse = ops.Conv2D(
+        kernel(6, 3, k=1, seed=3),
+        bias=rng.standard_normal(3).astype(np.float32),
+        act=ops.Act("relu"),
+    )
+    graph = ops.Graph(
+        "x",
+        (
+            node("a", ops.Conv2D(kernel(3, 2), padding="same"), ("x",), "a"),
+            node("b", ops.Conv2D(kernel(3, 4, seed=1) * 50, padding="same"), ("x",), "b"),
+            node("cat", ops.Concat(), ("a", "b"), "cat"),
+            node("fuse", fuse, ("cat",), "out"),
+        ),
+        "out",
+    )
+    rebuilt = int8_graph(graph)
+    assert not any(isinstance(n.op, ops.Concat) for n in rebuilt.nodes)
+    assert tensors(rebuilt) == ["x", "a", "b", "out#part0", "out#part1", "out#sum1", "out"]
+    parts = [n.op for n in rebuilt.nodes if n.output.startswith("out#part")]
+    assert [p.kernel.shape[2] for p in parts] == [2, 4]  # type: ignore[attr-defined]
+    assert parts[1].bias is None  # type: ignore[attr-defined]  # the bias is added once
+    x = rng.random((1, 6, 5, 3), dtype=np.float32)
+    plain = build_module(tf, graph).serve(tf.constant(x))["output"].numpy()
+    ours = int8_forward(tf, rebuilt, graph_variables(tf, rebuilt), None)(tf.constant(x)).numpy()
+    np.testing.assert_allclose(ours, plain, rtol=1e-5, atol=1e-4)
+
+
+def test_percentile_ranges_leave_rare_outliers_out(tf: Any) -> None:
+    from upscaler.convert.int8 import measure_ranges
+
+    graph = ops.Graph(
+        "x", (node("r", ops.Activation(ops.Act("relu")), ("x",), "y"),), "y", input_channels=1
+    )
+    rng = np.random.default_rng(0)
+    batches = [rng.random((2, 64, 64, 1), dtype=np.float32) for _ in range(3)]
+    batches[1][0, 5, 5, 0] = 1000.0  # one value in 24,576
+    exact = measure_ranges(graph, batches)  # the default: min and max
+    assert exact["y"] == (pytest.approx(0.0, abs=1e-3), 1000.0)
+    robust = measure_ranges(graph, batches, percentile=99.99)
+    assert robust["y"][0] == pytest.approx(0.0, abs=1e-2)
+    assert 0.99 < robust["y"][1] < 1.0
+    with pytest.raises(ConversionError, match="percentile 40"):
+        measure_ranges(graph, batches, percentile=40)

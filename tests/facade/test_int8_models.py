@@ -57,12 +57,14 @@ def test_the_written_variant_is_a_recipe_with_provenance(catalog: Catalog) -> No
     assert entry.quantize is not None
     calibration = entry.quantize.calibration
     assert list(calibration.data) == ["T91x"] and calibration.patches == 16
-    # the input and every tensor of the int8 network (B's ReLU folded into it)
+    # the input and every tensor of the int8 network (B's ReLU folded into it, the
+    # concatenation read by the 1x1 F as F's two parts)
     assert list(entry.quantize.ranges) == [
         "LR:0:0",
         "A:0:0",
         "B_relu:0:0",
-        "cat:0:0",
+        "F:0:0#part0",
+        "F:0:0#part1",
         "F:0:0",
         "add:0:0",
         "U:0:0",

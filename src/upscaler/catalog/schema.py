@@ -424,12 +424,18 @@ INT8_SCHEMES = ("int8-per-channel-v1",)
 class Calibration(StrictModel):
     """Where an int8 variant's activation ranges came from: ``upscaler catalog quantize``
     on training folders (named, with the sha256 of their manifest; never an evaluation
-    set), how many images and patches, the LR patch side and the seed."""
+    set), how many images and patches, the LR patch side, the percentile and the seed."""
 
     data: dict[str, Annotated[str, Field(pattern=_SHA256)]] = Field(min_length=1)
     images: int = Field(ge=1)
     patches: int = Field(ge=1)
     patch_size: int = Field(ge=8, description="side of the LR patches, in pixels")
+    percentile: float = Field(
+        gt=50,
+        le=100,
+        description="each range is this percentile of a tensor's values and its mirror "
+        "(100: min and max)",
+    )
     seed: int
     command: str
     version: str

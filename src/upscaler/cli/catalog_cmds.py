@@ -56,6 +56,12 @@ def register(sub: Any) -> Any:
     )
     qnt.add_argument("--patches", type=int, default=512, help="LR patches (default 512)")
     qnt.add_argument("--patch-size", type=int, default=64, help="LR patch side (default 64)")
+    qnt.add_argument(
+        "--percentile",
+        type=float,
+        default=None,
+        help="range of each tensor: this percentile and its mirror (default 100: min and max)",
+    )
     qnt.add_argument("--seed", type=int, default=0, help="patch sampling seed (default 0)")
     qnt.add_argument("--write", action="store_true", help="write the variant into the catalog")
     qnt.set_defaults(handler=cmd_quantize)
@@ -142,6 +148,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         ["upscaler", "catalog", "quantize", parent.id]
         + [f"--data {d.name}" for d in folders]
         + [f"--patches {args.patches}", f"--patch-size {args.patch_size}", f"--seed {args.seed}"]
+        + ([f"--percentile {args.percentile:g}"] if args.percentile is not None else [])
         + ["--write"]
     )
     result = calibrate(
@@ -149,6 +156,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         folders,
         patches=args.patches,
         patch_size=args.patch_size,
+        percentile=args.percentile,
         seed=args.seed,
         command=command,
         version=__version__,

@@ -178,7 +178,7 @@ def show_lines(data: dict[str, Any]) -> list[str]:
             lines.append(
                 f"{'':<16}{len(value['ranges'])} activation ranges from {cal['patches']} "
                 f"{cal['patch_size']}px patches of {cal['images']} images "
-                f"({', '.join(cal['data'])}, seed {cal['seed']})"
+                f"({', '.join(cal['data'])}, seed {cal['seed']}), percentile {cal['percentile']:g}"
             )
             lines.append(f"{'':<16}{_provenance_text(cal)}")
         elif key == "value_range":

@@ -71,31 +71,63 @@ def int8_network(parsed: ParsedModel, *, scale: int, wrapper: Wrapper | None) ->
     return int8_graph(graph)
 
 
+SAMPLES = 4096
+"""Values drawn per tensor and batch (uniformly, with a fixed seed) for percentiles."""
+
+PERCENTILE = 100.0
+"""Default range: each tensor's min and max. A percentile range (99.99: the 0.01st to
+99.99th percentile) gives small values a finer step but clips the rare large ones, and
+those are edges: for esrgan-slim.x2 it moved Set5 PSNR by ±0.05 dB (noise) while single
+pixels moved by up to 69 grey levels from the float model's (6 with min and max), so
+min and max are the default. It did help SPAN (+2.9 dB), which has wide, sparse ranges;
+``--percentile`` chooses it per model."""
+
+
 def measure_ranges(
-    graph: ops.Graph, batches: Iterable[npt.NDArray[np.float32]]
+    graph: ops.Graph,
+    batches: Iterable[npt.NDArray[np.float32]],
+    *,
+    percentile: float = PERCENTILE,
 ) -> dict[str, tuple[float, float]]:
-    """The min and max of every tensor of the float network over ``batches`` (NHWC, in
-    the model's value range): what the committed ranges are."""
+    """Every tensor's range over ``batches`` (NHWC, in the model's value range) of the
+    float network: the ``100 - percentile`` to ``percentile`` percentiles of its values
+    (from :data:`SAMPLES` values per batch), or with ``percentile=100`` the exact min and
+    max. What the committed ranges are."""
+    if not 50.0 < percentile <= 100.0:
+        raise ConversionError(f"percentile {percentile} must be in (50, 100]")
     tf = require_tensorflow()
     variables = graph_variables(tf, graph)
     names = tensors(graph)
 
-    def run(x: Any) -> Any:
+    def run(x: Any, seed: Any) -> Any:
         seen: dict[str, Any] = {}
         int8_forward(tf, graph, variables, None, observe=seen.__setitem__)(x)
-        return tf.stack([tf.stack([tf.reduce_min(seen[n]), tf.reduce_max(seen[n])]) for n in names])
+        rows = []
+        for name in names:
+            flat = tf.reshape(seen[name], [-1])
+            index = tf.random.stateless_uniform(
+                [SAMPLES], seed=seed, maxval=tf.size(flat), dtype=tf.int32
+            )
+            extremes = tf.stack([tf.reduce_min(flat), tf.reduce_max(flat)])
+            rows.append(tf.concat([extremes, tf.gather(flat, index)], axis=0))
+        return tf.stack(rows)
 
     spec = tf.TensorSpec([None, None, None, graph.input_channels], tf.float32)
-    function = tf.function(run, input_signature=[spec], autograph=False)
-    low = np.full(len(names), np.inf)
-    high = np.full(len(names), -np.inf)
-    count = 0
-    for batch in batches:
-        found = function(tf.constant(batch)).numpy().astype(np.float64)
-        low, high = np.minimum(low, found[:, 0]), np.maximum(high, found[:, 1])
-        count += 1
-    if not count:
+    seed_spec = tf.TensorSpec([2], tf.int32)
+    function = tf.function(run, input_signature=[spec, seed_spec], autograph=False)
+    found = [
+        function(tf.constant(batch), tf.constant([step, 8], tf.int32)).numpy()
+        for step, batch in enumerate(batches)
+    ]
+    if not found:
         raise ConversionError("no calibration batches to measure activation ranges on")
+    values = np.concatenate(found, axis=1).astype(np.float64)
+    if percentile == 100.0:
+        low, high = values[:, 0 :: SAMPLES + 2].min(axis=1), values[:, 1 :: SAMPLES + 2].max(axis=1)
+    else:
+        samples = np.concatenate([v[:, 2:] for v in found], axis=1).astype(np.float64)
+        low = np.percentile(samples, 100.0 - percentile, axis=1)
+        high = np.percentile(samples, percentile, axis=1)
     return {name: (float(lo), float(hi)) for name, lo, hi in zip(names, low, high, strict=True)}
 
 

@@ -136,6 +136,102 @@ def _swish(node: ops.Node, source: str) -> list[ops.Node]:
     ]
 
 
+def channels_of(graph: ops.Graph) -> dict[str, int | None]:
+    """Channels of every tensor, where the weights or the structure say (None where
+    not): what splitting a convolution's input filters needs."""
+    known: dict[str, int | None] = {graph.input: graph.input_channels}
+    for node in graph.nodes:
+        op, first = node.op, known.get(node.inputs[0]) if node.inputs else None
+        count: int | None = None
+        if isinstance(op, ops.Conv2D):
+            count = op.out_channels
+        elif isinstance(op, ops.ConcatPointwise):
+            count = op.conv.out_channels
+        elif isinstance(op, ops.Concat):
+            parts = [known.get(ref) for ref in node.inputs]
+            count = None if None in parts else sum(p for p in parts if p is not None)
+        elif isinstance(op, ops.DepthToSpace):
+            count = None if first is None else first // (op.block * op.block)
+        elif isinstance(op, ops.Constant):
+            count = int(op.value.shape[3])
+        elif isinstance(op, ops.Activation | ops.Binary | ops.WeightedSum | ops.ResizeNearest):
+            count = first
+        known[node.output] = count
+    return known
+
+
+def _split_pointwise(
+    node: ops.Node, conv: ops.Conv2D, parts: tuple[str, ...], widths: list[int]
+) -> list[ops.Node]:
+    """A 1×1 convolution of a concatenation as the sum of 1×1 convolutions of its parts.
+
+    Why: TFLite gives a concatenation's inputs and output one int8 scale, so a part with
+    small values next to one with large ones keeps a few levels (SPAN concatenates its
+    first features, about ±38, with its last block's, about ±1.5, and lost 7.8 dB).
+    Summed, every part keeps its own scale; int8 additions rescale their inputs. The
+    activation applies after the sum, the bias once, to the first term.
+    """
+    nodes: list[ops.Node] = []
+    total, start = "", 0
+    for i, (ref, width) in enumerate(zip(parts, widths, strict=True)):
+        kernel = np.ascontiguousarray(conv.kernel[:, :, start : start + width, :])
+        start += width
+        bias = conv.bias if i == 0 else None
+        term = f"{node.output}#part{i}"
+        nodes.append(
+            _node(node, replace(conv, kernel=kernel, bias=bias, act=ops.LINEAR), (ref,), term)
+        )
+        if i:
+            last = i == len(parts) - 1
+            out = f"{node.output}#sum{i}" if not last or conv.act.kind != "linear" else node.output
+            nodes.append(_node(node, ops.Binary("add"), (total, term), out))
+            term = out
+        total = term
+    if conv.act.kind != "linear":
+        nodes.append(_node(node, ops.Activation(conv.act), (total,), node.output))
+    return nodes
+
+
+def split_concat_convs(graph: ops.Graph) -> ops.Graph:
+    """Every channel concatenation read only by a pointwise convolution (and every
+    :class:`~upscaler.convert.ops.ConcatPointwise`) as a sum of per-part convolutions
+    (see :func:`_split_pointwise`), where every part's channels are known."""
+    widths = channels_of(graph)
+    readers = graph.readers()
+    producer = graph.producers()
+    dropped: set[str] = set()
+    nodes: list[ops.Node] = []
+    for node in graph.nodes:
+        op = node.op
+        parts: tuple[str, ...] = ()
+        conv: ops.Conv2D | None = None
+        if isinstance(op, ops.ConcatPointwise):
+            parts, conv = node.inputs, op.conv
+        elif isinstance(op, ops.Conv2D) and op.pointwise and len(node.inputs) == 1:
+            source = producer.get(node.inputs[0])
+            if (
+                source is not None
+                and isinstance(source.op, ops.Concat)
+                and readers[source.output] == 1
+                and len(source.inputs) > 1
+            ):
+                parts, conv = source.inputs, op
+        counts = [widths.get(ref) for ref in parts]
+        if conv is None or None in counts or sum(c or 0 for c in counts) != conv.kernel.shape[2]:
+            if isinstance(op, ops.ConcatPointwise):  # parts unknown: concatenate after all
+                joined = f"{node.output}#concat"
+                nodes.append(_node(node, ops.Concat(), node.inputs, joined))
+                nodes.append(_node(node, op.conv, (joined,), node.output))
+            else:
+                nodes.append(node)
+            continue
+        if not isinstance(op, ops.ConcatPointwise):
+            dropped.add(node.inputs[0])
+        nodes.extend(_split_pointwise(node, conv, parts, [int(c or 0) for c in counts]))
+    kept = tuple(n for n in nodes if n.output not in dropped)
+    return replace(graph, nodes=kept)
+
+
 def int8_graph(graph: ops.Graph) -> ops.Graph:
     """The graph in ops an int8 XNNPACK graph is made of (see the module docstring).
 
@@ -149,10 +245,6 @@ def int8_graph(graph: ops.Graph) -> ops.Graph:
             nodes.extend(_split_sum(node))
         elif isinstance(op, ops.ResizeNearest):
             nodes.extend(_nearest(node))
-        elif isinstance(op, ops.ConcatPointwise):
-            joined = f"{node.output}#concat"
-            nodes.append(_node(node, ops.Concat(), node.inputs, joined))
-            nodes.append(_node(node, op.conv, (joined,), node.output))
         elif isinstance(op, ops.Activation) and op.act.kind == "swish":
             nodes.extend(_swish(node, node.inputs[0]))
         elif isinstance(op, ops.Conv2D) and op.act.kind == "swish":
@@ -162,6 +254,7 @@ def int8_graph(graph: ops.Graph) -> ops.Graph:
         else:
             nodes.append(node)
     rebuilt = replace(graph, nodes=tuple(nodes))
+    rebuilt = split_concat_convs(rebuilt)
     rebuilt = fold_activations(rebuilt)
     check_int8_ops(rebuilt)
     return rebuilt
@@ -242,9 +335,10 @@ def shared_ranges(
     """The ranges to quantize with: each measured range widened to hold 0 (int8 zero
     must be exact for zero padding), then every group of tensors that must share a scale
     (a concatenation's inputs and output, depth-to-space's) given the group's union.
-    ``output`` (the model's value range) pins the output's group: its 256 int8 levels
-    are then the output's grey levels, so quantizing it is the rounding to 8 bits every
-    8-bit result gets anyway, and values outside are clipped as the runner would.
+    ``output`` (the model's value range) pins the input's and the output's groups: the
+    input holds exactly that range, and the output's 256 int8 levels are then its grey
+    levels, so quantizing it is the rounding to 8 bits every 8-bit result gets anyway,
+    and values outside are clipped as the runner would.
 
     Raises ConversionError when a tensor has no range or a range is not finite.
     """
@@ -270,7 +364,10 @@ def shared_ranges(
         glo, ghi = groups.get(root, (0.0, 0.0))
         groups[root] = (min(glo, lo), max(ghi, hi))
     if output is not None:
-        groups[find(graph.output)] = (float(output[0]), float(output[1]))
+        groups[find(graph.input)] = groups[find(graph.output)] = (
+            float(output[0]),
+            float(output[1]),
+        )
     return {name: _nonempty(groups[find(name)]) for name in tensors(graph)}
 
 
