@@ -79,7 +79,7 @@ PERCENTILE = 100.0
 99.99th percentile) gives small values a finer step but clips the rare large ones, and
 those are edges: for esrgan-slim.x2 it moved Set5 PSNR by ±0.05 dB (noise) while single
 pixels moved by up to 69 grey levels from the float model's (6 with min and max), so
-min and max are the default. It did help SPAN (+2.9 dB), which has wide, sparse ranges;
+min and max are the default. It did help SPAN (+4.6 dB), which has wide, sparse ranges;
 ``--percentile`` chooses it per model."""
 
 

@@ -7,9 +7,10 @@ found 9 partitions and 1.5x over float). So before quantizing, the converter's f
 shortcuts are undone and the rest is spelled in ops XNNPACK takes in int8: a sum of many
 tensors (``ADD_N``, which XNNPACK lacks) becomes a chain of additions, nearest-neighbour
 upsampling (a reshape and broadcast) becomes a channel concatenation followed by
-``depth_to_space``, an activation right after a convolution is fused into it (int8
-convolutions apply ReLU while requantizing), and swish becomes sigmoid times input, so
-the sigmoid's output gets a range of its own.
+``depth_to_space``, a 1×1 convolution of a concatenation becomes a sum of per-part
+convolutions (a concatenation has one int8 scale for all its parts), an activation right
+after a convolution is fused into it (int8 convolutions apply ReLU while requantizing),
+and swish becomes sigmoid times input, so the sigmoid's output gets a range of its own.
 
 The quantized network is expressed QAT-style: every tensor passes through
 ``tf.quantization.fake_quant_with_min_max_vars`` with the range recorded for it, and
