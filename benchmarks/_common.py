@@ -32,13 +32,16 @@ def catalog() -> Any:
 
 
 def load_model(model_id: str) -> tuple[Any, Any]:
-    """(catalog entry, LoadedModel) for a catalog id: fetched, converted and cached once."""
+    """(catalog entry, LoadedModel) for a catalog id: fetched, converted and cached once
+    (an int8 variant built from its parent and run by TFLite)."""
     from upscaler.materialize import prepare_savedmodel
-    from upscaler.runtime.savedmodel import load_savedmodel
+    from upscaler.runtime.tflite import load_model as load_folder
 
-    entry = catalog().get(model_id)
-    folder, _ = prepare_savedmodel(entry, progress=False)
-    return entry, load_savedmodel(folder)
+    cat = catalog()
+    entry = cat.get(model_id)
+    parent = cat.by_id.get(entry.derived_from or "")
+    folder, _ = prepare_savedmodel(entry, progress=False, parent=parent)
+    return entry, load_folder(folder)
 
 
 def runner_for(entry: Any, model: Any, **overrides: Any) -> Any:

@@ -33,6 +33,36 @@ class RuntimeInfo(BaseModel):
     last_run: dict[str, Any] | None = None
 
 
+def derivation_of(entry: ModelEntry, parent: ModelEntry | None) -> dict[str, Any] | None:
+    """What a derived model (an int8 variant) changes against its parent, from both
+    entries' measured numbers: per evaluation set both PSNRs and the delta, and both
+    speeds and the speed-up; a number either lacks is None. None for a model derived
+    from nothing."""
+    if parent is None:
+        return None
+    own = entry.metrics.sets if entry.metrics else {}
+    theirs = parent.metrics.sets if parent.metrics else {}
+    metrics = {}
+    for name in sorted(set(own) | set(theirs)):
+        a = own[name].psnr_y if name in own else None
+        b = theirs[name].psnr_y if name in theirs else None
+        delta = round(a - b, 2) if a is not None and b is not None else None
+        metrics[name] = {"psnr_y": a, "parent_psnr_y": b, "delta_db": delta}
+    fast = entry.speed.ms_per_output_megapixel if entry.speed else None
+    slow = parent.speed.ms_per_output_megapixel if parent.speed else None
+    return {
+        "parent": parent.id,
+        "quantization": entry.quantization,
+        "runtime": entry.quantize.runtime if entry.quantize else None,
+        "metrics": metrics,
+        "speed": {
+            "ms_per_output_megapixel": fast,
+            "parent_ms_per_output_megapixel": slow,
+            "speedup": round(slow / fast, 2) if fast and slow else None,
+        },
+    }
+
+
 class Description(BaseModel):
     """Everything a live :class:`~upscaler.Upscaler` knows about itself."""
 
@@ -49,6 +79,9 @@ class Description(BaseModel):
     cache_dir: str
     weights_files: dict[str, str] | None = None
     runtime: RuntimeInfo = RuntimeInfo()
+    derivation: dict[str, Any] | None = None
+    """For a derived model (an int8 variant): its parent and its delta from it
+    (:func:`derivation_of`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what `--json` prints)."""
@@ -103,6 +136,8 @@ class Description(BaseModel):
             )
         else:
             lines.append("speed        not measured yet")
+        if self.derivation is not None:
+            lines.append(_derivation_line(self.derivation))
         rt = self.runtime
         if rt.savedmodel:
             lines.append(f"savedmodel   {rt.savedmodel}")
@@ -131,3 +166,20 @@ class Description(BaseModel):
             pinned = self.reason.startswith("model ") or self.reason.startswith("local ")
             return "(none: model given)" if pinned else "(none: global default)"
         return " ".join(f"{k}={v}" for k, v in self.query.items())
+
+
+def _derivation_line(d: dict[str, Any]) -> str:
+    deltas = [
+        f"{name} {v['delta_db']:+.2f} dB"
+        for name, v in d["metrics"].items()
+        if v["delta_db"] is not None
+    ]
+    speedup = d["speed"]["speedup"]
+    how = ", ".join(x for x in (d["quantization"], d["runtime"]) if x and x != "none")
+    return (
+        f"derived      from {d['parent']}"
+        + (f" ({how})" if how else "")
+        + ": "
+        + ("; ".join(deltas) if deltas else "quality delta not measured yet")
+        + (f"; {speedup:.2f}x its speed" if speedup else "; speed-up not measured yet")
+    )

@@ -66,14 +66,14 @@ def entry_wrapper(entry: ModelEntry) -> Wrapper | None:
     )
 
 
-def savedmodel_key(entry: ModelEntry) -> str:
-    """Content key of the converted model (see module docstring)."""
+def _conversion_basis(entry: ModelEntry) -> dict[str, Any]:
+    """Everything a conversion of ``entry``'s weights depends on."""
     from upscaler.convert.writer import CONVERTER_VERSION
 
     if entry.weights is None:
         raise ConversionError(f"{entry.id} has no weights to convert")
     wrapper = entry_wrapper(entry)
-    basis = {
+    return {
         "format": entry.weights.format,
         "files": sorted((f.path, f.sha256) for f in entry.weights.files),
         "value_range": list(entry.value_range),
@@ -81,8 +81,32 @@ def savedmodel_key(entry: ModelEntry) -> str:
         "wrapper": None if wrapper is None or wrapper.identity else wrapper.to_dict(),
         "converter": CONVERTER_VERSION,
     }
-    digest = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
-    return f"{entry.weights.format}-{digest[:32]}"
+
+
+def _digest(basis: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def savedmodel_key(entry: ModelEntry) -> str:
+    """Content key of the converted model (see module docstring)."""
+    basis = _conversion_basis(entry)
+    return f"{basis['format']}-{_digest(basis)}"
+
+
+def int8_key(entry: ModelEntry, parent: ModelEntry) -> str:
+    """Content key of an int8 variant's build: its parent's conversion basis, the
+    recipe's scheme and ranges, and the int8 builder's version."""
+    from upscaler.convert.int8 import INT8_VERSION, recipe_json
+
+    assert entry.quantize is not None
+    ranges = {k: (v[0], v[1]) for k, v in entry.quantize.ranges.items()}
+    basis = {
+        "parent": _conversion_basis(parent),
+        "scheme": entry.quantize.scheme,
+        "ranges": recipe_json(ranges),
+        "int8": INT8_VERSION,
+    }
+    return f"int8-{_digest(basis)}"
 
 
 def manifest_of(folder: Path) -> dict[str, list[Any]]:
@@ -165,9 +189,13 @@ def prepare_savedmodel(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    parent: ModelEntry | None = None,
 ) -> tuple[Path, dict[str, Any] | None]:
-    """Fetch, verify and convert a catalog entry; return its SavedModel folder and, when
-    this call converted it, the conversion report."""
+    """Fetch, verify and convert a catalog entry; return its model folder (a SavedModel,
+    or an int8 variant's TFLite model built from ``parent``) and, when this call
+    converted it, the conversion report."""
+    if entry.quantize is not None:
+        return prepare_int8(entry, parent, cache_dir=cache_dir, progress=progress)
 
     def build(out: Path) -> dict[str, Any]:
         from upscaler.convert import convert_ncnn, convert_npz, convert_tfjs_layers
@@ -240,3 +268,72 @@ def report_dict(report: Any) -> dict[str, Any]:
         "parameters": report.parameters,
         "converter_version": report.converter_version,
     }
+
+
+def parse_entry(entry: ModelEntry, files: dict[str, Path]) -> Any:
+    """The entry's verified source files parsed into the shared ops
+    (:class:`~upscaler.convert.writer.ParsedModel`), without building anything."""
+    from upscaler.convert.ncnn import read_ncnn
+    from upscaler.convert.tfjs import read_tfjs_layers
+
+    assert entry.weights is not None
+    fmt = entry.weights.format
+    if fmt == "ncnn":
+        return read_ncnn(entry.weights.entry_point, files)
+    if fmt == "tfjs-layers":
+        return read_tfjs_layers(entry.weights.entry_point, files)
+    raise ConversionError(f"{entry.id}: int8 variants of {fmt!r} models are not supported yet")
+
+
+def int8_source(
+    parent: ModelEntry, *, cache_dir: str | os.PathLike[str] | None, progress: bool
+) -> tuple[Any, Any]:
+    """The parent's parsed source and the int8 form of its network (what both building
+    an int8 variant and measuring its ranges start from)."""
+    from upscaler.convert.int8 import int8_network
+
+    files = fetch_entry_files(parent, cache_dir=cache_dir, progress=progress)
+    parsed = parse_entry(parent, files)
+    graph = int8_network(parsed, scale=parent.scale, wrapper=entry_wrapper(parent))
+    return parsed, graph
+
+
+def prepare_int8(
+    entry: ModelEntry,
+    parent: ModelEntry | None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> tuple[Path, dict[str, Any] | None]:
+    """Build an int8 variant from its parent's verified weights and its committed ranges
+    (no calibration data needed), once; cached like a converted model."""
+    if entry.quantize is None:
+        raise ConversionError(f"{entry.id} has no quantization recipe")
+    if parent is None or parent.id != entry.derived_from:
+        raise ConversionError(
+            f"{entry.id} is built from {entry.derived_from}, which was not given",
+            hint="load it through a catalog that holds its parent",
+        )
+    recipe = entry.quantize
+
+    def build(out: Path) -> dict[str, Any]:
+        import math
+
+        from upscaler.convert.geometry import shift_period
+        from upscaler.convert.int8 import write_int8_model
+
+        parsed, graph = int8_source(parent, cache_dir=cache_dir, progress=progress)
+        wrapper = entry_wrapper(parent)
+        ranges = {k: (float(v[0]), float(v[1])) for k, v in recipe.ranges.items()}
+        return write_int8_model(
+            graph,
+            ranges,
+            out,
+            value_range=entry.value_range,
+            scale=entry.scale,
+            alignment=math.lcm(shift_period(graph), wrapper.multiple if wrapper else 1),
+            where=f"{entry.id} (int8 of {parent.id})",
+            source={"parent": parent.id, **parsed.source},
+        )
+
+    return cached_savedmodel(int8_key(entry, parent), entry.id, build, cache_dir=cache_dir)

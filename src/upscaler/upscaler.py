@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from upscaler import settings
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
-from upscaler.description import Description, RuntimeInfo
+from upscaler.description import Description, RuntimeInfo, derivation_of
 from upscaler.errors import ImageError, NoMatchingModel, QueryError, nearest
 from upscaler.local_models import (
     LOCAL_CHANNELS,
@@ -186,6 +186,9 @@ class Upscaler:
             cache_dir=str(self._cache_dir),
             weights_files=self._weights_files,
             runtime=self._runtime.model_copy(),
+            derivation=derivation_of(
+                self._entry, self._catalog.by_id.get(self._entry.derived_from or "")
+            ),
         )
 
     def __repr__(self) -> str:
@@ -212,15 +215,20 @@ class Upscaler:
 
         folders: list[Path] = []
         for entry in self.plan():
+            parent = self._catalog.by_id.get(entry.derived_from or "")
             if not convert:
-                files = fetch_entry_files(entry, cache_dir=self._cache_arg, progress=progress)
+                # An int8 variant has no files of its own: it is built from its parent's.
+                source = parent if entry.quantize is not None and parent is not None else entry
+                files = fetch_entry_files(source, cache_dir=self._cache_arg, progress=progress)
                 if entry.id == self._entry.id:
                     self._weights_files = {k: str(v) for k, v in files.items()}
                 folders.append(
-                    files[entry.weights.entry_point].parent if entry.weights else self._cache_dir
+                    files[source.weights.entry_point].parent if source.weights else self._cache_dir
                 )
                 continue
-            folder, report = prepare_savedmodel(entry, cache_dir=self._cache_arg, progress=progress)
+            folder, report = prepare_savedmodel(
+                entry, cache_dir=self._cache_arg, progress=progress, parent=parent
+            )
             if entry.id == self._entry.id:
                 self._runtime.savedmodel = str(folder)
                 self._runtime.conversion = report
@@ -241,9 +249,9 @@ class Upscaler:
         if self._models:
             return self
         from upscaler.runtime.precision import request_precision
-        from upscaler.runtime.savedmodel import load_savedmodel
+        from upscaler.runtime.tflite import load_model
 
-        models = [load_savedmodel(folder) for folder in self.prepare(progress=progress)]
+        models = [load_model(folder) for folder in self.prepare(progress=progress)]
         self._check_channels(models)
         self._check_scale(models[0], self.plan()[0])
         self._models = models

@@ -37,6 +37,17 @@ class Case:
     count: int = 1  # problems expected in all; the first is the one checked
 
 
+X2_RANGES = "LR:0:0: [0.0, 255.0]\n        F_m1:0:0: [-112.437,"
+"""The first ranges of esrgan-slim.int8-x2 (unique: int8-x4 has other numbers)."""
+
+CALIBRATED_ON = (
+    "        data:\n"
+    "          T91: 712f54243fd508328a65593959a8be81dc845410803f0eae5be35a55c5648de0\n"
+    "          BSD200: 103f812766f96d49d4d47e32740eb8defc5d63c4a5c09e46b6b8ed2ae2e9bb4e\n"
+    "        images: 284\n"
+)
+"""esrgan-slim.int8-x2's calibration folders (unique with its image count)."""
+
 CASES = [
     Case(
         "yaml-syntax-error",
@@ -96,7 +107,12 @@ CASES = [
     ),
     Case(
         "family-is-not-file-stem",
-        [("family: esrgan-slim\n", "family: esrgan-slimmer\n")],
+        [
+            ("family: esrgan-slim\n", "family: esrgan-slimmer\n"),
+            # the int8 variant names its parent by id, which the rename would break too
+            ("derived_from: esrgan-slim.x2\n", "derived_from: esrgan-slimmer.x2\n"),
+            ("derived_from: esrgan-slim.x4\n", "derived_from: esrgan-slimmer.x4\n"),
+        ],
         at="family: esrgan-slimmer",
         message=r"^family 'esrgan-slimmer' must equal the file name stem 'esrgan-slim'$",
     ),
@@ -133,6 +149,62 @@ CASES = [
         [("    scale: 3\n", "    scale: 3\n    derived_from: esrgan-slim.x9\n")],
         at="  x3:",
         message=r"^derived_from 'esrgan-slim\.x9' names no model \(nearest: esrgan-slim\.x",
+    ),
+    # int8 variants: a recipe of ranges on a parent (the shipped esrgan-slim.int8-x2)
+    Case(
+        "int8-range-min-above-max",
+        [(X2_RANGES, X2_RANGES.replace("[0.0, 255.0]", "[255.0, 0.0]"))],
+        at="LR:0:0: [255.0, 0.0]",
+        message=r"^variants\.int8-x2\.quantize\.ranges\.LR:0:0: Value error, range "
+        r"\[255\.0, 0\.0\] has min > max$",
+    ),
+    Case(
+        "int8-range-not-finite",
+        [(X2_RANGES, X2_RANGES.replace("[0.0, 255.0]", "[0.0, .inf]"))],
+        at="LR:0:0: [0.0, .inf]",
+        message=r"quantize\.ranges\.LR:0:0: Value error, range \[0\.0, inf\] must hold finite",
+    ),
+    Case(
+        "int8-range-one-number",
+        [(X2_RANGES, X2_RANGES.replace("[0.0, 255.0]", "[0.0]"))],
+        at="LR:0:0: [0.0]",
+        message=r"quantize\.ranges\.LR:0:0: List should have at least 2 items",
+    ),
+    Case(
+        "int8-parent-missing",
+        [("derived_from: esrgan-slim.x2\n", "derived_from: esrgan-slim.x9\n")],
+        at="  int8-x2:",
+        message=r"^derived_from 'esrgan-slim\.x9' names no model",
+    ),
+    Case(
+        "int8-recipe-without-int8",
+        [
+            (
+                "    derived_from: esrgan-slim.x2\n    quantization: int8\n",
+                "    derived_from: esrgan-slim.x2\n    quantization: none\n",
+            )
+        ],
+        at="  int8-x2:",
+        offset=5,  # its `quantize:` line
+        message=r"has a `quantize` recipe but quantization 'none'; set `quantization: int8`$",
+    ),
+    Case(
+        "int8-without-recipe",
+        [("    scale: 3\n", "    scale: 3\n    quantization: int8  # no recipe\n")],
+        at="    quantization: int8  # no recipe",
+        message=r"^variant 'x3' is int8 but has no `quantize` recipe$",
+    ),
+    Case(
+        "int8-scale-differs-from-parent",
+        [("  int8-x2:\n    scale: 2\n", "  int8-x3:\n    scale: 3\n")],
+        at="  int8-x3:",
+        message=r"esrgan-slim\.int8-x3 has scale 3 but its parent esrgan-slim\.x2 has 2$",
+    ),
+    Case(
+        "int8-calibrated-on-nothing",
+        [(CALIBRATED_ON, "        data: {}\n        images: 284\n")],
+        at="        data: {}",
+        message=r"quantize\.calibration\.data: Dictionary should have at least 1 item",
     ),
     Case(
         "sha256-not-64-hex",
@@ -244,7 +316,7 @@ def test_untouched_copy_is_valid(make_catalog: Callable[..., TmpCatalog]) -> Non
     cat = make_catalog("esrgan-slim", "esrgan-medium")
     catalog = load_catalog(cat.root)
     assert [e.id for e in catalog.entries][:1] == ["esrgan-medium.x2"]
-    assert len(catalog.entries) == 12
+    assert len(catalog.entries) == 14  # 4 + 4 + 4 of span, and esrgan-slim's int8 variants
     assert catalog.global_default.id == "span.ch48-x2"
     assert sorted(catalog.families) == ["esrgan-medium", "esrgan-slim", "span"]
 
@@ -364,9 +436,13 @@ def test_several_entry_problems_in_one_file_are_all_reported(
     cat = make_catalog("esrgan-slim")
     path = cat.family("esrgan-slim")
     cat.edit("esrgan-slim", "    scale: 3\n", "    scale: 3\n    dataset: div3k\n")
-    cat.edit("esrgan-slim", "    scale: 4\n", "    scale: 4\n    quantization: int4\n")
+    cat.edit(
+        "esrgan-slim", "  x4:\n    scale: 4\n", "  x4:\n    scale: 4\n    quantization: int4\n"
+    )
     cat.edit("esrgan-slim", "    scale: 8\n", "")
     cat.edit("esrgan-slim", "family: esrgan-slim\n", "family: esrgan-slimmer\n")
+    for parent in ("x2", "x4"):  # the int8 variants name their parents by id
+        cat.edit("esrgan-slim", f"from: esrgan-slim.{parent}\n", f"from: esrgan-slimmer.{parent}\n")
     problems = [parse_problem(p) for p in problems_of(cat.root)]
     assert [(p.line, p.message.split(" (")[0]) for p in problems] == [
         (
@@ -445,7 +521,7 @@ def test_overlay_valid_new_family_on_shipped_catalog(
 
     assert main(["catalog", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith(f"ok: {shipped_catalog_dir()}: 86 models in 12 families")
+    assert out.startswith(f"ok: {shipped_catalog_dir()}: 88 models in 12 families")
     assert err == ""
 
 
@@ -494,7 +570,7 @@ def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_shipped_catalog_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
     assert capsys.readouterr().out.strip() == (
-        f"ok: {shipped_catalog_dir()}: 85 models in 11 families"
+        f"ok: {shipped_catalog_dir()}: 87 models in 11 families"
     )
 
 

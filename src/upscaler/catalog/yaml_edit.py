@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from upscaler.atomic import write_atomically as write_atomically_with
 from upscaler.catalog.yaml_lines import checked_text
@@ -60,12 +60,35 @@ def plain_to_commented(value: Any) -> Any:
     return value
 
 
-def set_variant_values(path: Path, values: Mapping[str, Mapping[str, Any]]) -> None:
+def flow_lists(value: Any) -> Any:
+    """Nested mappings as block mappings and every list as a one-line ``[a, b]``: how a
+    long table of pairs (an int8 recipe's ranges) stays one line per entry."""
+    if isinstance(value, Mapping):
+        node = CommentedMap()
+        for k, v in value.items():
+            node[k] = flow_lists(v)
+        return node
+    if isinstance(value, list):
+        seq = CommentedSeq(flow_lists(v) for v in value)
+        seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def set_variant_values(
+    path: Path,
+    values: Mapping[str, Mapping[str, Any]],
+    *,
+    create: bool = False,
+    drop: tuple[str, ...] = (),
+) -> None:
     """Set ``key: value`` under each named variant of one family file (``values[variant]``).
 
     ``variant`` may be ``"defaults"`` to set a family-wide value. Existing keys are
     replaced in place; new keys are appended to the variant's mapping. The file is
     re-read right before writing, so concurrent writers of *different* keys compose.
+    ``create`` adds a variant that does not exist yet (at the end of ``variants``);
+    ``drop`` removes those keys from the variants written (numbers a change made stale).
     """
     yaml = round_trip_yaml()
     doc = yaml.load(checked_text(path))
@@ -76,9 +99,13 @@ def set_variant_values(path: Path, values: Mapping[str, Mapping[str, Any]]) -> N
             target = doc.setdefault("defaults", CommentedMap())
         else:
             variants = doc.get("variants")
+            if isinstance(variants, dict) and create and variant not in variants:
+                variants[variant] = CommentedMap()
             if not isinstance(variants, dict) or variant not in variants:
                 raise CatalogError([f"{path}:1: no variant {variant!r} to write into"])
             target = variants[variant]
+            for key in drop:
+                target.pop(key, None)
         for key, value in fields.items():
-            target[key] = plain_to_commented(value)
+            target[key] = value if isinstance(value, CommentedMap) else plain_to_commented(value)
     write_atomically(path, dump(yaml, doc))

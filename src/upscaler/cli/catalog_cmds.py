@@ -38,6 +38,33 @@ def register(sub: Any) -> Any:
     sch = csub.add_parser("schema", help="print or write catalog/schema.json")
     sch.add_argument("--write", action="store_true", help="write it into the catalog folder")
     sch.set_defaults(handler=cmd_schema)
+    qnt = csub.add_parser(
+        "quantize",
+        help="measure a model's int8 activation ranges on training folders",
+        description="Run MODEL's float network over random LR patches of the training "
+        "folders (never evaluation sets), record every tensor's range, and with --write "
+        "add the variant MODEL-int8 to its family file (docs/quantization.md).",
+    )
+    qnt.add_argument("model", help="the parent model id, e.g. esrgan-slim.x2")
+    qnt.add_argument(
+        "--data",
+        action="append",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="a training folder of HR images (repeatable; the project uses T91 and BSD200)",
+    )
+    qnt.add_argument("--patches", type=int, default=512, help="LR patches (default 512)")
+    qnt.add_argument("--patch-size", type=int, default=64, help="LR patch side (default 64)")
+    qnt.add_argument(
+        "--percentile",
+        type=float,
+        default=None,
+        help="range of each tensor: this percentile and its mirror (default 100: min and max)",
+    )
+    qnt.add_argument("--seed", type=int, default=0, help="patch sampling seed (default 0)")
+    qnt.add_argument("--write", action="store_true", help="write the variant into the catalog")
+    qnt.set_defaults(handler=cmd_quantize)
     return csub
 
 
@@ -103,4 +130,45 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(f"wrote {target}")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    """Measure the ranges; print a summary, and with --write store the variant."""
+    from upscaler import __version__
+    from upscaler.catalog.loader import default_catalog
+    from upscaler.evaluate.write import today
+    from upscaler.quantize import calibrate, write_variant
+
+    catalog = default_catalog()
+    parent = catalog.get(args.model)
+    folders = [Path(d) for d in args.data]
+    # Provenance names folders, never this machine's paths.
+    command = " ".join(
+        ["upscaler", "catalog", "quantize", parent.id]
+        + [f"--data {d.name}" for d in folders]
+        + [f"--patches {args.patches}", f"--patch-size {args.patch_size}", f"--seed {args.seed}"]
+        + ([f"--percentile {args.percentile:g}"] if args.percentile is not None else [])
+        + ["--write"]
+    )
+    result = calibrate(
+        parent,
+        folders,
+        patches=args.patches,
+        patch_size=args.patch_size,
+        percentile=args.percentile,
+        seed=args.seed,
+        command=command,
+        version=__version__,
+        date=today(),
+        progress=not args.quiet,
+    )
+    calibration = result.recipe.calibration
+    print(
+        f"{result.model_id}: {len(result.recipe.ranges)} activation ranges from "
+        f"{calibration.patches} patches of {calibration.images} images "
+        f"({', '.join(calibration.data)})"
+    )
+    if args.write:
+        print(f"wrote {write_variant(result, catalog)}")
     return 0

@@ -172,6 +172,15 @@ def show_lines(data: dict[str, Any]) -> list[str]:
             ms = value["ms_per_output_megapixel"]
             lines.append(f"{'speed':<16}{ms:,} ms per output megapixel")
             lines.append(f"{'':<16}{_provenance_text(value['provenance'])}")
+        elif key == "quantize":
+            cal = value["calibration"]
+            lines.append(f"{'quantize':<16}{value['scheme']} on {value['runtime']}")
+            lines.append(
+                f"{'':<16}{len(value['ranges'])} activation ranges from {cal['patches']} "
+                f"{cal['patch_size']}px patches of {cal['images']} images "
+                f"({', '.join(cal['data'])}, seed {cal['seed']}), percentile {cal['percentile']:g}"
+            )
+            lines.append(f"{'':<16}{_provenance_text(cal)}")
         elif key == "value_range":
             lo, hi = value
             lines.append(f"{key:<16}{lo:g} to {hi:g}")

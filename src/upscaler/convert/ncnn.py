@@ -48,6 +48,7 @@ from upscaler.convert import ops
 from upscaler.convert.files import SourceFiles
 from upscaler.convert.writer import (
     ConversionReport,
+    ParsedModel,
     Wrapper,
     check_scale,
     check_value_range,
@@ -1019,6 +1020,36 @@ def _read(path: Path, what: str) -> bytes:
         raise ConversionError(f"cannot read the ncnn {what} {path}: {exc}") from exc
 
 
+def read_ncnn(
+    param_path: str | os.PathLike[str],
+    files: Mapping[str, str | os.PathLike[str]] | None = None,
+) -> ParsedModel:
+    """Read and parse an ncnn model (``.param`` + ``.bin``, located as for
+    :func:`convert_ncnn`) into the shared ops, without building anything."""
+    located = SourceFiles(param_path, files, kind=".param")
+    where = located.label
+    param_bytes = _read(located.path, ".param")
+    bin_name = Path(located.label).with_suffix(".bin").name
+    bin_path = located.companion(bin_name)
+    bin_bytes = _read(bin_path, ".bin")
+    try:
+        param_text = param_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConversionError(
+            f"{where}: not a text ncnn .param file",
+            hint="binary .param.bin files are not supported",
+        ) from None
+    graph, counts = parse_ncnn(param_text, bin_bytes, where)
+    source = {
+        "param": where,
+        "param_sha256": hashlib.sha256(param_bytes).hexdigest(),
+        "bin": str(Path(where).with_suffix(".bin").as_posix()),
+        "bin_sha256": hashlib.sha256(bin_bytes).hexdigest(),
+        "bin_size": len(bin_bytes),
+    }
+    return ParsedModel(graph, counts, source, where)
+
+
 def convert_ncnn(
     param_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -1046,34 +1077,14 @@ def convert_ncnn(
     started = time.perf_counter()
     wanted_range = check_value_range(value_range)
     wanted_scale = check_scale(scale)
-    located = SourceFiles(param_path, files, kind=".param")
-    where = located.label
-    param_bytes = _read(located.path, ".param")
-    bin_name = Path(located.label).with_suffix(".bin").name
-    bin_path = located.companion(bin_name)
-    bin_bytes = _read(bin_path, ".bin")
-    try:
-        param_text = param_bytes.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConversionError(
-            f"{where}: not a text ncnn .param file",
-            hint="binary .param.bin files are not supported",
-        ) from None
-    graph, counts = parse_ncnn(param_text, bin_bytes, where)
-    source = {
-        "param": where,
-        "param_sha256": hashlib.sha256(param_bytes).hexdigest(),
-        "bin": str(Path(where).with_suffix(".bin").as_posix()),
-        "bin_sha256": hashlib.sha256(bin_bytes).hexdigest(),
-        "bin_size": len(bin_bytes),
-    }
+    parsed = read_ncnn(param_path, files)
     return write_savedmodel(
-        graph,
+        parsed.graph,
         Path(out_dir),
-        where=where,
+        where=parsed.where,
         source_format="ncnn",
-        layer_counts=counts,
-        source=source,
+        layer_counts=parsed.layer_counts,
+        source=parsed.source,
         value_range=wanted_range,
         scale=wanted_scale,
         wrapper=wrapper,

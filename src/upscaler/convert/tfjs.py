@@ -44,6 +44,7 @@ from upscaler.convert.rewrites import fuse_pointwise_concats
 from upscaler.convert.writer import (
     CONVERTER_VERSION,
     ConversionReport,
+    ParsedModel,
     Wrapper,
     atomic_write_dir,
     check_scale,
@@ -725,6 +726,43 @@ def _to_graph(graph: _Graph, weights: Mapping[str, Arrays]) -> shared.Graph:
     )
 
 
+def read_tfjs_layers(
+    model_json: str | os.PathLike[str],
+    files: Mapping[str, str | os.PathLike[str]] | None = None,
+) -> ParsedModel:
+    """Read and parse a TF.js layers model (located as for :func:`convert_tfjs_layers`)
+    into the shared ops, without building anything."""
+    located = SourceFiles(model_json, files, kind="model.json")
+    where = located.label
+    try:
+        raw_json = located.path.read_bytes()
+    except OSError as exc:
+        raise ConversionError(f"cannot read {located.path}: {exc}") from exc
+    try:
+        doc = json.loads(raw_json)
+    except ValueError as exc:
+        raise ConversionError(f"{where} is not valid JSON: {exc}") from exc
+    graph, info = _parse_topology(doc, where)
+    arrays, shard_info = _read_weights(doc.get("weightsManifest"), located)
+    weights = {
+        name: _weights_for(op, arrays, where) for name, op in graph.ops.items() if op.params()
+    }
+    matched = sum(len(params) for params in weights.values())
+    if len(arrays) > matched:
+        log.warning(
+            "%s: %d weights in the manifest belong to no rebuilt layer",
+            where,
+            len(arrays) - matched,
+        )
+    source = {
+        "model_json": where,
+        "model_json_sha256": hashlib.sha256(raw_json).hexdigest(),
+        "shards": shard_info,
+        **{k: v for k, v in info.items() if v is not None},
+    }
+    return ParsedModel(_to_graph(graph, weights), dict(graph.layer_counts), source, where)
+
+
 def convert_tfjs_layers(
     model_json: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -760,41 +798,14 @@ def convert_tfjs_layers(
     started = time.perf_counter()
     wanted_range = check_value_range(value_range)
     wanted_scale = check_scale(scale)
-    located = SourceFiles(model_json, files, kind="model.json")
-    where = located.label
-    try:
-        raw_json = located.path.read_bytes()
-    except OSError as exc:
-        raise ConversionError(f"cannot read {located.path}: {exc}") from exc
-    try:
-        doc = json.loads(raw_json)
-    except ValueError as exc:
-        raise ConversionError(f"{where} is not valid JSON: {exc}") from exc
-    graph, info = _parse_topology(doc, where)
-    arrays, shard_info = _read_weights(doc.get("weightsManifest"), located)
-    weights = {
-        name: _weights_for(op, arrays, where) for name, op in graph.ops.items() if op.params()
-    }
-    matched = sum(len(params) for params in weights.values())
-    if len(arrays) > matched:
-        log.warning(
-            "%s: %d weights in the manifest belong to no rebuilt layer",
-            where,
-            len(arrays) - matched,
-        )
-    source = {
-        "model_json": where,
-        "model_json_sha256": hashlib.sha256(raw_json).hexdigest(),
-        "shards": shard_info,
-        **{k: v for k, v in info.items() if v is not None},
-    }
+    parsed = read_tfjs_layers(model_json, files)
     return write_savedmodel(
-        _to_graph(graph, weights),
+        parsed.graph,
         Path(out_dir),
-        where=where,
+        where=parsed.where,
         source_format="tfjs-layers",
-        layer_counts=graph.layer_counts,
-        source=source,
+        layer_counts=parsed.layer_counts,
+        source=parsed.source,
         value_range=wanted_range,
         scale=wanted_scale,
         wrapper=wrapper,

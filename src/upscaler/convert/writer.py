@@ -96,6 +96,19 @@ class ConversionReport:
 
 
 @dataclass(frozen=True)
+class ParsedModel:
+    """A source file parsed into the shared ops, before anything is built: what a
+    converter writes as a SavedModel, and what an int8 variant is rebuilt from
+    (:mod:`upscaler.convert.int8`). ``layer_counts`` are the source's own layer types,
+    ``source`` its file names and hashes, ``where`` the name messages use."""
+
+    graph: ops.Graph
+    layer_counts: dict[str, int]
+    source: dict[str, Any]
+    where: str
+
+
+@dataclass(frozen=True)
 class Wrapper:
     """What a model's own runtime does around the network, as data.
 

@@ -97,13 +97,44 @@ def balanced_score(psnr: float, ms_per_megapixel: float) -> float:
     return psnr - DB_PER_DOUBLING * math.log2(max(ms_per_megapixel, 1e-9))
 
 
+#: Most PSNR (dB, mean over the ranking sets) a quantized variant may lose against its
+#: parent and still be ranked by its speed under prefer="fast" (issue 16's target for
+#: int8 variants). "fast" asks for speed, not for a worse picture at any price.
+MAX_QUANTIZATION_LOSS_DB = 0.2
+
+
+def quantization_loss(entry: ModelEntry, catalog: Catalog, sets: frozenset[str]) -> float | None:
+    """How many dB a quantized variant loses against its parent on ``sets`` (None when
+    either lacks the numbers, or the entry is no quantized variant)."""
+    parent = catalog.by_id.get(entry.derived_from or "")
+    if entry.quantize is None or parent is None:
+        return None
+    own, theirs = mean_psnr(entry, sets), mean_psnr(parent, sets)
+    return None if own is None or theirs is None else theirs - own
+
+
+def _fast_value(entry: ModelEntry, catalog: Catalog, context: RankContext) -> float | None:
+    """Milliseconds per megapixel for prefer="fast"; None (ranked after every measured
+    model) for a quantized variant whose measured quality loss against its parent is
+    unknown or above :data:`MAX_QUANTIZATION_LOSS_DB`."""
+    speed = speed_ms(entry)
+    if speed is None or entry.quantize is None:
+        return speed
+    loss = quantization_loss(entry, catalog, context.sets)
+    return speed if loss is not None and loss <= MAX_QUANTIZATION_LOSS_DB else None
+
+
 def _catalog_order(entry: ModelEntry, catalog: Catalog) -> tuple[Any, ...]:
     """Tie-break used with or without metrics: global default, trained before baselines,
-    the global default's family, family defaults, then id. Deterministic by construction."""
+    parents before the variants quantized from them (a query that names no quantization
+    gets the float model at equal numbers; the legacy models' uint8 *storage* is float at
+    run time and does not count), the global default's family, family defaults, then id.
+    Deterministic by construction."""
     home = catalog.global_default.family
     return (
         not entry.global_default,
         catalog.vocab.is_baseline(entry.architecture),
+        entry.quantize is not None,
         entry.family != home,
         not entry.default,
         entry.id,
@@ -125,8 +156,8 @@ def _preference_key(
     value: float | None = None
     if prefer == "accurate" and psnr is not None:
         value = -psnr
-    elif prefer == "fast" and speed is not None:
-        value = speed
+    elif prefer == "fast":
+        value = _fast_value(entry, catalog, context)
     elif prefer == "balanced" and psnr is not None and speed is not None:
         value = -balanced_score(psnr, speed)
     if value is None:

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -195,6 +195,21 @@ class LoadedModel:
     _pool_stats: Any = field(default=None, repr=False, compare=False)
     _pooled: Any = field(default=None, repr=False, compare=False)
     _partials: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+
+    runs_in_tensorflow: ClassVar[bool] = True
+    """Whether ``_function`` is a TensorFlow function a runner may wrap and trace (False
+    for a model with its own engine, which a runner calls through :meth:`predict`)."""
+
+    @property
+    def runtime(self) -> str:
+        """The engine that runs the model (describe() names it)."""
+        return "tensorflow-savedmodel"
+
+    @property
+    def precision(self) -> str | None:
+        """The model's own arithmetic when it fixes one (int8); None: the process's
+        precision (float32, or bfloat16 when chosen)."""
+        return None
 
     @property
     def global_pool(self) -> bool:

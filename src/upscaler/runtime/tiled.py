@@ -492,6 +492,10 @@ class TiledRunner:
         self.value_range = _range(value_range)
         configure_threads()
         self.device = resolve_device(device)
+        if not model.runs_in_tensorflow and device_kind(self.device) != "cpu":
+            # An int8 TFLite model runs on the CPU (XNNPACK) whatever the request.
+            log.info("%s runs on the CPU (%s)", model.path.name, model.runtime)
+            self.device = resolve_device("cpu")
         self.defaults = DEFAULTS[device_kind(self.device)]
         self.tile = None if tile is None else _positive("tile", tile)
         self.batch = _positive("batch", batch if batch is not None else self.defaults.batch)
@@ -644,7 +648,8 @@ class TiledRunner:
         pool = self.pool_source(shape[0], shape[1]) if shape is not None else self._last_pool
         return {
             "device": self.device,
-            "precision": current_precision(),
+            "runtime": self.model.runtime,
+            "precision": self.model.precision or current_precision(),
             "tile": self.tile if self.tile is not None else "auto (memory budget)",
             "context": self.context,
             "context_source": "catalog" if self.context_given else "default",
@@ -982,6 +987,8 @@ class TiledRunner:
     ) -> npt.NDArray[np.float32]:
         """Run one batch on the device (with the image's pooled vectors when given);
         TensorFlow errors become ours."""
+        if not self.model.runs_in_tensorflow:
+            return self.model.predict(batch)
         tf = require_tensorflow()
         name = self.model.path.name
 
@@ -1030,6 +1037,8 @@ class TiledRunner:
         kept; the fixed part of the peak is counted as per-pixel, which errs on the safe
         side for the larger windows that are planned with it.
         """
+        if not self.model.runs_in_tensorflow:
+            return None  # its own engine's memory is not TensorFlow's to measure
         tf = require_tensorflow()
         device = self.device.removeprefix("/device:")
         readings = []

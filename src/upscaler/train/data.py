@@ -190,6 +190,18 @@ def load_folders(
     return pairs, records
 
 
+def evaluation_fingerprints() -> dict[str, str]:
+    """Manifest hash -> set name of every evaluation set the catalog's metrics name."""
+    from upscaler.catalog.loader import default_catalog
+
+    found: dict[str, str] = {}
+    for entry in default_catalog().entries:
+        if entry.metrics is not None:
+            for name, fingerprint in entry.metrics.provenance.data.items():
+                found.setdefault(fingerprint, name)
+    return found
+
+
 def refuse_evaluation_sets(records: Sequence[Folder], evaluation: dict[str, str]) -> None:
     """Training on an evaluation set makes its published numbers meaningless: refuse any
     folder whose manifest hash is one the catalog's metrics were measured on

@@ -35,6 +35,7 @@ from upscaler.train.data import (
     Folder,
     Pair,
     PatchSampler,
+    evaluation_fingerprints,
     holdout,
     load_folders,
     refuse_evaluation_sets,
@@ -69,18 +70,6 @@ class _Data:
     val_folders: list[Folder]
 
 
-def _evaluation_fingerprints() -> dict[str, str]:
-    """Manifest hash -> set name of every evaluation set the catalog's metrics name."""
-    from upscaler.catalog.loader import default_catalog
-
-    found: dict[str, str] = {}
-    for entry in default_catalog().entries:
-        if entry.metrics is not None:
-            for name, fingerprint in entry.metrics.provenance.data.items():
-                found.setdefault(fingerprint, name)
-    return found
-
-
 def _load_data(config: TrainConfig) -> _Data:
     pairs, folders = load_folders(
         config.data,
@@ -89,7 +78,7 @@ def _load_data(config: TrainConfig) -> _Data:
         hr_patch=config.hr_patch,
         seed=config.seed,
     )
-    refuse_evaluation_sets(folders, _evaluation_fingerprints())
+    refuse_evaluation_sets(folders, evaluation_fingerprints())
     train, val = holdout(pairs, config.val_holdout, config.seed)
     val_folders: list[Folder] = []
     if config.val:
