@@ -76,15 +76,23 @@ def test_architecture_aliases(catalog: Catalog, spelling: str, canonical: str) -
 
 @pytest.mark.parametrize("channels", ["1", "gray", "L"])
 def test_gray_request_is_adapted_through_rgb(catalog: Catalog, channels: str) -> None:
-    # No 1-channel model upscales by 4 (waifu2x-chainer's luma models are x1 and x2).
-    r = resolve_text(f"scale=4 channels={channels}", catalog)
+    # No 1-channel model upscales by 3 (waifu2x-chainer's luma models are x1 and x2, ours x4).
+    r = resolve_text(f"scale=3 channels={channels}", catalog)
     assert r.exact is False
     assert r.model is not None
-    assert r.model.id == "span.ch48-x4"
+    assert r.model.id == "esrgan-slim.x3"
     assert [(a.kind, a.detail) for a in r.adapters] == [
         ("gray", "gray replicated to RGB, model, then back to gray")
     ]
     assert r.alternatives[0].describe_differences() == ["channels: 3 ≠ 1 → gray adapter"]
+
+
+def test_gray_x4_request_is_served_by_our_own_luma_model(catalog: Catalog) -> None:
+    r = resolve_text("scale=4 channels=1", catalog)
+    assert r.exact is True
+    assert r.model is not None and r.model.id == "upscaler-compact.y-x4"
+    assert r.model.implementation == "upscaler" and r.model.channels == 1
+    assert not r.adapters
 
 
 def test_gray_x2_request_is_served_by_a_luma_model(catalog: Catalog) -> None:
