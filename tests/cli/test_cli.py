@@ -241,6 +241,16 @@ def test_models_show_text_has_no_python_literals(cli: Cli) -> None:
     assert any(line.split() == ["value_range", "0", "to", "255"] for line in lines)
 
 
+def test_models_show_of_our_trained_model_reads_as_text(cli: Cli) -> None:
+    """A trained model's training record holds a mapping (dataset id -> manifest hash)."""
+    result = cli("models", "show", "upscaler-compact.y-x4")
+    assert result.code == 0
+    for literal in ("{'", "['", "': ", "None", "True"):
+        assert literal not in result.out, literal
+    training = next(line for line in result.out.splitlines() if line.startswith("training"))
+    assert "data=(t91 712f54243fd5" in training and ", bsd200 103f812766f9" in training
+
+
 @pytest.mark.parametrize("model_id", ["esrgan-slim.x9", "nope", "esrgan-slim.X2"])
 def test_models_show_unknown_id(cli: Cli, model_id: str) -> None:
     result = cli("models", "show", model_id)

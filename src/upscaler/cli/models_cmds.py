@@ -196,7 +196,15 @@ def show_lines(data: dict[str, Any]) -> list[str]:
 
 
 def _pairs_text(value: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, {}, []))
+    """``k=v, ...``; a nested mapping (a training entry's dataset hashes) reads as
+    ``k=(a x, b y)`` rather than as a Python dict."""
+    return ", ".join(
+        f"{k}=({', '.join(f'{a} {b}' for a, b in v.items())})"
+        if isinstance(v, dict)
+        else f"{k}={v}"
+        for k, v in value.items()
+        if v not in (None, {}, [])
+    )
 
 
 def _source_text(source: dict[str, Any]) -> str:
