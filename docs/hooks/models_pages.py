@@ -87,6 +87,8 @@ def source_text(entry: ModelEntry) -> str:
         return f"PyPI wheel `{source['filename']}` (`{source['pypi']}=={source['version']}`)"
     if "url" in source:
         return f"<{source['url']}>"
+    if "package" in source:
+        return f"inside the package (`catalog/{source['package']}`), trained by this project"
     return f"local folder `{source['path']}`"
 
 
