@@ -231,9 +231,14 @@ def machine(device: str = "cpu") -> str:
     mem = memory_gib()
     mem_text = f", {mem:.0f} GiB" if mem is not None else ""
     kind = "GPU" if "gpu" in device.lower() else "CPU"
+    # The same model name has shown up with different CPU families and vector units on
+    # different days, and speeds differ twofold between them: say which one measured.
+    facts = cpu_facts()
+    flags = " ".join(flag for flag in VECTOR_FLAGS if flag in facts["flags"]) or "no AVX"
+    family = f"family {facts['family']} model {facts['model']}, " if facts["family"] else ""
     return (
-        f"{cpu_cores()}-core {platform.machine()} CPU ({cpu_model()}){mem_text}, "
-        f"TensorFlow {tf.__version__} {kind}"
+        f"{cpu_cores()}-core {platform.machine()} CPU ({cpu_model()}, {family}{flags})"
+        f"{mem_text}, TensorFlow {tf.__version__} {kind}"
     )
 
 

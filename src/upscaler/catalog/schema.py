@@ -369,6 +369,9 @@ class Training(StrictModel):
     optimizer: str | None = None
     seed: int | None = None
     teacher: str | None = Field(default=None, description="model id whose outputs were targets")
+    init: str | None = Field(
+        default=None, description="the training whose weights this one started from"
+    )
     command: str | None = Field(default=None, description="the command that trained it")
 
 

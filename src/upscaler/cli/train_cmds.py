@@ -25,6 +25,7 @@ _FLAGS: dict[str, tuple[str, type, str]] = {
     "seed": ("--seed", int, "seed of the weights and of every batch (default 0)"),
     "degradation": ("--degradation", str, "LR degradation (default none: clean bicubic)"),
     "teacher": ("--teacher", str, "catalog model whose outputs are the targets (distillation)"),
+    "init": ("--init-from", str, "start from the weights of another run folder (same network)"),
     "val_every": ("--val-every", int, "validate every N steps (default 1000)"),
     "checkpoint_every": ("--checkpoint-every", int, "checkpoint every N steps (default 500)"),
     "keep": ("--keep", int, "checkpoints kept (default 3)"),

@@ -245,22 +245,52 @@ def _run_colour_model(
         out = _to_gray(out)
     if alpha_plane is None:
         return out
-    size = (out.shape[1], out.shape[0])
-    if opaque:
-        upscaled_alpha = _opaque_plane(size[1], size[0], pixels.dtype)
-        notes.append("alpha: fully opaque, recreated")
-    elif alpha == "model":
-        replicated = np.ascontiguousarray(np.repeat(alpha_plane, 1 if luma else 3, axis=2))
-        upscaled_alpha = run_rgb_chain(steps, replicated).mean(axis=2, keepdims=True)
+    plane = alpha_plane
+
+    def model_alpha() -> Pixels:
+        replicated = np.ascontiguousarray(np.repeat(plane, 1 if luma else 3, axis=2))
+        upscaled: Pixels = run_rgb_chain(steps, replicated).mean(axis=2, keepdims=True)
         if np.issubdtype(pixels.dtype, np.integer):
-            upscaled_alpha = np.rint(upscaled_alpha).astype(pixels.dtype)
-        else:
-            upscaled_alpha = upscaled_alpha.astype(pixels.dtype)
-        notes.append("alpha: upscaled by the model on replicated alpha")
+            upscaled = np.rint(upscaled)
+        return upscaled.astype(pixels.dtype)
+
+    return _attach_alpha(
+        out,
+        plane,
+        opaque=opaque,
+        alpha=alpha,
+        model_alpha=model_alpha,
+        notes=notes,
+        says=(
+            "alpha: fully opaque, recreated",
+            "alpha: upscaled by the model on replicated alpha",
+            "alpha: upscaled bicubically",
+        ),
+    )
+
+
+def _attach_alpha(
+    out: Pixels,
+    alpha_plane: Pixels,
+    *,
+    opaque: bool,
+    alpha: AlphaMode,
+    model_alpha: Callable[[], Pixels],
+    notes: list[str],
+    says: tuple[str, str, str],
+) -> Pixels:
+    """The output with its alpha: opaque recreated exactly (a model may drift off 255),
+    the model's when asked (computed only then), else a bicubic upscale of the input's.
+    ``says`` is the note for each of the three, in that order."""
+    height, width = out.shape[:2]
+    if opaque:
+        upscaled, note = _opaque_plane(height, width, alpha_plane.dtype), says[0]
+    elif alpha == "model":
+        upscaled, note = model_alpha(), says[1]
     else:
-        upscaled_alpha = resize(alpha_plane, size, sharp=False)
-        notes.append("alpha: upscaled bicubically")
-    return np.concatenate([out, upscaled_alpha], axis=2)
+        upscaled, note = resize(alpha_plane, (width, height), sharp=False), says[2]
+    notes.append(note)
+    return np.concatenate([out, upscaled], axis=2)
 
 
 def run_rgba_model(
@@ -301,14 +331,16 @@ def run_rgba_model(
     rgb = _to_gray(out[:, :, :3]) if gray else out[:, :, :3]
     if alpha_plane is None:
         return np.ascontiguousarray(rgb)
-    size = (out.shape[1], out.shape[0])
-    if opaque:
-        upscaled_alpha = _opaque_plane(size[1], size[0], pixels.dtype)
-        notes.append("alpha: fully opaque; run through the native 4-channel model, recreated")
-    elif alpha == "model":
-        upscaled_alpha = out[:, :, 3:]
-        notes.append("alpha: native 4-channel model (RGBA in, RGBA out)")
-    else:
-        upscaled_alpha = resize(alpha_plane, size, sharp=False)
-        notes.append("alpha: colour by the native 4-channel model, alpha upscaled bicubically")
-    return np.concatenate([rgb, upscaled_alpha], axis=2)
+    return _attach_alpha(
+        rgb,
+        alpha_plane,
+        opaque=opaque,
+        alpha=alpha,
+        model_alpha=lambda: out[:, :, 3:],
+        notes=notes,
+        says=(
+            "alpha: fully opaque; run through the native 4-channel model, recreated",
+            "alpha: native 4-channel model (RGBA in, RGBA out)",
+            "alpha: colour by the native 4-channel model, alpha upscaled bicubically",
+        ),
+    )

@@ -50,6 +50,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     degradation: str = "none"
     teacher: str | None = Field(default=None, description="catalog model whose outputs are targets")
+    init: str | None = Field(
+        default=None, description="run folder whose last weights start this run (warm start)"
+    )
     xla: bool = Field(default=True, description="compile the training step with XLA")
     val_every: int = Field(default=1000, ge=1)
     checkpoint_every: int = Field(default=500, ge=1)

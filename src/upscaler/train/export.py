@@ -20,6 +20,7 @@ from upscaler.errors import TrainingError
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import get_architecture
 from upscaler.train.config import TrainConfig
+from upscaler.train.warm_start import describe as describe_warm_start
 
 log = logging.getLogger("upscaler.train")
 
@@ -79,6 +80,8 @@ def training_record(record: dict[str, Any], step: int) -> dict[str, Any]:
     }
     if config.teacher:
         out["teacher"] = config.teacher
+    if record.get("init"):
+        out["init"] = describe_warm_start(record["init"])
     if config.degradation != "none":
         out["notes"] = f"LR degradation: {config.degradation}"
     return out
@@ -104,9 +107,12 @@ def command_line(config: TrainConfig) -> str:
         "seed": "--seed",
         "degradation": "--degradation",
         "teacher": "--teacher",
+        "init": "--init-from",
     }
     for field, flag in flags.items():
         value = getattr(config, field)
+        if field == "init" and value is not None:
+            value = Path(value).name  # a folder, by name like the data folders
         if value != getattr(defaults, field):
             parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     for name, value in sorted(config.params.items()):

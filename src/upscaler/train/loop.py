@@ -42,6 +42,7 @@ from upscaler.train.data import (
 )
 from upscaler.train.network import Network, start_tensorflow, teacher_targets, validate
 from upscaler.train.optim import cosine_lr
+from upscaler.train.warm_start import load_warm_start
 
 log = logging.getLogger("upscaler.train")
 
@@ -204,6 +205,18 @@ def train(
     teacher = teacher_targets(config)
     tf, threads = start_tensorflow(config, deterministic)
     fresh = {**_run_record(config, params, data), "threads": threads}
+    net = Network(tf, arch, config, params)
+    latest = ckpt.latest_checkpoint(run)
+    if latest is None and config.init is not None:
+        warm = load_warm_start(
+            config.init,
+            architecture=arch.id,
+            params=params,
+            shapes=net.shapes,
+            pinned=None if record is None else record.get("init"),
+        )
+        net.warm_start(warm.weights)
+        fresh["init"] = warm.record
     if record is None:
         ckpt.write_run_record(run, fresh)
     else:
@@ -211,9 +224,7 @@ def train(
         _check_threads(run, record, threads)
         if record["config"] != fresh["config"]:  # operational changes: keep run.json current
             ckpt.write_run_record(run, {**record, "config": fresh["config"]})
-    net = Network(tf, arch, config, params)
     step = 0
-    latest = ckpt.latest_checkpoint(run)
     if latest is not None:
         state = ckpt.load_checkpoint(latest, net.shapes)
         net.restore(state)

@@ -131,6 +131,12 @@ class Network:
             [np.asarray(v.numpy()) for v in self.adam.second],
         )
 
+    def warm_start(self, weights: list[np.ndarray | None]) -> None:
+        """Copy the given weights (None keeps the fresh initialisation); moments stay 0."""
+        for var, value in zip(self.params, weights, strict=True):
+            if value is not None:
+                var.assign(value)
+
     def restore(self, state: ckpt.Checkpoint) -> None:
         for var, value in zip(
             [*self.params, *self.adam.first, *self.adam.second],
