@@ -34,10 +34,11 @@ class RuntimeInfo(BaseModel):
 
 
 def derivation_of(entry: ModelEntry, parent: ModelEntry | None) -> dict[str, Any] | None:
-    """What a derived model (an int8 variant) changes against its parent, from both
-    entries' measured numbers: per evaluation set both PSNRs and the delta, and both
-    speeds and the speed-up; a number either lacks is None. None for a model derived
-    from nothing."""
+    """What a derived model (an int8 or a pruned variant) changes against its parent:
+    how it was made (quantization and runtime, or pruning and the size parameters that
+    shrank, ``{"features": [32, 24]}``), and from both entries' measured numbers per
+    evaluation set both PSNRs and the delta, and both speeds and the speed-up; a number
+    either lacks is None. None for a model derived from nothing."""
     if parent is None:
         return None
     own = entry.metrics.sets if entry.metrics else {}
@@ -54,6 +55,12 @@ def derivation_of(entry: ModelEntry, parent: ModelEntry | None) -> dict[str, Any
         "parent": parent.id,
         "quantization": entry.quantization,
         "runtime": entry.quantize.runtime if entry.quantize else None,
+        "pruning": entry.pruning,
+        "params": {
+            name: [parent.params.get(name), value]
+            for name, value in sorted(entry.params.items())
+            if parent.params.get(name) != value
+        },
         "metrics": metrics,
         "speed": {
             "ms_per_output_megapixel": fast,
@@ -80,7 +87,7 @@ class Description(BaseModel):
     weights_files: dict[str, str] | None = None
     runtime: RuntimeInfo = RuntimeInfo()
     derivation: dict[str, Any] | None = None
-    """For a derived model (an int8 variant): its parent and its delta from it
+    """For a derived model (an int8 or a pruned variant): its parent and its delta from it
     (:func:`derivation_of`)."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,7 +182,9 @@ def _derivation_line(d: dict[str, Any]) -> str:
         if v["delta_db"] is not None
     ]
     speedup = d["speed"]["speedup"]
-    how = ", ".join(x for x in (d["quantization"], d["runtime"]) if x and x != "none")
+    sizes = [f"{name} {a} -> {b}" for name, (a, b) in d["params"].items()]
+    made = (d["quantization"], d["runtime"], d["pruning"], *sizes)
+    how = ", ".join(x for x in made if x and x != "none")
     return (
         f"derived      from {d['parent']}"
         + (f" ({how})" if how else "")

@@ -12,9 +12,9 @@ from upscaler.catalog.loader import Catalog
 from upscaler.catalog.schema import Metrics, ModelEntry, Speed
 from upscaler.description import derivation_of
 from upscaler.resolve.resolver import (
-    MAX_QUANTIZATION_LOSS_DB,
+    MAX_DERIVED_LOSS_DB,
     build_query,
-    quantization_loss,
+    derived_loss,
     resolve,
 )
 
@@ -64,7 +64,7 @@ def test_unasked_the_float_parent_ranks_first_without_numbers(catalog: Catalog) 
     ("loss_db", "speedup", "fast_first"),
     [
         (0.12, 1.5, INT8),  # small loss, faster: fast takes it
-        (MAX_QUANTIZATION_LOSS_DB, 3.0, INT8),  # at the limit
+        (MAX_DERIVED_LOSS_DB, 3.0, INT8),  # at the limit
         (0.5, 3.0, PARENT),  # much faster but too lossy: fast keeps the parent
         (0.12, 0.9, PARENT),  # slower: no reason to take it
     ],
@@ -76,7 +76,7 @@ def test_prefer_fast_weighs_the_variants_measured_quality(
     measured = with_numbers(catalog, INT8, loss_db=loss_db, ms=parent_ms / speedup)
     ranked = matches(measured, QUERY, "fast")
     assert next(m for m in ranked if m in (INT8, PARENT)) == fast_first
-    loss = quantization_loss(measured.get(INT8), measured, frozenset({"set5", "set14", "bsd100"}))
+    loss = derived_loss(measured.get(INT8), measured, frozenset({"set5", "set14", "bsd100"}))
     assert loss == pytest.approx(loss_db)
 
 

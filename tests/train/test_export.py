@@ -29,13 +29,6 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "run"
 
 
-@pytest.fixture
-def catalog_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "catalog"
-    shutil.copytree(shipped_catalog_dir(), root, ignore=shutil.ignore_patterns("weights"))
-    return root
-
-
 def test_add_writes_weights_and_a_valid_entry(
     finished_run: Path, catalog_copy: Path, cli: Cli
 ) -> None:

@@ -370,7 +370,9 @@ class Training(StrictModel):
     seed: int | None = None
     teacher: str | None = Field(default=None, description="model id whose outputs were targets")
     init: str | None = Field(
-        default=None, description="the training whose weights this one started from"
+        default=None,
+        description="the training whose weights this one started from (and how they were "
+        "pruned, if they were)",
     )
     command: str | None = Field(default=None, description="the command that trained it")
 

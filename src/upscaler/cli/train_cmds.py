@@ -25,7 +25,12 @@ _FLAGS: dict[str, tuple[str, type, str]] = {
     "seed": ("--seed", int, "seed of the weights and of every batch (default 0)"),
     "degradation": ("--degradation", str, "LR degradation (default none: clean bicubic)"),
     "teacher": ("--teacher", str, "catalog model whose outputs are the targets (distillation)"),
-    "init": ("--init-from", str, "start from the weights of another run folder (same network)"),
+    "init": (
+        "--init-from",
+        str,
+        "start from the weights of another run folder (same network, or one with more "
+        "features: pruned by L1 norm)",
+    ),
     "val_every": ("--val-every", int, "validate every N steps (default 1000)"),
     "checkpoint_every": ("--checkpoint-every", int, "checkpoint every N steps (default 500)"),
     "keep": ("--keep", int, "checkpoints kept (default 3)"),
@@ -74,6 +79,11 @@ def register(sub: Any, catalog_sub: Any) -> None:
     add.add_argument("--license", default="MIT", help="licence of the weights (default MIT)")
     add.add_argument("--description", help="family description (new families)")
     add.add_argument("--replace", action="store_true", help="overwrite an existing variant")
+    add.add_argument(
+        "--derived-from",
+        metavar="MODEL_ID",
+        help="the catalog model this run was made from (e.g. the run it was pruned from)",
+    )
     add.add_argument(
         "--eval-data",
         action="append",
@@ -161,6 +171,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         license=args.license,
         description=args.description,
         replace=args.replace,
+        derived_from=args.derived_from,
     )
     print(f"added {added.model_id} to {added.family_file}")
     for item in added.files:

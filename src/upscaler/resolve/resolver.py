@@ -97,44 +97,60 @@ def balanced_score(psnr: float, ms_per_megapixel: float) -> float:
     return psnr - DB_PER_DOUBLING * math.log2(max(ms_per_megapixel, 1e-9))
 
 
-#: Most PSNR (dB, mean over the ranking sets) a quantized variant may lose against its
-#: parent and still be ranked by its speed under prefer="fast" (issue 16's target for
-#: int8 variants). "fast" asks for speed, not for a worse picture at any price.
-MAX_QUANTIZATION_LOSS_DB = 0.2
+#: Most PSNR (dB, mean over the ranking sets) a derived variant (quantized or pruned) may
+#: lose against its parent and still be ranked by its speed under prefer="fast" (issue
+#: 16's target for int8 variants, kept for pruned ones). "fast" asks for speed, not for a
+#: worse picture at any price, and a variant exists only to be the faster of the two.
+MAX_DERIVED_LOSS_DB = 0.2
 
 
-def quantization_loss(entry: ModelEntry, catalog: Catalog, sets: frozenset[str]) -> float | None:
-    """How many dB a quantized variant loses against its parent on ``sets`` (None when
-    either lacks the numbers, or the entry is no quantized variant)."""
+def derived_parent(entry: ModelEntry, catalog: Catalog) -> ModelEntry | None:
+    """The model a derived variant (an int8 or a pruned one) was made from: the entry's
+    ``derived_from`` when that is in ``catalog`` at the same scale. None otherwise; a
+    model made from another scale's network (realesrgan's animevideov3-x2 runs the x4
+    network) does a different task, whose PSNR says nothing against its parent's."""
     parent = catalog.by_id.get(entry.derived_from or "")
-    if entry.quantize is None or parent is None:
+    return parent if parent is not None and parent.scale == entry.scale else None
+
+
+def derived_loss(entry: ModelEntry, catalog: Catalog, sets: frozenset[str]) -> float | None:
+    """How many dB a derived variant loses against its parent on ``sets`` (None when
+    either lacks the numbers, or the entry is no derived variant)."""
+    parent = derived_parent(entry, catalog)
+    if parent is None:
         return None
     own, theirs = mean_psnr(entry, sets), mean_psnr(parent, sets)
     return None if own is None or theirs is None else theirs - own
 
 
+def _is_derived(entry: ModelEntry, catalog: Catalog) -> bool:
+    """A variant made from a parent of its scale (quantized or pruned), or an int8 variant
+    whose parent this catalog lacks (its quality loss is then unknown)."""
+    return entry.quantize is not None or derived_parent(entry, catalog) is not None
+
+
 def _fast_value(entry: ModelEntry, catalog: Catalog, context: RankContext) -> float | None:
     """Milliseconds per megapixel for prefer="fast"; None (ranked after every measured
-    model) for a quantized variant whose measured quality loss against its parent is
-    unknown or above :data:`MAX_QUANTIZATION_LOSS_DB`."""
+    model) for a derived variant whose measured quality loss against its parent is
+    unknown or above :data:`MAX_DERIVED_LOSS_DB`."""
     speed = speed_ms(entry)
-    if speed is None or entry.quantize is None:
+    if speed is None or not _is_derived(entry, catalog):
         return speed
-    loss = quantization_loss(entry, catalog, context.sets)
-    return speed if loss is not None and loss <= MAX_QUANTIZATION_LOSS_DB else None
+    loss = derived_loss(entry, catalog, context.sets)
+    return speed if loss is not None and loss <= MAX_DERIVED_LOSS_DB else None
 
 
 def _catalog_order(entry: ModelEntry, catalog: Catalog) -> tuple[Any, ...]:
     """Tie-break used with or without metrics: global default, trained before baselines,
-    parents before the variants quantized from them (a query that names no quantization
-    gets the float model at equal numbers; the legacy models' uint8 *storage* is float at
-    run time and does not count), the global default's family, family defaults, then id.
+    parents before the variants quantized or pruned from them (a query that names neither
+    gets the parent at equal numbers; the legacy models' uint8 *storage* is float at run
+    time and does not count), the global default's family, family defaults, then id.
     Deterministic by construction."""
     home = catalog.global_default.family
     return (
         not entry.global_default,
         catalog.vocab.is_baseline(entry.architecture),
-        entry.quantize is not None,
+        _is_derived(entry, catalog),
         entry.family != home,
         not entry.default,
         entry.id,

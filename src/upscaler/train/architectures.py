@@ -9,16 +9,19 @@ writes the same graph, with the trained arrays, through the converter's one Save
 writer. There is no second implementation of the network that could drift.
 
 The size parameters are the catalog's ``params`` for the architecture's vocabulary id,
-so an entry that ``upscaler train`` exports says exactly what it is.
+so an entry that ``upscaler train`` exports says exactly what it is. An architecture may
+also say how its trained weights shrink to a narrower network (:class:`Pruning`), which
+is what lets a warm start begin from a wider run.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from upscaler.convert import ops
 from upscaler.errors import TrainingError, nearest
@@ -42,6 +45,27 @@ class ParamSpec:
 
 GraphFactory = Callable[[int, int, Mapping[str, int], np.random.Generator], ops.Graph]
 
+L1_FILTER = "l1-filter"
+"""The vocabulary id (catalog ``pruning``) of structured filter pruning by L1 norm."""
+
+PRUNING_TEXT = {L1_FILTER: "filters pruned by L1 norm"}
+"""How a training record names each pruning method."""
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """How a trained network of an architecture becomes a narrower one of the same depth.
+
+    ``prune(weights, source_params, target_params)`` takes the source network's weights
+    (in the graph's order) and returns the target network's, every array cut to its
+    shape. Only ``param`` may differ between the two parameter sets, and only downwards.
+    """
+
+    method: str
+    """Vocabulary id of the method (the catalog's ``pruning``), a key of PRUNING_TEXT."""
+    param: str
+    prune: Callable[[Sequence[ops.Array], Mapping[str, int], Mapping[str, int]], list[ops.Array]]
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -53,6 +77,8 @@ class Architecture:
     factory: GraphFactory
     receptive_field: Callable[[Mapping[str, int]], int]
     """Input pixels on each side that reach one output pixel (the catalog's tiling.context)."""
+    pruning: Pruning | None = None
+    """Warm starts from a wider run of this architecture (None: refused)."""
 
     def resolve_params(self, given: Mapping[str, int] | None) -> dict[str, int]:
         """The full parameter set: defaults filled in, unknown names and ranges refused."""
@@ -145,6 +171,49 @@ def _srvgg(
     return ops.Graph("input", tuple(nodes), "output", channels)
 
 
+def l1_keep(kernel: ops.Array, count: int) -> npt.NDArray[np.intp]:
+    """The ``count`` output filters of an HWIO kernel with the largest L1 norm (the sum of
+    absolute weights over height, width and input channels), in their original order.
+    Equal norms keep the lower index, so the choice is deterministic."""
+    norms = np.abs(kernel.astype(np.float64)).sum(axis=(0, 1, 2))
+    return np.sort(np.argsort(-norms, kind="stable")[:count])
+
+
+def _prune_srvgg(
+    weights: Sequence[ops.Array], source: Mapping[str, int], target: Mapping[str, int]
+) -> list[ops.Array]:
+    """Structured filter pruning of a trained srvgg (Li et al., "Pruning Filters for
+    Efficient ConvNets", ICLR 2017): each conv before the tail keeps the
+    ``target["features"]`` output filters with the largest L1 norm, its bias and PReLU
+    slopes keep the same channels, and the next conv keeps only those input channels. The
+    tail keeps all its outputs. Norms are taken after the previous layer's cut (the
+    paper's greedy strategy: a kernel slice that reads a removed map does not count).
+
+    The kept channels stay in their original order, so the pruned network is the source
+    with some feature maps removed; fine-tuning (the run that starts from it) recovers
+    what they contributed.
+    """
+    layers, features = source["convs"] + 1, target["features"]
+    if len(weights) != 3 * layers + 2:
+        raise TrainingError(
+            f"an srvgg with convs={source['convs']} has {3 * layers + 2} weight arrays, "
+            f"not {len(weights)}",
+            hint="the source checkpoint does not belong to its run.json",
+        )
+    out: list[ops.Array] = []
+    kept: npt.NDArray[np.intp] | None = None
+    for layer in range(layers):
+        kernel, bias, slopes = weights[3 * layer : 3 * layer + 3]
+        if kept is not None:
+            kernel = kernel[:, :, kept, :]
+        kept = l1_keep(kernel, features)
+        out += [kernel[..., kept], bias[kept], slopes[kept]]
+    tail_kernel, tail_bias = weights[-2:]
+    assert kept is not None  # layers >= 1
+    out += [tail_kernel[:, :, kept, :], tail_bias]
+    return [np.ascontiguousarray(w, dtype=np.float32) for w in out]
+
+
 SRVGG = Architecture(
     id="srvgg",
     title="SRVGGNetCompact-style: 3x3 convs with PReLU, PixelShuffle, nearest residual",
@@ -154,6 +223,7 @@ SRVGG = Architecture(
     },
     factory=_srvgg,
     receptive_field=lambda p: p["convs"] + 2,
+    pruning=Pruning(L1_FILTER, "features", _prune_srvgg),
 )
 
 REGISTRY: dict[str, Architecture] = {SRVGG.id: SRVGG}

@@ -15,13 +15,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from upscaler.errors import CatalogError, TrainingError
+from upscaler.errors import CatalogError, TrainingError, nearest
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import get_architecture
 from upscaler.train.config import TrainConfig
 from upscaler.train.export import read_run, training_record
+
+if TYPE_CHECKING:
+    from upscaler.catalog.loader import Catalog
 
 log = logging.getLogger("upscaler.train")
 
@@ -62,13 +65,15 @@ def _weights_files(folder: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _entry_defaults(dataset: str, config: TrainConfig) -> dict[str, Any]:
-    """What every model trained here is, beyond its variant's own facts."""
+def _entry_defaults(dataset: str, config: TrainConfig, record: dict[str, Any]) -> dict[str, Any]:
+    """What every model trained here is, beyond its variant's own facts (a run pruned from
+    another says how: ``pruning`` is the method's vocabulary id)."""
+    init = record.get("init") or {}
     return {
         "dataset": dataset,
         "objective": "fidelity",
         "degradation": "bicubic" if config.degradation == "none" else "real-world",
-        "pruning": "none",
+        "pruning": str(init["pruning"]) if init.get("pruned") else "none",
         "quantization": "none",
         "value_range": [0, 1],
     }
@@ -144,13 +149,16 @@ def add_to_catalog(
     license: str = "MIT",
     description: str | None = None,
     replace: bool = False,
+    derived_from: str | None = None,
 ) -> AddedEntry:
     """Copy a finished run's SavedModel into ``<catalog>/weights/<family>/<variant>/`` and
     write the variant into ``<catalog>/models/<family>.yaml`` (created if new).
 
     ``dataset`` is the vocabulary id of the training data (an alias is accepted and
-    written as the id). The whole family file is validated with the catalog before any
-    file is written; a variant that already exists is replaced only with ``replace``.
+    written as the id). ``derived_from`` names the catalog model this one was made from
+    (for a run pruned from that model's run: the resolver then weighs the pruned model's
+    quality loss against it). The whole family file is validated with the catalog before
+    any file is written; a variant that already exists is replaced only with ``replace``.
     """
     from upscaler.catalog.loader import load_catalog, shipped_catalog_dir
     from upscaler.catalog.schema import model_id
@@ -179,11 +187,12 @@ def add_to_catalog(
             f"dataset {dataset!r} is not in {root / 'vocab.yaml'}",
             hint="add it under `datasets:` (id, title, description) in the same pull request",
         )
+    _check_parent(catalog, derived_from, model_id(family, variant), record)
     arch = get_architecture(config.architecture)
     files = _weights_files(saved)
     package = f"weights/{family}/{variant}"
     path = root / "models" / f"{family}.yaml"
-    defaults = _entry_defaults(canonical, config)
+    defaults = _entry_defaults(canonical, config, record)
     doc = _family_doc(
         path,
         {
@@ -208,6 +217,7 @@ def add_to_catalog(
         {
             "scale": config.scale,
             "channels": config.channels,
+            **({"derived_from": derived_from} if derived_from else {}),
             "params": dict(record["params"]),
             "tiling": {"context": arch.receptive_field(record["params"])},
             "weights": {
@@ -237,6 +247,40 @@ def add_to_catalog(
     added = AddedEntry(model_id(family, variant), path, target, files)
     log.info("added %s to %s (weights in %s)", added.model_id, path, target)
     return added
+
+
+def _check_parent(
+    catalog: Catalog, parent: str | None, own_id: str, record: dict[str, Any]
+) -> None:
+    """``--derived-from`` must name another model of the catalog; a pruned run whose
+    parent was trained by another command than its source is only warned about (the
+    parent may have been trained elsewhere with the same network)."""
+    init = record.get("init") or {}
+    if parent is None:
+        if init.get("pruned"):
+            log.warning(
+                "this run was pruned from run %s; pass --derived-from with that run's catalog "
+                "id so that prefer='fast' weighs the quality it lost",
+                init.get("run"),
+            )
+        return
+    entry = catalog.by_id.get(parent)
+    if entry is None or parent == own_id:
+        close = nearest(parent, sorted(m for m in catalog.by_id if m != own_id))
+        raise TrainingError(
+            f"--derived-from {parent!r} is not "
+            + ("another model" if parent == own_id else "a model of the catalog"),
+            hint=(f"did you mean {', '.join(close)}? " if close else "")
+            + "name the catalog id of the model this run was made from",
+        )
+    command = entry.training.command if entry.training else None
+    if init.get("pruned") and command and command != init.get("command"):
+        log.warning(
+            "this run was pruned from `%s`, but %s was trained by `%s`",
+            init.get("command"),
+            parent,
+            command,
+        )
 
 
 def _check_runnable(saved: Path) -> None:

@@ -12,6 +12,13 @@ the head when the channel count differs) keeps its fresh initialisation. Adam's 
 start at zero, as in any new run. The source is pinned in ``run.json`` by its step and
 the sha256 of its checkpoint file, so a resume before the first checkpoint restarts
 from exactly the same weights, and a catalog entry says where its start came from.
+
+A source that is *wider* (more ``features``, same depth) is pruned first, when the
+architecture knows how (:class:`upscaler.train.architectures.Pruning`): for ``srvgg``
+each layer keeps the filters with the largest L1 norm (Li et al., "Pruning Filters for
+Efficient ConvNets", ICLR 2017), and the run that starts from them is the fine-tuning
+that recovers the accuracy the cut filters carried. The record then says what was pruned
+(``"pruned": {"features": [32, 24]}`` and ``"pruning": "l1-filter"``).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import numpy.typing as npt
 
 from upscaler.errors import TrainingError
 from upscaler.train import checkpoint as ckpt
+from upscaler.train.architectures import PRUNING_TEXT, Architecture, get_architecture
 
 log = logging.getLogger("upscaler.train")
 
@@ -74,14 +82,9 @@ def load_warm_start(
     folder = Path(source).expanduser()
     record = _source_record(folder)
     theirs = TrainConfig.model_validate(record["config"])
-    their_params = record.get("params", {})
-    if theirs.architecture != architecture or their_params != params:
-        raise TrainingError(
-            f"--init-from {folder} trained {theirs.architecture} {their_params}; "
-            f"this run is {architecture} {params}",
-            hint="warm starts need the same architecture and size parameters "
-            "(pass the same --param values as the source run)",
-        )
+    their_params: dict[str, int] = record.get("params", {})
+    arch = get_architecture(architecture)
+    pruned = _pruned_params(folder, arch, theirs.architecture, their_params, params)
     found = ckpt.list_checkpoints(folder)
     if pinned is not None:
         found = [(s, p) for s, p in found if s == pinned.get("step")]
@@ -98,22 +101,25 @@ def load_warm_start(
             f"the checkpoint this run started from ({path.name} of {folder}) has changed",
             hint="restore it, or start a new run folder",
         )
+    info: dict[str, Any] = {
+        "run": folder.name,
+        "step": step,
+        "sha256": digest,
+        "command": command_line(theirs),
+    }
     with np.load(path, allow_pickle=False) as data:
         source_weights = [data[n] for n in sorted(data.files) if n.startswith("w")]
+    if pruned:
+        assert arch.pruning is not None  # _pruned_params refuses otherwise
+        source_weights = arch.pruning.prune(source_weights, their_params, params)
+        info.update(pruned=pruned, pruning=arch.pruning.method)
+        log.info("warm start from %s: %s", folder, pruning_text(info))
     weights: list[npt.NDArray[np.float32] | None] = []
     for index, shape in enumerate(shapes):
         theirs_w = source_weights[index] if index < len(source_weights) else None
         same = theirs_w is not None and tuple(theirs_w.shape) == tuple(shape)
         weights.append(np.asarray(theirs_w, dtype=np.float32) if same else None)
-    start = WarmStart(
-        weights,
-        {
-            "run": folder.name,
-            "step": step,
-            "sha256": digest,
-            "command": command_line(theirs),
-        },
-    )
+    start = WarmStart(weights, info)
     log.info(
         "warm start from %s step %d: %d of %d arrays copied, the rest freshly initialised",
         folder,
@@ -129,6 +135,61 @@ def load_warm_start(
     return start
 
 
+def _params_text(params: dict[str, int]) -> str:
+    return " ".join(f"{name}={value}" for name, value in sorted(params.items()))
+
+
+def _pruned_params(
+    folder: Path,
+    arch: Architecture,
+    their_architecture: str,
+    theirs: dict[str, int],
+    ours: dict[str, int],
+) -> dict[str, list[int]]:
+    """What a start from ``theirs`` prunes: ``{param: [from, to]}``, empty when the size
+    parameters are the same. Anything but a narrower network of the same architecture
+    (and one its :class:`Pruning` handles) is refused, naming both and the fix."""
+    if their_architecture == arch.id and theirs == ours:
+        return {}
+    pruning = arch.pruning if their_architecture == arch.id else None
+    differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    if (
+        pruning is not None
+        and differ == [pruning.param]
+        and pruning.param in theirs
+        and pruning.param in ours
+        and ours[pruning.param] < theirs[pruning.param]
+    ):
+        return {pruning.param: [theirs[pruning.param], ours[pruning.param]]}
+    same = " ".join(f"--param {k}={v}" for k, v in sorted(theirs.items()))
+    hint = f"warm starts need the same architecture and size parameters ({same})"
+    if pruning is not None:
+        hint += (
+            f", or a smaller {pruning.param} than the source's to prune it "
+            f"({PRUNING_TEXT[pruning.method]}; only {pruning.param} may differ)"
+        )
+    raise TrainingError(
+        f"--init-from {folder} trained {their_architecture} {_params_text(theirs)}; "
+        f"this run is {arch.id} {_params_text(ours)}",
+        hint=hint,
+    )
+
+
+def pruning_text(record: dict[str, Any]) -> str | None:
+    """How a start pruned its source ("filters pruned by L1 norm, features 32 -> 24"),
+    None for a start that pruned nothing."""
+    pruned = record.get("pruned")
+    if not pruned:
+        return None
+    method = str(record.get("pruning"))
+    sizes = ", ".join(f"{name} {a} -> {b}" for name, (a, b) in sorted(pruned.items()))
+    return f"{PRUNING_TEXT.get(method, method)}, {sizes}"
+
+
 def describe(record: dict[str, Any]) -> str:
-    """The catalog's ``training.init`` text: which training, at which step."""
-    return f"step {record['step']} of: {record['command']}"
+    """The catalog's ``training.init`` text: which training, at which step, and how it
+    was pruned, if it was ("step 9000 of: upscaler train ...; filters pruned by L1 norm,
+    features 32 -> 24")."""
+    text = f"step {record['step']} of: {record['command']}"
+    pruned = pruning_text(record)
+    return f"{text}; {pruned}" if pruned else text
