@@ -82,7 +82,7 @@ def register(sub: Any, catalog_sub: Any) -> None:
     add.add_argument(
         "--derived-from",
         metavar="MODEL_ID",
-        help="the catalog model this run was made from (e.g. the run it was pruned from)",
+        help="the catalog model this run was made from (for a pruned run: its source's model)",
     )
     add.add_argument(
         "--eval-data",
