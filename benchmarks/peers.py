@@ -204,7 +204,9 @@ def section_upscalerjs(
                 peers[backend] = peer
                 facts[backend] = peer.info
             ours = common.our_sides(entry, model, pixels)
-            best = common.interleaved({**ours, **{b: p.run for b, p in peers.items()}}, rounds)
+            variants = variant_sides(model_id, pixels)
+            sides = {**ours, **variants, **{b: p.run for b, p in peers.items()}}
+            best = common.interleaved(sides, rounds)
             reference = ours["whole"]()
             diffs = {b: common.max_abs_diff(reference, p.output()) for b, p in peers.items()}
         print(f"  upscalerjs {model_id}: {best}", flush=True, file=sys.stderr)
@@ -223,6 +225,20 @@ def section_upscalerjs(
                 " / ".join(str(diffs[b]) for b in usable),
             ]
         )
+        for variant in variants:  # tiled runner only: its ratio goes in the tiled column
+            rows.append(
+                [
+                    variant,
+                    f"{size}² → {out}²",
+                    f"built from {model_id}'s",
+                    *(f"{best[b] * 1000:.0f}" for b in usable),
+                    "",
+                    f"{best[variant] * 1000:.0f}",
+                    *("" for b in usable),
+                    *(f"{best[b] / best[variant]:.2f}×" for b in usable[:1]),
+                    "",
+                ]
+            )
     labels = [BACKEND_LABEL[b] for b in usable]
     headers = [
         "model",
@@ -249,6 +265,22 @@ def section_upscalerjs(
         *(f"- {note}" for note in notes),
     ]
     return title + "\n".join(lines) + "\n\n" + common.table(headers, rows), measured
+
+
+def variant_sides(model_id: str, pixels: np.ndarray) -> dict[str, Any]:
+    """The catalog's variants derived from ``model_id`` at its scale (int8, pruned), each
+    as one more side of the same interleaved run: one upscale through the default tiled
+    runner, as ``Upscaler(model=variant)`` runs it. Timing them here, beside the peer and
+    their parent, is what makes a "variant ÷ peer" ratio a measurement."""
+    cat = common.catalog()
+    parent = cat.get(model_id)
+    sides: dict[str, Any] = {}
+    for entry in cat.entries:
+        if entry.derived_from == model_id and entry.scale == parent.scale:
+            _, model = common.load_model(entry.id)
+            runner = common.runner_for(entry, model)
+            sides[entry.id] = lambda runner=runner: runner.run(pixels, progress=False)
+    return sides
 
 
 def section_peers(

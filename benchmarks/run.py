@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -452,8 +453,15 @@ def run_child(argv: list[str]) -> int:
 # ----------------------------------------------------------------------------- speed writes
 
 
-def write_speeds(size: int, repeats: int, models: list[str] | None) -> str:
-    """Measure every trained catalog variant (or ``models``) and write ``speed:``."""
+def write_speeds(
+    size: int, repeats: int, models: list[str] | None, compare: Sequence[str] = ()
+) -> str:
+    """Measure every trained catalog variant (or ``models``) and write ``speed:``.
+
+    ``compare``: more catalog ids timed in the same pass, the same way, and printed beside
+    them but not written. A speed written on one day's machine next to a rival's written
+    on another's is no comparison; these rows are the comparison, from one run.
+    """
     from upscaler.catalog.yaml_edit import set_variant_values
 
     cat = common.catalog()
@@ -462,6 +470,8 @@ def write_speeds(size: int, repeats: int, models: list[str] | None) -> str:
     if models:
         wanted = {cat.get(m).id for m in models}
         entries = [e for e in entries if e.id in wanted]
+    written = {e.id for e in entries}
+    entries += [cat.get(m) for m in compare if cat.get(m).id not in written]
     pixels = common.sample_image(size, size)
     provenance = {
         "command": common.command_line(),
@@ -480,15 +490,18 @@ def write_speeds(size: int, repeats: int, models: list[str] | None) -> str:
         _, model = common.load_model(entry.id)
         seconds = time_tiled(entry, model, common.model_input(entry, pixels), repeats)
         speed = round(ms_per_mp(seconds, size, entry.scale), 1)
-        by_file.setdefault(common.family_file(entry), {})[entry.variant] = {
-            "speed": {"ms_per_output_megapixel": speed, "provenance": provenance}
-        }
-        rows.append([entry.id, f"{seconds:.3f}", f"{speed:,.1f}"])
+        if entry.id in written:
+            by_file.setdefault(common.family_file(entry), {})[entry.variant] = {
+                "speed": {"ms_per_output_megapixel": speed, "provenance": provenance}
+            }
+        rows.append(
+            [entry.id, f"{seconds:.3f}", f"{speed:,.1f}", "yes" if entry.id in written else "no"]
+        )
         print(f"  speed {entry.id}: {speed} ms/MP", file=sys.stderr, flush=True)
     for path, values in by_file.items():
         set_variant_values(path, values)
     return f"### Speed written to the catalog ({size}x{size}, best of {repeats})\n\n" + (
-        common.table(["model", "seconds", "ms per output MP"], rows)
+        common.table(["model", "seconds", "ms per output MP", "written"], rows)
     )
 
 
@@ -502,6 +515,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="slim models, small images")
     parser.add_argument("--models", nargs="*", help="catalog ids for the speed section")
+    parser.add_argument(
+        "--compare",
+        nargs="*",
+        metavar="MODEL",
+        help="with --write-speed: more models timed in the same pass and printed, not written",
+    )
     parser.add_argument(
         "--sections", nargs="*", default=list(SECTIONS), help=f"any of {', '.join(SECTIONS)}"
     )
@@ -610,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = ["esrgan-slim.x2"] if args.quick else PRECISION_MODELS
         print(section_precision(chosen, size, repeats) + "\n", flush=True)
     if args.write_speed:
-        print(write_speeds(args.speed_size, args.speed_repeats, args.models) + "\n", flush=True)
+        text = write_speeds(args.speed_size, args.speed_repeats, args.models, args.compare or [])
+        print(text + "\n", flush=True)
     print(f"- load average at end: {common.load_average()}")
     return 0
 

@@ -4,7 +4,10 @@ agrees with, and a model the facade runs like any other."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -285,6 +288,25 @@ def test_speed_is_written_by_the_benchmark(
     assert "--write-speed --models ours.x2" in entry.speed.provenance.command
     with pytest.raises(TrainingError, match="no benchmark script"):
         benchmark_speed("ours.x2", tmp_path / "nowhere" / "catalog")
+
+    # --compare times more models in the same pass and prints them, but writes only
+    # --models: a rival's catalog speed stays what its own measurement wrote.
+    add_to_catalog(
+        finished_run, family="ours", variant="y2", dataset="291", catalog_root=repo / "catalog"
+    )
+    env = {**os.environ, "UPSCALER_CATALOG": str(repo / "catalog")}
+    args = ["--sections", "none", "--write-speed", "--speed-size", "32"]
+    done = subprocess.run(
+        [sys.executable, str(repo / "benchmarks" / "run.py"), *args,
+         "--models", "ours.y2", "--compare", "ours.x2"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ours.")]
+    assert [row.split("|")[1].strip() for row in rows] == ["ours.y2", "ours.x2"]
+    assert [row.split("|")[4].strip() for row in rows] == ["yes", "no"]
+    after = load_catalog(repo / "catalog")
+    assert after.get("ours.y2").speed is not None
+    assert after.get("ours.x2").speed == entry.speed  # untouched by the comparison
 
 
 def test_a_variant_added_to_another_family_says_what_it_is(
