@@ -81,11 +81,17 @@ def sample_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 def model_input(entry: Any, rgb: np.ndarray) -> np.ndarray:
-    """What a model's runner is fed: the RGB image, or for a 1-channel (luma) model its
-    full-range BT.601 Y plane (what the luma adapter gives it)."""
+    """What a model's runner is fed: the RGB image; for a 1-channel (luma) model its
+    full-range BT.601 Y plane (what the luma adapter gives it); for a 4-channel model
+    the RGB with a horizontal alpha ramp (a network's time does not depend on the
+    values, but a real matte keeps the input what such a model is for)."""
     from upscaler.evaluate.color import gray_level
     from upscaler.evaluate.imresize import round_uint8
 
+    if entry.channels == 4:
+        ramp = np.linspace(0, 255, rgb.shape[1]).round().astype(np.uint8)
+        alpha = np.broadcast_to(ramp, rgb.shape[:2])[:, :, np.newaxis]
+        return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=2))
     if entry.channels != 1:
         return rgb
     return np.ascontiguousarray(round_uint8(gray_level(rgb))[:, :, np.newaxis])

@@ -109,7 +109,7 @@ def test_describe_reports_the_cache_dir_from_the_environment(
 
 
 def test_module_level_describe_matches_upscaler_describe() -> None:
-    assert upscaler.describe(scale=3).model.id == "esrgan-slim.x3"
+    assert upscaler.describe(scale=3).model.id == "upscaler-compact.x3"
     assert upscaler.describe("esrgan-thick").model.id == "esrgan-thick.x2"
     assert upscaler.describe(scale=3).to_dict() == Upscaler(scale=3).describe().to_dict()
 

@@ -62,7 +62,7 @@ def test_models_list_json_has_every_model(cli: Cli) -> None:
     assert result.code == 0
     rows = json.loads(result.out)
     assert isinstance(rows, list)
-    assert len(rows) == len(CATALOG.entries) == 88
+    assert len(rows) == len(CATALOG.entries) == 95
     assert [r["id"] for r in rows] == [e.id for e in CATALOG.entries]
     for row in rows:
         assert set(row) >= LIST_KEYS, row
@@ -174,7 +174,7 @@ def test_models_list_filter_on_vocab_alias(cli: Cli) -> None:
 
 
 def test_models_list_filter_with_no_match_is_empty(cli: Cli) -> None:
-    result = cli("models", "list", "--json", "--filter", "channels=4")
+    result = cli("models", "list", "--json", "--filter", "channels=4 scale=3")
     assert result.code == 0
     assert json.loads(result.out) == []
 
@@ -293,9 +293,9 @@ def test_resolve_text_explains_cost_and_lists_the_choice_once(cli: Cli) -> None:
     result = cli("resolve", "scale=3 channels=4")
     assert result.code == 0
     lines = result.out.splitlines()
-    assert lines[1].startswith("model: esrgan-slim.x3 ")
+    assert lines[1].startswith("model: upscaler-compact.x3 ")
     listed = [line.split()[0] for line in lines if line.startswith("  ") and "cost" in line]
-    assert listed and "esrgan-slim.x3" not in listed
+    assert listed and "upscaler-compact.x3" not in listed
     legend = next(line for line in lines if line.startswith("other choices"))
     assert "cost" in legend and "lower" in legend and "alpha" in legend
     assert any(line.strip() == "--model esrgan-medium.x3" for line in lines)
@@ -318,10 +318,11 @@ def test_models_list_filter_takes_a_query_string(cli: Cli) -> None:
 
 
 def test_models_list_without_matches_points_at_the_adapters(cli: Cli) -> None:
-    result = cli("models", "list", "--filter", "channels=4")
+    # The only native RGBA model is x2 (ours); at x3 RGB models serve through the adapter.
+    result = cli("models", "list", "--filter", "channels=4 scale=3")
     assert result.code == 0
     assert "alpha adapter" in result.out
-    assert "upscaler resolve channels=4" in result.out
+    assert "upscaler resolve channels=4 scale=3" in result.out
 
 
 @pytest.mark.parametrize("flag", ["-q", "--quiet"])
@@ -360,7 +361,7 @@ def test_cli_hints_are_flags_not_python(cli: Cli) -> None:
     result = cli("describe", "--scale", "5", "--strict")
     assert_one_line_error(result, 4)
     hint = result.err.splitlines()[1]
-    assert "--model esrgan-" in hint and "--scale 5" in hint
+    assert "--model " in hint and "--scale 5" in hint
     assert "Upscaler(" not in result.err
 
 
@@ -368,7 +369,7 @@ def test_resolve_exact_lists_other_matches(cli: Cli) -> None:
     result = cli("resolve", "scale=3", "--json")
     data = json.loads(result.out)
     assert data["exact"] is True
-    assert data["matches"][0] == "esrgan-slim.x3"
+    assert data["matches"][0] == "upscaler-compact.x3"
     text = cli("resolve", "scale=3").out.splitlines()
     assert text[0] == "exact: yes"
     other = next(line for line in text if line.startswith("other exact matches: "))
@@ -387,7 +388,7 @@ def test_resolve_unknown_value(cli: Cli) -> None:
 def test_describe_scale_3(cli: Cli) -> None:
     result = cli("describe", "--scale", "3")
     assert result.code == 0
-    assert result.out.splitlines()[0].startswith("model        esrgan-slim.x3")
+    assert result.out.splitlines()[0].startswith("model        upscaler-compact.x3")
     assert result.err == ""
 
 
@@ -525,7 +526,7 @@ def test_subprocess_resolve_and_describe(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["exact"] is False
     proc = run_module("describe", "--scale", "3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "esrgan-slim.x3" in proc.stdout
+    assert "upscaler-compact.x3" in proc.stdout
     assert not (tmp_path / "home").exists()
 
 

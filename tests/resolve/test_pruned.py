@@ -67,11 +67,11 @@ def matches(catalog: Catalog, query: str, prefer: str = "balanced") -> list[str]
 
 def test_pruning_l1_filter_is_exact_for_the_pruned_variant(catalog: Catalog) -> None:
     pruned = with_pruned(catalog, loss_db=None, speedup=None)
-    for spelling in ("pruning=l1-filter", "pruning=L1", f"{QUERY} pruning=filter-pruning"):
-        r = resolve(build_query(spelling, pruned), pruned)
+    for spelling in ("pruning=l1-filter", "pruning=L1", "pruning=filter-pruning"):
+        r = resolve(build_query(f"{QUERY} {spelling}", pruned), pruned)
         assert r.exact and r.matches == [PRUNED], spelling
-    # The shipped catalog has none: the nearest model is offered instead.
-    assert not resolve(build_query("pruning=l1-filter", catalog), catalog).exact
+    # The shipped catalog has no pruned luma model: the nearest model is offered instead.
+    assert not resolve(build_query(f"{QUERY} pruning=l1-filter", catalog), catalog).exact
 
 
 def test_unasked_the_parent_ranks_first_at_equal_numbers(catalog: Catalog) -> None:
