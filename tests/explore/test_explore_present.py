@@ -86,10 +86,11 @@ def test_non_exact_choice_shows_the_adapter_and_is_still_runnable() -> None:
 
 
 def test_strict_without_exact_match_is_not_runnable() -> None:
-    outcome = evaluate(Choice(scale=2, channels=4, strict=True), CATALOG)
+    # The only native RGBA model is x2: at x3 nothing matches exactly.
+    outcome = evaluate(Choice(scale=3, channels=4, strict=True), CATALOG)
     assert not outcome.runnable
     assert isinstance(outcome.error, NoMatchingModel)
-    assert outcome.scale == 2  # asked for, even though nothing can deliver it
+    assert outcome.scale == 3  # asked for, even though nothing can deliver it
     text = resolution_markdown(outcome)
     assert text.startswith("### No model")
     assert "raises `NoMatchingModel`" in text
