@@ -278,8 +278,7 @@ def variant_sides(model_id: str, pixels: np.ndarray) -> dict[str, Any]:
     for entry in cat.entries:
         if entry.derived_from == model_id and entry.scale == parent.scale:
             _, model = common.load_model(entry.id)
-            runner = common.runner_for(entry, model)
-            sides[entry.id] = lambda runner=runner: runner.run(pixels, progress=False)
+            sides[entry.id] = common.our_sides(entry, model, pixels)["tiled"]
     return sides
 
 

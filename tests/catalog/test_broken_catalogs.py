@@ -521,7 +521,7 @@ def test_overlay_valid_new_family_on_shipped_catalog(
 
     assert main(["catalog", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith(f"ok: {shipped_catalog_dir()}: 96 models in 13 families")
+    assert out.startswith(f"ok: {shipped_catalog_dir()}: 98 models in 13 families")
     assert err == ""
 
 
@@ -570,7 +570,7 @@ def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_shipped_catalog_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
     assert capsys.readouterr().out.strip() == (
-        f"ok: {shipped_catalog_dir()}: 95 models in 12 families"
+        f"ok: {shipped_catalog_dir()}: 97 models in 12 families"
     )
 
 

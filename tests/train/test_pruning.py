@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_helpers import Result
-from train_support import checkpoint_arrays, tiny_config, write_images
+from train_support import run_forward, run_weights, srvgg_by_hand, tiny_config
 
 from upscaler import Upscaler
 from upscaler.catalog import load_catalog
@@ -27,8 +27,8 @@ NARROW = {"features": 4, "convs": 1}
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_images(tmp_path_factory.mktemp("data") / "T91", 4, size=(48, 48))
+def data(small_t91: Path) -> Path:
+    return small_t91
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +37,6 @@ def wide_run(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("wide") / "wide"
     train(tiny_config(data, params=WIDE), run, progress=False, deterministic=False)
     return run
-
-
-def _weights(run: Path, step: int | None = None) -> list[np.ndarray]:
-    found = dict(list_checkpoints(run))
-    arrays = checkpoint_arrays(found[step] if step is not None else found[max(found)])
-    return [arrays[k] for k in sorted(arrays) if k.startswith("w")]
 
 
 def _expected_pruning(
@@ -69,30 +63,6 @@ def _expected_pruning(
     return [*out, source[-2][:, :, kept, :], source[-1]], chosen
 
 
-def _predict(weights: list[np.ndarray], lr: np.ndarray, scale: int) -> np.ndarray:
-    """The srvgg network by hand in numpy: 3x3 'same' convs, PReLU, pixel shuffle and the
-    nearest-neighbour residual."""
-
-    def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
-        padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
-        h, w = x.shape[:2]
-        out = np.zeros((h, w, kernel.shape[-1]))
-        for dy in range(3):
-            for dx in range(3):
-                out += padded[dy : dy + h, dx : dx + w] @ kernel[dy, dx]
-        return out + bias
-
-    x = lr.astype(np.float64)
-    for layer in range((len(weights) - 2) // 3):
-        kernel, bias, slopes = weights[3 * layer : 3 * layer + 3]
-        y = conv(x, kernel, bias)
-        x = np.maximum(y, 0) + slopes * np.minimum(y, 0)
-    detail = conv(x, weights[-2], weights[-1])
-    h, w, c = lr.shape
-    shuffled = detail.reshape(h, w, scale, scale, c).transpose(0, 2, 1, 3, 4)  # TF order
-    return shuffled.reshape(h * scale, w * scale, c) + lr.repeat(scale, 0).repeat(scale, 1)
-
-
 def test_a_wider_run_is_pruned_to_its_largest_l1_filters(
     data: Path, tmp_path: Path, wide_run: Path
 ) -> None:
@@ -101,8 +71,8 @@ def test_a_wider_run_is_pruned_to_its_largest_l1_filters(
         data, params=NARROW, steps=1, checkpoint_every=1, init=str(wide_run), lr=1e-12
     )
     train(config, run, progress=False, deterministic=False, export=False)
-    expected, kept = _expected_pruning(_weights(wide_run), NARROW["features"])
-    started = _weights(run, 1)
+    expected, kept = _expected_pruning(run_weights(wide_run), NARROW["features"])
+    started = run_weights(run, 1)
     # One step at a learning rate of 1e-12 leaves the start equal to float precision.
     assert [a.shape for a in started] == [a.shape for a in expected]
     for got, want in zip(started, expected, strict=True):
@@ -111,17 +81,8 @@ def test_a_wider_run_is_pruned_to_its_largest_l1_filters(
     assert kept != [[0, 1, 2, 3]] * 2
 
     # The pruned network computes what the sliced weights compute by hand.
-    from upscaler.convert.builder import graph_forward, graph_variables
-    from upscaler.runtime.savedmodel import require_tensorflow
-    from upscaler.train.export import trained_graph
-
-    graph, _ = trained_graph(run, 1)
-
-    tf = require_tensorflow()
-    forward = graph_forward(tf, graph, graph_variables(tf, graph, trainable=False))
     lr = np.random.default_rng(3).random((5, 7, 3)).astype(np.float32)
-    out = np.asarray(forward(tf.constant(lr[None])))[0]
-    np.testing.assert_allclose(out, _predict(expected, lr, 2), atol=1e-5)
+    np.testing.assert_allclose(run_forward(run, 1, lr), srvgg_by_hand(expected, lr, 2), atol=1e-5)
 
     init = json.loads((run / "run.json").read_text())["init"]
     assert init["pruned"] == {"features": [6, 4]} and init["pruning"] == "l1-filter"
@@ -135,19 +96,18 @@ def test_a_wider_run_is_pruned_to_its_largest_l1_filters(
     for _, path in list_checkpoints(run):
         path.unlink()
     train(config, run, progress=False, deterministic=False, export=False)
-    for got, want in zip(_weights(run, 1), expected, strict=True):
+    for got, want in zip(run_weights(run, 1), expected, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 @pytest.mark.parametrize(
     ("params", "why"),
     [
-        ({"features": 8, "convs": 1}, "wider than the source"),
         ({"features": 4, "convs": 2}, "deeper, though narrower"),
         ({"features": 6, "convs": 0}, "shallower"),
     ],
 )
-def test_only_a_narrower_network_of_the_same_depth_is_pruned(
+def test_only_the_width_may_change(
     data: Path, tmp_path: Path, wide_run: Path, params: dict[str, int], why: str
 ) -> None:
     config = tiny_config(data, params=params, init=str(wide_run))
@@ -158,7 +118,8 @@ def test_only_a_narrower_network_of_the_same_depth_is_pruned(
     ours = f"srvgg convs={params['convs']} features={params['features']}"
     assert f"trained {theirs}; this run is {ours}" in error.message, why
     assert "--param convs=1 --param features=6" in str(error.hint)
-    assert "smaller features than the source's to prune it" in str(error.hint)
+    assert "a smaller features to prune it" in str(error.hint)
+    assert "a larger features to widen it" in str(error.hint)
     assert not (tmp_path / "r").exists()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_support import checkpoint_arrays, tiny_config, write_images
+from train_support import TINY_PARAMS, checkpoint_arrays, run_weights, tiny_config, write_images
 
 from upscaler.errors import TrainingError
 from upscaler.train import train
@@ -28,17 +28,11 @@ def x2_run(data: Path, tmp_path: Path) -> Path:
     return run
 
 
-def _weights(run: Path, step: int | None = None) -> list[np.ndarray]:
-    found = dict(list_checkpoints(run))
-    arrays = checkpoint_arrays(found[step] if step is not None else found[max(found)])
-    return [arrays[k] for k in sorted(arrays) if k.startswith("w")]
-
-
 def test_an_x3_run_starts_from_an_x2_body(data: Path, tmp_path: Path, x2_run: Path) -> None:
     run = tmp_path / "x3"
     config = tiny_config(data, scale=3, steps=1, checkpoint_every=1, init=str(x2_run), lr=1e-12)
     train(config, run, progress=False, deterministic=False, export=False)
-    source, started = _weights(x2_run), _weights(run, 1)
+    source, started = run_weights(x2_run), run_weights(run, 1)
     # Every array but the tail (it maps to 3 * 3² maps, not 3 * 2²) is the source's;
     # with a learning rate of 1e-12 one step leaves them equal to float precision.
     same = [
@@ -52,7 +46,7 @@ def test_an_x3_run_starts_from_an_x2_body(data: Path, tmp_path: Path, x2_run: Pa
     scratch = tmp_path / "scratch"
     fresh = tiny_config(data, scale=3, steps=1, checkpoint_every=1, lr=1e-12)
     train(fresh, scratch, progress=False, deterministic=False, export=False)
-    assert not np.allclose(_weights(scratch, 1)[0], source[0], atol=1e-3)
+    assert not np.allclose(run_weights(scratch, 1)[0], source[0], atol=1e-3)
 
     record = json.loads((run / "run.json").read_text())
     assert record["init"]["run"] == "x2" and record["init"]["step"] == 6
@@ -90,9 +84,9 @@ def test_a_restart_before_the_first_checkpoint_uses_the_pinned_source(
 
 
 def test_sources_that_cannot_fit_are_refused(data: Path, tmp_path: Path, x2_run: Path) -> None:
-    wider = tiny_config(data, params={"features": 6, "convs": 1}, init=str(x2_run))
+    deeper = tiny_config(data, params={**TINY_PARAMS, "convs": 2}, init=str(x2_run))
     with pytest.raises(TrainingError, match="same architecture and size parameters"):
-        train(wider, tmp_path / "a", progress=False, deterministic=False, export=False)
+        train(deeper, tmp_path / "a", progress=False, deterministic=False, export=False)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(TrainingError, match="not a training run folder"):
@@ -105,3 +99,15 @@ def test_sources_that_cannot_fit_are_refused(data: Path, tmp_path: Path, x2_run:
         )
     # A refused start leaves no run folder behind to trip over the next try.
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_damaged_source_checkpoint_is_a_clear_error(
+    data: Path, tmp_path: Path, x2_run: Path
+) -> None:
+    newest = list_checkpoints(x2_run)[-1][1]
+    newest.write_bytes(newest.read_bytes()[:100])  # cut off, as a full disk would leave it
+    config = tiny_config(data, scale=3, init=str(x2_run))
+    with pytest.raises(TrainingError, match=f"checkpoint {newest} cannot be read") as caught:
+        train(config, tmp_path / "x3", progress=False, deterministic=False, export=False)
+    assert "delete it" in (caught.value.hint or "")
+    assert not (tmp_path / "x3").exists()

@@ -28,8 +28,8 @@ _FLAGS: dict[str, tuple[str, type, str]] = {
     "init": (
         "--init-from",
         str,
-        "start from the weights of another run folder (same network, or one with more "
-        "features: pruned by L1 norm)",
+        "start from the weights of another run folder (same network; one with more "
+        "features is pruned by L1 norm, one with fewer is widened to the same function)",
     ),
     "val_every": ("--val-every", int, "validate every N steps (default 1000)"),
     "checkpoint_every": ("--checkpoint-every", int, "checkpoint every N steps (default 500)"),

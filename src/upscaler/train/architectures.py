@@ -68,6 +68,24 @@ class Pruning:
 
 
 @dataclass(frozen=True)
+class Widening:
+    """How a trained network of an architecture becomes a wider one that computes the
+    same function, so that training the wider one continues where the narrow one
+    stopped instead of starting from noise.
+
+    ``widen(weights, source_params, target_params, fresh)`` takes the source network's
+    weights and the wider network's freshly initialised ones (both in the graph's order)
+    and returns the wider network's start. Only ``param`` may differ, and only upwards.
+    """
+
+    param: str
+    widen: Callable[
+        [Sequence[ops.Array], Mapping[str, int], Mapping[str, int], Sequence[ops.Array]],
+        list[ops.Array],
+    ]
+
+
+@dataclass(frozen=True)
 class Architecture:
     """A trainable network family: vocabulary id, size parameters and how to build it."""
 
@@ -79,6 +97,8 @@ class Architecture:
     """Input pixels on each side that reach one output pixel (the catalog's tiling.context)."""
     pruning: Pruning | None = None
     """Warm starts from a wider run of this architecture (None: refused)."""
+    widening: Widening | None = None
+    """Warm starts from a narrower run of this architecture (None: refused)."""
 
     def resolve_params(self, given: Mapping[str, int] | None) -> dict[str, int]:
         """The full parameter set: defaults filled in, unknown names and ranges refused."""
@@ -214,6 +234,41 @@ def _prune_srvgg(
     return [np.ascontiguousarray(w, dtype=np.float32) for w in out]
 
 
+def _widen_srvgg(
+    weights: Sequence[ops.Array],
+    source: Mapping[str, int],
+    target: Mapping[str, int],
+    fresh: Sequence[ops.Array],
+) -> list[ops.Array]:
+    """A wider srvgg that computes exactly what the trained narrower one does (the
+    function-preserving growth of Net2Net: Chen, Goodfellow and Shlens, ICLR 2016, here
+    with zeros instead of copied filters). The old filters keep their weights and read
+    nothing from the new maps (zero kernel slices); the new filters keep their fresh
+    random weights, bias 0 and PReLU 0.25; the tail reads nothing from the new maps. The
+    output is therefore unchanged at step 0, and the first gradient steps wake the new
+    maps up through the tail's zero slices, which get non-zero gradients at once.
+    """
+    layers = source["convs"] + 1
+    expected = 3 * layers + 2
+    if len(weights) != expected or len(fresh) != expected:
+        raise TrainingError(
+            f"an srvgg with convs={source['convs']} has {expected} weight arrays, "
+            f"not {len(weights)}",
+            hint="the source checkpoint does not belong to its run.json",
+        )
+    out: list[ops.Array] = []
+    for old, new in zip(weights, fresh, strict=True):
+        grown = np.array(new, dtype=np.float32, copy=True)
+        if old.ndim == 4:  # HWIO: the old filters' slice is trained, they ignore new maps
+            cin, cout = old.shape[2], old.shape[3]
+            grown[:, :, :cin, :cout] = old
+            grown[:, :, cin:, :cout] = 0.0
+        else:
+            grown[: old.shape[0]] = old
+        out.append(grown)
+    return out
+
+
 SRVGG = Architecture(
     id="srvgg",
     title="SRVGGNetCompact-style: 3x3 convs with PReLU, PixelShuffle, nearest residual",
@@ -224,6 +279,7 @@ SRVGG = Architecture(
     factory=_srvgg,
     receptive_field=lambda p: p["convs"] + 2,
     pruning=Pruning(L1_FILTER, "features", _prune_srvgg),
+    widening=Widening("features", _widen_srvgg),
 )
 
 REGISTRY: dict[str, Architecture] = {SRVGG.id: SRVGG}

@@ -17,9 +17,12 @@ arrays and the step are the whole state of a run.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,16 +90,30 @@ def save_checkpoint(run: Path, state: Checkpoint, *, keep: int) -> Path:
     return target
 
 
-def load_checkpoint(path: Path, shapes: Sequence[tuple[int, ...]]) -> Checkpoint:
-    """Read a checkpoint and check it fits the network (``shapes``: each weight's shape)."""
+def read_arrays(path: Path) -> tuple[str, dict[str, npt.NDArray[Any]]]:
+    """Every array of a checkpoint file, and the sha256 of the very bytes they came from
+    (one read: a warm start pins its source by that hash, so hashing a second read could
+    describe another file than the one loaded)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        raw = path.read_bytes()
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise TrainingError(
             f"checkpoint {path} cannot be read ({exc})",
             hint="delete it: the run resumes from the previous checkpoint",
         ) from None
+    return hashlib.sha256(raw).hexdigest(), arrays
+
+
+def model_weights(arrays: dict[str, npt.NDArray[Any]]) -> list[npt.NDArray[Any]]:
+    """The network's weights of a checkpoint's arrays, in the network's order."""
+    return [arrays[name] for name in sorted(arrays) if name.startswith("w")]
+
+
+def load_checkpoint(path: Path, shapes: Sequence[tuple[int, ...]]) -> Checkpoint:
+    """Read a checkpoint and check it fits the network (``shapes``: each weight's shape)."""
+    _digest, arrays = read_arrays(path)
     groups: dict[str, list[npt.NDArray[np.float32]]] = {}
     for group in ("w", "m", "v"):
         groups[group] = [arrays.get(f"{group}{i:04d}") for i in range(len(shapes))]  # type: ignore[misc]

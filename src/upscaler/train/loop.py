@@ -212,7 +212,7 @@ def train(
             config.init,
             architecture=arch.id,
             params=params,
-            shapes=net.shapes,
+            fresh=net.weights(),
             pinned=None if record is None else record.get("init"),
         )
         net.warm_start(warm.weights)

@@ -126,10 +126,14 @@ class Network:
     def state(self, step: int) -> ckpt.Checkpoint:
         return ckpt.Checkpoint(
             step,
-            [np.asarray(p.numpy()) for p in self.params],
+            self.weights(),
             [np.asarray(m.numpy()) for m in self.adam.first],
             [np.asarray(v.numpy()) for v in self.adam.second],
         )
+
+    def weights(self) -> list[np.ndarray]:
+        """The network's weights as they are now (fresh ones before any step)."""
+        return [np.asarray(var.numpy(), dtype=np.float32) for var in self.params]
 
     def warm_start(self, weights: list[np.ndarray | None]) -> None:
         """Copy the given weights (None keeps the fresh initialisation); moments stay 0."""

@@ -19,11 +19,16 @@ each layer keeps the filters with the largest L1 norm (Li et al., "Pruning Filte
 Efficient ConvNets", ICLR 2017), and the run that starts from them is the fine-tuning
 that recovers the accuracy the cut filters carried. The record then says what was pruned
 (``"pruned": {"features": [32, 24]}`` and ``"pruning": "l1-filter"``).
+
+A source that is *narrower* is grown the other way
+(:class:`upscaler.train.architectures.Widening`): the wider network starts out computing
+exactly what the trained narrow one computes, and its new filters learn from there. That
+is how a model that has stopped improving at its size gets more capacity without paying
+again for the steps it already took. The record says ``"widened": {"features": [32, 48]}``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,38 +58,31 @@ class WarmStart:
         return sum(w is not None for w in self.weights)
 
 
-def _source_record(source: Path) -> dict[str, Any]:
-    record = ckpt.read_run_record(source)
-    if record is None:
-        raise TrainingError(
-            f"--init-from {source} is not a training run folder (it has no {ckpt.RUN_FILE})",
-            hint="pass the --run folder of a finished or checkpointed `upscaler train`",
-        )
-    return record
+@dataclass(frozen=True)
+class _Source:
+    """A warm start's source, whichever kind it was: its network and where it came from."""
+
+    path: Path
+    architecture: str
+    params: dict[str, int]
+    weights: list[npt.NDArray[Any]]
+    record: dict[str, Any]
+    """``run`` (or ``model``), ``step``, ``sha256`` and ``command``."""
 
 
-def load_warm_start(
-    source: str | Path,
-    *,
-    architecture: str,
-    params: dict[str, int],
-    shapes: Sequence[tuple[int, ...]],
-    pinned: dict[str, Any] | None = None,
-) -> WarmStart:
-    """The newest checkpoint of run ``source``, matched array by array to ``shapes``.
-
-    ``pinned`` is the record of an earlier start of the same run: its checkpoint (by step
-    and sha256) is used again, so restarting before the first checkpoint is exact.
-    """
+def _from_run(folder: Path, pinned: dict[str, Any] | None) -> _Source:
+    """The newest checkpoint of a run folder (or the pinned one)."""
     from upscaler.train.config import TrainConfig
     from upscaler.train.export import command_line
 
-    folder = Path(source).expanduser()
-    record = _source_record(folder)
+    record = ckpt.read_run_record(folder)
+    if record is None:
+        raise TrainingError(
+            f"--init-from {folder} is not a training run folder (it has no {ckpt.RUN_FILE})",
+            hint="pass the --run folder of a finished or checkpointed `upscaler train`, a "
+            "SavedModel it exported, or the id of a catalog model it trained",
+        )
     theirs = TrainConfig.model_validate(record["config"])
-    their_params: dict[str, int] = record.get("params", {})
-    arch = get_architecture(architecture)
-    pruned = _pruned_params(folder, arch, theirs.architecture, their_params, params)
     found = ckpt.list_checkpoints(folder)
     if pinned is not None:
         found = [(s, p) for s, p in found if s == pinned.get("step")]
@@ -95,41 +93,118 @@ def load_warm_start(
             hint="train the source run first (or use the folder this run started from)",
         )
     step, path = found[-1]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if pinned is not None and digest != pinned.get("sha256"):
+    digest, arrays = ckpt.read_arrays(path)
+    info = {"run": folder.name, "step": step, "sha256": digest, "command": command_line(theirs)}
+    return _Source(
+        folder, theirs.architecture, record.get("params", {}), ckpt.model_weights(arrays), info
+    )
+
+
+def _from_export(folder: Path, where: str, key: str, name: str) -> _Source:
+    """A SavedModel that ``upscaler train`` exported (a run's, or a catalog model's)."""
+    from upscaler.train.exported_weights import read_exported_weights
+
+    found = read_exported_weights(folder, where)
+    info = {key: name, "step": found.step, "sha256": found.sha256, "command": found.command}
+    return _Source(folder, found.architecture, found.params, list(found.weights), info)
+
+
+def _from_catalog(model: str) -> _Source:
+    """A catalog model trained by ``upscaler train``: its verified weights' SavedModel."""
+    from upscaler.catalog.loader import load_catalog
+    from upscaler.errors import UpscalerError
+    from upscaler.fetch.weights import fetch_model_files
+
+    try:
+        entry = load_catalog().get(model)
+    except UpscalerError:
         raise TrainingError(
-            f"the checkpoint this run started from ({path.name} of {folder}) has changed",
+            f"--init-from {model!r} is neither a folder nor a catalog model id",
+            hint="pass a run folder, a SavedModel `upscaler train` exported, or a model id "
+            "from `upscaler models list --filter implementation=upscaler-train`",
+        ) from None
+    weights = entry.weights
+    if weights is None or weights.format != "savedmodel":
+        made = "derived at first use" if weights is None else f"{weights.format}, converted"
+        raise TrainingError(
+            f"--init-from {entry.id}: its weights are {made}, not a network "
+            "`upscaler train` can continue",
+            hint="start from a model this project trained (implementation upscaler-train)",
+        )
+    files = fetch_model_files(entry.id, weights, progress=False)
+    graph = files.get("saved_model.pb")
+    if graph is None:
+        raise TrainingError(f"--init-from {entry.id}: its weights list no saved_model.pb")
+    return _from_export(graph.parent, f"--init-from {entry.id}", "model", entry.id)
+
+
+def _read_source(source: str | Path, pinned: dict[str, Any] | None) -> _Source:
+    """A run folder, an exported SavedModel folder, or a catalog model id, in that order."""
+    from upscaler.train.exported_weights import is_exported_model
+
+    folder = Path(source).expanduser()
+    if folder.is_dir() and is_exported_model(folder):
+        return _from_export(folder, f"--init-from {folder}", "run", folder.name)
+    if folder.exists() or "/" in str(source) or "\\" in str(source):
+        return _from_run(folder, pinned)
+    return _from_catalog(str(source))
+
+
+def load_warm_start(
+    source: str | Path,
+    *,
+    architecture: str,
+    params: dict[str, int],
+    fresh: Sequence[npt.NDArray[np.float32]],
+    pinned: dict[str, Any] | None = None,
+) -> WarmStart:
+    """The weights of ``source``, matched array by array to the new network's freshly
+    initialised weights ``fresh`` (a widened start builds on them).
+
+    ``source`` is a run folder (its newest checkpoint), a SavedModel ``upscaler train``
+    exported, or the id of a catalog model it trained (the shipped models carry no run
+    folder; their verified package weights are the start). ``pinned`` is the record of an
+    earlier start of the same run: the same checkpoint or model (by step and sha256) is
+    used again, so restarting before the first checkpoint is exact.
+    """
+    found = _read_source(source, pinned)
+    if pinned is not None and [found.record[k] for k in ("step", "sha256")] != [
+        pinned.get(k) for k in ("step", "sha256")
+    ]:
+        raise TrainingError(
+            f"what this run started from (step {found.record['step']} of {found.path}) has changed",
             hint="restore it, or start a new run folder",
         )
-    info: dict[str, Any] = {
-        "run": folder.name,
-        "step": step,
-        "sha256": digest,
-        "command": command_line(theirs),
-    }
-    with np.load(path, allow_pickle=False) as data:
-        source_weights = [data[n] for n in sorted(data.files) if n.startswith("w")]
-    if pruned:
-        assert arch.pruning is not None  # _pruned_params refuses otherwise
-        source_weights = arch.pruning.prune(source_weights, their_params, params)
-        info.update(pruned=pruned, pruning=arch.pruning.method)
-        log.info("warm start from %s: %s", folder, pruning_text(info))
+    arch = get_architecture(architecture)
+    kind, resized = _resizing(found.path, arch, found.architecture, found.params, params)
+    info = dict(found.record)
+    source_weights = found.weights
+    if kind == PRUNED:
+        assert arch.pruning is not None  # _resizing refuses otherwise
+        source_weights = arch.pruning.prune(source_weights, found.params, params)
+        info.update(pruned=resized, pruning=arch.pruning.method)
+    elif kind == WIDENED:
+        assert arch.widening is not None  # _resizing refuses otherwise
+        source_weights = arch.widening.widen(source_weights, found.params, params, fresh)
+        info.update(widened=resized)
+    if kind:
+        log.info("warm start from %s: %s", source, resizing_text(info))
     weights: list[npt.NDArray[np.float32] | None] = []
-    for index, shape in enumerate(shapes):
+    for index, shape in enumerate(w.shape for w in fresh):
         theirs_w = source_weights[index] if index < len(source_weights) else None
         same = theirs_w is not None and tuple(theirs_w.shape) == tuple(shape)
         weights.append(np.asarray(theirs_w, dtype=np.float32) if same else None)
     start = WarmStart(weights, info)
     log.info(
         "warm start from %s step %d: %d of %d arrays copied, the rest freshly initialised",
-        folder,
-        step,
+        source,
+        info["step"],
         start.copied,
-        len(shapes),
+        len(fresh),
     )
     if not start.copied:
         raise TrainingError(
-            f"--init-from {folder}: no array of its network fits this one",
+            f"--init-from {source}: no array of its network fits this one",
             hint="warm starts need the same architecture and size parameters",
         )
     return start
@@ -139,35 +214,46 @@ def _params_text(params: dict[str, int]) -> str:
     return " ".join(f"{name}={value}" for name, value in sorted(params.items()))
 
 
-def _pruned_params(
+PRUNED, WIDENED = "pruned", "widened"
+"""The two ways a warm start can change the source's width (the record's key)."""
+
+
+def _resizing(
     folder: Path,
     arch: Architecture,
     their_architecture: str,
     theirs: dict[str, int],
     ours: dict[str, int],
-) -> dict[str, list[int]]:
-    """What a start from ``theirs`` prunes: ``{param: [from, to]}``, empty when the size
-    parameters are the same. Anything but a narrower network of the same architecture
-    (and one its :class:`Pruning` handles) is refused, naming both and the fix."""
+) -> tuple[str, dict[str, list[int]]]:
+    """How a start from ``theirs`` changes the network: ``("", {})`` for the same size
+    parameters, ``(PRUNED, {param: [from, to]})`` for a narrower network, ``(WIDENED,
+    ...)`` for a wider one. Anything else (another architecture, depth, or a size the
+    architecture cannot prune or widen) is refused, naming both and the fix."""
     if their_architecture == arch.id and theirs == ours:
-        return {}
-    pruning = arch.pruning if their_architecture == arch.id else None
+        return "", {}
+    same_arch = their_architecture == arch.id
     differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
-    if (
-        pruning is not None
-        and differ == [pruning.param]
-        and pruning.param in theirs
-        and pruning.param in ours
-        and ours[pruning.param] < theirs[pruning.param]
+    for kind, way, narrower in (
+        (PRUNED, arch.pruning, True),
+        (WIDENED, arch.widening, False),
     ):
-        return {pruning.param: [theirs[pruning.param], ours[pruning.param]]}
+        if way is None or not same_arch or differ != [way.param]:
+            continue
+        if way.param in theirs and way.param in ours:
+            a, b = theirs[way.param], ours[way.param]
+            if (b < a) == narrower:
+                return kind, {way.param: [a, b]}
     same = " ".join(f"--param {k}={v}" for k, v in sorted(theirs.items()))
     hint = f"warm starts need the same architecture and size parameters ({same})"
-    if pruning is not None:
-        hint += (
-            f", or a smaller {pruning.param} than the source's to prune it "
-            f"({PRUNING_TEXT[pruning.method]}; only {pruning.param} may differ)"
+    ways = []
+    if same_arch and arch.pruning is not None:
+        ways.append(
+            f"a smaller {arch.pruning.param} to prune it ({PRUNING_TEXT[arch.pruning.method]})"
         )
+    if same_arch and arch.widening is not None:
+        ways.append(f"a larger {arch.widening.param} to widen it")
+    if ways:
+        hint += ", or " + ", or ".join(ways) + " (only that parameter may differ)"
     raise TrainingError(
         f"--init-from {folder} trained {their_architecture} {_params_text(theirs)}; "
         f"this run is {arch.id} {_params_text(ours)}",
@@ -175,21 +261,24 @@ def _pruned_params(
     )
 
 
-def pruning_text(record: dict[str, Any]) -> str | None:
-    """How a start pruned its source ("filters pruned by L1 norm, features 32 -> 24"),
-    None for a start that pruned nothing."""
-    pruned = record.get("pruned")
-    if not pruned:
+def resizing_text(record: dict[str, Any]) -> str | None:
+    """How a start pruned or widened its source ("filters pruned by L1 norm, features
+    32 -> 24", "widened with the same function, features 32 -> 48"), None for a start
+    that kept its size."""
+    if record.get(PRUNED):
+        method = str(record.get("pruning"))
+        how, sizes = PRUNING_TEXT.get(method, method), record[PRUNED]
+    elif record.get(WIDENED):
+        how, sizes = "widened with the same function", record[WIDENED]
+    else:
         return None
-    method = str(record.get("pruning"))
-    sizes = ", ".join(f"{name} {a} -> {b}" for name, (a, b) in sorted(pruned.items()))
-    return f"{PRUNING_TEXT.get(method, method)}, {sizes}"
+    return how + ", " + ", ".join(f"{name} {a} -> {b}" for name, (a, b) in sorted(sizes.items()))
 
 
 def describe(record: dict[str, Any]) -> str:
     """The catalog's ``training.init`` text: which training, at which step, and how it
-    was pruned, if it was ("step 9000 of: upscaler train ...; filters pruned by L1 norm,
-    features 32 -> 24")."""
+    was pruned or widened, if it was ("step 9000 of: upscaler train ...; filters pruned
+    by L1 norm, features 32 -> 24")."""
     text = f"step {record['step']} of: {record['command']}"
-    pruned = pruning_text(record)
-    return f"{text}; {pruned}" if pruned else text
+    resized = resizing_text(record)
+    return f"{text}; {resized}" if resized else text
