@@ -86,7 +86,9 @@ def fp32_flop_per_cycle(facts: dict[str, Any]) -> tuple[int, str]:
     amd = facts.get("vendor") == "AuthenticAMD"
     if "avx512f" in flags and not (amd and (facts.get("family") or 0) < 26):
         return 64, "AVX-512: 2 FMA pipes × 16 float32 × 2"
-    if "avx512f" in flags or {"avx2", "fma"} <= flags:
+    if "avx512f" in flags:
+        return 32, "AVX-512 on 256-bit halves (AMD before Zen 5): 2 FMA pipes × 8 float32 × 2"
+    if {"avx2", "fma"} <= flags:
         return 32, "AVX2/FMA: 2 FMA pipes × 8 float32 × 2"
     return 16, "no AVX2/FMA: 2 pipes × 4 float32 × 2"
 

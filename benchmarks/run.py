@@ -465,8 +465,8 @@ def write_speeds(
     from upscaler.catalog.yaml_edit import set_variant_values
 
     cat = common.catalog()
-    # int8 variants have no weights of their own (they are built from their parent's)
-    entries = [e for e in cat.entries if e.weights is not None or e.quantize is not None]
+    # int8 and bfloat16 variants have no weights of their own (built from their parent's)
+    entries = [e for e in cat.entries if e.weights is not None or e.built_from_parent]
     if models:
         wanted = {cat.get(m).id for m in models}
         entries = [e for e in entries if e.id in wanted]
@@ -478,8 +478,8 @@ def write_speeds(
         "version": common.version(),
         "date": common.today(),
         "protocol": (
-            f"{size}x{size} photo-like input, default tiled runner (float32, or int8 for int8 "
-            "variants; catalog context), "
+            f"{size}x{size} photo-like input, default tiled runner (float32, or int8 and "
+            "bfloat16 for those variants; catalog context), "
             f"best of {repeats} after 1 warm-up, wall clock"
         ),
         "machine": common.machine("cpu"),

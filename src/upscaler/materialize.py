@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from upscaler.catalog.schema import ModelEntry
+from upscaler.catalog.schema import PARSEABLE, ModelEntry
 from upscaler.errors import ConversionError
 from upscaler.fetch.hashing import file_digest
 
@@ -109,6 +109,17 @@ def int8_key(entry: ModelEntry, parent: ModelEntry) -> str:
     return f"int8-{_digest(basis)}"
 
 
+BFLOAT16_VERSION = "1"
+"""Version of the bfloat16 build (part of its cache key): all weights and ops in bfloat16."""
+
+
+def bfloat16_key(parent: ModelEntry) -> str:
+    """Content key of a bfloat16 variant's build: its parent's conversion basis and the
+    bfloat16 build's version (the variant itself adds nothing the build reads)."""
+    basis = {"parent": _conversion_basis(parent), "bfloat16": BFLOAT16_VERSION}
+    return f"bf16-{_digest(basis)}"
+
+
 def manifest_of(folder: Path) -> dict[str, list[Any]]:
     files: dict[str, list[Any]] = {}
     for path in sorted(folder.rglob("*")):
@@ -192,10 +203,12 @@ def prepare_savedmodel(
     parent: ModelEntry | None = None,
 ) -> tuple[Path, dict[str, Any] | None]:
     """Fetch, verify and convert a catalog entry; return its model folder (a SavedModel,
-    or an int8 variant's TFLite model built from ``parent``) and, when this call
-    converted it, the conversion report."""
+    an int8 variant's TFLite model or a bfloat16 variant's SavedModel, both built from
+    ``parent``) and, when this call converted it, the conversion report."""
     if entry.quantize is not None:
         return prepare_int8(entry, parent, cache_dir=cache_dir, progress=progress)
+    if entry.built_from_parent:
+        return prepare_bfloat16(entry, parent, cache_dir=cache_dir, progress=progress)
 
     def build(out: Path) -> dict[str, Any]:
         from upscaler.convert import convert_ncnn, convert_npz, convert_tfjs_layers
@@ -282,7 +295,10 @@ def parse_entry(entry: ModelEntry, files: dict[str, Path]) -> Any:
         return read_ncnn(entry.weights.entry_point, files)
     if fmt == "tfjs-layers":
         return read_tfjs_layers(entry.weights.entry_point, files)
-    raise ConversionError(f"{entry.id}: int8 variants of {fmt!r} models are not supported yet")
+    raise ConversionError(
+        f"{entry.id}: variants built from {fmt!r} models are not supported yet",
+        hint=f"derive int8 and bfloat16 variants from {' or '.join(PARSEABLE)} models",
+    )
 
 
 def int8_source(
@@ -309,11 +325,7 @@ def prepare_int8(
     (no calibration data needed), once; cached like a converted model."""
     if entry.quantize is None:
         raise ConversionError(f"{entry.id} has no quantization recipe")
-    if parent is None or parent.id != entry.derived_from:
-        raise ConversionError(
-            f"{entry.id} is built from {entry.derived_from}, which was not given",
-            hint="load it through a catalog that holds its parent",
-        )
+    parent = _parent_of(entry, parent)
     recipe = entry.quantize
 
     def build(out: Path) -> dict[str, Any]:
@@ -337,3 +349,53 @@ def prepare_int8(
         )
 
     return cached_savedmodel(int8_key(entry, parent), entry.id, build, cache_dir=cache_dir)
+
+
+def _parent_of(entry: ModelEntry, parent: ModelEntry | None) -> ModelEntry:
+    if parent is None or parent.id != entry.derived_from:
+        raise ConversionError(
+            f"{entry.id} is built from {entry.derived_from}, which was not given",
+            hint="load it through a catalog that holds its parent",
+        )
+    return parent
+
+
+def prepare_bfloat16(
+    entry: ModelEntry,
+    parent: ModelEntry | None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> tuple[Path, dict[str, Any] | None]:
+    """Build a bfloat16 variant from its parent's verified weights, once; cached like a
+    converted model. The parent's network is parsed again and written with every weight
+    and op in bfloat16 (:func:`upscaler.convert.builder.graph_forward`), so the variant
+    runs at bfloat16 speed in any process, whatever precision the process runs in."""
+    source = _parent_of(entry, parent)
+
+    def build(out: Path) -> dict[str, Any]:
+        import time
+
+        from upscaler.convert.writer import check_value_range, write_savedmodel
+
+        started = time.perf_counter()
+        files = fetch_entry_files(source, cache_dir=cache_dir, progress=progress)
+        parsed = parse_entry(source, files)
+        assert source.weights is not None  # fetch_entry_files refuses otherwise
+        report = write_savedmodel(
+            parsed.graph,
+            out,
+            where=f"{entry.id} (bfloat16 of {source.id})",
+            source_format=source.weights.format,
+            layer_counts=parsed.layer_counts,
+            source={"parent": source.id, **parsed.source},
+            value_range=check_value_range(source.value_range),
+            scale=source.scale,
+            wrapper=entry_wrapper(source),
+            overwrite=False,
+            started=started,
+            compute="bfloat16",
+        )
+        return report_dict(report)
+
+    return cached_savedmodel(bfloat16_key(source), entry.id, build, cache_dir=cache_dir)

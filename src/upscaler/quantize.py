@@ -157,7 +157,7 @@ def calibrate(
     from upscaler.materialize import int8_source
     from upscaler.train.data import evaluation_fingerprints, load_folders, refuse_evaluation_sets
 
-    if parent.weights is None or parent.quantize is not None:
+    if parent.weights is None or parent.built_from_parent:
         raise ConversionError(f"{parent.id} has no weights of its own to quantize")
     if patches < 1 or patch_size < 8:
         raise ConversionError("give at least one patch of at least 8 pixels")

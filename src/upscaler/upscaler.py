@@ -217,8 +217,8 @@ class Upscaler:
         for entry in self.plan():
             parent = self._catalog.by_id.get(entry.derived_from or "")
             if not convert:
-                # An int8 variant has no files of its own: it is built from its parent's.
-                source = parent if entry.quantize is not None and parent is not None else entry
+                # An int8 or bfloat16 variant has no files: it is built from its parent's.
+                source = parent if entry.built_from_parent and parent is not None else entry
                 files = fetch_entry_files(source, cache_dir=self._cache_arg, progress=progress)
                 if entry.id == self._entry.id:
                     self._weights_files = {k: str(v) for k, v in files.items()}
@@ -252,6 +252,7 @@ class Upscaler:
         from upscaler.runtime.tflite import load_model
 
         models = [load_model(folder) for folder in self.prepare(progress=progress)]
+        _warn_emulated_bfloat16(models)
         self._check_channels(models)
         self._check_scale(models[0], self.plan()[0])
         self._models = models
@@ -495,3 +496,15 @@ def check_input_image(path: Path) -> None:
     from upscaler.runtime.image_io import check_image_file
 
     check_image_file(path)
+
+
+def _warn_emulated_bfloat16(models: list[LoadedModel]) -> None:
+    """A stored bfloat16 variant runs on any CPU, but without native bfloat16 its
+    arithmetic is emulated and slower than its float32 parent: say so once per load."""
+    from upscaler.runtime.precision import cpu_has_native_bfloat16
+
+    if any(m.precision == "bfloat16" for m in models) and not cpu_has_native_bfloat16():
+        logger.warning(
+            "this model computes in bfloat16, which this CPU emulates (no AVX512-BF16 or "
+            "AMX): it runs slower than its float32 parent; ask for quantization=none"
+        )

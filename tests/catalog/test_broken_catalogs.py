@@ -109,9 +109,16 @@ CASES = [
         "family-is-not-file-stem",
         [
             ("family: esrgan-slim\n", "family: esrgan-slimmer\n"),
-            # the int8 variant names its parent by id, which the rename would break too
-            ("derived_from: esrgan-slim.x2\n", "derived_from: esrgan-slimmer.x2\n"),
-            ("derived_from: esrgan-slim.x4\n", "derived_from: esrgan-slimmer.x4\n"),
+            # the int8 and bfloat16 variants name their parents by id, which the rename
+            # would break too
+            *[
+                (
+                    f"derived_from: esrgan-slim.x{n}\n    quantization: {q}\n",
+                    f"derived_from: esrgan-slimmer.x{n}\n    quantization: {q}\n",
+                )
+                for n in (2, 4)
+                for q in ("int8", "bfloat16")
+            ],
         ],
         at="family: esrgan-slimmer",
         message=r"^family 'esrgan-slimmer' must equal the file name stem 'esrgan-slim'$",
@@ -172,7 +179,12 @@ CASES = [
     ),
     Case(
         "int8-parent-missing",
-        [("derived_from: esrgan-slim.x2\n", "derived_from: esrgan-slim.x9\n")],
+        [
+            (
+                "derived_from: esrgan-slim.x2\n    quantization: int8\n",
+                "derived_from: esrgan-slim.x9\n    quantization: int8\n",
+            )
+        ],
         at="  int8-x2:",
         message=r"^derived_from 'esrgan-slim\.x9' names no model",
     ),
@@ -199,6 +211,28 @@ CASES = [
         [("  int8-x2:\n    scale: 2\n", "  int8-x3:\n    scale: 3\n")],
         at="  int8-x3:",
         message=r"esrgan-slim\.int8-x3 has scale 3 but its parent esrgan-slim\.x2 has 2$",
+    ),
+    # bfloat16 variants: built from a parent, with no recipe (the shipped esrgan-slim.bf16-x2)
+    Case(
+        "bfloat16-without-parent",
+        [("    scale: 3\n", "    scale: 3\n    quantization: bfloat16  # no parent\n")],
+        at="    quantization: bfloat16  # no parent",
+        message=r"^variant 'x3' quantizes a parent: set `derived_from`$",
+        count=2,  # and its own weights must go
+    ),
+    Case(
+        "bfloat16-of-a-parent-it-cannot-rebuild",
+        [
+            (
+                "derived_from: esrgan-slim.x2\n    quantization: bfloat16\n",
+                "derived_from: upscaler-compact.x2\n    quantization: bfloat16\n",
+            )
+        ],
+        at="  bf16-x2:",
+        message=r"esrgan-slim\.bf16-x2 is built from upscaler-compact\.x2, whose savedmodel "
+        r"weights cannot be rebuilt yet \(only tfjs-layers, ncnn\)$",
+        families=("esrgan-slim", "upscaler-compact"),
+        count=2,  # and the value ranges differ
     ),
     Case(
         "int8-calibrated-on-nothing",
@@ -316,7 +350,7 @@ def test_untouched_copy_is_valid(make_catalog: Callable[..., TmpCatalog]) -> Non
     cat = make_catalog("esrgan-slim", "esrgan-medium")
     catalog = load_catalog(cat.root)
     assert [e.id for e in catalog.entries][:1] == ["esrgan-medium.x2"]
-    assert len(catalog.entries) == 14  # 4 + 4 + 4 of span, and esrgan-slim's int8 variants
+    assert len(catalog.entries) == 16  # 4 + 4 + 4 of span, esrgan-slim's int8 and bf16 variants
     assert catalog.global_default.id == "span.ch48-x2"
     assert sorted(catalog.families) == ["esrgan-medium", "esrgan-slim", "span"]
 
@@ -441,8 +475,9 @@ def test_several_entry_problems_in_one_file_are_all_reported(
     )
     cat.edit("esrgan-slim", "    scale: 8\n", "")
     cat.edit("esrgan-slim", "family: esrgan-slim\n", "family: esrgan-slimmer\n")
-    for parent in ("x2", "x4"):  # the int8 variants name their parents by id
-        cat.edit("esrgan-slim", f"from: esrgan-slim.{parent}\n", f"from: esrgan-slimmer.{parent}\n")
+    for parent in ("x2", "x4"):  # the int8 and bf16 variants name their parents by id
+        old, new = f"from: esrgan-slim.{parent}\n", f"from: esrgan-slimmer.{parent}\n"
+        cat.edit("esrgan-slim", old, new, count=2)
     problems = [parse_problem(p) for p in problems_of(cat.root)]
     assert [(p.line, p.message.split(" (")[0]) for p in problems] == [
         (
@@ -521,7 +556,7 @@ def test_overlay_valid_new_family_on_shipped_catalog(
 
     assert main(["catalog", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith(f"ok: {shipped_catalog_dir()}: 98 models in 13 families")
+    assert out.startswith(f"ok: {shipped_catalog_dir()}: 101 models in 13 families")
     assert err == ""
 
 
@@ -570,7 +605,7 @@ def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_shipped_catalog_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
     assert capsys.readouterr().out.strip() == (
-        f"ok: {shipped_catalog_dir()}: 97 models in 12 families"
+        f"ok: {shipped_catalog_dir()}: 100 models in 12 families"
     )
 
 

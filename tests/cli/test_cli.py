@@ -62,7 +62,7 @@ def test_models_list_json_has_every_model(cli: Cli) -> None:
     assert result.code == 0
     rows = json.loads(result.out)
     assert isinstance(rows, list)
-    assert len(rows) == len(CATALOG.entries) == 97
+    assert len(rows) == len(CATALOG.entries) == 100
     assert [r["id"] for r in rows] == [e.id for e in CATALOG.entries]
     for row in rows:
         assert set(row) >= LIST_KEYS, row
@@ -97,7 +97,7 @@ def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
         "esrgan-slim.x2",
         "2",
         "31.07",  # mean of set5 33.52, set14 30.13, bsd100 29.55
-        "606",
+        "703",
         "3",
         "photo",
         "none",
@@ -112,7 +112,7 @@ def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_models_list_json_carries_quality_and_speed(cli: Cli) -> None:
     rows = json.loads(cli("models", "list", "--json").out)
     slim = next(r for r in rows if r["id"] == "esrgan-slim.x2")
-    assert slim["mean_psnr_y"] == 31.07 and slim["ms_per_output_megapixel"] == 606.5
+    assert slim["mean_psnr_y"] == 31.07 and slim["ms_per_output_megapixel"] == 703.0
 
 
 @pytest.mark.parametrize("width", [40, 60, 80, 100])
@@ -236,7 +236,7 @@ def test_models_show_text_has_no_python_literals(cli: Cli) -> None:
         assert literal not in result.out, literal
     lines = result.out.splitlines()
     assert any(line.split() == ["set5", "33.52", "0.9288"] for line in lines), result.out
-    assert any("606.5 ms per output megapixel" in line for line in lines)
+    assert any("703.0 ms per output megapixel" in line for line in lines)
     assert any("npm @upscalerjs/esrgan-slim@1.0.0" in line for line in lines)
     assert any(line.split() == ["value_range", "0", "to", "255"] for line in lines)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from upscaler.convert import ops
 from upscaler.convert.rewrites import (
+    fold_nearest_upsampling,
     fold_torch_depth_to_space,
     fuse_pointwise_concats,
     prune,
@@ -117,3 +120,59 @@ def test_graph_and_op_validation() -> None:
         ops.Conv2D(kernel=np.zeros((3, 3, 3, 4), np.float32), bias=np.zeros(3, np.float32))
     with pytest.raises(ConversionError, match="NaN"):
         ops.as_array([1.0, float("nan")], "weights")
+
+
+def same_conv(x: np.ndarray, op: ops.Conv2D) -> np.ndarray:
+    """A stride-1 'same' convolution in numpy (zero padding), HWIO kernel, with bias."""
+    k = op.kernel.shape[0]
+    pad = (k - 1) // 2
+    n, h, w, _ = x.shape
+    padded = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out = np.zeros((n, h, w, op.kernel.shape[3]))
+    for dy in range(k):
+        for dx in range(k):
+            out += padded[:, dy : dy + h, dx : dx + w] @ op.kernel[dy, dx].astype(np.float64)
+    return out + (0 if op.bias is None else op.bias)
+
+
+@pytest.mark.parametrize(("factor", "k"), [(2, 3), (3, 3), (4, 3), (8, 3), (2, 5), (4, 5)])
+def test_a_conv_of_a_nearest_upsampling_runs_at_low_resolution(factor: int, k: int) -> None:
+    c = dataclasses.replace(conv(4, 3, k, seed=factor), padding="same")
+    graph = ops.Graph(
+        "x",
+        (node("up", ops.ResizeNearest(factor, factor), ("x",)), node("c", c, ("up",))),
+        "c",
+    )
+    folded, count = fold_nearest_upsampling(graph)
+    assert count == 1
+    low, shuffle = (n.op for n in folded.nodes)  # the upsampling is gone
+    assert isinstance(low, ops.Conv2D) and low.out_channels == 3 * factor * factor
+    assert isinstance(shuffle, ops.DepthToSpace) and shuffle.block == factor
+    assert folded.nodes[-1].output == "c" and folded.nodes[0].inputs == ("x",)
+    x = np.random.default_rng(1).standard_normal((1, 5, 7, 4))
+    upsampled = x.repeat(factor, axis=1).repeat(factor, axis=2)
+    expected = same_conv(upsampled, c)
+    np.testing.assert_allclose(tf_depth_to_space(same_conv(x, low), factor), expected, atol=1e-4)
+
+
+def test_only_a_lone_reader_of_an_upsampling_is_folded() -> None:
+    up = node("up", ops.ResizeNearest(2, 2), ("x",))
+    same = dataclasses.replace(conv(4, 3, 3), padding="same")  # narrowing: foldable alone
+    shared = ops.Graph(
+        "x",
+        (up, node("c", same, ("up",)), node("s", ops.Binary("add"), ("c", "up"))),
+        "s",
+    )
+    assert fold_nearest_upsampling(shared)[1] == 0
+    alone = ops.Graph("x", (up, node("c", same, ("up",))), "c")
+    assert fold_nearest_upsampling(alone)[1] == 1  # the same convolution, read alone
+    strided = ops.Conv2D(kernel=conv(4, 3, 3).kernel, padding="same", strides=(2, 2))
+    uneven = ops.Graph(
+        "x", (node("up", ops.ResizeNearest(2, 3), ("x",)), node("c", same, ("up",))), "c"
+    )
+    assert fold_nearest_upsampling(uneven)[1] == 0
+    graph = ops.Graph("x", (up, node("c", strided, ("up",))), "c")
+    assert fold_nearest_upsampling(graph)[1] == 0
+    wide = dataclasses.replace(conv(3, 4, 3), padding="same")  # as many outputs as inputs
+    graph = ops.Graph("x", (up, node("c", wide, ("up",))), "c")
+    assert fold_nearest_upsampling(graph)[1] == 0

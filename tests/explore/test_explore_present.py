@@ -51,11 +51,11 @@ def test_controls_offer_the_whole_vocabulary_and_every_model() -> None:
 
 
 def test_values_a_model_has_come_before_unused_vocabulary(tiny_catalog: Catalog) -> None:
-    # The tiny catalog only uses quantization "none"; the vocabulary also has uint8, float16
-    # and int8.
+    # The tiny catalog only uses quantization "none"; the vocabulary also has uint8, float16,
+    # int8 and bfloat16.
     offered = values(control_options(tiny_catalog).attributes["quantization"])
     assert offered[:2] == [ANY, "none"]
-    assert set(offered[2:]) == {"uint8", "float16", "int8"}
+    assert set(offered[2:]) == {"uint8", "float16", "int8", "bfloat16"}
 
 
 def test_exact_match_is_what_the_resolver_says() -> None:

@@ -61,6 +61,15 @@ def with_pruned(
     return Catalog(catalog.root, catalog.vocab, (*catalog.entries, pruned), catalog.families)
 
 
+@pytest.fixture
+def catalog(catalog: Catalog) -> Catalog:
+    """The shipped catalog without upscaler-compact.w40-y-x4: that wider luma model
+    outranks both y-x4 and its pruned copy at x4, and these tests are about a parent and
+    its variant."""
+    entries = tuple(e for e in catalog.entries if e.id != "upscaler-compact.w40-y-x4")
+    return Catalog(catalog.root, catalog.vocab, entries, catalog.families)
+
+
 def matches(catalog: Catalog, query: str, prefer: str = "balanced") -> list[str]:
     return resolve(build_query(query, catalog), catalog, prefer=prefer).matches
 

@@ -33,5 +33,8 @@ def test_library_selects_an_allocator_with_statistics(conv_sr: Callable[..., Pat
 
 def test_a_users_allocator_choice_wins(conv_sr: Callable[..., Path]) -> None:
     report = run_fresh(PROBE, str(conv_sr()), env={"TF_CPU_ALLOCATOR_USE_BFC": "false"})
+    # The library left the user's setting as it was when TensorFlow started. (Whether the
+    # allocator then keeps statistics depends on the machine: on an AVX-512 machine on
+    # 2026-12-02 TensorFlow's default one did, on earlier ones it did not; the runner
+    # handles both, falling back to fixed tiles without statistics.)
     assert report["env"] == "false"
-    assert report["bytes_per_pixel"] is None

@@ -16,6 +16,8 @@ from pydantic import ValidationError
 
 from upscaler import settings
 from upscaler.catalog.schema import (
+    BFLOAT16,
+    PARSEABLE,
     QUERY_ATTRIBUTES,
     SOURCE_TAGS,
     FamilySpec,
@@ -232,21 +234,24 @@ def _check_quantize(
     merged: dict[str, Any],
     problems: list[str],
 ) -> None:
-    """An int8 variant is a recipe on a parent: `quantize` goes with `quantization: int8`
-    and `derived_from`, and with no `weights` of its own (they are built, never fetched)."""
+    """A variant built from its parent (int8 with its `quantize` recipe, or bfloat16,
+    which needs none) names its parent in `derived_from` and has no `weights` of its own:
+    they are built, never fetched."""
     recipe = variant.quantize is not None
-    int8 = merged.get("quantization") == "int8"
+    quantization = merged.get("quantization")
+    int8, bf16 = quantization == "int8", quantization == BFLOAT16
     where = f"{path}:{line_of(raw, ['variants', name, 'quantize' if recipe else 'quantization'])}"
     if recipe and not int8:
         problems.append(
             f"{where}: variant {name!r} has a `quantize` recipe but quantization "
-            f"{merged.get('quantization')!r}; set `quantization: int8`"
+            f"{quantization!r}; set `quantization: int8`"
         )
     if int8 and not recipe:
         problems.append(f"{where}: variant {name!r} is int8 but has no `quantize` recipe")
-    if recipe and variant.derived_from is None:
+    built = recipe or bf16
+    if built and variant.derived_from is None:
         problems.append(f"{where}: variant {name!r} quantizes a parent: set `derived_from`")
-    if recipe and variant.weights is not None:
+    if built and variant.weights is not None:
         problems.append(
             f"{where}: variant {name!r} is built from its parent's weights; remove `weights`"
         )
@@ -255,16 +260,22 @@ def _check_quantize(
 def _check_parents(
     entries: list[ModelEntry], by_id: dict[str, ModelEntry], problems: list[str]
 ) -> None:
-    """An int8 variant's parent is a float model with weights, of the same scale,
-    channels and value range (the recipe runs the parent's network on the same pixels)."""
+    """A variant built from its parent (int8 or bfloat16) needs a float model with
+    weights, of the same scale, channels and value range (it runs the parent's network on
+    the same pixels)."""
     for e in entries:
         parent = by_id.get(e.derived_from or "")
-        if e.quantize is None or parent is None:
+        if not e.built_from_parent or parent is None:
             continue
         where = f"{e.source_file}:{e.source_line}"
-        if parent.weights is None or parent.quantize is not None:
+        if parent.weights is None or parent.built_from_parent:
             problems.append(
                 f"{where}: {e.id} quantizes {parent.id}, which has no weights of its own"
+            )
+        elif parent.weights.format not in PARSEABLE:
+            problems.append(
+                f"{where}: {e.id} is built from {parent.id}, whose {parent.weights.format} "
+                f"weights cannot be rebuilt yet (only {', '.join(PARSEABLE)})"
             )
         for attr in ("scale", "channels", "value_range", "wrapper"):
             if getattr(e, attr) != getattr(parent, attr):

@@ -422,6 +422,12 @@ ActivationRange = Annotated[
     list[float], Field(min_length=2, max_length=2), AfterValidator(_finite_range)
 ]
 
+PARSEABLE = ("tfjs-layers", "ncnn")
+"""Weights formats whose network an int8 or bfloat16 variant can be rebuilt from."""
+
+BFLOAT16 = "bfloat16"
+"""The quantization id of a stored bfloat16 variant (weights and arithmetic in bfloat16)."""
+
 INT8_SCHEMES = ("int8-per-channel-v1",)
 """Quantization recipes the builder knows (:data:`upscaler.convert.int8.SCHEME`)."""
 
@@ -642,6 +648,12 @@ class ModelEntry(StrictModel):
     wrapper: Wrapper | None = None
     source_file: str = ""
     source_line: int = 0
+
+    @property
+    def built_from_parent(self) -> bool:
+        """An int8 or bfloat16 variant: no weights of its own, built at first use from its
+        parent's verified weights (``derived_from``), never downloaded or committed."""
+        return self.weights is None and (self.quantize is not None or self.quantization == BFLOAT16)
 
     def attribute(self, name: str) -> Any:
         """The value of a queryable attribute by name (resolver helper)."""

@@ -28,8 +28,9 @@ _FLAGS: dict[str, tuple[str, type, str]] = {
     "init": (
         "--init-from",
         str,
-        "start from the weights of another run folder (same network; one with more "
-        "features is pruned by L1 norm, one with fewer is widened to the same function)",
+        "start from trained weights: a run folder, a SavedModel it exported, or a catalog "
+        "model we trained, by id (same network; one with more features is pruned by L1 "
+        "norm, one with fewer is widened to the same function)",
     ),
     "val_every": ("--val-every", int, "validate every N steps (default 1000)"),
     "checkpoint_every": ("--checkpoint-every", int, "checkpoint every N steps (default 500)"),

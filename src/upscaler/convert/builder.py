@@ -179,7 +179,7 @@ def _build_binary(tf: Any, op: Any, inputs: list[Any], w: Weights) -> Any:
     else:
         if len(inputs) != 1:
             raise ValueError("a binary op with a scalar takes one input")
-        a, b = inputs[0], tf.constant(op.scalar, tf.float32)
+        a, b = inputs[0], tf.constant(op.scalar, inputs[0].dtype)
     if op.reverse:
         a, b = b, a
     return _BINARY[op.kind](tf, a, b)
@@ -288,7 +288,7 @@ def _build_resize_bilinear(tf: Any, op: Any, inputs: list[Any], w: Weights) -> A
     x = inputs[0]
     s = tf.shape(x)
     size = tf.stack([s[1] * op.factor_h, s[2] * op.factor_w])
-    return tf.image.resize(x, size, method="bilinear")
+    return tf.cast(tf.image.resize(x, size, method="bilinear"), x.dtype)  # float32 out
 
 
 def _cubic_axis(tf: Any, x: Any, axis: int, size: Any, out: Any, *, ratio: Any) -> Any:
@@ -315,7 +315,7 @@ def _cubic_axis(tf: Any, x: Any, axis: int, size: Any, out: Any, *, ratio: Any) 
     total: Any = None
     for tap, coeff in enumerate((c0, c1, c2, c3)):
         index = tf.clip_by_value(base + tap, 0, size - 1)
-        term = tf.gather(x, index, axis=axis) * tf.reshape(coeff, shape)
+        term = tf.gather(x, index, axis=axis) * tf.cast(tf.reshape(coeff, shape), x.dtype)
         total = term if total is None else total + term
     return total
 
@@ -420,12 +420,20 @@ class PoolFunctions:
     partials: list[Any]
 
 
-def graph_variables(tf: Any, graph: ops.Graph, *, trainable: bool = False) -> list[dict[str, Any]]:
+COMPUTE_DTYPES = ("float32", "bfloat16")
+"""What a built network computes in: float32, or bfloat16 for the stored bfloat16
+variants (weights stored and every op run in bfloat16; input and output stay float32)."""
+
+
+def graph_variables(
+    tf: Any, graph: ops.Graph, *, trainable: bool = False, dtype: str = "float32"
+) -> list[dict[str, Any]]:
     """One dict of ``tf.Variable`` per node (parameter name -> variable), in node order.
 
     The converter makes them non-trainable (the SavedModel only serves); ``upscaler
     train`` makes them trainable and runs the very same :func:`graph_forward`, so the
-    network it optimises is, op for op, the one it exports.
+    network it optimises is, op for op, the one it exports. ``dtype`` bfloat16 stores
+    them rounded to bfloat16 (half the size, and no cast at run time).
     """
     variables: list[dict[str, Any]] = []
     taken: set[str] = set()
@@ -433,10 +441,10 @@ def graph_variables(tf: Any, graph: ops.Graph, *, trainable: bool = False) -> li
         params: dict[str, Any] = {}
         for param, array in node.op.arrays().items():
             params[param] = tf.Variable(
-                array,
+                tf.cast(tf.constant(array, tf.float32), dtype),
                 trainable=trainable,
                 name=_variable_name(node, param, taken),
-                dtype=tf.float32,
+                dtype=dtype,
             )
         variables.append(params)
     return variables
@@ -453,8 +461,22 @@ def graph_forward(tf: Any, graph: ops.Graph, variables: list[dict[str, Any]]) ->
     """
     pool_index = {node.output: index for index, node in enumerate(pool_nodes(graph))}
     pool_count = len(pool_index)
+    compute = variables_dtype(variables)
 
     def forward(
+        x: Any, given: list[Any] | None = None, *, stats: bool = False, until: int | None = None
+    ) -> Any:
+        if compute == "float32":
+            return run(x, given, stats=stats, until=until)
+        # A network stored in bfloat16 computes in it from the input on: one cast in, one
+        # out, and every op between runs on bfloat16 tensors (oneDNN's native kernels).
+        cast_in = [tf.cast(v, compute) for v in given] if given is not None else None
+        out = run(tf.cast(x, compute), cast_in, stats=stats, until=until)
+        if isinstance(out, list):
+            return [tf.cast(v, tf.float32) for v in out]
+        return tf.cast(out, tf.float32)
+
+    def run(
         x: Any, given: list[Any] | None = None, *, stats: bool = False, until: int | None = None
     ) -> Any:
         values: dict[str, Any] = {graph.input: x}
@@ -491,7 +513,17 @@ def graph_forward(tf: Any, graph: ops.Graph, variables: list[dict[str, Any]]) ->
     return forward
 
 
-def build_module(tf: Any, graph: ops.Graph, *, name: str = "upscaler_model") -> Any:
+def variables_dtype(variables: list[dict[str, Any]]) -> str:
+    """The dtype a network's variables share (float32 for a network without any)."""
+    names = {var.dtype.name for params in variables for var in params.values()}
+    if len(names) > 1:
+        raise ConversionError(f"a network's variables mix dtypes {sorted(names)}")
+    return names.pop() if names else "float32"
+
+
+def build_module(
+    tf: Any, graph: ops.Graph, *, name: str = "upscaler_model", compute: str = "float32"
+) -> Any:
     """A ``tf.Module`` with the weights as variables and ``serve``: a tf.function taking
     ``[None, None, None, C]`` float32 (C the graph's input channels; named
     :data:`INPUT_NAME`) and returning ``{OUTPUT_NAME: NHWC}``. Nothing is traced until
@@ -504,9 +536,14 @@ def build_module(tf: Any, graph: ops.Graph, *, name: str = "upscaler_model") -> 
     tile with them (:mod:`upscaler.runtime.tiled`). The blocks are sequential (block k's
     input depends on the vectors of the blocks before it), which is why the partial sums
     of block k take the first k vectors.
+
+    ``compute`` bfloat16 stores the weights in bfloat16 and runs the network in it (see
+    :func:`graph_forward`); the signature stays float32 either way.
     """
+    if compute not in COMPUTE_DTYPES:
+        raise ConversionError(f"cannot build a network that computes in {compute!r}")
     module = tf.Module(name=name)
-    variables = graph_variables(tf, graph)
+    variables = graph_variables(tf, graph, dtype=compute)
     module.weights_list = [var for params in variables for var in params.values()]
     forward = graph_forward(tf, graph, variables)
     pools = pool_nodes(graph)

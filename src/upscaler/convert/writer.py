@@ -45,6 +45,7 @@ from upscaler.convert import ops
 from upscaler.convert.builder import build_module, pool_nodes
 from upscaler.convert.geometry import pool_grids, shift_period
 from upscaler.convert.rewrites import (
+    fold_nearest_upsampling,
     fold_torch_depth_to_space,
     fuse_pointwise_concats,
     normalize_prelu_slopes,
@@ -67,7 +68,7 @@ from upscaler.runtime.savedmodel import (
 
 log = logging.getLogger("upscaler.convert.writer")
 
-CONVERTER_VERSION = "5"
+CONVERTER_VERSION = "6"
 """Version of the conversion recipe; a change invalidates every cached SavedModel."""
 
 PROBE_SIZE = (16, 16)
@@ -373,6 +374,7 @@ def write_savedmodel(
     overwrite: bool,
     started: float,
     extra_metadata: Mapping[str, Any] | None = None,
+    compute: str = "float32",
 ) -> ConversionReport:
     """Wrap, rewrite, build, probe and atomically save a parsed graph.
 
@@ -381,7 +383,8 @@ def write_savedmodel(
     in the metadata (file names, hashes). ``started`` is the caller's
     ``time.perf_counter()`` at entry, so the report times the whole conversion.
     ``extra_metadata`` adds facts of the model's own to ``upscaler.json`` (``upscaler
-    train`` records its training there).
+    train`` records its training there). ``compute`` bfloat16 writes a stored bfloat16
+    variant (weights in bfloat16, every op run in it; recorded as ``compute``).
     """
     out_path = Path(out_dir)
     wrapper = check_wrapper(wrapper)
@@ -396,8 +399,9 @@ def write_savedmodel(
     wrapped, pruned = prune(wrapped)
     wrapped, fused = fuse_pointwise_concats(wrapped)
     wrapped, folded = fold_torch_depth_to_space(wrapped)
+    wrapped, subpixel = fold_nearest_upsampling(wrapped)
     wrapped, prelus = normalize_prelu_slopes(wrapped)
-    module = build_module(tf, wrapped)
+    module = build_module(tf, wrapped, compute=compute)
     probe = PROBE_SIZE_UNALIGNED if wrapper.multiple > 1 else PROBE_SIZE
     measured_scale, channels = probe_scale(tf, module.serve, wanted_scale, where, size=probe)
     period = shift_period(wrapped)
@@ -419,6 +423,7 @@ def write_savedmodel(
         "tile_alignment": math.lcm(period, wrapper.multiple),
         "fused_concat_pointwise": fused,
         "folded_depth_to_space": folded,
+        "folded_nearest_upsampling": subpixel,
         "normalized_prelu": prelus,
         "pruned_layers": pruned,
         "source": dict(source),
@@ -427,6 +432,8 @@ def write_savedmodel(
     }
     if global_pool is not None:
         metadata["global_pool"] = global_pool
+    if compute != "float32":
+        metadata["compute"] = compute
 
     return save_module(
         tf,

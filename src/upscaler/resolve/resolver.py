@@ -11,16 +11,17 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import mean
 from typing import Any, Literal, TypeVar
 
 from upscaler.catalog.loader import Catalog
-from upscaler.catalog.schema import ModelEntry
+from upscaler.catalog.schema import BFLOAT16, ModelEntry
 from upscaler.errors import NoMatchingModel, QueryError
 from upscaler.resolve.distance import differences
 from upscaler.resolve.query import Query, format_query, normalise_query, parse_query_string
 from upscaler.resolve.result import Alternative, Resolution
+from upscaler.runtime.precision import cpu_has_native_bfloat16
 
 logger = logging.getLogger("upscaler.resolve")
 
@@ -53,13 +54,32 @@ class RankContext:
 
     home_scale: int
     sets: frozenset[str]
+    stand_ins: Mapping[str, ModelEntry] = field(default_factory=dict, compare=False)
+    """Quantized variant id -> its parent, whose numbers rank it unless speed is asked for."""
 
     @classmethod
     def of(cls, entries: Iterable[ModelEntry], catalog: Catalog) -> RankContext:
         """The context for ranking ``entries`` (independent of their order)."""
+        entries = list(entries)
         measured = [frozenset(e.metrics.sets) for e in entries if e.metrics and e.metrics.sets]
         common = frozenset.intersection(*measured) if measured else frozenset()
-        return cls(home_scale=catalog.global_default.scale, sets=common)
+        stand_ins = {
+            e.id: parent
+            for e in entries
+            if e.built_from_parent and (parent := derived_parent(e, catalog)) is not None
+        }
+        return cls(home_scale=catalog.global_default.scale, sets=common, stand_ins=stand_ins)
+
+    def ranked_by(self, entry: ModelEntry, prefer: str) -> ModelEntry:
+        """The entry whose numbers rank ``entry``: its own, except that an int8 or bfloat16
+        variant ranks by its parent's under "balanced" and "accurate", and so right after
+        it. Why: a quantized variant is the parent's model in other arithmetic, with other
+        outputs (and int8 only on the CPU); it is there for whoever asks for speed
+        (``prefer="fast"``, with its quality rule) or names it (``quantization=``), not to
+        replace the float model a query that asked for neither gets."""
+        if prefer == "fast":
+            return entry
+        return self.stand_ins.get(entry.id, entry)
 
 
 #: The objective whose models PSNR ranks. A perceptual model's PSNR is measured and shown,
@@ -126,14 +146,17 @@ def derived_loss(entry: ModelEntry, catalog: Catalog, sets: frozenset[str]) -> f
 def _is_derived(entry: ModelEntry, catalog: Catalog) -> bool:
     """A variant made from a parent of its scale (quantized or pruned), or an int8 variant
     whose parent this catalog lacks (its quality loss is then unknown)."""
-    return entry.quantize is not None or derived_parent(entry, catalog) is not None
+    return entry.built_from_parent or derived_parent(entry, catalog) is not None
 
 
 def _fast_value(entry: ModelEntry, catalog: Catalog, context: RankContext) -> float | None:
     """Milliseconds per megapixel for prefer="fast"; None (ranked after every measured
     model) for a derived variant whose measured quality loss against its parent is
-    unknown or above :data:`MAX_DERIVED_LOSS_DB`."""
+    unknown or above :data:`MAX_DERIVED_LOSS_DB`, and for a bfloat16 variant on a CPU
+    without native bfloat16 (its speed was measured on one that has it)."""
     speed = speed_ms(entry)
+    if speed is not None and entry.quantization == BFLOAT16 and not cpu_has_native_bfloat16():
+        return None  # measured where bfloat16 is native; emulated here, slower than float32
     if speed is None or not _is_derived(entry, catalog):
         return speed
     loss = derived_loss(entry, catalog, context.sets)
@@ -168,7 +191,8 @@ def _preference_key(
     numbers at all this is exactly the catalog order, so an unmeasured catalog still ranks.
     """
     group = _scale_group(entry, context)
-    psnr, speed = ranking_psnr(entry, context.sets), speed_ms(entry)
+    numbers = context.ranked_by(entry, prefer)
+    psnr, speed = ranking_psnr(numbers, context.sets), speed_ms(numbers)
     value: float | None = None
     if prefer == "accurate" and psnr is not None:
         value = -psnr
@@ -215,7 +239,8 @@ def settle_balanced_ties(
     settled: list[_T] = []
     for _, run in itertools.groupby(ordered, key=group_of):
         items = list(run)
-        scores = [balanced_of(entry_of(item), context) for item in items]
+        numbers = [context.ranked_by(entry_of(item), "balanced") for item in items]
+        scores = [balanced_of(entry, context) for entry in numbers]
         best = scores[0]
         if best is not None:
             lead = 0
@@ -224,7 +249,8 @@ def settle_balanced_ties(
                 if score is None or score < best - BALANCED_TIE_DB:
                     break
                 lead += 1
-            items[:lead] = sorted(items[:lead], key=lambda i: speed_ms(entry_of(i)) or 0.0)
+            speeds = {id(item): speed_ms(n) or 0.0 for item, n in zip(items, numbers, strict=True)}
+            items[:lead] = sorted(items[:lead], key=lambda i: speeds[id(i)])
         settled.extend(items)
     return settled
 

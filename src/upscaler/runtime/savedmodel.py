@@ -207,9 +207,11 @@ class LoadedModel:
 
     @property
     def precision(self) -> str | None:
-        """The model's own arithmetic when it fixes one (int8); None: the process's
-        precision (float32, or bfloat16 when chosen)."""
-        return None
+        """The model's own arithmetic when it fixes one (a stored bfloat16 variant, whose
+        ``upscaler.json`` says ``compute``); None: the process's precision (float32, or
+        bfloat16 when chosen)."""
+        compute = self.metadata.get("compute")
+        return compute if isinstance(compute, str) and compute != "float32" else None
 
     @property
     def global_pool(self) -> bool:

@@ -29,7 +29,13 @@ from upscaler.errors import TrainingError
 TRAINED_FORMAT = "upscaler-train"
 """``source_format`` of a SavedModel that ``upscaler train`` exported."""
 
-REWRITES = ("fused_concat_pointwise", "folded_depth_to_space", "normalized_prelu", "pruned_layers")
+REWRITES = (
+    "fused_concat_pointwise",
+    "folded_depth_to_space",
+    "folded_nearest_upsampling",
+    "normalized_prelu",
+    "pruned_layers",
+)
 """Writer rewrites that would change the variables away from the network's arrays."""
 
 _KEY = re.compile(r"^weights_list/(\d+)/\.ATTRIBUTES/VARIABLE_VALUE$")

@@ -121,7 +121,7 @@ def _from_catalog(model: str) -> _Source:
         raise TrainingError(
             f"--init-from {model!r} is neither a folder nor a catalog model id",
             hint="pass a run folder, a SavedModel `upscaler train` exported, or a model id "
-            "from `upscaler models list --filter implementation=upscaler-train`",
+            "from `upscaler models list --filter implementation=upscaler`",
         ) from None
     weights = entry.weights
     if weights is None or weights.format != "savedmodel":
@@ -129,7 +129,7 @@ def _from_catalog(model: str) -> _Source:
         raise TrainingError(
             f"--init-from {entry.id}: its weights are {made}, not a network "
             "`upscaler train` can continue",
-            hint="start from a model this project trained (implementation upscaler-train)",
+            hint="start from a model this project trained (implementation upscaler)",
         )
     files = fetch_model_files(entry.id, weights, progress=False)
     graph = files.get("saved_model.pb")
