@@ -205,20 +205,24 @@ def _preference_key(
     return (*group, 0, round(value, 6), *_catalog_order(entry, catalog))
 
 
-def _scale_group(entry: ModelEntry, context: RankContext) -> tuple[bool, int, bool, bool]:
+def _scale_group(entry: ModelEntry, context: RankContext) -> tuple[bool, int, bool, bool, bool]:
     """Groups whose numbers are compared: one per scale, fidelity models before the rest,
-    models that keep the image's noise before denoisers.
+    models that keep the image's noise before denoisers, colour models before luma ones.
 
     A query that names no objective gets a faithful upscale first; perceptual models
     answer it only after every fidelity model (and answer ``objective=perceptual`` alone).
     Likewise a query that names no denoise level never gets a denoiser first: smoothing
-    was not asked for, and clean-input PSNR cannot tell that it happened.
+    was not asked for, and clean-input PSNR cannot tell that it happened. And a query that
+    names no channels never gets a luma model first: on a colour image it would run
+    through the luma adapter, chroma by bicubic, which PSNR on Y cannot see either (a
+    ``channels=1`` query has only luma models among its exact matches).
     """
     return (
         entry.scale != context.home_scale,
         entry.scale,
         entry.objective != FIDELITY,
         entry.denoise != NO_DENOISE,
+        entry.channels == 1,
     )
 
 
