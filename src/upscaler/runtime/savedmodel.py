@@ -396,7 +396,7 @@ def load_savedmodel(path: str | os.PathLike[str]) -> LoadedModel:
             f"SavedModel {folder}: input has {declared[0]} channels but output "
             f"{output_info.name!r} has {declared[1]}; expected {_CONTRACT}"
         )
-    metadata = _read_metadata(folder)
+    metadata = read_metadata(folder)
     pool_stats, pooled = signatures.get(POOL_STATS_KEY), signatures.get(POOLED_SERVE_KEY)
     if metadata.get("global_pool") and (pool_stats is None or pooled is None):
         raise ModelLoadError(
@@ -486,7 +486,9 @@ def _spec_text(spec: Any) -> str:
         return type(spec).__name__
 
 
-def _read_metadata(folder: Path) -> dict[str, Any]:
+def read_metadata(folder: Path) -> dict[str, Any]:
+    """A model folder's ``upscaler.json`` (``{}`` without one); unreadable JSON or anything
+    but an object is a :class:`ModelLoadError`."""
     meta_path = folder / METADATA_FILE
     if not meta_path.is_file():
         return {}

@@ -15,7 +15,6 @@ refused with the reason: its variables are not the weights of a network we can t
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,18 +66,16 @@ def _variables_digest(folder: Path) -> str:
 
 
 def _metadata(folder: Path, where: str) -> dict[str, Any]:
-    from upscaler.runtime.savedmodel import METADATA_FILE
+    from upscaler.errors import ModelLoadError
+    from upscaler.runtime.savedmodel import METADATA_FILE, read_metadata
 
+    hint = "warm starts take a SavedModel that `upscaler train` exported, or a run folder"
+    if not (folder / METADATA_FILE).is_file():
+        raise TrainingError(f"{where} has no {METADATA_FILE}", hint=hint)
     try:
-        data = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TrainingError(
-            f"{where} has no readable {METADATA_FILE} ({exc})",
-            hint="warm starts take a SavedModel that `upscaler train` exported, or a run folder",
-        ) from None
-    if not isinstance(data, dict):
-        raise TrainingError(f"{where}: {METADATA_FILE} must hold a JSON object")
-    return data
+        return read_metadata(folder)
+    except ModelLoadError as exc:
+        raise TrainingError(f"{where}: {exc.message}", hint=hint) from None
 
 
 def _trained_source(meta: dict[str, Any], where: str) -> tuple[str, dict[str, int], int]:
