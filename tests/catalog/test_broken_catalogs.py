@@ -556,7 +556,7 @@ def test_overlay_valid_new_family_on_shipped_catalog(
 
     assert main(["catalog", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith(f"ok: {shipped_catalog_dir()}: 103 models in 13 families")
+    assert out.startswith(f"ok: {shipped_catalog_dir()}: 104 models in 13 families")
     assert err == ""
 
 
@@ -605,7 +605,7 @@ def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_shipped_catalog_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
     assert capsys.readouterr().out.strip() == (
-        f"ok: {shipped_catalog_dir()}: 102 models in 12 families"
+        f"ok: {shipped_catalog_dir()}: 103 models in 12 families"
     )
 
 

@@ -38,7 +38,7 @@ per_wheel_entry = pytest.mark.parametrize("entry", FROM_WHEELS, ids=[e.id for e 
 
 
 def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
-    assert len(ENTRIES) == 102
+    assert len(ENTRIES) == 103
     assert Counter(e.family for e in ENTRIES) == {
         "esrgan-legacy": 5,
         "esrgan-medium": 4,
@@ -49,7 +49,7 @@ def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
         "realesrgan": 5,
         "waifu2x-chainer": 20,
         "waifu2x-cunet": 9,
-        "upscaler-compact": 13,
+        "upscaler-compact": 14,
         "waifu2x-upconv7": 10,
         "realcugan": 17,
     }

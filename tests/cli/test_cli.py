@@ -62,7 +62,7 @@ def test_models_list_json_has_every_model(cli: Cli) -> None:
     assert result.code == 0
     rows = json.loads(result.out)
     assert isinstance(rows, list)
-    assert len(rows) == len(CATALOG.entries) == 102
+    assert len(rows) == len(CATALOG.entries) == 103
     assert [r["id"] for r in rows] == [e.id for e in CATALOG.entries]
     for row in rows:
         assert set(row) >= LIST_KEYS, row

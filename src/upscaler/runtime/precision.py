@@ -17,6 +17,7 @@ rather than silently ignored.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -55,8 +56,12 @@ def check_precision(value: str | None, *, where: str = "precision") -> str:
     return name
 
 
+@functools.lru_cache(maxsize=8)
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The CPU's feature flags (empty where the system does not publish them)."""
+    """The CPU's feature flags (empty where the system does not publish them).
+
+    Cached: the resolver asks once per bfloat16 entry it ranks, and the flags of a
+    running machine do not change."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
