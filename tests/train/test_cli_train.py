@@ -20,6 +20,12 @@ Cli = Callable[..., Result]
         (["--architecture", "edsr"], "unknown architecture 'edsr'"),
         (["--patch", "2"], "training option patch: Input should be greater than or equal to 4"),
         (["--scale", "5"], "training option scale"),
+        (["--loss", "l2"], "training option loss: Input should be 'l1' or 'l1-alpha-edges'"),
+        (
+            ["--loss", "l1-alpha-edges"],
+            "training options: loss l1-alpha-edges weights alpha edges, and a 3-channel "
+            "model has no alpha; use it with --channels 4, or --loss l1",
+        ),
     ],
 )
 def test_bad_options(cli: Cli, tmp_path: Path, extra: list[str], message: str) -> None:

@@ -22,6 +22,11 @@ _FLAGS: dict[str, tuple[str, type, str]] = {
     "lr": ("--lr", float, "peak learning rate (default 5e-4)"),
     "lr_min": ("--lr-min", float, "learning rate at the last step (default 1e-6)"),
     "warmup": ("--warmup", int, "linear warm-up steps (default 0)"),
+    "loss": (
+        "--loss",
+        str,
+        "l1 (default), or l1-alpha-edges for RGBA: alpha pixels on matte edges count 20 times",
+    ),
     "seed": ("--seed", int, "seed of the weights and of every batch (default 0)"),
     "degradation": ("--degradation", str, "LR degradation (default none: clean bicubic)"),
     "teacher": ("--teacher", str, "catalog model whose outputs are the targets (distillation)"),

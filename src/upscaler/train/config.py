@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from upscaler.errors import TrainingError
 
@@ -46,7 +46,7 @@ class TrainConfig(BaseModel):
     lr: float = Field(default=5e-4, gt=0, le=1)
     lr_min: float = Field(default=1e-6, ge=0, le=1)
     warmup: int = Field(default=0, ge=0)
-    loss: Literal["l1"] = "l1"
+    loss: Literal["l1", "l1-alpha-edges"] = "l1"
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     degradation: str = "none"
     teacher: str | None = Field(default=None, description="catalog model whose outputs are targets")
@@ -58,6 +58,15 @@ class TrainConfig(BaseModel):
     checkpoint_every: int = Field(default=500, ge=1)
     keep: int = Field(default=3, ge=1)
     threads: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _alpha_loss_needs_alpha(self) -> TrainConfig:
+        if self.loss == "l1-alpha-edges" and self.channels != 4:
+            raise ValueError(
+                f"loss l1-alpha-edges weights alpha edges, and a {self.channels}-channel "
+                "model has no alpha; use it with --channels 4, or --loss l1"
+            )
+        return self
 
     @property
     def hr_patch(self) -> int:
@@ -81,10 +90,12 @@ def training_error(exc: ValidationError, what: str) -> TrainingError:
     """Pydantic's first complaint as one line, with how many more there are."""
     errors = exc.errors()
     first = errors[0]
-    where = ".".join(str(p) for p in first["loc"]) or what
+    where = ".".join(str(p) for p in first["loc"])
+    subject = f"{what} {where}" if where else f"{what}s"  # no field: options that conflict
+    message = str(first["msg"]).removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return TrainingError(
-        f"{what} {where}: {first['msg']}{more}",
+        f"{subject}: {message}{more}",
         hint="`upscaler train --help` lists every option and its range",
     )
 

@@ -20,7 +20,7 @@ from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import Architecture
 from upscaler.train.config import TrainConfig
 from upscaler.train.data import Pair
-from upscaler.train.optim import Adam, l1_loss
+from upscaler.train.optim import LOSSES, Adam
 
 log = logging.getLogger("upscaler.train")
 
@@ -98,11 +98,12 @@ class Network:
         self.params = [v for node in self.variables for v in node.values()]
         self.adam = Adam.create(tf, self.params, clamps(tf, self.graph))
         forward = graph_forward(tf, self.graph, self.variables)
+        loss_of = LOSSES[config.loss]
 
         @tf.function(jit_compile=config.xla, autograph=False)  # type: ignore[untyped-decorator]
         def step(lr: Any, hr: Any, rate: Any, t: Any) -> Any:
             with tf.GradientTape() as tape:
-                loss = l1_loss(tf, forward(lr), hr)
+                loss = loss_of(tf, forward(lr), hr)
             grads = tape.gradient(loss, self.params)
             self.adam.apply(tf, grads, rate, t)
             return loss
