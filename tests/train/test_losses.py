@@ -128,5 +128,6 @@ def test_rgba_run_with_the_edge_loss_records_it_and_trains_alpha(tmp_path: Path)
         assert record["config"]["loss"] == loss
         meta = json.loads((run / "savedmodel" / "upscaler.json").read_text())
         assert meta["training"]["loss"] == loss
+        assert ("--loss l1-alpha-edges" in meta["training"]["command"]) == (loss != "l1")
         moved[loss] = _alpha_outputs(run)
     assert moved["l1-alpha-edges"] > moved["l1"]

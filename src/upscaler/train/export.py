@@ -104,6 +104,7 @@ def command_line(config: TrainConfig) -> str:
         "lr": "--lr",
         "lr_min": "--lr-min",
         "warmup": "--warmup",
+        "loss": "--loss",
         "seed": "--seed",
         "degradation": "--degradation",
         "teacher": "--teacher",
