@@ -11,36 +11,36 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-_FLAGS: dict[str, tuple[str, type, str]] = {
-    "val_holdout": ("--val-holdout", int, "hold out N training images for validation"),
-    "scale": ("--scale", int, "2, 3, 4 or 8 (default 2)"),
-    "channels": ("--channels", int, "1 (gray), 3 (RGB, default) or 4 (RGBA)"),
-    "architecture": ("--architecture", str, "a trainable architecture (default srvgg)"),
-    "patch": ("--patch", int, "LR patch side in pixels (default 48; HR is patch x scale)"),
-    "batch": ("--batch", int, "patches per step (default 16)"),
-    "steps": ("--steps", int, "optimisation steps (default 60000)"),
-    "lr": ("--lr", float, "peak learning rate (default 5e-4)"),
-    "lr_min": ("--lr-min", float, "learning rate at the last step (default 1e-6)"),
-    "warmup": ("--warmup", int, "linear warm-up steps (default 0)"),
+from upscaler.train_flags import FLAGS
+
+_OPTIONS: dict[str, tuple[type, str]] = {
+    "val_holdout": (int, "hold out N training images for validation"),
+    "scale": (int, "2, 3, 4 or 8 (default 2)"),
+    "channels": (int, "1 (gray), 3 (RGB, default) or 4 (RGBA)"),
+    "architecture": (str, "a trainable architecture (default srvgg)"),
+    "patch": (int, "LR patch side in pixels (default 48; HR is patch x scale)"),
+    "batch": (int, "patches per step (default 16)"),
+    "steps": (int, "optimisation steps (default 60000)"),
+    "lr": (float, "peak learning rate (default 5e-4)"),
+    "lr_min": (float, "learning rate at the last step (default 1e-6)"),
+    "warmup": (int, "linear warm-up steps (default 0)"),
     "loss": (
-        "--loss",
         str,
         "l1 (default), or l1-alpha-edges for RGBA: alpha pixels on matte edges count 20 times",
     ),
-    "seed": ("--seed", int, "seed of the weights and of every batch (default 0)"),
-    "degradation": ("--degradation", str, "LR degradation (default none: clean bicubic)"),
-    "teacher": ("--teacher", str, "catalog model whose outputs are the targets (distillation)"),
+    "seed": (int, "seed of the weights and of every batch (default 0)"),
+    "degradation": (str, "LR degradation (default none: clean bicubic)"),
+    "teacher": (str, "catalog model whose outputs are the targets (distillation)"),
     "init": (
-        "--init-from",
         str,
         "start from trained weights: a run folder, a SavedModel it exported, or a catalog "
         "model we trained, by id (same network; one with more features is pruned by L1 "
         "norm, one with fewer is widened to the same function)",
     ),
-    "val_every": ("--val-every", int, "validate every N steps (default 1000)"),
-    "checkpoint_every": ("--checkpoint-every", int, "checkpoint every N steps (default 500)"),
-    "keep": ("--keep", int, "checkpoints kept (default 3)"),
-    "threads": ("--threads", int, "TensorFlow CPU threads (default: every core)"),
+    "val_every": (int, "validate every N steps (default 1000)"),
+    "checkpoint_every": (int, "checkpoint every N steps (default 500)"),
+    "keep": (int, "checkpoints kept (default 3)"),
+    "threads": (int, "TensorFlow CPU threads (default: every core)"),
 }
 
 
@@ -58,8 +58,8 @@ def register(sub: Any, catalog_sub: Any) -> None:
     tr.add_argument("data", nargs="*", type=Path, metavar="DIR", help="folders of HR images")
     tr.add_argument("--run", type=Path, required=True, help="run folder (checkpoints, log)")
     tr.add_argument("--val", type=Path, help="held-out folder of HR images for validation")
-    for field, (flag, kind, text) in _FLAGS.items():
-        tr.add_argument(flag, dest=field, type=kind, help=text)
+    for field, (kind, text) in _OPTIONS.items():
+        tr.add_argument(FLAGS[field], dest=field, type=kind, help=text)
     tr.add_argument(
         "--param",
         action="append",
@@ -111,7 +111,7 @@ def _config(args: argparse.Namespace) -> Any:
     from upscaler.train.checkpoint import read_run_record
     from upscaler.train.config import make_config
 
-    given: dict[str, Any] = {f: getattr(args, f) for f in _FLAGS if getattr(args, f) is not None}
+    given: dict[str, Any] = {f: getattr(args, f) for f in _OPTIONS if getattr(args, f) is not None}
     if args.val is not None:
         given["val"] = str(args.val)
     if args.no_xla:

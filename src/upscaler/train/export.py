@@ -19,8 +19,9 @@ from typing import Any
 from upscaler.errors import TrainingError
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import get_architecture
-from upscaler.train.config import TrainConfig
+from upscaler.train.config import OPERATIONAL, TrainConfig
 from upscaler.train.warm_start import describe as describe_warm_start
+from upscaler.train_flags import FLAGS
 
 log = logging.getLogger("upscaler.train")
 
@@ -93,24 +94,9 @@ def command_line(config: TrainConfig) -> str:
     parts = ["upscaler", "train", *(Path(d).name for d in config.data)]
     if config.val:
         parts += ["--val", Path(config.val).name]
-    flags = {
-        "val_holdout": "--val-holdout",
-        "scale": "--scale",
-        "channels": "--channels",
-        "architecture": "--architecture",
-        "patch": "--patch",
-        "batch": "--batch",
-        "steps": "--steps",
-        "lr": "--lr",
-        "lr_min": "--lr-min",
-        "warmup": "--warmup",
-        "loss": "--loss",
-        "seed": "--seed",
-        "degradation": "--degradation",
-        "teacher": "--teacher",
-        "init": "--init-from",
-    }
-    for field, flag in flags.items():
+    for field, flag in FLAGS.items():
+        if field in OPERATIONAL:
+            continue
         value = getattr(config, field)
         if field == "init" and value is not None:
             value = Path(value).name  # a folder, by name like the data folders
