@@ -276,7 +276,8 @@ def variant_sides(model_id: str, pixels: np.ndarray) -> dict[str, Any]:
     parent = cat.get(model_id)
     sides: dict[str, Any] = {}
     for entry in cat.entries:
-        if entry.derived_from == model_id and entry.scale == parent.scale:
+        # A self-ensemble runs the parent's own model 8 times: no runtime to set beside a peer.
+        if entry.derived_from == model_id and entry.scale == parent.scale and not entry.ensemble:
             _, model = common.load_model(entry.id)
             sides[entry.id] = common.our_sides(entry, model, pixels)["tiled"]
     return sides

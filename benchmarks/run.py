@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,24 @@ def time_tiled(entry: Any, model: Any, pixels: np.ndarray, repeats: int, **overr
     return best
 
 
+def upscale_call(entry: Any, model: Any, pixels: np.ndarray) -> Callable[[], object]:
+    """One upscale of ``pixels`` as ``Upscaler(model=entry.id)`` runs it: the default tiled
+    runner, or for a self-ensemble variant its 8 passes through that runner, averaged
+    (``upscaler.upscaler.run_self_ensemble``)."""
+    runner = common.runner_for(entry, model)
+    if getattr(entry, "ensemble", None) is None:
+        return lambda: runner.run(pixels, progress=False)
+    from upscaler.upscaler import run_self_ensemble
+
+    return lambda: run_self_ensemble(runner, pixels, progress=False)
+
+
+def time_model(entry: Any, model: Any, pixels: np.ndarray, repeats: int) -> float:
+    """Best seconds of :func:`upscale_call` over ``repeats`` calls after one warm-up."""
+    best, _ = common.best_of(upscale_call(entry, model, pixels), repeats)
+    return best
+
+
 def time_whole(entry: Any, model: Any, pixels: np.ndarray, repeats: int) -> float:
     from upscaler.runtime.whole_image import upscale_rgb
 
@@ -144,7 +162,7 @@ def section_speed(models: list[str], size: int, repeats: int) -> tuple[str, dict
     pixels = common.sample_image(size, size)
     for model_id in models:
         entry, model = common.load_model(model_id)
-        seconds = time_tiled(entry, model, common.model_input(entry, pixels), repeats)
+        seconds = time_model(entry, model, common.model_input(entry, pixels), repeats)
         speeds[model_id] = ms_per_mp(seconds, size, entry.scale)
         rows.append([model_id, f"{seconds:.3f}", f"{speeds[model_id]:,.0f}"])
         print(f"  speed {model_id}: {seconds:.3f} s", file=sys.stderr, flush=True)
@@ -460,35 +478,63 @@ def write_speeds(
 
     ``compare``: more catalog ids timed in the same pass, the same way, and printed beside
     them but not written. A speed written on one day's machine next to a rival's written
-    on another's is no comparison; these rows are the comparison, from one run.
+    on another's is no comparison; these rows are the comparison, from one run. With
+    ``compare``, every model is loaded first and the timed calls alternate between them,
+    round by round (:func:`common.interleaved`), so a change of load on a shared machine
+    during the run hits every side alike; without it, models are timed one at a time.
     """
     from upscaler.catalog.yaml_edit import set_variant_values
 
     cat = common.catalog()
-    # int8 and bfloat16 variants have no weights of their own (built from their parent's)
-    entries = [e for e in cat.entries if e.weights is not None or e.built_from_parent]
+    # int8 and bfloat16 variants have no weights of their own (built from their parent's),
+    # nor have self-ensembles (their parent's model, run 8 times)
+    entries = [
+        e
+        for e in cat.entries
+        if e.weights is not None or e.built_from_parent or e.ensemble is not None
+    ]
     if models:
         wanted = {cat.get(m).id for m in models}
         entries = [e for e in entries if e.id in wanted]
     written = {e.id for e in entries}
     entries += [cat.get(m) for m in compare if cat.get(m).id not in written]
     pixels = common.sample_image(size, size)
+    ensembles = (
+        "; self-ensembles: all 8 passes, averaged"
+        if any(e.ensemble is not None for e in entries)
+        else ""
+    )
     provenance = {
         "command": common.command_line(),
         "version": common.version(),
         "date": common.today(),
         "protocol": (
             f"{size}x{size} photo-like input, default tiled runner (float32, or int8 and "
-            "bfloat16 for those variants; catalog context), "
-            f"best of {repeats} after 1 warm-up, wall clock"
+            f"bfloat16 for those variants; catalog context{ensembles}), "
+            + (
+                f"best of {repeats} alternating rounds over the models timed together, "
+                "after 1 warm-up each, wall clock"
+                if compare
+                else f"best of {repeats} after 1 warm-up, wall clock"
+            )
         ),
         "machine": common.machine("cpu"),
     }
     rows = []
     by_file: dict[Path, dict[str, dict[str, Any]]] = {}
+    together: dict[str, float] = {}
+    if compare:
+        calls = {}
+        for entry in entries:
+            _, model = common.load_model(entry.id)
+            calls[entry.id] = upscale_call(entry, model, common.model_input(entry, pixels))
+        together = common.interleaved(calls, repeats)
     for entry in entries:
-        _, model = common.load_model(entry.id)
-        seconds = time_tiled(entry, model, common.model_input(entry, pixels), repeats)
+        if entry.id in together:
+            seconds = together[entry.id]
+        else:
+            _, model = common.load_model(entry.id)
+            seconds = time_model(entry, model, common.model_input(entry, pixels), repeats)
         speed = round(ms_per_mp(seconds, size, entry.scale), 1)
         if entry.id in written:
             by_file.setdefault(common.family_file(entry), {})[entry.variant] = {

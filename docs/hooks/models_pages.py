@@ -4,10 +4,12 @@ Nothing here is committed as output. Each build reads the catalog
 (:func:`upscaler.catalog.default_catalog`, so ``UPSCALER_CATALOG`` is honoured) and
 adds, in memory:
 
-- ``models/index.md``: the quality-vs-speed chart per scale and every model in a table
-  narrow enough for a laptop (model, domain, scale, mean PSNR, speed, size, licence);
-- ``models/<family>.md``: one page per family (compact variants table, sample crops,
-  then each variant's details: weights, training, metrics with provenance);
+- ``models/index.md``: the quality-vs-speed chart per scale and protocol (nested tabs)
+  and every model in a table narrow enough for a laptop (model, domain, scale, mean
+  PSNR under the bicubic protocol, speed, size, licence);
+- ``models/<family>.md``: one page per family (compact variants table, each variant's
+  mean PSNR per protocol, sample crops, then each variant's details: weights, training,
+  metrics per protocol with provenance);
 - ``models/compare-x<scale>-<domain>.md``: the models of one scale and domain on the
   sample crops, with a before/after slider;
 - the charts (SVG) and sample images (PNG) those pages show (:mod:`upscaler.gallery`);
@@ -32,14 +34,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from upscaler.catalog import Catalog, ModelEntry, default_catalog
+from upscaler.catalog.protocols import BICUBIC, PROTOCOLS
 from upscaler.explore.codegen import Choice, cli_command, python_snippet
 from upscaler.explore.present import (
     NOT_MEASURED,
     markdown_table,
-    metric_rows,
     speed_text,
 )
-from upscaler.gallery.measures import common_sets, sets_label
+from upscaler.gallery.measures import common_sets, mean_lpips, sets_label
 from upscaler.gallery.samples import SampleRunner
 from upscaler.gallery.site import (
     Gallery,
@@ -50,7 +52,7 @@ from upscaler.gallery.site import (
     compare_pairs,
     family_samples,
 )
-from upscaler.resolve.resolver import FIDELITY, mean_psnr
+from upscaler.resolve.resolver import FIDELITY, mean_psnr, metrics_under
 
 MEASURED_MARKER = "<!-- generated: measured-table -->"
 GENERATED_NOTE = (
@@ -74,6 +76,14 @@ def human_size(size: int) -> str:
     if size >= 1_000:
         return f"{size / 1_000:.1f} kB"
     return f"{size} B"
+
+
+def size_cell(entry: ModelEntry) -> str:
+    """The download size; a derived variant (int8, bfloat16, self-ensemble) downloads
+    nothing of its own but its parent's weights, and a baseline has none at all."""
+    if entry.weights is None:
+        return "parent's" if entry.derived_from else "none"
+    return human_size(weights_bytes(entry))
 
 
 def source_text(entry: ModelEntry) -> str:
@@ -144,8 +154,7 @@ def measured_table(catalog: Catalog, *, link_prefix: str = "models/") -> str:
     rows = []
     for e in catalog.entries:
         link = f"[{e.id}]({link_prefix}{family_link(e.family, _anchor(e))})"
-        size = human_size(weights_bytes(e))
-        rows.append([link, f"x{e.scale}", size, *_quality_cells(e, sets), _speed_cell(e)])
+        rows.append([link, f"x{e.scale}", size_cell(e), *_quality_cells(e, sets), _speed_cell(e)])
     table = markdown_table(
         ["model", "scale", "weights", *_quality_headers(sets), "speed"],
         rows,
@@ -178,6 +187,8 @@ def measured_table(catalog: Catalog, *, link_prefix: str = "models/") -> str:
 
 
 PERCEPTUAL_MARK = "*"
+#: The overview's quality column: which number it is, protocol included.
+OVERVIEW_PSNR = "mean PSNR-Y (bicubic)"
 
 
 def _mean_psnr_cell(entry: ModelEntry, sets: frozenset[str]) -> str:
@@ -203,17 +214,20 @@ def overview_table(catalog: Catalog) -> str:
             f"x{e.scale}",
             _mean_psnr_cell(e, sets),
             _speed_cell(e),
-            human_size(weights_bytes(e)),
+            size_cell(e),
             e.license,
         ]
         for e in ordered
     ]
     table = markdown_table(
-        ["model", "domain", "scale", "mean PSNR-Y", "speed", "size", "licence"], rows
+        ["model", "domain", "scale", OVERVIEW_PSNR, "speed", "size", "licence"], rows
     )
     over = f"over {sets_label(sets)}" if sets else "over the evaluation sets"
     notes = (
-        f"Mean PSNR-Y in dB {over}, on bicubic-downscaled inputs; speed in milliseconds per "
+        f"Mean PSNR-Y in dB {over} under the bicubic protocol (clean photos, MATLAB bicubic "
+        "downscale; for the x1 denoisers that leaves nothing to remove): the charts above "
+        "and the family pages also show the JPEG, noise and real-world protocols where "
+        "measured ([protocols](../protocols.md)). Speed in milliseconds per "
         f"output megapixel; size is the download. {PERCEPTUAL_MARK} a perceptual model, "
         "trained to look sharp rather than to score PSNR: its number is shown, never "
         f"ranked. {LEGEND} Every attribute, each evaluation set and the weights are on "
@@ -241,9 +255,14 @@ def overview_page(catalog: Catalog, gallery: Gallery | None = None) -> str:
         "## Quality against speed",
         "Up and to the left is better. The dashed line is the Pareto front: the fidelity "
         "models nothing else beats on both quality and speed. Perceptual models are hollow "
-        "diamonds and never on the front, since PSNR is not what they were trained for. "
-        "Models not measured yet are counted in the corner. The same chart from the "
-        "command line: `upscaler models plot -o chart.svg`.",
+        "diamonds and never on the front, since PSNR is not what they were trained for "
+        "(their LPIPS, lower is better, is written beside them where measured). Models not "
+        "measured yet are counted in the corner, and so are labels left out where points "
+        "crowd. Each scale has a tab per [protocol](../protocols.md) that at least two of "
+        "its models are measured under, the bicubic one first; the x1 denoisers lose "
+        "their bicubic tab once a JPEG protocol is measured, since clean input leaves "
+        "them nothing to do. The same chart from the command line: "
+        "`upscaler models plot --scale 2 --protocol jpeg-q50 -o chart.svg`.",
         chart_tabs(catalog, "models/index.md"),
     ]
     if gallery is not None:
@@ -273,16 +292,35 @@ def _term(catalog: Catalog, attribute: str, value: str) -> str:
 
 #: Columns of a family's variants table that are left out, and said once above it, when
 #: every variant has the same value.
-SHARED_COLUMNS = {"dataset": "dataset", "objective": "objective", "quantization": "weights"}
+SHARED_COLUMNS = {"dataset": "dataset", "objective": "objective", "quantization": "quantization"}
+
+
+def family_sets(entries: list[ModelEntry]) -> list[str]:
+    """The evaluation sets some variant of the family has bicubic numbers for, in
+    first-seen order: the family's own, not every set of the catalog."""
+    seen: list[str] = []
+    for entry in entries:
+        for name in entry.metrics.sets if entry.metrics else {}:
+            if name not in seen:
+                seen.append(name)
+    return seen
 
 
 def variants_table(catalog: Catalog, entries: list[ModelEntry]) -> str:
-    """One short row per variant: what differs and the numbers; details further down."""
-    sets = eval_sets(catalog)
-    quality = "PSNR-Y"
+    """One short row per variant: what differs and the numbers; details further down.
+
+    The line under it says only what is true of this family: the attributes every
+    variant shares (each with its vocabulary meaning, so "quantization none" cannot be
+    read as "no weights"), and the legend of the unmeasured cell only when a cell is.
+    """
+    sets = family_sets(entries)
+    scales = {e.scale for e in entries}
     per_set = f" on {' / '.join(sets_label([s]) for s in sets)}" if sets else ""
-    shared = [a for a in SHARED_COLUMNS if len({e.attribute(a) for e in entries}) == 1]
-    varying = [a for a in SHARED_COLUMNS if a not in shared]
+    # A family with no weights at all (an untrained baseline) has nothing quantized.
+    weighted = any(e.weights is not None or e.derived_from for e in entries)
+    columns = [a for a in SHARED_COLUMNS if weighted or a != "quantization"]
+    shared = [a for a in columns if len({e.attribute(a) for e in entries}) == 1]
+    varying = [a for a in columns if a not in shared]
 
     def psnr(e: ModelEntry) -> str:
         measured = e.metrics.sets if e.metrics else {}
@@ -299,20 +337,78 @@ def variants_table(catalog: Catalog, entries: list[ModelEntry]) -> str:
             f"**[{e.id}](#{_anchor(e)})**" if e.default else f"[{e.id}](#{_anchor(e)})",
             f"x{e.scale}",
             *(str(e.attribute(a)) for a in varying),
-            human_size(weights_bytes(e)).replace(" ", "\u00a0"),  # "2.69 MB" on one line
+            size_cell(e).replace(" ", "\u00a0"),  # "2.69 MB" on one line
             psnr(e),
             speed(e),
         ]
         for e in entries
     ]
-    headers = ["model", "scale", *(SHARED_COLUMNS[a] for a in varying), "size", quality, "ms/MP"]
-    common = ", ".join(f"{SHARED_COLUMNS[a]} `{entries[0].attribute(a)}`" for a in shared)
+    headers = ["model", "scale", *(SHARED_COLUMNS[a] for a in varying), "size", "PSNR-Y", "ms/MP"]
+    common = ", ".join(
+        f"{SHARED_COLUMNS[a]} {_term(catalog, a, str(entries[0].attribute(a)))}" for a in shared
+    )
+    unmeasured = any(UNMEASURED_CELL in cell for row in rows for cell in row[-2:])
     notes = (
         (f"Every variant: {common}. " if common else "")
-        + f"**Bold**: the family default. PSNR-Y in dB{per_set}, bicubic-downscaled inputs; ms/MP: "
-        f"milliseconds per output megapixel. {LEGEND}"
+        + f"**Bold**: the family default. PSNR-Y in dB{per_set}, bicubic protocol "
+        "(clean photos, bicubic-downscaled by the variant's scale"
+        + ("; at x1 that leaves a denoiser nothing to remove" if 1 in scales else "")
+        + "); ms/MP: milliseconds per output megapixel."
+        + (f" {LEGEND}" if unmeasured else "")
     )
     return markdown_table(headers, rows) + "\n\n" + notes
+
+
+def _protocol_cell(e: ModelEntry, protocol: str, sets: frozenset[str]) -> str:
+    psnr = mean_psnr(e, sets, protocol=protocol)
+    if psnr is None:
+        return UNMEASURED_CELL
+    lpips = mean_lpips(e, sets, protocol)
+    return f"{psnr:.2f}" + (f" · LPIPS {lpips:.3f}" if lpips is not None else "")
+
+
+def protocols_table(entries: list[ModelEntry]) -> str:
+    """Per variant, every protocol it was measured under: mean PSNR-Y (and LPIPS) each.
+
+    Means are over the sets every variant measured under that protocol has, so a
+    column compares like with like; a family measured only under bicubic gets a sentence.
+    """
+    measured = [
+        name
+        for name in PROTOCOLS
+        if any((m := metrics_under(e, name)) is not None and bool(m.sets) for e in entries)
+    ]
+    if not measured:
+        return ""
+    if measured == [BICUBIC]:
+        return (
+            "Measured under the bicubic protocol only (clean photos, MATLAB bicubic "
+            "downscale); the [protocols](../protocols.md) page says what the others test."
+        )
+    sets = {name: common_sets(entries, name) for name in measured}
+    rows = [
+        [f"[{e.id}](#{_anchor(e)})", *(_protocol_cell(e, n, sets[n]) for n in measured)]
+        for e in entries
+        if any(metrics_under(e, n) is not None for n in measured)
+    ]
+    spans = sorted({sets_label(v) for v in sets.values() if v})
+    over = f" over {spans[0]}" if len(spans) == 1 else " over the sets each column names"
+    if len(spans) > 1:
+        headers = [f"{n} ({sets_label(sets[n])})" for n in measured]
+    else:
+        headers = list(measured)
+    lpips = any("LPIPS" in cell for row in rows for cell in row)
+    notes = (
+        f"Mean PSNR-Y in dB{over}, per [protocol](../protocols.md): the condition the "
+        "input was degraded under before the model ran."
+        + (" LPIPS: perceptual distance, lower is better." if lpips else "")
+        + (
+            f" {UNMEASURED_CELL} not measured under that protocol."
+            if any(UNMEASURED_CELL in cell for row in rows for cell in row)
+            else ""
+        )
+    )
+    return markdown_table(["model", *headers], rows) + "\n\n" + notes
 
 
 def family_page(catalog: Catalog, family: str, gallery: Gallery | None = None) -> str:
@@ -346,6 +442,10 @@ def family_page(catalog: Catalog, family: str, gallery: Gallery | None = None) -
     parts.append("```console\n$ " + cli_command(use, input_path="photo.png", output=out) + "\n```")
     parts.append("## Variants")
     parts.append(variants_table(catalog, entries))
+    by_protocol = protocols_table(entries)
+    if by_protocol:
+        parts.append("### By protocol")
+        parts.append(by_protocol)
     if gallery is not None:
         parts.append(family_samples(gallery, family, f"models/{family}.md"))
     parts.append("## Details")
@@ -381,21 +481,18 @@ def variant_section(catalog: Catalog, e: ModelEntry) -> str:
             facts.append(["training", ", ".join(f"{k} `{v}`" for k, v in training.items())])
     if e.derived_from:
         facts.append(["derived from", f"`{e.derived_from}`"])
+    if e.ensemble:
+        facts.append(["self-ensemble", f"`{e.ensemble}`: 8 passes (flips and rotations) averaged"])
     if e.tiling is not None:
         facts.append(["receptive field", f"{e.tiling.context} px"])
     if e.wrapper is not None:
         wrapper = ", ".join(f"{k} {v}" for k, v in e.wrapper.model_dump().items())
         facts.append(["wrapper", wrapper])
-    facts.append(["weights", f"{source_text(e)}, {human_size(weights_bytes(e))}"])
+    size = f", {human_size(weights_bytes(e))}" if e.weights is not None else ""
+    facts.append(["weights", source_text(e) + size])
     lines.append(markdown_table(["attribute", "value"], facts))
-    rows = metric_rows(e)
-    if rows and e.metrics is not None:
-        prov = e.metrics.provenance
-        lines.append(markdown_table(["set", "PSNR-Y (dB)", "SSIM-Y"], rows))
-        extra = f", protocol {prov.protocol}" if prov.protocol else ""
-        lines.append(f"Measured by `{prov.command}` (upscaler {prov.version}, {prov.date}{extra}).")
-    else:
-        lines.append(f"Quality: {NOT_MEASURED}.")
+    quality = [measured_under(e, name) for name in PROTOCOLS]
+    lines += [block for block in quality if block] or [f"Quality: {NOT_MEASURED}."]
     lines.append(f"Speed: {speed_text(e)}.")
     if e.weights is not None:
         lines.append(
@@ -405,6 +502,34 @@ def variant_section(catalog: Catalog, e: ModelEntry) -> str:
             )
         )
     return "\n\n".join(lines)
+
+
+def measured_under(e: ModelEntry, protocol: str) -> str:
+    """One protocol's numbers for one variant: per set, with the run that measured them
+    (empty when it was not measured under that protocol)."""
+    metrics = metrics_under(e, protocol)
+    if metrics is None or not metrics.sets:
+        return ""
+    lpips = any(m.lpips is not None for m in metrics.sets.values())
+    headers = ["set", "PSNR-Y (dB)", "SSIM-Y", *(["LPIPS (lower is better)"] if lpips else [])]
+    rows = [
+        [
+            name,
+            f"{m.psnr_y:.2f}",
+            f"{m.ssim_y:.4f}",
+            *([f"{m.lpips:.4f}" if m.lpips is not None else UNMEASURED_CELL] if lpips else []),
+        ]
+        for name, m in metrics.sets.items()
+    ]
+    prov = metrics.provenance
+    extra = f", protocol id `{prov.protocol}`" if prov.protocol else ""
+    return "\n\n".join(
+        [
+            f"**Under `{protocol}`**: {PROTOCOLS[protocol].title}.",
+            markdown_table(headers, rows),
+            f"Measured by `{prov.command}` (upscaler {prov.version}, {prov.date}{extra}).",
+        ]
+    )
 
 
 # ------------------------------------------------------------------------ CLI reference

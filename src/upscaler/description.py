@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from upscaler.catalog.schema import ModelEntry
-from upscaler.resolve.result import Adapter, Alternative
+from upscaler.resolve.result import Adapter, Alternative, Difference
 
 
 class RuntimeInfo(BaseModel):
@@ -38,7 +38,8 @@ def derivation_of(entry: ModelEntry, parent: ModelEntry | None) -> dict[str, Any
     how it was made (quantization and runtime, or pruning and the size parameters that
     shrank, ``{"features": [32, 24]}``), and from both entries' measured numbers per
     evaluation set both PSNRs and the delta, and both speeds and the speed-up; a number
-    either lacks is None. None for a model derived from nothing."""
+    either lacks is None. None for a model derived from nothing. ``ensemble`` names a
+    self-ensemble's transforms (``dihedral-x8``), else None."""
     if parent is None:
         return None
     own = entry.metrics.sets if entry.metrics else {}
@@ -53,6 +54,7 @@ def derivation_of(entry: ModelEntry, parent: ModelEntry | None) -> dict[str, Any
     slow = parent.speed.ms_per_output_megapixel if parent.speed else None
     return {
         "parent": parent.id,
+        "ensemble": entry.ensemble,
         "quantization": entry.quantization,
         "runtime": entry.quantize.runtime if entry.quantize else None,
         "pruning": entry.pruning,
@@ -89,6 +91,10 @@ class Description(BaseModel):
     derivation: dict[str, Any] | None = None
     """For a derived model (an int8 or a pruned variant): its parent and its delta from it
     (:func:`derivation_of`)."""
+    ranking: str | None = None
+    """Whose numbers chose the model, when not the clean bicubic protocol's."""
+    input_condition: dict[str, Any] | None = None
+    """What ``degradation="auto"`` read from the last input (JPEG quality, noise, content)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what `--json` prints)."""
@@ -107,6 +113,11 @@ class Description(BaseModel):
             f"pruning={m.pruning} quantization={m.quantization}",
             f"for          domain={m.domain} objective={m.objective} "
             f"degradation={m.degradation} denoise={m.denoise}",
+            *(
+                f"{d.attribute:<12} {d.note}: a near miss for {d.attribute}={d.wanted}, "
+                "not an exact match"
+                for d in self._near_misses()
+            ),
             f"value range  {m.value_range[0]:g}..{m.value_range[1]:g}",
         ]
         if m.params:
@@ -129,13 +140,9 @@ class Description(BaseModel):
             lines.append(
                 "adapters     " + "; ".join(f"{a.kind}: {a.detail}" for a in self.adapters)
             )
-        if m.metrics is not None:
-            sets = ", ".join(
-                f"{k} {v.psnr_y:.2f} dB / {v.ssim_y:.4f}" for k, v in m.metrics.sets.items()
-            )
-            lines.append(f"metrics      {sets}  ({m.metrics.provenance.command})")
-        else:
-            lines.append("metrics      not measured yet")
+        if self.ranking:
+            lines.append(f"ranked by    {self.ranking}")
+        lines.extend(metrics_lines(m))
         if m.speed is not None:
             lines.append(
                 f"speed        {m.speed.ms_per_output_megapixel:,.1f} ms per output megapixel"
@@ -168,11 +175,42 @@ class Description(BaseModel):
                 lines.append(f"  {alt.id:<28} {diffs}  → {alt.call}")
         return "\n".join(lines)
 
+    def _near_misses(self) -> list[Difference]:
+        """Where the chosen model covers more than was asked (trained on DF2K for a DIV2K
+        query): said on its own line, because the "why" line reads as if it were exact
+        once the adapters are set aside."""
+        if self.exact:
+            return []
+        chosen = next((a for a in self.alternatives if a.id == self.model.id), None)
+        return [d for d in chosen.differences if d.near_miss] if chosen else []
+
     def _query_text(self) -> str:
         if not self.query:
             pinned = self.reason.startswith("model ") or self.reason.startswith("local ")
             return "(none: model given)" if pinned else "(none: global default)"
         return " ".join(f"{k}={v}" for k, v in self.query.items())
+
+
+def metrics_lines(m: ModelEntry) -> list[str]:
+    """One line per protocol the model was measured under, each naming its protocol, so
+    no number is read as if it came from another condition."""
+    blocks = ([("bicubic", m.metrics)] if m.metrics is not None else []) + sorted(
+        m.protocol_metrics.items()
+    )
+    if not blocks:
+        return ["metrics      not measured yet"]
+    lines = []
+    for number, (protocol, block) in enumerate(blocks):
+        sets = ", ".join(
+            f"{k} {v.psnr_y:.2f} dB / {v.ssim_y:.4f}"
+            + (f" / LPIPS {v.lpips:.4f}" if v.lpips is not None else "")
+            for k, v in block.sets.items()
+        )
+        label = "metrics" if number == 0 else ""
+        lines.append(f"{label:<13}[{protocol}] {sets}  ({block.provenance.command})")
+    if m.metrics is None:
+        lines.append("             [bicubic] not measured yet")
+    return lines
 
 
 def _derivation_line(d: dict[str, Any]) -> str:
@@ -182,6 +220,8 @@ def _derivation_line(d: dict[str, Any]) -> str:
         if v["delta_db"] is not None
     ]
     speedup = d["speed"]["speedup"]
+    if d.get("ensemble"):
+        return _ensemble_line(d, deltas)
     sizes = [f"{name} {a} -> {b}" for name, (a, b) in d["params"].items()]
     made = (d["quantization"], d["runtime"], d["pruning"], *sizes)
     how = ", ".join(x for x in made if x and x != "none")
@@ -191,4 +231,26 @@ def _derivation_line(d: dict[str, Any]) -> str:
         + ": "
         + ("; ".join(deltas) if deltas else "quality delta not measured yet")
         + (f"; {speedup:.2f}x its speed" if speedup else "; speed-up not measured yet")
+    )
+
+
+def _ensemble_line(d: dict[str, Any], deltas: list[str]) -> str:
+    """A self-ensemble's derivation: what it runs and costs, then the measured gain and
+    time against its parent (its time as a multiple of the parent's, which is what a
+    reader weighs the gain against; a "speed-up" of 0.13x reads worse)."""
+    from upscaler.runtime.ensemble import DIHEDRAL_X8
+
+    passes = len(DIHEDRAL_X8)
+    ours, theirs = (
+        d["speed"][k] for k in ("ms_per_output_megapixel", "parent_ms_per_output_megapixel")
+    )
+    return (
+        f"derived      self-ensemble of {d['parent']}: {passes} passes (flips and rotations "
+        f"averaged), about {passes}x the parent's time; "
+        + ("; ".join(deltas) if deltas else "quality delta not measured yet")
+        + (
+            f"; measured {ours / theirs:.1f}x its time"
+            if ours and theirs
+            else "; time not measured yet"
+        )
     )

@@ -204,7 +204,10 @@ def prepare_savedmodel(
 ) -> tuple[Path, dict[str, Any] | None]:
     """Fetch, verify and convert a catalog entry; return its model folder (a SavedModel,
     an int8 variant's TFLite model or a bfloat16 variant's SavedModel, both built from
-    ``parent``) and, when this call converted it, the conversion report."""
+    ``parent``) and, when this call converted it, the conversion report. An ensemble
+    variant gets its parent's folder (:func:`prepare_ensemble`)."""
+    if entry.ensemble is not None:
+        return prepare_ensemble(entry, parent, cache_dir=cache_dir, progress=progress)
     if entry.quantize is not None:
         return prepare_int8(entry, parent, cache_dir=cache_dir, progress=progress)
     if entry.built_from_parent:
@@ -349,6 +352,31 @@ def prepare_int8(
         )
 
     return cached_savedmodel(int8_key(entry, parent), entry.id, build, cache_dir=cache_dir)
+
+
+def prepare_ensemble(
+    entry: ModelEntry,
+    parent: ModelEntry | None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> tuple[Path, dict[str, Any] | None]:
+    """An ensemble variant's model: its parent's SavedModel, prepared under the parent's
+    own key, so one converted copy in the cache serves both (the variant runs the same
+    network, only 8 times, see :mod:`upscaler.runtime.ensemble`). The cache also records
+    the variant as a user of that copy, so listing and pruning the cache see it."""
+    from upscaler.fetch import cache_paths
+
+    source = _parent_of(entry, parent)
+    if source.ensemble is not None or source.built_from_parent:
+        raise ConversionError(
+            f"{entry.id} is an ensemble of {source.id}, which has no weights of its own",
+            hint="derive an ensemble from a model with `weights` (the catalog loader "
+            "refuses this too)",
+        )
+    folder, report = prepare_savedmodel(source, cache_dir=cache_dir, progress=progress)
+    cache_paths(cache_dir).record_savedmodel(entry.id, folder.name)
+    return folder, report
 
 
 def _parent_of(entry: ModelEntry, parent: ModelEntry | None) -> ModelEntry:

@@ -7,8 +7,10 @@ loaded on the first ``upscale`` call (or :meth:`Upscaler.load`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +50,9 @@ class Upscaler:
     folder, a TF.js ``model.json`` or a Keras ``.keras``/``.h5`` file).
     ``precision="bfloat16"`` trades exactness for about twice the speed on CPUs with
     native bfloat16; it is process-wide (see :mod:`upscaler.runtime.precision`).
+    ``degradation="auto"`` reads each input (a JPEG's quantization tables, the noise
+    in its pixels, whether it is drawn) and runs the model measured best under that
+    condition (:mod:`upscaler.analyze`); describe() says what was found and why.
     ``border="replicate"`` extends the image by its own edge pixels before the model sees
     it, so zero-padding models draw no pale frame; ``border="zero"`` is UpscalerJS's and
     ncnn's behaviour exactly (see :mod:`upscaler.runtime.tiled`). Unset, each model gets
@@ -99,6 +104,15 @@ class Upscaler:
         self._runners: dict[tuple[Any, ...], TiledRunner] = {}
         self._runtime = RuntimeInfo()
         self._weights_files: dict[str, str] | None = None
+        self._auto_query: dict[str, Any] | None = None
+        self._prefer = prefer
+        self._input_condition: dict[str, Any] | None = None
+        query, degradation, auto = _split_auto(query, degradation)
+        if auto and model is not None:
+            raise QueryError(
+                'degradation="auto" chooses the model from each input, and a model was given',
+                hint='drop model= to let the input choose, or drop degradation="auto"',
+            )
         pinned = os.fspath(model) if model is not None else None
         if model is not None and is_path_form(model):
             path = Path(os.fspath(model)).expanduser()
@@ -140,6 +154,8 @@ class Upscaler:
                 raise
             raise NoMatchingModel(f"{exc.message}, and {pinned!r} is no path", hint=hint) from None
         self._entry = choose(self._resolution, strict=strict)
+        if auto:
+            self._auto_query = normalised
 
     # -- what it is ------------------------------------------------------------------------
 
@@ -189,10 +205,45 @@ class Upscaler:
             derivation=derivation_of(
                 self._entry, self._catalog.by_id.get(self._entry.derived_from or "")
             ),
+            ranking=r.ranking
+            or (
+                'degradation="auto": chosen per input; none read yet (clean-input ranking '
+                "until then)"
+                if self._auto_query is not None
+                else None
+            ),
+            input_condition=self._input_condition,
         )
 
     def __repr__(self) -> str:
         return f"Upscaler(model={self._entry.id!r})"
+
+    def _adapt_to_input(self, condition: Any) -> None:
+        """``degradation="auto"``: rank by the protocol the input matches and switch to
+        its best model (dropping the loaded one only when the choice changed)."""
+        from upscaler.resolve.condition import ILLUSTRATION_SET, Ranking
+
+        assert self._auto_query is not None
+        self._input_condition = condition.to_dict()
+        observed = Ranking(
+            protocol=condition.protocol,
+            sets=(ILLUSTRATION_SET,) if condition.domain == "anime" else (),
+            reason=condition.reason,
+        )
+        resolution = resolve(
+            self._auto_query, self._catalog, prefer=self._prefer, observed=observed
+        )
+        entry = choose(resolution, strict=self._strict)
+        if resolution.ranking is None:
+            resolution = resolution.model_copy(update={"ranking": condition.reason})
+        self._resolution = resolution
+        if entry.id != self._entry.id:
+            logger.info("input read as %s: %s", condition.protocol, entry.id)
+            self._entry = entry
+            self._models = []
+            self._runners = {}
+            self._runtime = RuntimeInfo()
+            self._weights_files = None
 
     # -- getting it ready ------------------------------------------------------------------
 
@@ -217,8 +268,10 @@ class Upscaler:
         for entry in self.plan():
             parent = self._catalog.by_id.get(entry.derived_from or "")
             if not convert:
-                # An int8 or bfloat16 variant has no files: it is built from its parent's.
-                source = parent if entry.built_from_parent and parent is not None else entry
+                # An int8 or bfloat16 variant has no files: it is built from its parent's;
+                # an ensemble runs its parent's.
+                borrows = entry.built_from_parent or entry.ensemble is not None
+                source = parent if borrows and parent is not None else entry
                 files = fetch_entry_files(source, cache_dir=self._cache_arg, progress=progress)
                 if entry.id == self._entry.id:
                     self._weights_files = {k: str(v) for k, v in files.items()}
@@ -344,8 +397,15 @@ class Upscaler:
         check_run_arguments(
             patch_size=patch_size, padding=padding, batch_size=batch_size, outscale=outscale
         )
-        scale_out = check_outscale(outscale) or float(self.scale)
         decoded = image if isinstance(image, DecodedImage) else decode(image, max_pixels=max_pixels)
+        if self._auto_query is not None and not isinstance(image, DecodedImage):
+            from upscaler.analyze.report import inspect_array, inspect_image
+
+            path = image if isinstance(image, str | os.PathLike) else None
+            self._adapt_to_input(
+                inspect_image(Path(path)) if path is not None else inspect_array(decoded.pixels)
+            )
+        scale_out = check_outscale(outscale) or float(self.scale)
         output_size(decoded.pixels.shape[1], decoded.pixels.shape[0], scale_out)
         self.load(progress=progress)
         steps = self._steps(
@@ -387,6 +447,7 @@ class Upscaler:
         Runners are kept between calls with the same tiling options, so their compiled
         tile functions are reused (no retracing on the next image).
         """
+        from upscaler.runtime.ensemble import DIHEDRAL_X8
         from upscaler.runtime.tiled import TiledRunner
 
         steps: list[Callable[[Any], Any]] = []
@@ -413,15 +474,22 @@ class Upscaler:
                 )
                 self._runners[key] = runner
 
-            def step(pixels: Any, runner: TiledRunner = runner) -> Any:
-                out = runner.run(pixels, progress=progress, callback=callback, cancel=cancel)
+            def step(pixels: Any, runner: TiledRunner = runner, ensemble: bool = False) -> Any:
+                if ensemble:
+                    out = run_self_ensemble(
+                        runner, pixels, progress=progress, callback=callback, cancel=cancel
+                    )
+                else:
+                    out = runner.run(pixels, progress=progress, callback=callback, cancel=cancel)
                 self._runtime.tiling = runner.describe(tuple(pixels.shape))
+                if ensemble:
+                    self._runtime.tiling["passes"] = len(DIHEDRAL_X8)
                 self._runtime.device = str(self._runtime.tiling.get("device"))
                 self._runtime.precision = str(self._runtime.tiling.get("precision"))
                 self._runtime.global_pool = self._runtime.tiling.get("global_pool")
                 return out
 
-            steps.append(step)
+            steps.append(functools.partial(step, ensemble=entry.ensemble is not None))
         return steps
 
     def upscale_file(
@@ -453,6 +521,10 @@ class Upscaler:
         target = Path(dst)
         fmt = check_output_path(Path(src), target)
         source = decode(Path(src), max_pixels=options.get("max_pixels"))
+        if self._auto_query is not None:
+            from upscaler.analyze.report import inspect_image
+
+            self._adapt_to_input(inspect_image(Path(src)))
         height, width = source.pixels.shape[:2]
         outscale = check_outscale(options.get("outscale")) or float(self.scale)
         check_fits(fmt, *output_size(width, height, outscale), target)
@@ -468,6 +540,91 @@ class Upscaler:
                 hint="check that the output folder is writable and has free space",
             ) from None
         return target
+
+
+def run_self_ensemble(
+    runner: TiledRunner,
+    pixels: Any,
+    *,
+    progress: bool = True,
+    callback: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Any:
+    """``pixels`` through ``runner`` as a self-ensemble (an ``ensemble: dihedral-x8``
+    variant): its 8 flips and rotations run one after the other with the runner's own
+    tiling, each output turned back, the float outputs averaged and rounded once
+    (:mod:`upscaler.runtime.ensemble`).
+
+    Progress counts the tiles of all 8 passes as one run: one bar, and ``callback(done,
+    total)`` with ``total`` the tiles of every pass (the passes that turn the image by a
+    quarter are planned on the turned image, so their tiles are counted on it). ``cancel``
+    stops the run between any two batches of any pass.
+    """
+    from tqdm.auto import tqdm
+
+    from upscaler.progress import tqdm_disable
+    from upscaler.runtime.ensemble import DIHEDRAL_X8, Unit, self_ensemble
+
+    height, width = pixels.shape[:2]
+
+    def tiles(h: int, w: int) -> int:
+        pool = runner.pool_plan(h, w)
+        return runner.plan(h, w).count * (1 + (pool.passes if pool is not None else 0))
+
+    upright, turned = tiles(height, width), tiles(width, height)
+    planned = [turned if t.transposes else upright for t in DIHEDRAL_X8]
+    finished = 0  # tiles of the passes already run, as the runner counted them
+
+    with tqdm(
+        total=sum(planned),
+        unit="tile",
+        desc="upscaling x8 (self-ensemble)",
+        disable=tqdm_disable(progress),
+        file=sys.stderr,
+        leave=False,
+    ) as bar:
+
+        def one_pass(index: int, unit: Unit) -> Unit:
+            nonlocal finished
+            later = sum(planned[index + 1 :])
+            last = [planned[index]]
+
+            def report(done: int, total: int) -> None:
+                last[0] = total
+                overall = finished + total + later
+                bar.total = overall
+                bar.update(finished + done - bar.n)
+                if callback is not None:
+                    callback(finished + done, overall)
+
+            out: Unit = runner.run(unit, progress=False, callback=report, cancel=cancel)
+            finished += last[0]
+            return out
+
+        return self_ensemble(one_pass, pixels, DIHEDRAL_X8)
+
+
+#: The ``degradation`` value that reads the condition from each input instead.
+AUTO = "auto"
+
+
+def _split_auto(query: str | None, degradation: str | None) -> tuple[Any, str | None, bool]:
+    """Take ``degradation=auto`` out of the keyword or the query string (it is no
+    catalog value: the catalog's degradations describe training, "auto" describes how
+    to read the input), returning the query, the degradation left and whether it was
+    asked."""
+    from upscaler.resolve.query import parse_query_string
+
+    auto = isinstance(degradation, str) and degradation.strip().lower() == AUTO
+    if auto:
+        degradation = None
+    if isinstance(query, str):
+        parsed = parse_query_string(query)
+        value = parsed.get("degradation")
+        if isinstance(value, str) and value.strip().lower() == AUTO:
+            parsed.pop("degradation")
+            return parsed, degradation, True
+    return query, degradation, auto
 
 
 def entry_border(entry: ModelEntry) -> str:

@@ -350,7 +350,8 @@ def test_untouched_copy_is_valid(make_catalog: Callable[..., TmpCatalog]) -> Non
     cat = make_catalog("esrgan-slim", "esrgan-medium")
     catalog = load_catalog(cat.root)
     assert [e.id for e in catalog.entries][:1] == ["esrgan-medium.x2"]
-    assert len(catalog.entries) == 16  # 4 + 4 + 4 of span, esrgan-slim's int8 and bf16 variants
+    # 4 + 4 (esrgan-slim's int8 and bf16 variants) + 5 (span's self-ensemble)
+    assert len(catalog.entries) == 17
     assert catalog.global_default.id == "span.ch48-x2"
     assert sorted(catalog.families) == ["esrgan-medium", "esrgan-slim", "span"]
 
@@ -556,7 +557,7 @@ def test_overlay_valid_new_family_on_shipped_catalog(
 
     assert main(["catalog", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith(f"ok: {shipped_catalog_dir()}: 104 models in 13 families")
+    assert out.startswith(f"ok: {shipped_catalog_dir()}: 105 models in 13 families")
     assert err == ""
 
 
@@ -605,7 +606,7 @@ def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_shipped_catalog_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
     assert capsys.readouterr().out.strip() == (
-        f"ok: {shipped_catalog_dir()}: 103 models in 12 families"
+        f"ok: {shipped_catalog_dir()}: 104 models in 12 families"
     )
 
 

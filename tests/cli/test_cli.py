@@ -62,7 +62,7 @@ def test_models_list_json_has_every_model(cli: Cli) -> None:
     assert result.code == 0
     rows = json.loads(result.out)
     assert isinstance(rows, list)
-    assert len(rows) == len(CATALOG.entries) == 103
+    assert len(rows) == len(CATALOG.entries) == 104
     assert [r["id"] for r in rows] == [e.id for e in CATALOG.entries]
     for row in rows:
         assert set(row) >= LIST_KEYS, row
@@ -73,7 +73,7 @@ def test_models_list_json_has_every_model(cli: Cli) -> None:
 
 
 def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("COLUMNS", "300")
     result = cli("models", "list")
     assert result.code == 0
     header, *rows = result.out.splitlines()
@@ -85,6 +85,7 @@ def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
         "CHANNELS",
         "DOMAIN",
         "DENOISE",
+        "PROTOCOLS",
         "ARCHITECTURE",
         "DATASET",
         "IMPLEMENTATION",
@@ -101,12 +102,30 @@ def test_models_list_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
         "3",
         "photo",
         "none",
+        "bicubic",
         "rdn",
         "div2k",
         "upscalerjs",
         "none",
         "none",
     ]
+
+
+def test_models_list_names_the_protocol_of_its_psnr(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    result = cli("models", "list", "--protocol", "jpeg-q50", "--filter", "scale=2")
+    assert result.code == 0, result.err
+    header, *rows = result.out.splitlines()
+    assert header.split()[2] == "PSNR:jpeg-q50"
+    rows_json = json.loads(cli("models", "list", "--protocol", "jpeg-q50", "--json").out)
+    for row in rows_json:
+        entry = CATALOG.get(row["id"])
+        assert row["psnr_protocol"] == "jpeg-q50"
+        assert (row["mean_psnr_y"] is None) == ("jpeg-q50" not in entry.protocol_metrics)
+    bad = cli("models", "list", "--protocol", "jpeg50")
+    assert bad.code != 0 and "unknown protocol" in bad.err
 
 
 def test_models_list_json_carries_quality_and_speed(cli: Cli) -> None:
@@ -159,7 +178,13 @@ def test_models_list_filter_architecture_span(cli: Cli) -> None:
     result = cli("models", "list", "--json", "--filter", "architecture=span")
     assert result.code == 0
     ids = [r["id"] for r in json.loads(result.out)]
-    assert ids == ["span.ch48-x2", "span.ch52-x2", "span.ch48-x4", "span.ch52-x4"]
+    assert ids == [
+        "span.ch48-ens8-x2",  # the self-ensemble of ch48-x2 ("e" sorts before "x")
+        "span.ch48-x2",
+        "span.ch52-x2",
+        "span.ch48-x4",
+        "span.ch52-x4",
+    ]
 
 
 def test_models_list_filter_on_vocab_alias(cli: Cli) -> None:

@@ -82,10 +82,18 @@ def test_overview_fits_1280_and_shows_the_chart(
         page.goto(url + "models/")
         expect(page.locator("h1")).to_contain_text("Models")
         assert page.evaluate(OVERFLOW_JS) == []
-        table = page.locator("table", has=page.locator("th", has_text="mean PSNR-Y"))
+        table = page.locator("table", has=page.locator("th", has_text="mean PSNR-Y (bicubic)"))
         expect(table).to_be_visible()
         headers = table.locator("th").all_inner_texts()
-        assert headers == ["model", "domain", "scale", "mean PSNR-Y", "speed", "size", "licence"]
+        assert headers == [
+            "model",
+            "domain",
+            "scale",
+            "mean PSNR-Y (bicubic)",
+            "speed",
+            "size",
+            "licence",
+        ]
         chart = page.locator("img.quality-chart").first
         expect(chart).to_be_visible()
         assert _loaded(page, "img.quality-chart")[0] > 600

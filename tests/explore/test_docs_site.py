@@ -17,6 +17,7 @@ import explore_tiny_catalog as tiny
 import numpy as np
 import pytest
 from docs_support import HOOK, ROOT, build, code_of, page, text_of
+from protocol_catalog import catalog_with
 
 from upscaler.catalog import default_catalog, load_catalog
 
@@ -106,13 +107,24 @@ def test_the_site_loads_no_third_party_fonts(site: Path) -> None:
 
 def test_offline_build_shows_the_chart_and_says_samples_are_not_available(site: Path) -> None:
     catalog = default_catalog()
-    for scale in sorted({e.scale for e in catalog.entries}):
-        chart = site / "models" / "charts" / f"quality-speed-x{scale}.svg"
-        assert b"<svg" in chart.read_bytes()[:2000]
+    from upscaler.gallery.site import chart_panels, chart_path
+
+    for scale, protocols in chart_panels(catalog):
+        for protocol in protocols:
+            chart = site / chart_path(scale, protocol)
+            assert b"<svg" in chart.read_bytes()[:2000]
     overview = page(site, "models")
     assert 'src="charts/quality-speed-x2.svg"' in overview
     headers = re.findall(r"<th[^>]*>(.*?)</th>", overview.split("Every model", 1)[1])[:7]
-    assert headers == ["model", "domain", "scale", "mean PSNR-Y", "speed", "size", "licence"]
+    assert headers == [
+        "model",
+        "domain",
+        "scale",
+        "mean PSNR-Y (bicubic)",
+        "speed",
+        "size",
+        "licence",
+    ]
     compare = text_of(page(site, "models/compare-x4-photo"))
     assert "sample not available" in compare  # nothing cached, nothing fetched: still built
     assert "esrgan-slim.x4" in compare
@@ -175,8 +187,9 @@ def test_hook_generates_models_and_cli_pages(hook: ModuleType, tmp_path: Path) -
     assert (
         "| [tiny-swap.x4](tiny-swap.md#tiny-swapx4) | photo | x4 | 31.25 | 123 ms/MP |" in overview
     )
-    assert "![Mean PSNR-Y against ms per output megapixel at x4](charts/quality-speed-x4.svg)" in (
-        overview
+    assert (
+        "![Mean PSNR-Y against ms per output megapixel at x4, bicubic protocol]"
+        "(charts/quality-speed-x4.svg)" in overview
     )
     assert "31.25 / —" not in overview
 
@@ -220,3 +233,129 @@ def test_overview_marks_perceptual_models_and_says_what_the_mean_is_over(
     assert "over Set5, Set14, BSD100" in table
     for line in rows.values():
         assert len(line.split("|")) == 9  # seven columns
+
+
+# ------------------------------------------------------------------------ charts by protocol
+
+X2_JPEG = {
+    "span.ch48-x2": {"bicubic": 34.6, "jpeg-q50": 28.7},
+    "esrgan-slim.x2": {"bicubic": 31.1, "jpeg-q50": 28.1},
+    "esrgan-medium.x2": {"bicubic": 31.1, "jpeg-q30": 27.0},  # alone under q30
+    "esrgan-slim.x4": {"bicubic": 28.0},
+    "esrgan-medium.x4": {"bicubic": 28.2},
+    "waifu2x-cunet.noise0-x1": {"bicubic": 51.0, "jpeg-q50": 33.0},
+    "waifu2x-cunet.noise2-x1": {"bicubic": 50.0, "jpeg-q50": 35.0},
+}
+
+
+def _tab(markdown: str, title: str) -> str:
+    """The body of one top-level content tab (up to the next top-level tab)."""
+    return markdown.split(f'=== "{title}"', 1)[1].split('\n=== "', 1)[0]
+
+
+def test_chart_tabs_open_on_the_global_default_scale() -> None:
+    from upscaler.gallery.site import chart_tabs
+
+    shipped = default_catalog()
+    assert chart_tabs(shipped, "models/index.md").startswith(
+        f'=== "x{shipped.global_default.scale}"'
+    )
+    moved = catalog_with(X2_JPEG, global_default="esrgan-slim.x4")
+    tabs = chart_tabs(moved, "models/index.md")
+    outer = re.findall(r'^=== "(x\d+)"', tabs, flags=re.MULTILINE)
+    assert outer == ["x4", "x1", "x2", "x3", "x8"]
+
+
+def test_protocol_tabs_appear_only_where_measured() -> None:
+    from upscaler.gallery.site import chart_panels, chart_path, chart_tabs
+
+    catalog = catalog_with(X2_JPEG)
+    tabs = chart_tabs(catalog, "models/index.md")
+    x2 = _tab(tabs, "x2")
+    assert re.findall(r'^    === "([^"]+)"', x2, flags=re.MULTILINE) == ["bicubic", "jpeg-q50"]
+    assert "(charts/quality-speed-x2-jpeg-q50.svg)" in x2
+    assert "**x2 · jpeg-q50 · Set5, Set14, BSD100**" in x2
+    assert "2 of " in x2.split('=== "jpeg-q50"')[1]  # how many models it compares
+    assert re.findall(r'^    === "([^"]+)"', _tab(tabs, "x4"), flags=re.MULTILINE) == ["bicubic"]
+    # Every tab's image is a chart the build writes, and nothing else is written.
+    linked = set(re.findall(r"\]\(charts/([^)]+)\)", tabs))
+    written = {chart_path(s, p).split("/")[-1] for s, ps in chart_panels(catalog) for p in ps}
+    assert linked == written
+
+
+def test_x1_denoisers_have_no_bicubic_tab_once_jpeg_is_measured() -> None:
+    from upscaler.gallery.site import chart_tabs
+
+    x1 = _tab(chart_tabs(catalog_with(X2_JPEG), "models/index.md"), "x1")
+    assert re.findall(r'^    === "([^"]+)"', x1, flags=re.MULTILINE) == ["jpeg-q50"]
+    assert "quality-speed-x1.svg" not in x1
+    assert "bicubic downscale" not in x1  # nothing is downscaled at x1
+    clean_only = {k: {"bicubic": v["bicubic"]} for k, v in X2_JPEG.items()}
+    x1 = _tab(chart_tabs(catalog_with(clean_only), "models/index.md"), "x1")
+    assert re.findall(r'^    === "([^"]+)"', x1, flags=re.MULTILINE) == ["bicubic"]
+    assert "nothing to remove" in x1  # and says why its numbers mean little
+
+
+def test_overview_says_its_psnr_is_the_bicubic_protocol(hook: ModuleType) -> None:
+    table = hook.overview_table(catalog_with(X2_JPEG))
+    assert table.splitlines()[0].split("|")[4].strip() == "mean PSNR-Y (bicubic)"
+    assert "under the bicubic protocol" in table
+    assert "(../protocols.md)" in table
+
+
+def _shared_line(page: str) -> str:
+    variants = page.split("## Variants", 1)[1].split("\n## ", 1)[0]
+    return next(line for line in variants.splitlines() if line.startswith(("Every", "**Bold")))
+
+
+def test_span_family_line_is_true_when_every_variant_is_measured(hook: ModuleType) -> None:
+    shipped = default_catalog()
+    span = [e.id for e in shipped.entries if e.family == "span"]
+    everything = catalog_with({i: {"bicubic": 30.0 + n} for n, i in enumerate(span)})
+    line = _shared_line(hook.family_page(everything, "span"))
+    assert line.startswith("Every variant: dataset `df2k`")
+    assert "quantization `none` (float32 weights)" in line
+    assert "weights `none`" not in line  # read as "no weights": false for SPAN
+    assert "not measured" not in line
+    one_missing = catalog_with({i: {"bicubic": 30.0} for i in span[1:]})
+    assert "— not measured yet." in _shared_line(hook.family_page(one_missing, "span"))
+
+
+def test_every_family_line_is_true_of_the_shipped_catalog(hook: ModuleType) -> None:
+    catalog = default_catalog()
+    for family in catalog.families:
+        entries = [e for e in catalog.entries if e.family == family]
+        page = hook.family_page(catalog, family)
+        line = _shared_line(page)
+        for attribute in ("dataset", "objective", "quantization"):
+            said = re.search(rf"{attribute} `([^`]+)`", line.split("**Bold**")[0])
+            if said:
+                assert {str(e.attribute(attribute)) for e in entries} == {said[1]}, family
+        table = page.split("## Variants", 1)[1].split(line, 1)[0]
+        assert ("— not measured yet." in line) == ("| — |" in table or " — |" in table), family
+        if all(e.weights is None and not e.derived_from for e in entries):
+            assert "quantization" not in line, family  # a baseline has no weights at all
+
+
+def test_family_page_lists_each_variants_protocols(hook: ModuleType) -> None:
+    numbers = {
+        "span.ch48-x2": {"bicubic": 34.6, "jpeg-q50": 28.7, "jpeg-q75": 30.1},
+        "span.ch52-x2": {"bicubic": 34.5},
+        "realesrgan.animevideov3-x2": {"bicubic": 29.0, "jpeg-q50": (26.5, 0.21)},
+        "realesrgan.animevideov3-x4": {"bicubic": 25.0, "jpeg-q50": (24.0, 0.3)},
+    }
+    catalog = catalog_with(numbers)
+    span = hook.family_page(catalog, "span")
+    by_protocol = span.split("### By protocol", 1)[1].split("\n## ", 1)[0]
+    assert "| model | bicubic | jpeg-q50 | jpeg-q75 |" in by_protocol
+    assert "| [span.ch48-x2](#spanch48-x2) | 34.60 | 28.70 | 30.10 |" in by_protocol
+    assert "| [span.ch52-x2](#spanch52-x2) | 34.50 | — | — |" in by_protocol
+    assert "**Under `jpeg-q75`**" in span.split("### `span.ch48-x2`", 1)[1]
+    gan = hook.family_page(catalog, "realesrgan")
+    assert "26.50 · LPIPS 0.210" in gan.split("### By protocol", 1)[1]
+    assert "LPIPS (lower is better)" in gan  # the per-set table of its details
+    only_bicubic = catalog_with({"span.ch48-x2": {"bicubic": 34.6}})
+    page = hook.family_page(only_bicubic, "span")
+    section = page.split("### By protocol", 1)[1].split("\n## ", 1)[0]
+    assert "Measured under the bicubic protocol only" in section
+    assert "| model |" not in section

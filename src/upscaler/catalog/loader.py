@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from upscaler import settings
+from upscaler.catalog.protocols import BICUBIC, PROTOCOLS
 from upscaler.catalog.schema import (
     BFLOAT16,
     PARSEABLE,
@@ -130,6 +131,30 @@ def _merge(defaults: VariantFields, variant: VariantSpec) -> dict[str, Any]:
     return merged
 
 
+def _check_protocol_metrics(
+    path: Path, raw: Any, name: str, variant: VariantSpec, problems: list[str]
+) -> None:
+    """``protocol_metrics`` keys are protocol names, and each block's provenance names that
+    protocol's versioned id: numbers filed under the wrong condition would rank models by
+    a test they never took."""
+    for key, block in variant.protocol_metrics.items():
+        where = f"{path}:{line_of(raw, ['variants', name, 'protocol_metrics', key])}"
+        spec = PROTOCOLS.get(key)
+        if spec is None or key == BICUBIC:
+            valid = ", ".join(p for p in PROTOCOLS if p != BICUBIC)
+            fix = "the bicubic protocol's numbers belong in `metrics`" if key == BICUBIC else ""
+            problems.append(
+                f"{where}: protocol_metrics key {key!r} is not a degradation protocol "
+                f"(valid: {valid}){'; ' + fix if fix else ''}"
+            )
+        elif block.provenance.protocol != spec.id:
+            problems.append(
+                f"{where}: protocol_metrics.{key} was measured under "
+                f"{block.provenance.protocol!r}, not {spec.id!r}; re-measure with "
+                f"`upscaler eval {model_id(path.stem, name)} --protocol {key} --write`"
+            )
+
+
 def _check_term(vocab: Vocabulary, attr: str, value: Any, where: str, problems: list[str]) -> None:
     if value in vocab.terms(attr):
         return
@@ -202,9 +227,11 @@ def _entries_of(
         lo, hi = merged["value_range"]
         if not lo < hi:
             problems.append(f"{path}:{loc_line}: value_range must be [low, high] with low < high")
-        if variant.weights is None and variant.derived_from is None:
+        if variant.weights is None and variant.derived_from is None and not variant.ensemble:
             problems.append(f"{path}:{loc_line}: variant {name!r} needs `weights`")
         _check_quantize(path, raw, name, variant, merged=merged, problems=problems)
+        _check_ensemble(path, raw, name, variant, problems=problems)
+        _check_protocol_metrics(path, raw, name, variant, problems)
         try:
             entry = ModelEntry(
                 id=model_id(spec.family, name),
@@ -255,6 +282,68 @@ def _check_quantize(
         problems.append(
             f"{where}: variant {name!r} is built from its parent's weights; remove `weights`"
         )
+
+
+def _check_ensemble(
+    path: Path, raw: Any, name: str, variant: VariantSpec, *, problems: list[str]
+) -> None:
+    """An ensemble variant runs its parent's model as it is, 8 times (see
+    :data:`~upscaler.catalog.schema.DIHEDRAL_X8`): it names the parent in `derived_from`
+    and has no `weights` or `quantize` recipe of its own."""
+    if variant.ensemble is None:
+        return
+    where = f"{path}:{line_of(raw, ['variants', name, 'ensemble'])}"
+    if variant.derived_from is None:
+        problems.append(
+            f"{where}: variant {name!r} is an ensemble of its parent: set `derived_from` to "
+            "the model it runs"
+        )
+    if variant.weights is not None:
+        problems.append(
+            f"{where}: variant {name!r} is an ensemble; it runs its parent's weights, so "
+            "remove `weights`"
+        )
+    if variant.quantize is not None:
+        problems.append(
+            f"{where}: variant {name!r} is an ensemble; it runs its parent's model as it is, "
+            "so remove `quantize` (make the ensemble of a quantized variant's parent instead)"
+        )
+
+
+ENSEMBLE_MATCHES = ("scale", "channels", "value_range", "wrapper", "quantization")
+"""What an ensemble variant must share with its parent: it runs the parent's model on the
+same pixels, so it cannot claim another scale, layout or arithmetic."""
+
+
+def _check_ensemble_parents(
+    entries: list[ModelEntry], by_id: dict[str, ModelEntry], problems: list[str]
+) -> None:
+    """An ensemble's parent is a model with weights of its own (not another ensemble,
+    which would run 64 passes, nor an int8 or bfloat16 build, whose own parent the
+    ensemble could not reach), of the same scale, channels, value range, wrapper and
+    quantization."""
+    for e in entries:
+        parent = by_id.get(e.derived_from or "")
+        if e.ensemble is None or parent is None:
+            continue
+        where = f"{e.source_file}:{e.source_line}"
+        if parent.ensemble is not None:
+            problems.append(
+                f"{where}: {e.id} is an ensemble of {parent.id}, which is an ensemble itself; "
+                f"set `derived_from: {parent.derived_from}`"
+            )
+        elif parent.weights is None:
+            problems.append(
+                f"{where}: {e.id} is an ensemble of {parent.id}, which has no weights of its "
+                "own; derive the ensemble from a model that has"
+            )
+        for attr in ENSEMBLE_MATCHES:
+            if getattr(e, attr) != getattr(parent, attr):
+                problems.append(
+                    f"{where}: {e.id} has {attr} {getattr(e, attr)!r} but its parent "
+                    f"{parent.id} has {getattr(parent, attr)!r} (an ensemble runs its "
+                    "parent's model as it is)"
+                )
 
 
 def _check_parents(
@@ -389,6 +478,7 @@ def _cross_entry_rules(entries: list[ModelEntry], problems: list[str]) -> None:
             f"{globals_[0].source_line}); keep exactly one `global_default`"
         )
     _check_parents(entries, seen, problems)
+    _check_ensemble_parents(entries, seen, problems)
     for e in entries:
         if e.derived_from is not None and e.derived_from not in seen:
             problems.append(

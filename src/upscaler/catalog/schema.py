@@ -393,6 +393,11 @@ class Metric(StrictModel):
 
     psnr_y: float
     ssim_y: float
+    lpips: float | None = Field(
+        default=None,
+        description="mean LPIPS against the ground truth (lower is better); measured for "
+        "perceptual models, which it ranks",
+    )
 
 
 class Metrics(StrictModel):
@@ -400,6 +405,10 @@ class Metrics(StrictModel):
 
     provenance: Provenance
     sets: dict[str, Metric]
+
+
+ProtocolMetrics = dict[Annotated[str, Field(pattern=_ID_PART)], Metrics]
+"""Protocol name (``jpeg-q50``, ``real-world``, ...) -> the numbers measured under it."""
 
 
 class Speed(StrictModel):
@@ -430,6 +439,18 @@ BFLOAT16 = "bfloat16"
 
 INT8_SCHEMES = ("int8-per-channel-v1",)
 """Quantization recipes the builder knows (:data:`upscaler.convert.int8.SCHEME`)."""
+
+DIHEDRAL_X8 = "dihedral-x8"
+"""The self-ensemble a variant may run (``ensemble:``): its parent on the 8 flips and
+rotations of the input (the dihedral group D4), each undone on the output, averaged
+(:mod:`upscaler.runtime.ensemble`)."""
+
+ENSEMBLE_DESCRIPTION = (
+    "run the parent (`derived_from`) on the 8 flips and rotations of the input and average "
+    "the outputs with each undone (self-ensemble, the '+' of EDSR+: Lim et al. 2017; "
+    "Timofte et al. 2016): other, usually better outputs for about 8 times the parent's "
+    "time, so it carries its own metrics and speed; no weights of its own"
+)
 
 
 class Calibration(StrictModel):
@@ -585,7 +606,14 @@ class VariantSpec(VariantFields):
     weights: Weights | None = None
     derived_from: str | None = None
     quantize: Quantize | None = None
+    ensemble: Literal["dihedral-x8"] | None = Field(default=None, description=ENSEMBLE_DESCRIPTION)
     metrics: Metrics | None = None
+    protocol_metrics: ProtocolMetrics = Field(
+        default={},
+        description="numbers under degradation protocols other than the bicubic one that "
+        "`metrics` holds (JPEG, noise, real-world), keyed by protocol name; written by "
+        "`upscaler eval --protocol NAME --write`",
+    )
     speed: Speed | None = None
 
 
@@ -642,7 +670,9 @@ class ModelEntry(StrictModel):
     weights: Weights | None = None
     derived_from: str | None = None
     quantize: Quantize | None = None
+    ensemble: Literal["dihedral-x8"] | None = Field(default=None, description=ENSEMBLE_DESCRIPTION)
     metrics: Metrics | None = None
+    protocol_metrics: ProtocolMetrics = {}
     speed: Speed | None = None
     tiling: Tiling | None = None
     wrapper: Wrapper | None = None
@@ -652,7 +682,11 @@ class ModelEntry(StrictModel):
     @property
     def built_from_parent(self) -> bool:
         """An int8 or bfloat16 variant: no weights of its own, built at first use from its
-        parent's verified weights (``derived_from``), never downloaded or committed."""
+        parent's verified weights (``derived_from``), never downloaded or committed.
+
+        An ensemble variant (``ensemble``) is not one: it builds nothing (it runs its
+        parent's own model 8 times), and its outputs differ from the parent's, so it must
+        never stand in for the parent's numbers, nor the parent for its."""
         return self.weights is None and (self.quantize is not None or self.quantization == BFLOAT16)
 
     def attribute(self, name: str) -> Any:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from upscaler.errors import QueryError, nearest
 
@@ -49,6 +50,11 @@ class Term(BaseModel):
         description="denoise only: how much noise the model removes, for ordering levels "
         "(0 = none); levels are the publishers' and comparable only roughly across families",
     )
+    contains: list[str] = Field(
+        default=[],
+        description="datasets only: the ids of the datasets whose every image this one holds "
+        "(DF2K holds DIV2K); transitive, so name only the direct parts",
+    )
 
 
 class Vocabulary(BaseModel):
@@ -88,6 +94,61 @@ class Vocabulary(BaseModel):
                     raise ValueError(f"{section}.{term_id}: `level:` belongs on denoise only")
         return self
 
+    @model_validator(mode="after")
+    def _containment(self) -> Vocabulary:
+        """``contains`` must form a hierarchy of known datasets: the resolver walks it to
+        call a superset-trained model a near miss, and a typo or a loop would make it call
+        an unrelated model near (or never stop asking)."""
+        problems: list[InitErrorDetails] = []
+
+        def problem(loc: tuple[str | int, ...], value: Any, detail: str) -> None:
+            error = PydanticCustomError("vocab_contains", "{detail}", {"detail": detail})
+            problems.append(InitErrorDetails(type=error, loc=loc, input=value))
+
+        for section in SECTIONS:
+            for term_id, term in getattr(self, section).items():
+                if term.contains and section != "datasets":
+                    problem(
+                        (section, term_id, "contains"),
+                        term.contains,
+                        "`contains:` belongs on datasets only",
+                    )
+        for term_id, term in self.datasets.items():
+            for index, inner in enumerate(term.contains):
+                loc = ("datasets", term_id, "contains", index)
+                if inner == term_id:
+                    problem(
+                        loc,
+                        inner,
+                        f"dataset {term_id!r} cannot contain itself; list only the other "
+                        "datasets whose images it holds",
+                    )
+                elif inner not in self.datasets:
+                    close = nearest(inner, sorted(self.datasets))
+                    fix = f"did you mean {close[0]!r}?" if close else "add it under `datasets:`"
+                    problem(
+                        loc,
+                        inner,
+                        f"unknown dataset {inner!r} in `contains:` of {term_id!r} "
+                        f"(valid: {', '.join(sorted(self.datasets))}); {fix}",
+                    )
+        if not problems:
+            cycle = _first_cycle(self.datasets)
+            if cycle is not None:
+                last, back = cycle[-2], cycle[-1]
+                index = self.datasets[last].contains.index(back)
+                problem(
+                    ("datasets", last, "contains", index),
+                    back,
+                    f"datasets contain each other in a loop ({' -> '.join(cycle)}); a dataset "
+                    "can only contain smaller ones, so remove one of these entries",
+                )
+        if problems:
+            # Raised as a ValidationError so that each problem keeps its own location and
+            # the loader reports the exact `contains:` line, not line 1.
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
+
     def domain_of(self, dataset: str) -> str:
         """The domain of a dataset id (validated to exist for every dataset)."""
         term = self.datasets[dataset]
@@ -99,6 +160,30 @@ class Vocabulary(BaseModel):
         level = self.denoise[denoise].level
         assert level is not None  # guaranteed by _domains_and_levels
         return level
+
+    def dataset_contains(self, outer: str, inner: str) -> bool:
+        """Whether dataset ``outer`` holds every image of ``inner``, directly or through
+        datasets it contains (DF2K + OST holds DF2K, which holds DIV2K). False for the same
+        id (a dataset is no superset of itself) and for ids the vocabulary lacks."""
+        if outer == inner or outer not in self.datasets:
+            return False
+        seen: set[str] = set()
+        todo = list(self.datasets[outer].contains)
+        while todo:
+            part = todo.pop()
+            if part == inner:
+                return True
+            if part in seen or part not in self.datasets:
+                continue
+            seen.add(part)
+            todo.extend(self.datasets[part].contains)
+        return False
+
+    def short_title(self, attribute: str, value: str) -> str:
+        """A term's title without its parenthesised gloss ("DF2K (DIV2K + Flickr2K)" ->
+        "DF2K"), for prose; the id when the term is unknown."""
+        term = self.terms(attribute).get(value)
+        return term.title.split(" (")[0] if term is not None else value
 
     def terms(self, attribute: str) -> dict[str, Term]:
         """The terms that govern a query attribute (``dataset`` → ``datasets``)."""
@@ -135,3 +220,32 @@ class Vocabulary(BaseModel):
         """Baselines (nearest neighbour, ...) rank after trained models."""
         term = self.architectures.get(architecture)
         return bool(term and term.baseline)
+
+
+def _first_cycle(datasets: dict[str, Term]) -> list[str] | None:
+    """The first loop of ``contains`` edges, as ids from its start back to it
+    (``[a, b, a]``), or None. Depth-first in file order, so the report is stable, and
+    iterative, so a hostile file with a chain of thousands of datasets cannot exhaust the
+    interpreter's recursion."""
+    done: set[str] = set()
+    for start, term in datasets.items():
+        if start in done:
+            continue
+        path: list[str] = [start]
+        on_path = {start}
+        # One iterator of `contains` edges per dataset on the current path.
+        edges = [iter(term.contains)]
+        while edges:
+            inner = next(edges[-1], None)
+            if inner is None:
+                node = path.pop()
+                on_path.discard(node)
+                done.add(node)
+                edges.pop()
+            elif inner in on_path:
+                return [*path[path.index(inner) :], inner]
+            elif inner not in done and inner in datasets:
+                path.append(inner)
+                on_path.add(inner)
+                edges.append(iter(datasets[inner].contains))
+    return None

@@ -81,6 +81,7 @@ def set_variant_values(
     *,
     create: bool = False,
     drop: tuple[str, ...] = (),
+    merge: tuple[str, ...] = (),
 ) -> None:
     """Set ``key: value`` under each named variant of one family file (``values[variant]``).
 
@@ -89,7 +90,35 @@ def set_variant_values(
     re-read right before writing, so concurrent writers of *different* keys compose.
     ``create`` adds a variant that does not exist yet (at the end of ``variants``);
     ``drop`` removes those keys from the variants written (numbers a change made stale).
+    Keys in ``merge`` hold mappings that several commands fill (``protocol_metrics``: one
+    entry per protocol): the given entries are set inside the existing mapping, and the
+    others stay. Writers hold a lock per file around the read and the rename, so two
+    measuring processes never drop each other's numbers.
     """
+    with catalog_file_lock(path):
+        _set_variant_values(path, values, create=create, drop=drop, merge=merge)
+
+
+def catalog_file_lock(path: Path) -> Any:
+    """An inter-process lock for one catalog file, kept outside the catalog folder (a lock
+    file beside the YAML would show up in contributors' diffs)."""
+    import hashlib
+    import tempfile
+
+    from filelock import FileLock
+
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return FileLock(str(Path(tempfile.gettempdir()) / f"upscaler-catalog-{key}.lock"))
+
+
+def _set_variant_values(
+    path: Path,
+    values: Mapping[str, Mapping[str, Any]],
+    *,
+    create: bool,
+    drop: tuple[str, ...],
+    merge: tuple[str, ...],
+) -> None:
     yaml = round_trip_yaml()
     doc = yaml.load(checked_text(path))
     if not isinstance(doc, dict):
@@ -107,5 +136,11 @@ def set_variant_values(
             for key in drop:
                 target.pop(key, None)
         for key, value in fields.items():
-            target[key] = value if isinstance(value, CommentedMap) else plain_to_commented(value)
+            node = value if isinstance(value, CommentedMap) else plain_to_commented(value)
+            existing = target.get(key)
+            if key in merge and isinstance(existing, dict) and isinstance(node, Mapping):
+                for inner, inner_value in node.items():
+                    existing[inner] = inner_value
+            else:
+                target[key] = node
     write_atomically(path, dump(yaml, doc))

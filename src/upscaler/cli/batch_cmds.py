@@ -77,7 +77,7 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
         scale=args.scale,
         channels=args.channels,
         objective=args.objective,
-        degradation=args.degradation,
+        degradation="auto" if getattr(args, "auto", False) else args.degradation,
         domain=args.domain,
         denoise=args.denoise,
         architecture=args.architecture,

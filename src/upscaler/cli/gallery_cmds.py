@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from upscaler.catalog.protocols import BICUBIC, PROTOCOLS, protocol_named
 from upscaler.errors import QueryError
 
 
@@ -20,10 +21,21 @@ def register(msub: Any) -> None:
         "plot",
         help="draw the quality-vs-speed chart (needs matplotlib: the docs extra)",
         description="Mean PSNR-Y against ms per output megapixel, per scale, from the "
-        "catalog's measured numbers: log x axis, the Pareto front of fidelity models "
-        "dashed, perceptual models hollow. Models not measured yet are counted, not drawn.",
+        "catalog's measured numbers under one protocol: log x axis, the Pareto front of "
+        "fidelity models dashed, perceptual models hollow (with their LPIPS where "
+        "measured). Models not measured yet are counted, not drawn. Without --scale, "
+        "every scale with numbers under the protocol, the global default's scale first.",
     )
-    plot.add_argument("--scale", type=int, action="append", help="only this scale; repeatable")
+    plot.add_argument(
+        "--scale", type=int, action="append", help="only this scale; repeatable (in this order)"
+    )
+    plot.add_argument(
+        "--protocol",
+        default=BICUBIC,
+        metavar="NAME",
+        help=f"the measurement protocol whose numbers to plot (default {BICUBIC}): "
+        + ", ".join(PROTOCOLS),
+    )
     plot.add_argument("--highlight", metavar="ID", help="ring one model (e.g. your choice)")
     plot.add_argument(
         "-o", "--output", required=True, help="chart file: .png or .svg (format from suffix)"
@@ -49,6 +61,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from upscaler.catalog import default_catalog
     from upscaler.gallery.chart import FORMATS, render
 
+    protocol = protocol_named(args.protocol).name  # a typo is a QueryError with the nearest
     out = Path(args.output)
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -59,7 +72,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     if args.highlight:
         catalog.get(args.highlight)  # an unknown id is a NoMatchingModel with suggestions
-    data = render(catalog, scales=args.scale, fmt=fmt, highlight=args.highlight)
+    data = render(catalog, scales=args.scale, protocol=protocol, fmt=fmt, highlight=args.highlight)
     out.write_bytes(data)
     print(f"wrote {out} ({len(data):,} bytes)")
     return 0

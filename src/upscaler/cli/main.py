@@ -32,7 +32,16 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
     for name in ("dataset", "architecture", "implementation", "pruning", "quantization"):
         group.add_argument(f"--{name}")
     group.add_argument("--objective", help="fidelity (pixel-accurate) or perceptual (GAN-sharp)")
-    group.add_argument("--degradation", help="bicubic (clean inputs) or real-world")
+    group.add_argument(
+        "--degradation",
+        help="bicubic (clean inputs) or real-world; auto reads each input (as --auto)",
+    )
+    group.add_argument(
+        "--auto",
+        action="store_true",
+        help="read each input (JPEG quality from its tables, noise, drawn or photo) and "
+        "run the model measured best for that condition (docs/protocols.md)",
+    )
     group.add_argument("--domain", help="what the model was trained on: photo or anime")
     group.add_argument(
         "--denoise", help="noise level the model removes: none, conservative, 0, 1, 2, 3"
@@ -55,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         catalog_cmds,
         eval_cmds,
         explore_cmds,
+        inspect_cmds,
         models_cmds,
         run_cmds,
         train_cmds,
@@ -74,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmds.register(sub)
     train_cmds.register(sub, catalog_sub)
     explore_cmds.register(sub)
+    inspect_cmds.register(sub)
     for _path, command in _command_tree(parser):
         if command is not parser:
             # -q and --debug anywhere on the line; SUPPRESS keeps the top level's value

@@ -19,6 +19,7 @@ LIST_COLUMNS = (
     Column("channels", numeric=True),
     Column("domain"),
     Column("denoise"),
+    Column("protocols"),
     Column("architecture"),
     Column("dataset"),
     Column("implementation"),
@@ -31,8 +32,10 @@ LIST_COLUMNS = (
 LIST_HELP = (
     "PSNR is the mean PSNR on luma (dB) over the evaluation sets in `models show` (higher "
     "is better); MS/MP the milliseconds per output megapixel measured on the CPU that "
-    "`models show` names (lower is faster). Columns that do not fit the terminal are "
-    "dropped from the right; --json has them all."
+    "`models show` names (lower is faster). PSNR is under the clean bicubic protocol "
+    "unless --protocol names another; PROTOCOLS lists every protocol a model was measured "
+    "under (docs/protocols.md). Columns that do not fit the terminal are dropped from the "
+    "right; --json has them all."
 )
 
 
@@ -49,6 +52,13 @@ def register(sub: Any) -> None:
         metavar="ATTR=VALUE",
         help="keep models whose attribute equals VALUE (aliases allowed); repeatable, and "
         'one --filter may hold several, as `resolve` takes them: "scale=4 channels=3"',
+    )
+    lst.add_argument(
+        "--protocol",
+        default="bicubic",
+        metavar="NAME",
+        help="whose PSNR to show: bicubic (default), jpeg-q30, jpeg-q50, jpeg-q75, "
+        "noise-s15, noise-s25, real-world",
     )
     lst.add_argument("--json", action="store_true", help="print a JSON array")
     lst.set_defaults(handler=cmd_list)
@@ -75,16 +85,20 @@ def register(sub: Any) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     """`models list`: every entry, optionally filtered by exact attribute values."""
     from upscaler.catalog import default_catalog
+    from upscaler.catalog.protocols import BICUBIC, protocol_named
     from upscaler.resolve import build_query
 
     catalog = default_catalog()
+    protocol = protocol_named(args.protocol).name
     words = [word for item in args.filter for word in item.split()]
     for word in words:
         if "=" not in word:
             raise QueryError(f"--filter {word!r} is not ATTR=VALUE", hint="--filter scale=2")
     query = build_query(" ".join(words), catalog)
     rows = [
-        list_row(e) for e in catalog.entries if all(e.attribute(k) == v for k, v in query.items())
+        list_row(e, protocol)
+        for e in catalog.entries
+        if all(e.attribute(k) == v for k, v in query.items())
     ]
     if args.json:
         print_json(rows)
@@ -100,7 +114,14 @@ def cmd_list(args: argparse.Namespace) -> int:
             }
             for r in rows
         ]
-        print_table(table, LIST_COLUMNS, fit=True)
+        columns: tuple[Column, ...] = LIST_COLUMNS
+        if protocol != BICUBIC:
+            label = f"PSNR:{protocol}"
+            columns = tuple(
+                Column(c.key, label, numeric=True) if c.key == "mean_psnr_y" else c
+                for c in LIST_COLUMNS
+            )
+        print_table(table, columns, fit=True)
     return 0
 
 
@@ -119,13 +140,20 @@ def _no_match_note(query: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def list_row(entry: ModelEntry) -> dict[str, Any]:
+def list_row(entry: ModelEntry, protocol: str = "bicubic") -> dict[str, Any]:
     """An entry's summary plus the two numbers a user chooses by: mean PSNR-Y over the
-    measured sets, and the measured ms per output megapixel (None when not measured)."""
+    measured sets under ``protocol``, and the measured ms per output megapixel (None when
+    not measured); and the protocols it has numbers under."""
+    from upscaler.resolve.resolver import metrics_under
+
     row = entry.summary()
-    sets = entry.metrics.sets.values() if entry.metrics is not None else []
+    metrics = metrics_under(entry, protocol)
+    sets = metrics.sets.values() if metrics is not None else []
     psnrs = [m.psnr_y for m in sets]
     row["mean_psnr_y"] = round(sum(psnrs) / len(psnrs), 2) if psnrs else None
+    row["psnr_protocol"] = protocol
+    measured = (["bicubic"] if entry.metrics is not None else []) + sorted(entry.protocol_metrics)
+    row["protocols"] = ",".join(measured) or None
     row["ms_per_output_megapixel"] = (
         entry.speed.ms_per_output_megapixel if entry.speed is not None else None
     )

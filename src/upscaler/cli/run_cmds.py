@@ -272,8 +272,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
         if not args.json:
             print("cache ok" if not problems else f"{len(problems)} bad entries removed")
         return 0 if not problems else 1
-    keep = [e.weights for e in default_catalog().entries if e.weights is not None]
-    freed = fetch.prune_cache(keep=keep)
+    from upscaler.evaluate.perceptual_weights import LPIPS_ALEX
+
+    # the evaluator's LPIPS parameters are no model, but a prune must not drop them
+    keep: list[Any] = [e.weights for e in default_catalog().entries if e.weights is not None]
+    freed = fetch.prune_cache(keep=[*keep, LPIPS_ALEX.record])
     if args.json:
         print_json({"freed_bytes": freed})
     else:

@@ -2,10 +2,14 @@
 
 A set is given by a folder path (never a built-in location): either ``<Name>/`` holding
 ``HR/`` (and usually ``MANIFEST.sha256``, as in the standard Set5/Set14/BSD100 layout), or a
-plain folder of images. The set's name is the folder name (``Set5`` → key ``set5``), and
-its fingerprint is the sha256 of its manifest, so the provenance written into the
-catalog says exactly which pixels were measured. Without a manifest the fingerprint is
-the sha256 of the manifest we would write (``sha256  HR/name`` lines, sorted by name).
+plain folder of images. The one exception is a set generated in code: its name
+(``illustration-v1``), when no folder of that name exists, means its copy in the cache,
+generated there on first use (:mod:`upscaler.evaluate.illustration`).
+
+The set's name is the folder name (``Set5`` → key ``set5``), and its fingerprint is the
+sha256 of its manifest, so the provenance written into the catalog says exactly which
+pixels were measured. Without a manifest the fingerprint is the sha256 of the manifest we
+would write (``sha256  HR/name`` lines, sorted by name).
 """
 
 from __future__ import annotations
@@ -60,13 +64,26 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _generated(path: str | Path) -> Path:
+    """``path`` itself, or for a generated set's name that is no folder here its cached copy."""
+    folder = Path(path).expanduser()
+    if folder.exists():
+        return folder
+    from upscaler.evaluate.illustration import RECIPES, cached_set
+
+    return cached_set(str(path)) if str(path) in RECIPES else folder
+
+
 def load_set(path: str | Path) -> EvalSet:
     """Find a set's images and fingerprint; errors name the folder and the fix."""
-    folder = Path(path).expanduser()
+    folder = _generated(path)
     if not folder.exists():
+        from upscaler.evaluate.illustration import RECIPES
+
         raise ImageError(
             f"evaluation folder {folder} does not exist",
-            hint="pass --data DIR, a folder with HR/ inside or a folder of images",
+            hint="pass --data DIR, a folder with HR/ inside or a folder of images, "
+            f"or a set generated in code: {', '.join(RECIPES)}",
         )
     if not folder.is_dir():
         raise ImageError(

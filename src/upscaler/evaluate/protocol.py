@@ -32,19 +32,20 @@ RGB), so model numbers and the ``bicubic`` baseline use :data:`PROTOCOL_ID`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from upscaler.catalog.protocols import BICUBIC, PROTOCOLS
 from upscaler.errors import ImageError
 from upscaler.evaluate.color import gray_level, rgb_to_y
 from upscaler.evaluate.imresize import imresize, round_uint8
 from upscaler.evaluate.metrics import SSIM_WINDOW, psnr, shave, ssim
 
-PROTOCOL_ID = "sr-y-bt601-shave-s-matlab-bicubic-v1"
+PROTOCOL_ID = PROTOCOLS[BICUBIC].id
 BICUBIC_Y_PROTOCOL_ID = "sr-y-only-bicubic-legacy-v1"
 # Scale 1 is restoration (denoise-only models): the "LR" is the clean HR image itself, so
 # the numbers say how much a model changes an image that has nothing to fix.
@@ -55,10 +56,16 @@ RgbUpscale = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]
 
 @dataclass(frozen=True)
 class ImageScore:
-    """PSNR (dB) and SSIM of one image on shaved Y."""
+    """PSNR (dB) and SSIM of one image on shaved Y, and what a degradation drew for it."""
 
     psnr_y: float
     ssim_y: float
+    degradation: Mapping[str, Any] | None = None
+    perceptual: float | None = None
+
+
+MakeInput = Callable[[npt.NDArray[np.uint8], int], tuple[npt.NDArray[np.uint8], Mapping[str, Any]]]
+"""A protocol's LR recipe: (mod-cropped HR, scale) -> (LR, what it drew)."""
 
 
 def modcrop(image: npt.NDArray[Any], scale: int) -> npt.NDArray[Any]:
@@ -119,17 +126,29 @@ def score_rgb(
     *,
     gray: bool,
     name: str = "image",
+    make_input: MakeInput | None = None,
+    perceptual: Callable[[npt.NDArray[np.uint8], npt.NDArray[np.uint8]], float] | None = None,
 ) -> ImageScore:
-    """The whole protocol for one HR image and one RGB upscaler (a model or bicubic)."""
+    """The whole protocol for one HR image and one RGB upscaler (a model or bicubic).
+
+    ``make_input`` replaces step 2 with a degradation protocol's recipe; ``perceptual``
+    scores (SR, HR) with a perceptual metric on top of PSNR/SSIM.
+    """
     hr = modcrop(hr_full, scale)
     check_size(hr.shape, scale, name)
-    sr = np.asarray(upscale(make_lr(hr, scale)))
+    drawn: Mapping[str, Any] | None = None
+    if make_input is None:
+        lr = make_lr(hr, scale)
+    else:
+        lr, drawn = make_input(hr, scale)
+    sr = np.asarray(upscale(lr))
     if sr.dtype != np.uint8 or sr.ndim != 3:
         raise ImageError(
             f"the upscaler returned {sr.dtype} of shape {list(sr.shape)} for {name}",
             hint="an evaluated upscaler must return an HxWx3 uint8 array",
         )
-    return compare(hr, sr, scale, gray=gray)
+    score = replace(compare(hr, sr, scale, gray=gray), degradation=drawn or None)
+    return score if perceptual is None else replace(score, perceptual=perceptual(sr, hr))
 
 
 def score_bicubic_y(hr_full: npt.NDArray[np.uint8], scale: int, *, gray: bool) -> ImageScore:

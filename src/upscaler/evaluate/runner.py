@@ -10,20 +10,22 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from upscaler.catalog.protocols import BICUBIC as BICUBIC_PROTOCOL
+from upscaler.catalog.protocols import PROTOCOLS, ProtocolSpec
 from upscaler.errors import QueryError
 from upscaler.evaluate.datasets import EvalSet, GroundTruth, read_ground_truth
 from upscaler.evaluate.protocol import (
     BICUBIC_Y_PROTOCOL_ID,
     MIN_SCALE,
-    PROTOCOL_ID,
     ImageScore,
+    MakeInput,
     bicubic_upscale,
     score_bicubic_y,
     score_rgb,
@@ -50,19 +52,31 @@ class Method:
     score: Callable[[GroundTruth], ImageScore]
     model_id: str | None = None
     model_scale: int | None = None
+    protocol_name: str = BICUBIC_PROTOCOL
 
 
 @dataclass(frozen=True)
 class ImageResult:
-    """One image's numbers."""
+    """One image's numbers, and what its degradation drew (None for the clean protocol)."""
 
     name: str
     psnr_y: float
     ssim_y: float
+    degradation: Mapping[str, Any] | None = None
+    perceptual: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (PSNR to 4 decimals, SSIM to 6: finer than any table needs)."""
-        return {"name": self.name, "psnr_y": round(self.psnr_y, 4), "ssim_y": round(self.ssim_y, 6)}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "psnr_y": round(self.psnr_y, 4),
+            "ssim_y": round(self.ssim_y, 6),
+        }
+        if self.perceptual is not None:
+            out["perceptual"] = round(self.perceptual, 4)
+        if self.degradation:
+            out["degradation"] = dict(self.degradation)
+        return out
 
 
 @dataclass(frozen=True)
@@ -85,12 +99,20 @@ class SetResult:
         """Mean of per-image SSIM."""
         return float(np.mean([i.ssim_y for i in self.images]))
 
+    @property
+    def perceptual(self) -> float | None:
+        """Mean of the per-image perceptual metric, when it was measured."""
+        values = [i.perceptual for i in self.images if i.perceptual is not None]
+        return float(np.mean(values)) if values and len(values) == len(self.images) else None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
+        perceptual = self.perceptual
         return {
             "name": self.name,
             "psnr_y": round(self.psnr_y, 4),
             "ssim_y": round(self.ssim_y, 6),
+            **({"perceptual": round(perceptual, 4)} if perceptual is not None else {}),
             "count": len(self.images),
             "seconds": round(self.seconds, 2),
             "fingerprint": self.fingerprint,
@@ -109,6 +131,7 @@ class EvalResult:
     model_id: str | None
     model_scale: int | None
     sets: dict[str, SetResult] = field(default_factory=dict)
+    protocol_name: str = BICUBIC_PROTOCOL
 
     @property
     def seconds(self) -> float:
@@ -123,6 +146,7 @@ class EvalResult:
             "model": self.model_id,
             "scale": self.scale,
             "protocol": self.protocol,
+            "protocol_name": self.protocol_name,
             "seconds": round(self.seconds, 2),
             "sets": {key: s.to_dict() for key, s in self.sets.items()},
         }
@@ -148,16 +172,31 @@ def _check_baseline_scale(scale: int) -> None:
         )
 
 
-def bicubic_method(scale: int) -> Method:
+def input_recipe(spec: ProtocolSpec) -> MakeInput | None:
+    """The LR recipe of a protocol (None: the classic bicubic step of the protocol)."""
+    if spec.name == BICUBIC_PROTOCOL:
+        return None
+    from upscaler.evaluate.degradations import degraded_lr
+
+    return lambda hr, scale: degraded_lr(hr, scale, spec)
+
+
+def bicubic_method(scale: int, spec: ProtocolSpec = PROTOCOLS[BICUBIC_PROTOCOL]) -> Method:
     """MATLAB bicubic upward, under the same protocol as the models."""
     _check_baseline_scale(check_scale(scale))
+    make_input = input_recipe(spec)
 
     def score(gt: GroundTruth) -> ImageScore:
         return score_rgb(
-            gt.rgb, scale, lambda lr: bicubic_upscale(lr, scale), gray=gt.gray, name=gt.name
+            gt.rgb,
+            scale,
+            lambda lr: bicubic_upscale(lr, scale),
+            gray=gt.gray,
+            name=gt.name,
+            make_input=make_input,
         )
 
-    return Method(BICUBIC, "baseline", scale, PROTOCOL_ID, score)
+    return Method(BICUBIC, "baseline", scale, spec.id, score, protocol_name=spec.name)
 
 
 def bicubic_y_method(scale: int) -> Method:
@@ -170,7 +209,13 @@ def bicubic_y_method(scale: int) -> Method:
     return Method(BICUBIC_Y, "baseline", scale, BICUBIC_Y_PROTOCOL_ID, score)
 
 
-def upscaler_method(upscaler: Upscaler, target: str) -> Method:
+def upscaler_method(
+    upscaler: Upscaler,
+    target: str,
+    spec: ProtocolSpec = PROTOCOLS[BICUBIC_PROTOCOL],
+    *,
+    perceptual: Callable[[npt.NDArray[np.uint8], npt.NDArray[np.uint8]], float] | None = None,
+) -> Method:
     """A model behind the facade; the scale is the upscaler's (the query's, else the model's).
 
     The facade adapts the RGB evaluation images to the model's channels, so luma and RGBA
@@ -183,18 +228,29 @@ def upscaler_method(upscaler: Upscaler, target: str) -> Method:
         out: npt.NDArray[np.uint8] = upscaler.upscale(lr, progress=False)
         return out
 
+    make_input = input_recipe(spec)
+
     def score(gt: GroundTruth) -> ImageScore:
-        return score_rgb(gt.rgb, scale, run, gray=gt.gray, name=gt.name)
+        return score_rgb(
+            gt.rgb,
+            scale,
+            run,
+            gray=gt.gray,
+            name=gt.name,
+            make_input=make_input,
+            perceptual=perceptual,
+        )
 
     entry = upscaler.model
     return Method(
         target,
         "model",
         scale,
-        PROTOCOL_ID,
+        spec.id,
         score,
         model_id=entry.id,
         model_scale=entry.scale,
+        protocol_name=spec.name,
     )
 
 
@@ -218,7 +274,7 @@ def evaluate(
 
             images = tqdm(
                 images,
-                desc=f"{method.target} {eval_set.name} x{method.scale}",
+                desc=f"{method.target} {eval_set.name} x{method.scale} {method.protocol_name}",
                 unit="img",
                 leave=False,
                 file=sys.stderr,
@@ -227,7 +283,9 @@ def evaluate(
         for path in images:
             gt = read_ground_truth(path)
             scored = method.score(gt)
-            row = ImageResult(path.name, scored.psnr_y, scored.ssim_y)
+            row = ImageResult(
+                path.name, scored.psnr_y, scored.ssim_y, scored.degradation, scored.perceptual
+            )
             rows.append(row)
             if on_image is not None:
                 on_image(eval_set.key, row)
@@ -257,4 +315,5 @@ def evaluate(
         model_id=method.model_id,
         model_scale=method.model_scale,
         sets=results,
+        protocol_name=method.protocol_name,
     )

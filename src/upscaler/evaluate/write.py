@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from upscaler.catalog.loader import Catalog
+from upscaler.catalog.protocols import BICUBIC
 from upscaler.catalog.schema import Metrics
 from upscaler.catalog.yaml_edit import set_variant_values
 from upscaler.errors import QueryError
@@ -27,6 +28,7 @@ logger = logging.getLogger("upscaler.evaluate")
 
 PSNR_DECIMALS = 2
 SSIM_DECIMALS = 4
+PERCEPTUAL_DECIMALS = 4
 
 
 def today() -> str:
@@ -34,8 +36,16 @@ def today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 
 
-def metrics_block(result: EvalResult, *, command: str, version: str, date: str) -> dict[str, Any]:
-    """The ``metrics:`` mapping for one result, validated against the catalog schema."""
+def metrics_block(
+    result: EvalResult,
+    *,
+    command: str,
+    version: str,
+    date: str,
+    perceptual_name: str | None = None,
+) -> dict[str, Any]:
+    """The ``metrics:`` mapping for one result, validated against the catalog schema;
+    ``perceptual_name`` is the Metric field a measured perceptual mean is stored as."""
     block: dict[str, Any] = {
         "provenance": {
             "command": command,
@@ -48,6 +58,11 @@ def metrics_block(result: EvalResult, *, command: str, version: str, date: str) 
             key: {
                 "psnr_y": round(s.psnr_y, PSNR_DECIMALS),
                 "ssim_y": round(s.ssim_y, SSIM_DECIMALS),
+                **(
+                    {perceptual_name: round(perceptual, PERCEPTUAL_DECIMALS)}
+                    if perceptual_name is not None and (perceptual := s.perceptual) is not None
+                    else {}
+                ),
             }
             for key, s in result.sets.items()
         },
@@ -96,17 +111,28 @@ def write_metrics(
     command: str,
     version: str,
     date: str | None = None,
+    perceptual_name: str | None = None,
 ) -> list[Path]:
-    """Write each result's block into its model's family file; returns the files touched."""
+    """Write each result's block into its model's family file; returns the files touched.
+
+    The clean bicubic protocol's numbers are the variant's ``metrics``; any other
+    protocol's go under ``protocol_metrics.<name>``, beside those already there.
+    """
     when = date or today()
     by_file: dict[Path, dict[str, dict[str, Any]]] = {}
     for result in results:
         check_writable(result, catalog)
         assert result.model_id is not None
         entry = catalog.by_id[result.model_id]
-        block = metrics_block(result, command=command, version=version, date=when)
-        by_file.setdefault(Path(entry.source_file), {})[entry.variant] = {"metrics": block}
+        block = metrics_block(
+            result, command=command, version=version, date=when, perceptual_name=perceptual_name
+        )
+        fields = by_file.setdefault(Path(entry.source_file), {}).setdefault(entry.variant, {})
+        if result.protocol_name == BICUBIC:
+            fields["metrics"] = block
+        else:
+            fields.setdefault("protocol_metrics", {})[result.protocol_name] = block
     for path, values in by_file.items():
-        set_variant_values(path, values)
+        set_variant_values(path, values, merge=("protocol_metrics",))
         logger.info("wrote metrics of %s into %s", ", ".join(values), path)
     return list(by_file)

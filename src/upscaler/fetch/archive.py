@@ -120,12 +120,13 @@ def count_member(archive: str, name: str, size: int, total: int, limits: Limits)
     return total
 
 
-def _package_path(name: str, archive: str) -> str:
-    """The in-package path of a tarball member name (npm puts every file under package/)."""
+def _package_path(name: str, archive: str, root: str = "package") -> str:
+    """The in-package path of a tarball member name (npm puts every file under package/;
+    a Python sdist under ``<name>-<version>/``, which the caller passes as ``root``)."""
     parts = member_parts(name, archive)
-    if parts[0] != "package":
+    if parts[0] != root:
         raise UnsafeArchiveError(
-            f"{archive}: member {name!r} is outside the package/ folder; nothing was extracted"
+            f"{archive}: member {name!r} is outside the {root}/ folder; nothing was extracted"
         )
     return "/".join(parts[1:])
 
@@ -151,13 +152,15 @@ def read_tarball(
     extract: Mapping[str, Path] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     label: str | None = None,
+    root: str = "package",
 ) -> dict[str, tuple[str, int]]:
     """Check every member; hash every file; stream the ``extract`` ones to their temp paths.
 
     Returns in-package path -> (sha256 hex, size) for every regular file. One streaming pass,
     so memory stays flat and a gzip stream is decompressed once. If any member is refused,
     the temp files may hold partial data: the caller deletes them, which is why they must be
-    temp files and not final names. ``label`` names the archive in messages (a URL, say).
+    temp files and not final names. ``label`` names the archive in messages (a URL, say);
+    ``root`` is the one top folder every member must be in (npm's ``package``).
     """
     archive = label or str(tgz)
     wanted = dict(extract or {})
@@ -175,7 +178,7 @@ def read_tarball(
                             f"{archive} has more than {limits.members} members, the limit for "
                             "one package; nothing was extracted"
                         )
-                    rel = _package_path(member.name, archive)
+                    rel = _package_path(member.name, archive, root)
                     why = _kind(member)
                     if why is not None:
                         raise UnsafeArchiveError(

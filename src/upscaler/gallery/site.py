@@ -13,9 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from upscaler.catalog.loader import Catalog
+from upscaler.catalog.protocols import BICUBIC, PROTOCOLS
 from upscaler.catalog.schema import ModelEntry
 from upscaler.gallery.crops import Array, Crop, sample_crops
-from upscaler.gallery.measures import ANY_DOMAIN, points, scales_of
+from upscaler.gallery.measures import (
+    ANY_DOMAIN,
+    DENOISE_ONLY_SCALE,
+    chart_protocols,
+    chart_scales,
+    chart_title,
+    common_sets,
+    measured_count,
+    points,
+    scales_of,
+)
 from upscaler.gallery.samples import NOT_AVAILABLE, SampleRunner, png_bytes, reference_images
 from upscaler.resolve.resolver import FIDELITY
 
@@ -25,9 +36,18 @@ CHART_DIR = "models/charts"
 REFERENCE_LABELS = {"lr": "LR input", "bicubic": "bicubic", "hr": "original (HR)"}
 
 
-def chart_path(scale: int) -> str:
-    """The chart of one scale, under docs/."""
-    return f"{CHART_DIR}/quality-speed-x{scale}.svg"
+def chart_path(scale: int, protocol: str = BICUBIC) -> str:
+    """The chart of one scale under one protocol, under docs/ (the bicubic one keeps the
+    name it had before there were protocols, so old links still work)."""
+    suffix = "" if protocol == BICUBIC else f"-{protocol}"
+    return f"{CHART_DIR}/quality-speed-x{scale}{suffix}.svg"
+
+
+def chart_panels(catalog: Catalog) -> list[tuple[int, list[str]]]:
+    """Every chart the docs show: per scale (the global default's first), the protocols
+    it is drawn under, the default first; a scale nothing is measured at keeps one
+    bicubic chart, which says "not measured yet"."""
+    return [(s, chart_protocols(catalog, s) or [BICUBIC]) for s in chart_scales(catalog)]
 
 
 def image_path(crop: Crop, scale: int, name: str) -> str:
@@ -89,10 +109,11 @@ class Gallery:
         if charts:
             from upscaler.gallery.chart import render
 
-            for scale in scales_of(self.catalog):
-                files[chart_path(scale)] = render(
-                    self.catalog, scales=[scale], fmt="svg", width_in=7.5
-                )
+            for scale, protocols in chart_panels(self.catalog):
+                for protocol in protocols:
+                    files[chart_path(scale, protocol)] = render(
+                        self.catalog, scales=[scale], protocol=protocol, fmt="svg", width_in=7.5
+                    )
         for scale in scales_of(self.catalog):
             for crop in self.crops:
                 for name, pixels in reference_images(crop, scale).items():
@@ -109,13 +130,38 @@ class Gallery:
 # ------------------------------------------------------------------------ Markdown
 
 
+def chart_caption(catalog: Catalog, scale: int, protocol: str) -> str:
+    """The line under a chart: what it shows, what the input went through, how many
+    of the scale's models have numbers under it."""
+    entries = [e for e in catalog.entries if e.scale == scale]
+    title = chart_title(scale, protocol, common_sets(entries, protocol))
+    measured = measured_count(entries, protocol)
+    what = PROTOCOLS[protocol].title
+    if scale == DENOISE_ONLY_SCALE:  # nothing is downscaled at x1
+        what = what.replace("bicubic downscale, then ", "")
+    if scale == DENOISE_ONLY_SCALE and protocol == BICUBIC:
+        what = (
+            "clean input, which leaves a denoiser nothing to remove (changing nothing scores best)"
+        )
+    return f"**{title}**: {what}; {measured} of {len(entries)} x{scale} models measured under it."
+
+
 def chart_tabs(catalog: Catalog, page: str) -> str:
-    """One content tab per scale, each holding that scale's chart."""
+    """One content tab per scale, the global default's first; in each, one nested tab per
+    protocol its chart is drawn under, the default first (pymdownx.tabbed nests tabs by
+    indentation)."""
     parts = []
-    for scale in scales_of(catalog):
-        link = relative(page, chart_path(scale))
-        alt = f"Mean PSNR-Y against ms per output megapixel at x{scale}"
-        parts.append(f'=== "x{scale}"\n\n    ![{alt}]({link}){{ .quality-chart }}')
+    for scale, protocols in chart_panels(catalog):
+        inner = []
+        for protocol in protocols:
+            link = relative(page, chart_path(scale, protocol))
+            alt = f"Mean PSNR-Y against ms per output megapixel at x{scale}, {protocol} protocol"
+            inner.append(
+                f'    === "{protocol}"\n\n'
+                f"        ![{alt}]({link}){{ .quality-chart }}\n\n"
+                f"        {chart_caption(catalog, scale, protocol)}"
+            )
+        parts.append(f'=== "x{scale}"\n\n' + "\n\n".join(inner))
     return "\n\n".join(parts)
 
 

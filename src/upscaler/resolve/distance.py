@@ -3,8 +3,9 @@
 Attributes differ in kind, so each has its own rule: a channel mismatch is bridged by an
 adapter at almost no cost, a scale mismatch needs a chain of models or a resize and costs
 most, and a different training set or implementation cannot be adapted at all (the model
-is simply a different one). Costs are small integers so that rankings are easy to reason
-about and stable.
+is simply a different one), except that a training set containing the asked one is a near
+miss: nothing to adapt, since the model has seen every image asked for. Costs are small
+integers so that rankings are easy to reason about and stable.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ SUBSTITUTION_COST: dict[str, float] = {
     "pruning": 8.0,
 }
 CHANNEL_COST = 2.0
+# A model trained on a superset of the asked dataset (DF2K for DIV2K: every DIV2K training
+# image plus Flickr2K's) is a near miss: not the model asked for, so dearer than an
+# adapter, but it has learned from every image that was asked for, so cheaper than any
+# substitution (quantization, 8) and far cheaper than an unrelated dataset (20).
+DATASET_SUPERSET_COST = 4.0
 # Denoise is ordered, and the direction matters: a model that removes more noise than
 # asked smooths away detail that cannot come back, one that removes less leaves noise
 # that a second pass could still take out. Per level (vocab `denoise` levels).
@@ -133,6 +139,28 @@ def _scale_difference(wanted: int, model: ModelEntry, siblings: Sequence[ModelEn
     )
 
 
+def _dataset_difference(wanted: str, offered: str, vocab: Vocabulary | None) -> Difference:
+    """A near miss when the model's training set contains the asked one (vocab
+    ``contains``, transitively), else a different dataset."""
+    if vocab is not None and vocab.dataset_contains(offered, wanted):
+        return Difference(
+            attribute="dataset",
+            wanted=wanted,
+            offered=offered,
+            cost=DATASET_SUPERSET_COST,
+            near_miss=True,
+            note=f"trained on {vocab.short_title('dataset', offered)}, which contains "
+            f"{vocab.short_title('dataset', wanted)}",
+        )
+    return Difference(
+        attribute="dataset",
+        wanted=wanted,
+        offered=offered,
+        cost=SUBSTITUTION_COST["dataset"],
+        note="different dataset, no adapter",
+    )
+
+
 def _denoise_difference(wanted: str, offered: str, vocab: Vocabulary | None) -> Difference:
     """Which way the model misses the asked noise level, and by how many levels."""
     have = vocab.denoise_level(offered) if vocab and offered in vocab.denoise else 0.0
@@ -157,7 +185,8 @@ def differences(
 ) -> list[Difference]:
     """Every attribute of ``query`` that ``model`` does not satisfy, in attribute order.
 
-    ``vocab`` orders denoise levels; without it every denoise mismatch costs the same.
+    ``vocab`` orders denoise levels and knows which datasets contain which; without it
+    every denoise mismatch costs the same and every other dataset is unrelated.
     """
     found: list[Difference] = []
     for attribute, wanted in query.items():
@@ -170,6 +199,8 @@ def differences(
             found.append(_scale_difference(wanted, model, siblings))
         elif attribute == "denoise":
             found.append(_denoise_difference(wanted, offered, vocab))
+        elif attribute == "dataset":
+            found.append(_dataset_difference(wanted, offered, vocab))
         else:
             found.append(
                 Difference(

@@ -16,8 +16,10 @@ from statistics import mean
 from typing import Any, Literal, TypeVar
 
 from upscaler.catalog.loader import Catalog
-from upscaler.catalog.schema import BFLOAT16, ModelEntry
+from upscaler.catalog.protocols import BICUBIC
+from upscaler.catalog.schema import BFLOAT16, Metrics, ModelEntry
 from upscaler.errors import NoMatchingModel, QueryError
+from upscaler.resolve.condition import Ranking, fall_back, ranking_for
 from upscaler.resolve.distance import differences
 from upscaler.resolve.query import Query, format_query, normalise_query, parse_query_string
 from upscaler.resolve.result import Alternative, Resolution
@@ -56,19 +58,41 @@ class RankContext:
     sets: frozenset[str]
     stand_ins: Mapping[str, ModelEntry] = field(default_factory=dict, compare=False)
     """Quantized variant id -> its parent, whose numbers rank it unless speed is asked for."""
+    protocol: str = BICUBIC
+    """The protocol whose numbers rank (see :mod:`upscaler.resolve.condition`)."""
 
     @classmethod
-    def of(cls, entries: Iterable[ModelEntry], catalog: Catalog) -> RankContext:
-        """The context for ranking ``entries`` (independent of their order)."""
+    def of(
+        cls, entries: Iterable[ModelEntry], catalog: Catalog, ranking: Ranking | None = None
+    ) -> RankContext:
+        """The context for ranking ``entries`` (independent of their order).
+
+        Under a ranking that names sets (``domain=anime``: the illustration set), those
+        sets are used when any candidate was measured on them; otherwise the sets every
+        measured candidate shares, as always.
+        """
         entries = list(entries)
-        measured = [frozenset(e.metrics.sets) for e in entries if e.metrics and e.metrics.sets]
+        protocol = ranking.protocol if ranking is not None else BICUBIC
+        measured = [
+            frozenset(m.sets) for e in entries if (m := metrics_under(e, protocol)) and m.sets
+        ]
         common = frozenset.intersection(*measured) if measured else frozenset()
+        if ranking is not None and ranking.sets:
+            wanted = frozenset(
+                name for name in ranking.sets if any(name in sets for sets in measured)
+            )
+            common = wanted or common
         stand_ins = {
             e.id: parent
             for e in entries
             if e.built_from_parent and (parent := derived_parent(e, catalog)) is not None
         }
-        return cls(home_scale=catalog.global_default.scale, sets=common, stand_ins=stand_ins)
+        return cls(
+            home_scale=catalog.global_default.scale,
+            sets=common,
+            stand_ins=stand_ins,
+            protocol=protocol,
+        )
 
     def ranked_by(self, entry: ModelEntry, prefer: str) -> ModelEntry:
         """The entry whose numbers rank ``entry``: its own, except that an int8 or bfloat16
@@ -90,16 +114,37 @@ FIDELITY = "fidelity"
 NO_DENOISE = "none"
 
 
-def mean_psnr(entry: ModelEntry, sets: frozenset[str]) -> float | None:
-    """Mean PSNR (Y) over ``sets``; None when the entry lacks any of them (or they are none)."""
-    if entry.metrics is None or not sets or not sets <= set(entry.metrics.sets):
+def metrics_under(entry: ModelEntry, protocol: str = BICUBIC) -> Metrics | None:
+    """The entry's numbers under ``protocol``: ``metrics`` for the clean bicubic one,
+    ``protocol_metrics[protocol]`` for a degradation protocol (None when not measured)."""
+    return entry.metrics if protocol == BICUBIC else entry.protocol_metrics.get(protocol)
+
+
+def mean_psnr(entry: ModelEntry, sets: frozenset[str], *, protocol: str = BICUBIC) -> float | None:
+    """Mean PSNR (Y) over ``sets`` under ``protocol``; None when the entry lacks any of
+    them (or they are none)."""
+    metrics = metrics_under(entry, protocol)
+    if metrics is None or not sets or not sets <= set(metrics.sets):
         return None
-    return mean(entry.metrics.sets[name].psnr_y for name in sorted(sets))
+    return mean(metrics.sets[name].psnr_y for name in sorted(sets))
 
 
-def ranking_psnr(entry: ModelEntry, sets: frozenset[str]) -> float | None:
+def ranking_psnr(
+    entry: ModelEntry, sets: frozenset[str], *, protocol: str = BICUBIC
+) -> float | None:
     """The PSNR ranking may use: only a fidelity model's (see :data:`FIDELITY`)."""
-    return mean_psnr(entry, sets) if entry.objective == FIDELITY else None
+    return mean_psnr(entry, sets, protocol=protocol) if entry.objective == FIDELITY else None
+
+
+def ranking_lpips(entry: ModelEntry, context: RankContext) -> float | None:
+    """Mean LPIPS (lower is better) over the context's sets under its protocol: what ranks
+    perceptual models, which PSNR never does. None for fidelity models, and when a set
+    lacks it."""
+    metrics = metrics_under(entry, context.protocol)
+    if entry.objective == FIDELITY or metrics is None or not context.sets:
+        return None
+    values = [metrics.sets[n].lpips if n in metrics.sets else None for n in sorted(context.sets)]
+    return mean(v for v in values if v is not None) if all(v is not None for v in values) else None
 
 
 def speed_ms(entry: ModelEntry) -> float | None:
@@ -133,13 +178,16 @@ def derived_parent(entry: ModelEntry, catalog: Catalog) -> ModelEntry | None:
     return parent if parent is not None and parent.scale == entry.scale else None
 
 
-def derived_loss(entry: ModelEntry, catalog: Catalog, sets: frozenset[str]) -> float | None:
+def derived_loss(
+    entry: ModelEntry, catalog: Catalog, sets: frozenset[str], *, protocol: str = BICUBIC
+) -> float | None:
     """How many dB a derived variant loses against its parent on ``sets`` (None when
     either lacks the numbers, or the entry is no derived variant)."""
     parent = derived_parent(entry, catalog)
     if parent is None:
         return None
-    own, theirs = mean_psnr(entry, sets), mean_psnr(parent, sets)
+    own = mean_psnr(entry, sets, protocol=protocol)
+    theirs = mean_psnr(parent, sets, protocol=protocol)
     return None if own is None or theirs is None else theirs - own
 
 
@@ -152,14 +200,17 @@ def _is_derived(entry: ModelEntry, catalog: Catalog) -> bool:
 def _fast_value(entry: ModelEntry, catalog: Catalog, context: RankContext) -> float | None:
     """Milliseconds per megapixel for prefer="fast"; None (ranked after every measured
     model) for a derived variant whose measured quality loss against its parent is
-    unknown or above :data:`MAX_DERIVED_LOSS_DB`, and for a bfloat16 variant on a CPU
-    without native bfloat16 (its speed was measured on one that has it)."""
+    unknown or above :data:`MAX_DERIVED_LOSS_DB`, for a bfloat16 variant on a CPU
+    without native bfloat16 (its speed was measured on one that has it), and for a
+    self-ensemble (``ensemble``), which exists for "accurate" only."""
+    if entry.ensemble is not None:
+        return None  # a self-ensemble is its parent at 8 times the cost: never the fast one
     speed = speed_ms(entry)
     if speed is not None and entry.quantization == BFLOAT16 and not cpu_has_native_bfloat16():
         return None  # measured where bfloat16 is native; emulated here, slower than float32
     if speed is None or not _is_derived(entry, catalog):
         return speed
-    loss = derived_loss(entry, catalog, context.sets)
+    loss = derived_loss(entry, catalog, context.sets, protocol=context.protocol)
     return speed if loss is not None and loss <= MAX_DERIVED_LOSS_DB else None
 
 
@@ -192,9 +243,13 @@ def _preference_key(
     """
     group = _scale_group(entry, context)
     numbers = context.ranked_by(entry, prefer)
-    psnr, speed = ranking_psnr(numbers, context.sets), speed_ms(numbers)
+    psnr = ranking_psnr(numbers, context.sets, protocol=context.protocol)
+    speed = speed_ms(numbers)
     value: float | None = None
-    if prefer == "accurate" and psnr is not None:
+    lpips = ranking_lpips(numbers, context)
+    if prefer in ("accurate", "balanced") and lpips is not None:
+        value = lpips  # perceptual models: their own yardstick, time only breaks ties
+    elif prefer == "accurate" and psnr is not None:
         value = -psnr
     elif prefer == "fast":
         value = _fast_value(entry, catalog, context)
@@ -215,13 +270,15 @@ def _scale_group(entry: ModelEntry, context: RankContext) -> tuple[bool, int, bo
     was not asked for, and clean-input PSNR cannot tell that it happened. And a query that
     names no channels never gets a luma model first: on a colour image it would run
     through the luma adapter, chroma by bicubic, which PSNR on Y cannot see either (a
-    ``channels=1`` query has only luma models among its exact matches).
+    ``channels=1`` query has only luma models among its exact matches). Under a
+    degradation protocol (the query or the input says the image is compressed or noisy),
+    denoisers compete on the numbers measured under it: removing that noise is the job.
     """
     return (
         entry.scale != context.home_scale,
         entry.scale,
         entry.objective != FIDELITY,
-        entry.denoise != NO_DENOISE,
+        context.protocol == BICUBIC and entry.denoise != NO_DENOISE,
         entry.channels == 1,
     )
 
@@ -261,14 +318,21 @@ def settle_balanced_ties(
 
 def balanced_of(entry: ModelEntry, context: RankContext) -> float | None:
     """The entry's balanced score in ``context``; None without both numbers."""
-    psnr, speed = ranking_psnr(entry, context.sets), speed_ms(entry)
+    psnr = ranking_psnr(entry, context.sets, protocol=context.protocol)
+    speed = speed_ms(entry)
     return balanced_score(psnr, speed) if psnr is not None and speed is not None else None
 
 
-def rank(entries: Sequence[ModelEntry], catalog: Catalog, prefer: str) -> list[ModelEntry]:
+def rank(
+    entries: Sequence[ModelEntry],
+    catalog: Catalog,
+    prefer: str,
+    ranking: Ranking | None = None,
+) -> list[ModelEntry]:
     """``entries`` best first by ``prefer`` (see :func:`_preference_key`; balanced ties
-    within the noise go to the faster model, see :func:`settle_balanced_ties`)."""
-    context = RankContext.of(entries, catalog)
+    within the noise go to the faster model, see :func:`settle_balanced_ties`), by the
+    numbers of ``ranking``'s protocol (the clean bicubic one by default)."""
+    context = RankContext.of(entries, catalog, ranking)
     ordered = sorted(entries, key=lambda e: _preference_key(e, catalog, prefer, context))
     if prefer != "balanced":
         return ordered
@@ -307,8 +371,14 @@ def resolve(
     *,
     prefer: str = "balanced",
     model: str | None = None,
+    observed: Ranking | None = None,
 ) -> Resolution:
-    """Rank the catalog against a normalised query (see :func:`build_query`)."""
+    """Rank the catalog against a normalised query (see :func:`build_query`).
+
+    ``observed`` is what ``degradation="auto"`` read from the input (a JPEG's quality,
+    noise, drawn content): it decides whose numbers rank, as a query's ``denoise=``,
+    ``degradation=`` or ``domain=anime`` does (:mod:`upscaler.resolve.condition`).
+    """
     if prefer not in PREFER_CHOICES:
         raise QueryError(
             f"prefer must be one of {', '.join(PREFER_CHOICES)}, got {prefer!r}",
@@ -316,6 +386,24 @@ def resolve(
         )
     pinned = catalog.get(model) if model is not None else None
     candidates: Sequence[ModelEntry] = [pinned] if pinned else catalog.entries
+    ranking = ranking_for(query, catalog.vocab, observed=observed)
+    if not query and pinned is None and not ranking.is_default:
+        # Nothing asked but the input's condition: that scale's models by its numbers.
+        home = catalog.global_default.scale
+        pool = [e for e in catalog.entries if e.scale == home]
+        ranking = fall_back(ranking, measured_protocols(pool))
+        ranked = rank(pool, catalog, prefer, ranking)
+        return Resolution(
+            query={},
+            prefer=prefer,
+            exact=True,
+            matches=[e.id for e in ranked],
+            model=ranked[0],
+            reason=f"no attributes given: the best x{home} model by prefer={prefer}",
+            adapters=[],
+            alternatives=[],
+            ranking=ranking_note(ranking, ranked),
+        )
     if not query and pinned is None:
         # The global default is the balanced choice at its scale (a test keeps it so); any
         # other preference ranks that scale's models by its own numbers.
@@ -339,12 +427,11 @@ def resolve(
             adapters=[],
             alternatives=[],
         )
-    exact = rank(
-        [e for e in candidates if not differences(query, e, catalog.entries, catalog.vocab)],
-        catalog,
-        prefer,
-    )
-    alternatives = _alternatives(query, catalog, candidates, prefer)
+    matching = [e for e in candidates if not differences(query, e, catalog.entries, catalog.vocab)]
+    ranking = fall_back(ranking, measured_protocols(matching or candidates))
+    exact = rank(matching, catalog, prefer, ranking)
+    alternatives = _alternatives(query, catalog, candidates, prefer, ranking)
+    note = ranking_note(ranking, exact or [catalog.by_id[a.id] for a in alternatives])
     if exact:
         chosen = exact[0]
         if pinned is not None:
@@ -362,6 +449,7 @@ def resolve(
             reason=reason,
             adapters=[],
             alternatives=alternatives,
+            ranking=note,
         )
     best = next((a for a in alternatives if a.adaptable), None)
     chosen_entry = catalog.by_id[best.id] if best else None
@@ -380,15 +468,46 @@ def resolve(
         reason=reason,
         adapters=best.adapters if best else [],
         alternatives=alternatives,
+        ranking=note,
     )
 
 
+def measured_protocols(entries: Iterable[ModelEntry]) -> set[str]:
+    """Every protocol some of ``entries`` has numbers under."""
+    found: set[str] = set()
+    for entry in entries:
+        found.update(entry.protocol_metrics)
+        if entry.metrics is not None:
+            found.add(BICUBIC)
+    return found
+
+
+def ranking_note(ranking: Ranking, ranked: Sequence[ModelEntry]) -> str | None:
+    """What ranked the candidates, when it is not the clean protocol, and how many of them
+    have numbers under it (the others rank after the measured ones)."""
+    if ranking.is_default:
+        return None
+    measured = sum(1 for e in ranked if metrics_under(e, ranking.protocol) is not None)
+    unmeasured = len(ranked) - measured
+    tail = (
+        f"; {unmeasured} of {len(ranked)} candidates have no {ranking.protocol} numbers and "
+        "rank after the measured ones"
+        if unmeasured
+        else ""
+    )
+    return f"{ranking.reason}{tail}"
+
+
 def _alternatives(
-    query: Query, catalog: Catalog, candidates: Sequence[ModelEntry], prefer: str
+    query: Query,
+    catalog: Catalog,
+    candidates: Sequence[ModelEntry],
+    prefer: str,
+    ranking: Ranking | None = None,
 ) -> list[Alternative]:
     """Adaptable alternatives first (they still deliver what was asked), then by cost."""
     ranked: list[tuple[tuple[Any, ...], Alternative]] = []
-    context = RankContext.of(candidates, catalog)
+    context = RankContext.of(candidates, catalog, ranking)
     for entry in candidates:
         diffs = differences(query, entry, catalog.entries, catalog.vocab)
         if not diffs:
@@ -454,6 +573,6 @@ def choose(resolution: Resolution, *, strict: bool) -> ModelEntry:
         "no exact model for %s; using %s (%s)",
         query,
         resolution.model.id,
-        "; ".join(str(a.detail) for a in resolution.adapters),
+        "; ".join(str(a.detail) for a in resolution.adapters) or "no adapter needed",
     )
     return resolution.model

@@ -37,14 +37,26 @@ class Difference(BaseModel):
     cost: float
     adapter: Adapter | None = None
     note: str
+    near_miss: bool = False
+    """The offered value contains the wanted one (a model trained on a superset of the
+    asked dataset): no exact match, since it is another model, but it has learned from
+    everything that was asked for, so nothing needs bridging. Shown as ``⊇``."""
 
     @property
     def adaptable(self) -> bool:
-        """True when an adapter bridges the difference (the result still meets the query)."""
-        return self.adapter is not None
+        """True when the model still answers the query without being exact: an adapter
+        bridges the difference, or it is a :attr:`near_miss` (nothing to bridge). A
+        non-strict query may take such a model; ``strict=True`` never does."""
+        return self.adapter is not None or self.near_miss
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; ``near_miss`` only when set, so the JSON of every other
+        difference is what it was before near misses existed."""
+        return self.model_dump(mode="json", exclude=None if self.near_miss else {"near_miss"})
 
     def __str__(self) -> str:
-        return f"{self.attribute}: {self.offered} ≠ {self.wanted} → {self.note}"
+        relation = "⊇" if self.near_miss else "≠"
+        return f"{self.attribute}: {self.offered} {relation} {self.wanted} → {self.note}"
 
 
 class Alternative(BaseModel):
@@ -70,7 +82,7 @@ class Alternative(BaseModel):
         """JSON-ready form used by the CLI and describe()."""
         data = self.model_dump(mode="json", exclude={"differences"})
         data["differences"] = self.describe_differences()
-        data["difference_details"] = [d.model_dump(mode="json") for d in self.differences]
+        data["difference_details"] = [d.to_dict() for d in self.differences]
         return data
 
 
@@ -87,10 +99,15 @@ class Resolution(BaseModel):
     reason: str
     adapters: list[Adapter]
     alternatives: list[Alternative]
+    ranking: str | None = None
+    """Whose numbers ranked, when not the clean bicubic protocol's (a query's denoise=,
+    degradation= or domain=anime, or what degradation="auto" read from the input)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the `upscaler resolve --json` output)."""
+        ranking = {"ranking": self.ranking} if self.ranking else {}
         return {
+            **ranking,
             "query": self.query,
             "prefer": self.prefer,
             "exact": self.exact,
