@@ -445,7 +445,10 @@ class Upscaler:
         """One callable per model of the plan: pixels in, upscaled pixels (same dtype) out.
 
         Runners are kept between calls with the same tiling options, so their compiled
-        tile functions are reused (no retracing on the next image).
+        tile functions are reused (no retracing on the next image). A self-ensemble
+        variant's step runs its parent's model through the same runner 8 times
+        (:func:`run_self_ensemble`); the adapters around the steps (gray, alpha, luma,
+        16-bit) need nothing of their own for it.
         """
         from upscaler.runtime.ensemble import DIHEDRAL_X8
         from upscaler.runtime.tiled import TiledRunner

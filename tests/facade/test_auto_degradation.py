@@ -135,3 +135,12 @@ def test_cli_auto_says_what_it_read(
     assert ran.code == 0, ran.err
     assert (tmp_path / "out.png").exists()
     assert "tinyjpeg.x2" in ran.out and "jpeg-q50" in ran.out
+
+
+def test_resolve_without_an_image_says_where_auto_applies(cli: Callable[..., Result]) -> None:
+    ran = cli("resolve", "degradation=auto", "scale=2")
+    assert ran.code != 0 and "Traceback" not in ran.err
+    assert "degradation=auto reads the image being upscaled" in ran.err
+    assert "upscaler inspect IMAGE" in ran.err
+    ranked = cli("resolve", "denoise=2", "scale=2")
+    assert ranked.code == 0 and "ranked by: denoise=2 asks for noisy input" in ranked.out

@@ -74,7 +74,7 @@ def test_the_input_condition_ranks_by_its_protocol_and_lets_denoisers_compete() 
     assert resolution.matches[:3] == [DENOISER, LIGHT_DENOISER, DEFAULT]
     assert resolution.ranking is not None
     assert resolution.ranking.startswith("JPEG quality ≈ 45 found in the file")
-    assert "have no jpeg-q50 numbers and rank after the measured ones" in resolution.ranking
+    assert "without jpeg-q50 numbers rank after the measured ones" in resolution.ranking
 
 
 def test_an_empty_query_with_an_observed_condition_ranks_the_default_scale() -> None:

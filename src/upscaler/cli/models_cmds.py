@@ -263,6 +263,8 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     chosen = resolution.model.id if resolution.model else "none"
     print(f"exact: {'yes' if resolution.exact else 'no'}")
     print(f"model: {chosen}  ({resolution.reason})")
+    if resolution.ranking:
+        print(f"ranked by: {resolution.ranking}")
     for adapter in resolution.adapters:
         print(f"adapter: {adapter.kind}: {adapter.detail}")
     if resolution.matches[1:]:

@@ -105,6 +105,12 @@ def normalise_query(raw: Mapping[str, Any], vocab: Vocabulary) -> Query:
             query[name] = _parse_scale(value)
         elif name == "channels":
             query[name] = _parse_channels(value)
+        elif name == "degradation" and str(value).strip().lower() == "auto":
+            raise QueryError(
+                "degradation=auto reads the image being upscaled, and this command has none",
+                hint="`upscaler inspect IMAGE` shows what it reads; `upscaler upscale IMAGE "
+                "--auto` (or Upscaler(degradation='auto')) runs the model it picks",
+            )
         elif name in SECTIONS.values():
             query[name] = vocab.normalise(name, value)
     return query

@@ -399,7 +399,8 @@ def resolve(
             exact=True,
             matches=[e.id for e in ranked],
             model=ranked[0],
-            reason=f"no attributes given: the best x{home} model by prefer={prefer}",
+            reason=f"no attributes given: the best x{home} model by prefer={prefer} under "
+            f"the {ranking.protocol} protocol",
             adapters=[],
             alternatives=[],
             ranking=ranking_note(ranking, ranked),
@@ -490,7 +491,7 @@ def ranking_note(ranking: Ranking, ranked: Sequence[ModelEntry]) -> str | None:
     measured = sum(1 for e in ranked if metrics_under(e, ranking.protocol) is not None)
     unmeasured = len(ranked) - measured
     tail = (
-        f"; {unmeasured} of {len(ranked)} candidates have no {ranking.protocol} numbers and "
+        f"; {unmeasured} of {len(ranked)} candidates without {ranking.protocol} numbers "
         "rank after the measured ones"
         if unmeasured
         else ""
