@@ -34,7 +34,7 @@ from pathlib import Path
 TEMP_PREFIX = ".upscaler-"
 _RANDOM = string.ascii_lowercase + string.digits
 _TEMP_NAME = re.compile(
-    r"^\.upscaler-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[a-z0-9]{8}\.tmp(\.[A-Za-z0-9]{1,8})?$"
+    r"^\.upscaler-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[a-z0-9]{8}\.tmp(\.[A-Za-z0-9]{1,8})?\Z"
 )
 _MAX_TRIES = 100
 

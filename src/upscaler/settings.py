@@ -31,6 +31,7 @@ DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_DOWNLOAD_DEADLINE = 1800.0
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
 
 logger = logging.getLogger("upscaler")
 
@@ -54,8 +55,23 @@ def cache_root(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def offline() -> bool:
-    """True when nothing may touch the network ($UPSCALER_OFFLINE=1)."""
-    return os.environ.get(ENV_OFFLINE, "").strip().lower() in _TRUE
+    """True when nothing may touch the network ($UPSCALER_OFFLINE=1).
+
+    A value that is neither yes nor no (``ture``, ``2``) is ignored with a warning, as
+    the numeric settings are: the default (online) applies, and the warning keeps a typo
+    from going unseen by someone who believes the process is offline.
+    """
+    raw = os.environ.get(ENV_OFFLINE, "").strip()
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() not in _FALSE:
+        logger.warning(
+            "ignoring %s=%r: not one of 1, true, yes, on (or 0, false, no, off); "
+            "the network may be used",
+            ENV_OFFLINE,
+            raw,
+        )
+    return False
 
 
 def _env_number(name: str, default: float, *, minimum: float) -> float:
@@ -106,10 +122,7 @@ def pip_timeout_seconds() -> float:
     pip's own --timeout (PIP_DEFAULT_TIMEOUT) bounds each socket read, not the whole run; a
     wheel of a few hundred MB on a slow line needs minutes, a hung index must not hang us.
     """
-    try:
-        return max(1.0, float(os.environ.get(ENV_PIP_TIMEOUT, DEFAULT_PIP_TIMEOUT)))
-    except ValueError:
-        return DEFAULT_PIP_TIMEOUT
+    return _env_number(ENV_PIP_TIMEOUT, DEFAULT_PIP_TIMEOUT, minimum=1.0)
 
 
 def max_pixels() -> int:

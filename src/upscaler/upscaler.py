@@ -29,6 +29,7 @@ from upscaler.local_models import (
     local_entry,
     prepare_local,
 )
+from upscaler.resolve.prefer import split_prefer
 from upscaler.resolve.resolver import build_query, choose, resolve
 from upscaler.resolve.result import Resolution
 
@@ -105,9 +106,10 @@ class Upscaler:
         self._runtime = RuntimeInfo()
         self._weights_files: dict[str, str] | None = None
         self._auto_query: dict[str, Any] | None = None
-        self._prefer = prefer
         self._input_condition: dict[str, Any] | None = None
         query, degradation, auto = _split_auto(query, degradation)
+        query, prefer = split_prefer(query, prefer)  # a query string may say prefer=fast
+        self._prefer = prefer
         if auto and model is not None:
             raise QueryError(
                 'degradation="auto" chooses the model from each input, and a model was given',

@@ -22,7 +22,7 @@ LOCK_NAME = ".upscaler-batch.lock"
 # Before issue 14, Upscaler.upscale_file wrote `.<stem>.<8 random chars><suffix>` beside
 # the target (tempfile.mkstemp's name pattern); such leftovers of old versions are still
 # cleaned. Today's temp names are upscaler.atomic's, cleaned by its own rule.
-_TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)$")
+_TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)\Z")
 
 
 @dataclass(frozen=True)

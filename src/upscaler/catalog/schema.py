@@ -53,9 +53,13 @@ class StrictModel(BaseModel):
 
 
 # semver.org 2.0.0: MAJOR.MINOR.PATCH, optional -prerelease and +build, no leading zeros.
+# Patterns matched with Python's re end in \Z, not $: Python's $ also matches before a
+# final newline, so "1.0.0\n" passed and reached pip as `name==1.0.0\n` (issue 29). The
+# patterns given to pydantic's `pattern=` keep $: pydantic runs them with Rust's regex,
+# where $ is the true end of the text.
 _SEMVER = re.compile(
     r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
-    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?\Z"
 )
 
 
@@ -94,13 +98,13 @@ _PEP440 = re.compile(
     r"(?:[-_.]?(?P<pre_l>alpha|beta|preview|pre|rc|a|b|c)[-_.]?(?P<pre_n>[0-9]+)?)?"
     r"(?:-(?P<post_n1>[0-9]+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?)?"
     r"(?P<dev>[-_.]?dev[-_.]?(?P<dev_n>[0-9]+)?)?"
-    r"(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?$",
+    r"(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?\Z",
     re.IGNORECASE,
 )
 """A PEP 440 version without the optional leading 'v': it cannot hold '/', '..' or spaces."""
 
 _WHEEL_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}\.whl$")
-_WHEEL_TAG = re.compile(r"^[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*$")
+_WHEEL_TAG = re.compile(r"^[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*\Z")
 
 
 def pypi_normalize(name: str) -> str:
@@ -709,7 +713,7 @@ def model_id(family: str, variant: str) -> str:
     return f"{family}.{variant}"
 
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*$")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*\Z")
 
 
 def family_json_schema() -> dict[str, Any]:

@@ -87,6 +87,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from upscaler.catalog import default_catalog
     from upscaler.catalog.protocols import BICUBIC, protocol_named
     from upscaler.resolve import build_query
+    from upscaler.resolve.prefer import refuse_prefer_in_filter
 
     catalog = default_catalog()
     protocol = protocol_named(args.protocol).name
@@ -94,6 +95,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for word in words:
         if "=" not in word:
             raise QueryError(f"--filter {word!r} is not ATTR=VALUE", hint="--filter scale=2")
+    refuse_prefer_in_filter(" ".join(words))
     query = build_query(" ".join(words), catalog)
     rows = [
         list_row(e, protocol)
@@ -254,9 +256,11 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     """`resolve QUERY`: exact match or alternatives; exit 0 either way (it is a question)."""
     from upscaler.catalog import default_catalog
     from upscaler.resolve import build_query, resolve
+    from upscaler.resolve.prefer import split_prefer
 
     catalog = default_catalog()
-    resolution = resolve(build_query(" ".join(args.query), catalog), catalog, prefer=args.prefer)
+    query, prefer = split_prefer(" ".join(args.query), args.prefer)
+    resolution = resolve(build_query(query, catalog), catalog, prefer=prefer)
     if args.json:
         print_json(resolution.to_dict())
         return 0

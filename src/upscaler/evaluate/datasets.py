@@ -130,10 +130,17 @@ def read_ground_truth(path: Path) -> GroundTruth:
     scripts decide by ``size(im, 3)``: that is what makes Set14's ``bridge.png`` count the
     way the published tables count it (see :mod:`upscaler.evaluate.protocol`).
     """
-    from PIL import Image, UnidentifiedImageError
+    # The guarded opener every image input goes through: UPSCALER_MAX_PIXELS is checked on
+    # the header and Pillow's own limit is lifted, so a bomb in an evaluation folder is our
+    # ImageError naming the file (exit 10), not Pillow's DecompressionBombError.
+    from upscaler.runtime.image_io import _PIL_ERRORS, _open_checked, _pil_unlimited
 
     try:
-        with Image.open(path) as image:
+        with (
+            path.open("rb") as handle,
+            _pil_unlimited(),
+            _open_checked(handle, str(path), None) as image,
+        ):
             image.load()
             mode = image.mode
             if mode in ("L", "LA", "1"):
@@ -145,7 +152,9 @@ def read_ground_truth(path: Path) -> GroundTruth:
                     hint="convert the set to 8-bit PNG",
                 )
             rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except ImageError:
+        raise
+    except _PIL_ERRORS as exc:
         raise ImageError(
             f"cannot decode {path} ({exc})", hint="remove it or replace it with a valid image"
         ) from None

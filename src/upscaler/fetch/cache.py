@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("upscaler.fetch")
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}\Z")  # \Z: $ passes "x\n"
 """Model ids, lock names and SavedModel keys become single path components: no '/', no '..'."""
 
 _TEMP_SEP = "~"
@@ -330,7 +330,9 @@ def _scan(paths: CachePaths) -> Iterator[_Entry]:
             yield _Entry("wheel" if ok else "unknown", key if ok else p.name, p)
     if paths.blobs.is_dir():
         for fan in sorted(paths.blobs.iterdir()):
-            if not (fan.is_dir() and not fan.is_symlink() and re.match(r"^[0-9a-f]{2}$", fan.name)):
+            if not (
+                fan.is_dir() and not fan.is_symlink() and re.fullmatch(r"[0-9a-f]{2}", fan.name)
+            ):
                 yield _Entry("unknown", fan.name, fan)
                 continue
             for p in sorted(fan.iterdir()):

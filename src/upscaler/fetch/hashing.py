@@ -16,7 +16,7 @@ from pathlib import Path
 CHUNK = 1 << 20
 """Read size for hashing and streaming: large enough to be fast, small enough to stay flat."""
 
-_HEX = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "sha512": re.compile(r"^[0-9a-f]{128}$")}
+_HEX = {"sha256": re.compile(r"^[0-9a-f]{64}\Z"), "sha512": re.compile(r"^[0-9a-f]{128}\Z")}
 
 
 def file_digest(path: Path, algorithm: str) -> tuple[str, int]:

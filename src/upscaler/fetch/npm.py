@@ -21,8 +21,8 @@ from upscaler.fetch.hashing import hex_from_sri
 
 log = logging.getLogger("upscaler.fetch")
 
-_NAME = re.compile(r"^(@[a-z0-9-~][a-z0-9-._~]*/)?[a-z0-9-~][a-z0-9-._~]*$")
-_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,99}$")
+_NAME = re.compile(r"^(@[a-z0-9-~][a-z0-9-._~]*/)?[a-z0-9-~][a-z0-9-._~]*\Z")
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,99}\Z")  # \Z, not $: no "1.0.0\n"
 
 REGISTRY_HINT = (
     "set NPM_CONFIG_REGISTRY to the base URL of your npm registry (or run `npm config set "

@@ -40,7 +40,7 @@ RUN_FILE = "run.json"
 LOG_FILE = "log.jsonl"
 CHECKPOINTS = "checkpoints"
 SAVEDMODEL = "savedmodel"
-_NAME = re.compile(r"^step-(\d{8,})\.npz$")
+_NAME = re.compile(r"^step-(\d{8,})\.npz\Z")
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,34 @@ def load_checkpoint(path: Path, shapes: Sequence[tuple[int, ...]]) -> Checkpoint
                     f"checkpoint {path} does not fit this network (array {group}{index:04d})",
                     hint="it belongs to another run: use a new run folder",
                 )
+    return Checkpoint(_step_of(path, arrays), groups["w"], groups["m"], groups["v"])
+
+
+def _step_of(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> int:
+    """The step a checkpoint holds: one non-negative integer, the one its name gives.
+
+    The step alone decides which batches come next, so a file whose step is two numbers,
+    text, a fraction or another step than its name would resume a different training
+    (or crash converting it); the checkpoint is refused instead, by name.
+    """
+    hint = "delete it: the run resumes from the previous checkpoint"
     if "step" not in arrays:
-        raise TrainingError(f"checkpoint {path} has no step", hint="delete it")
-    return Checkpoint(int(arrays["step"]), groups["w"], groups["m"], groups["v"])
+        raise TrainingError(f"checkpoint {path} has no step", hint=hint)
+    value = arrays["step"]
+    if value.shape != () or value.dtype.kind not in "iu" or int(value) < 0:
+        raise TrainingError(
+            f"checkpoint {path} holds a malformed step (a {value.dtype} array of shape "
+            f"{value.shape}; expected one non-negative integer)",
+            hint=hint,
+        )
+    step = int(value)
+    named = _NAME.match(path.name)
+    if named is not None and int(named[1]) != step:
+        raise TrainingError(
+            f"checkpoint {path} holds step {step}, not the step {int(named[1])} its name says",
+            hint=hint,
+        )
+    return step
 
 
 def latest_checkpoint(run: Path) -> Path | None:

@@ -12,6 +12,7 @@ so a dataset moved to another place (or machine) still resumes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -98,6 +99,27 @@ def training_error(exc: ValidationError, what: str) -> TrainingError:
         f"{subject}: {message}{more}",
         hint="`upscaler train --help` lists every option and its range",
     )
+
+
+def recorded_config(record: dict[str, Any], path: Path) -> TrainConfig:
+    """The configuration a run record holds; one that does not validate is a TrainingError
+    naming the file.
+
+    ``run.json`` is read back from folders that may come from anywhere (``--init-from``,
+    a copied run, an older or newer version), so a key this version does not know or a
+    value out of range is bad input in a named file, not a bug to show as a traceback.
+    """
+    try:
+        return TrainConfig.model_validate(record.get("config"))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        problem = str(first["msg"]).removeprefix("Value error, ")
+        raise TrainingError(
+            f"{path} holds a configuration this version cannot read "
+            f"(config{'.' + where if where else ''}: {problem})",
+            hint="use a run folder that `upscaler train` of this version wrote, or a new one",
+        ) from None
 
 
 def differences(old: TrainConfig, new: TrainConfig) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 from upscaler.errors import TrainingError
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import get_architecture
-from upscaler.train.config import OPERATIONAL, TrainConfig
+from upscaler.train.config import OPERATIONAL, TrainConfig, recorded_config
 from upscaler.train.warm_start import describe as describe_warm_start
 from upscaler.train_flags import FLAGS
 
@@ -36,7 +36,7 @@ def read_run(run: Path) -> tuple[dict[str, Any], TrainConfig]:
             f"{run} is not a training run (no {ckpt.RUN_FILE})",
             hint="pass the folder given to `upscaler train --run`",
         )
-    return record, TrainConfig.model_validate(record["config"])
+    return record, recorded_config(record, run / ckpt.RUN_FILE)
 
 
 def trained_graph(run: Path, step: int | None = None) -> tuple[Any, int]:

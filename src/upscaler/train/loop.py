@@ -30,7 +30,7 @@ import numpy as np
 from upscaler.errors import TrainingError
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import get_architecture
-from upscaler.train.config import TrainConfig, differences
+from upscaler.train.config import TrainConfig, differences, recorded_config
 from upscaler.train.data import (
     Folder,
     Pair,
@@ -108,14 +108,7 @@ def _run_record(config: TrainConfig, params: dict[str, int], data: _Data) -> dic
 
 def _check_resumable(run: Path, config: TrainConfig, record: dict[str, Any]) -> None:
     """A run folder continues only the training it holds (see :mod:`.config`)."""
-    old = record.get("config")
-    try:
-        previous = TrainConfig.model_validate(old)
-    except ValueError:
-        raise TrainingError(
-            f"{run / ckpt.RUN_FILE} holds a configuration this version cannot read",
-            hint="use a new run folder",
-        ) from None
+    previous = recorded_config(record, run / ckpt.RUN_FILE)
     changed = differences(previous, config)
     if changed:
         raise TrainingError(

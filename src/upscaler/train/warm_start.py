@@ -72,7 +72,7 @@ class _Source:
 
 def _from_run(folder: Path, pinned: dict[str, Any] | None) -> _Source:
     """The newest checkpoint of a run folder (or the pinned one)."""
-    from upscaler.train.config import TrainConfig
+    from upscaler.train.config import recorded_config
     from upscaler.train.export import command_line
 
     record = ckpt.read_run_record(folder)
@@ -82,7 +82,7 @@ def _from_run(folder: Path, pinned: dict[str, Any] | None) -> _Source:
             hint="pass the --run folder of a finished or checkpointed `upscaler train`, a "
             "SavedModel it exported, or the id of a catalog model it trained",
         )
-    theirs = TrainConfig.model_validate(record["config"])
+    theirs = recorded_config(record, folder / ckpt.RUN_FILE)
     found = ckpt.list_checkpoints(folder)
     if pinned is not None:
         found = [(s, p) for s, p in found if s == pinned.get("step")]
