@@ -194,9 +194,7 @@ class Description(BaseModel):
 def metrics_lines(m: ModelEntry) -> list[str]:
     """One line per protocol the model was measured under, each naming its protocol, so
     no number is read as if it came from another condition."""
-    blocks = ([("bicubic", m.metrics)] if m.metrics is not None else []) + sorted(
-        m.protocol_metrics.items()
-    )
+    blocks = list(m.metrics_by_protocol().items())
     if not blocks:
         return ["metrics      not measured yet"]
     lines = []

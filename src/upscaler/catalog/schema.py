@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from upscaler.catalog.protocols import BICUBIC as BICUBIC_PROTOCOL
+
 SCHEMA_VERSION = 1
 
 _ID_PART = r"^[a-z0-9][a-z0-9-]*$"
@@ -692,6 +694,13 @@ class ModelEntry(StrictModel):
         parent's own model 8 times), and its outputs differ from the parent's, so it must
         never stand in for the parent's numbers, nor the parent for its."""
         return self.weights is None and (self.quantize is not None or self.quantization == BFLOAT16)
+
+    def metrics_by_protocol(self) -> dict[str, Metrics]:
+        """Every protocol's numbers, the clean bicubic one (``metrics``) first, then the
+        degradation protocols by name: the one view the resolver, ``describe()`` and
+        ``models list`` read, so none of them re-spells where each protocol is kept."""
+        clean = {BICUBIC_PROTOCOL: self.metrics} if self.metrics is not None else {}
+        return {**clean, **dict(sorted(self.protocol_metrics.items()))}
 
     def attribute(self, name: str) -> Any:
         """The value of a queryable attribute by name (resolver helper)."""

@@ -154,8 +154,7 @@ def list_row(entry: ModelEntry, protocol: str = "bicubic") -> dict[str, Any]:
     psnrs = [m.psnr_y for m in sets]
     row["mean_psnr_y"] = round(sum(psnrs) / len(psnrs), 2) if psnrs else None
     row["psnr_protocol"] = protocol
-    measured = (["bicubic"] if entry.metrics is not None else []) + sorted(entry.protocol_metrics)
-    row["protocols"] = ",".join(measured) or None
+    row["protocols"] = ",".join(entry.metrics_by_protocol()) or None
     row["ms_per_output_megapixel"] = (
         entry.speed.ms_per_output_megapixel if entry.speed is not None else None
     )

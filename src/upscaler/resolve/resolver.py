@@ -117,7 +117,7 @@ NO_DENOISE = "none"
 def metrics_under(entry: ModelEntry, protocol: str = BICUBIC) -> Metrics | None:
     """The entry's numbers under ``protocol``: ``metrics`` for the clean bicubic one,
     ``protocol_metrics[protocol]`` for a degradation protocol (None when not measured)."""
-    return entry.metrics if protocol == BICUBIC else entry.protocol_metrics.get(protocol)
+    return entry.metrics_by_protocol().get(protocol)
 
 
 def mean_psnr(entry: ModelEntry, sets: frozenset[str], *, protocol: str = BICUBIC) -> float | None:
@@ -475,12 +475,7 @@ def resolve(
 
 def measured_protocols(entries: Iterable[ModelEntry]) -> set[str]:
     """Every protocol some of ``entries`` has numbers under."""
-    found: set[str] = set()
-    for entry in entries:
-        found.update(entry.protocol_metrics)
-        if entry.metrics is not None:
-            found.add(BICUBIC)
-    return found
+    return {protocol for entry in entries for protocol in entry.metrics_by_protocol()}
 
 
 def ranking_note(ranking: Ranking, ranked: Sequence[ModelEntry]) -> str | None:
