@@ -7,10 +7,8 @@ failure report as results arrive (a killed job keeps what it learnt) and counts.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +28,7 @@ from upscaler.batch.plan import (
 )
 from upscaler.batch.worker import FileResult, Worker
 from upscaler.errors import BatchError
+from upscaler.locks import FolderLock
 
 if TYPE_CHECKING:
     from upscaler.batch.ray_engine import RayOptions
@@ -198,7 +197,7 @@ def run_batch(
     )
     dst_abs.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with _DstLock(dst_abs):
+    with _dst_lock(dst_abs):
         removed = clean_temp_files(jobs)
         if removed:
             logger.info("removed %d temp files left by an interrupted run", len(removed))
@@ -268,66 +267,16 @@ def _consume(
                 close()  # an engine's cleanup (Ray shutdown) runs even when we stop early
 
 
-class _DstLock:
-    """Hold ``DST/.upscaler-batch.lock`` for the job, or fail at once if another job does;
-    the file is removed when the job ends, so a finished job leaves only its outputs.
+def _dst_lock(dst: Path) -> FolderLock:
+    """Hold ``DST/.upscaler-batch.lock`` for the job, or fail at once if another job does
+    (:mod:`upscaler.locks`); the file is removed when the job ends, so a finished job
+    leaves only its outputs."""
 
-    Removing a lock file safely takes care: it is unlinked while still locked, and a job
-    that locked it meanwhile through the old name finds that the name no longer leads to
-    the file it holds, and tries again on the new one. POSIX ``flock`` (the call the
-    ``filelock`` package makes, so the two exclude each other); elsewhere ``filelock``,
-    which leaves its file behind.
-    """
-
-    ATTEMPTS = 5
-
-    def __init__(self, dst: Path) -> None:
-        self._dst = dst
-        self._path = dst / LOCK_NAME
-        self._fd: int | None = None
-        self._fallback: Any = None
-
-    def _busy(self) -> BatchError:
+    def busy(pid: int | None) -> BatchError:
+        holder = f" (pid {pid})" if pid is not None else ""
         return BatchError(
-            f"another upscaler batch job is writing into {self._dst}",
+            f"another upscaler batch job is writing into {dst}{holder}",
             hint="wait for it to finish, or write to another folder",
         )
 
-    def __enter__(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            from filelock import FileLock, Timeout
-
-            self._fallback = FileLock(str(self._path))
-            try:
-                self._fallback.acquire(timeout=0)
-            except Timeout:
-                raise self._busy() from None
-            return
-        for _ in range(self.ATTEMPTS):
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise self._busy() from None
-            try:
-                same = self._path.stat().st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                self._fd = fd
-                return
-            os.close(fd)  # a finishing job removed this file: lock the new one
-        raise self._busy()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fallback is not None:  # pragma: no cover - Windows
-            self._fallback.release()
-            return
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                self._path.unlink()
-            os.close(self._fd)  # closing the descriptor releases the lock
-            self._fd = None
+    return FolderLock(dst / LOCK_NAME, busy)

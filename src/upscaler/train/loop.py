@@ -10,6 +10,12 @@ that was never interrupted (``tests/train/test_resume_kill.py`` kills one to che
 
 A stop asked for politely (Ctrl-C, SIGTERM) is honoured between two steps: the state is
 checkpointed first, so not even the steps since the last checkpoint are lost.
+
+One process at a time trains in a run folder: it holds ``RUN/.upscaler-train.lock``
+(:mod:`upscaler.locks`, the lock `upscaler batch` holds on its output folder) from before
+it reads ``run.json`` until the export is written. A second ``upscaler train`` on the same
+folder fails at once, naming the holder's pid; a lock left by a killed process is no lock
+(the kernel drops it with the process), so the next run simply takes it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from upscaler.errors import TrainingError
+from upscaler.locks import FolderLock
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import get_architecture
 from upscaler.train.config import TrainConfig, differences, recorded_config
@@ -39,12 +46,18 @@ from upscaler.train.data import (
     holdout,
     load_folders,
     refuse_evaluation_sets,
+    refuse_overlap,
+    warn_duplicates,
 )
+from upscaler.train.evaluation_images import EvaluationImages
 from upscaler.train.network import Network, start_tensorflow, teacher_targets, validate
 from upscaler.train.optim import cosine_lr
 from upscaler.train.warm_start import load_warm_start
 
 log = logging.getLogger("upscaler.train")
+
+LOCK_NAME = ".upscaler-train.lock"
+"""The lock file a training holds in its run folder while it runs (removed at the end)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,10 @@ class _Data:
 
 
 def _load_data(config: TrainConfig) -> _Data:
+    """The training pairs (no evaluation image among them, by manifest or by content) and
+    the validation pairs: held out of them, and from ``--val``, which must not repeat a
+    training image. ``--val`` may be an evaluation set: validating changes no weight, and
+    its PSNR is then the number ``upscaler eval`` reports."""
     pairs, folders = load_folders(
         config.data,
         scale=config.scale,
@@ -81,6 +98,7 @@ def _load_data(config: TrainConfig) -> _Data:
     )
     refuse_evaluation_sets(folders, evaluation_fingerprints())
     train, val = holdout(pairs, config.val_holdout, config.seed)
+    warn_duplicates(train, val)
     val_folders: list[Folder] = []
     if config.val:
         extra, val_folders = load_folders(
@@ -89,7 +107,9 @@ def _load_data(config: TrainConfig) -> _Data:
             channels=config.channels,
             hr_patch=4 * config.scale,
             seed=config.seed,
+            evaluation=EvaluationImages({}),
         )
+        refuse_overlap(train, extra)
         val = val + extra
     return _Data(train, val, folders, val_folders)
 
@@ -180,15 +200,83 @@ def train(
     ``stop_at`` ends this call after that step (checkpointed), as a kill would but
     cleanly; the same call without it continues. ``deterministic`` turns on TensorFlow's
     op determinism for the whole process (needed for bit-exact resumes; it cannot be
-    turned off again). ``export=False`` leaves ``savedmodel/`` unwritten.
+    turned off again). ``export=False`` leaves ``savedmodel/`` unwritten. Another
+    training running in ``run`` is a :class:`TrainingError` at once (see the module
+    docstring); a run folder this call created stays only if the run started.
     """
+    if stop_at is not None and stop_at < 1:
+        raise TrainingError(
+            f"--stop-at {stop_at} is not a step: steps are counted from 1",
+            hint="pass --stop-at N with N >= 1, or leave it out to train to the end",
+        )
     run = Path(run).expanduser()
+    created = _make_run_folder(run)
+    try:
+        with _run_lock(run):
+            return _train_locked(
+                config,
+                run,
+                progress=progress,
+                deterministic=deterministic,
+                stop_at=stop_at,
+                export=export,
+            )
+    finally:
+        for folder in created:  # deepest first, and only while empty: a run that never
+            try:  # started leaves nothing behind
+                folder.rmdir()
+            except OSError:
+                break
+
+
+def _make_run_folder(run: Path) -> list[Path]:
+    """Create ``run`` (for the lock file in it); the folders this created, deepest first."""
+    if run.exists() and not run.is_dir():
+        raise TrainingError(
+            f"the run folder {run} is a file", hint="pass a new (or empty) folder to --run"
+        )
+    missing: list[Path] = []
+    folder = run
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrainingError(
+            f"cannot create the run folder {run} ({exc.strerror or exc})",
+            hint="pass a --run folder in a place you can write",
+        ) from None
+    return missing
+
+
+def _run_lock(run: Path) -> FolderLock:
+    def busy(pid: int | None) -> TrainingError:
+        holder = f" (pid {pid})" if pid is not None else ""
+        return TrainingError(
+            f"another upscaler train is running in the run folder {run}{holder}",
+            hint="wait for it to finish (or stop it), or pass another --run folder",
+        )
+
+    return FolderLock(run / LOCK_NAME, busy)
+
+
+def _train_locked(
+    config: TrainConfig,
+    run: Path,
+    *,
+    progress: bool,
+    deterministic: bool,
+    stop_at: int | None,
+    export: bool,
+) -> TrainResult:
+    """:func:`train`, with the run folder created and locked."""
     arch = get_architecture(config.architecture)
     params = arch.resolve_params(config.params)
     record = ckpt.read_run_record(run)
     if record is not None:
         _check_resumable(run, config, record)
-    if record is None and run.exists() and any(run.iterdir()):
+    if record is None and any(p.name != LOCK_NAME for p in run.iterdir()):
         raise TrainingError(
             f"{run} is not empty and holds no training run",
             hint="pass a new (or empty) run folder",
