@@ -118,9 +118,7 @@ class Upscaler:
         pinned = os.fspath(model) if model is not None else None
         if model is not None and is_path_form(model):
             path = Path(os.fspath(model)).expanduser()
-            entry, kind = local_entry(
-                path, scale=int(scale) if scale is not None else None, value_range=value_range
-            )
+            entry, kind = local_entry(path, scale=scale, value_range=value_range)
             self._local = (path, kind)
             self._resolution = Resolution(
                 query={},
@@ -513,6 +511,8 @@ class Upscaler:
         symlink, a hard link): the input is never replaced. The format follows ``dst``'s
         suffix; ICC profile and EXIF are carried over.
         """
+        import dataclasses
+
         from upscaler.arguments import check_outscale, output_size
         from upscaler.atomic import write_atomically
         from upscaler.runtime.image_io import (
@@ -520,7 +520,7 @@ class Upscaler:
             check_output_path,
             check_savable,
             decode,
-            save,
+            save_pixels,
         )
 
         target = Path(dst)
@@ -534,9 +534,14 @@ class Upscaler:
         outscale = check_outscale(options.get("outscale")) or float(self.scale)
         check_fits(fmt, *output_size(width, height, outscale), target)
         check_savable(fmt, source, target)
-        result = self.upscale(source, **options)
+        # The result as the bare array: a PIL copy of it would be a third larger than
+        # the result itself, and the PNG writer needs none (memory bound, issue 29).
+        bare = dataclasses.replace(source, kind="numpy", squeeze=False)
+        pixels = self.upscale(bare, **options)
+        info = source.info
+        del source, bare  # the input's pixels are not needed while the output is written
         try:
-            write_atomically(target, lambda tmp: save(result, tmp, source.info, quality=quality))
+            write_atomically(target, lambda tmp: save_pixels(pixels, tmp, info, quality=quality))
         except ImageError:
             raise
         except OSError as exc:

@@ -9,7 +9,9 @@ image, each with its time.
 
 Gradio is an optional dependency (``pip install 'upscaler[explore]'``) imported only
 here. The app binds to 127.0.0.1 unless told otherwise, makes no share link, and turns
-Gradio's analytics off before Gradio is imported.
+Gradio's analytics off before Gradio is imported. Uploads are held to the limits files
+are (``UPSCALER_MAX_PIXELS``, one still image): :mod:`upscaler.explore.uploads` refuses
+the rest at the door, and runs decode through the same guarded decoder as the CLI.
 """
 
 import io
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     import gradio
     from PIL import Image
 
+    from upscaler.runtime.image_io import DecodedImage, Pixels
     from upscaler.upscaler import Upscaler
 
 INSTALL = "pip install 'upscaler[explore]'"
@@ -116,25 +119,32 @@ def display_name(image_path: str | None) -> str:
     return PurePath(image_path).name if image_path else DEFAULT_INPUT
 
 
-def _open_image(image_path: str) -> "Image.Image":
-    """The picture as a person sees it (EXIF orientation applied), fully read."""
-    from PIL import Image, ImageOps
+def _open_image(image_path: str) -> "DecodedImage":
+    """The picture as a person sees it (EXIF orientation applied), through the decoder
+    files go through: UPSCALER_MAX_PIXELS checked on the header, one frame, 16-bit kept,
+    and a damaged file an ImageError the page can show rather than a bare traceback."""
+    from upscaler.runtime.image_io import decode
 
-    with Image.open(image_path) as opened:
-        source = ImageOps.exif_transpose(opened)
-        source.load()
-    return source
+    return decode(Path(image_path))
 
 
-def _displayable(image: "Image.Image") -> "Image.Image":
-    """RGB or RGBA for the browser (16-bit, palette and CMYK images are converted)."""
+def _displayable(picture: "Image.Image | Pixels") -> "Image.Image":
+    """RGB or RGBA for the browser: 16-bit and float pixels (which upscaling hands back as
+    arrays when they have colour), gray, palette and CMYK become 8-bit RGB(A)."""
+    import numpy as np
+    from PIL import Image
+
+    from upscaler.runtime.image_io import to_dtype
+
+    if isinstance(picture, np.ndarray):
+        eight = to_dtype(picture, "uint8")
+        image = Image.fromarray(eight[:, :, 0] if eight.shape[2] == 1 else eight)
+    else:
+        image = picture
     if image.mode in ("RGB", "RGBA"):
         return image
     has_alpha = "A" in image.getbands() or "transparency" in image.info
     if image.mode.startswith("I;16") or image.mode == "I":
-        import numpy as np
-        from PIL import Image
-
         scaled = (np.asarray(image, dtype=np.float64) / 257.0).round().clip(0, 255)
         image = Image.fromarray(scaled.astype(np.uint8), "L")
     return image.convert("RGBA" if has_alpha else "RGB")
@@ -183,14 +193,16 @@ class Explorer:
         return up
 
     @staticmethod
-    def _timed(up: "Upscaler", source: "Image.Image") -> tuple["Image.Image", float, float]:
-        """Load (once) and upscale: the output, the load time and the run time, apart."""
+    def _timed(up: "Upscaler", source: "DecodedImage") -> tuple["Image.Image", float, float]:
+        """Load (once) and upscale: the output as the page shows it, the load time and the
+        run time, apart."""
         started = time.perf_counter()
         up.load(progress=True)
         load_s = time.perf_counter() - started
         started = time.perf_counter()
-        result: Image.Image = up.upscale(source, progress=True)
-        return result, load_s, time.perf_counter() - started
+        result = up.upscale(source, progress=True)
+        run_s = time.perf_counter() - started
+        return _displayable(result), load_s, run_s
 
     def run(
         self, image_path: str, choice: Choice, progress: Any = None
@@ -198,16 +210,16 @@ class Explorer:
         """Upscale one image: (before enlarged to the output size, after, timing, facts)."""
         from PIL import Image
 
+        source = _open_image(image_path)  # a refused image fails before any model work
         up = self.upscaler(choice)
         _step(progress, 0.05, f"fetching, converting, loading and running {up.model.id}")
-        source = _open_image(image_path)
-        result, load_s, run_s = self._timed(up, source)
+        after, load_s, run_s = self._timed(up, source)
         _step(progress, 1.0, "done")
-        after = _displayable(result)
-        before = _displayable(source).resize(after.size, Image.Resampling.NEAREST)
+        before = _displayable(source.pixels).resize(after.size, Image.Resampling.NEAREST)
+        height, width = source.pixels.shape[:2]
         timing = (
-            f"**{up.model.id}** upscaled {source.width}×{source.height} → "
-            f"{result.width}×{result.height} in **{run_s:.2f} s**"
+            f"**{up.model.id}** upscaled {width}×{height} → "
+            f"{after.width}×{after.height} in **{run_s:.2f} s**"
         )
         if load_s >= 0.05:
             timing += f" (loading the model took {load_s:.2f} s, once)"
@@ -233,7 +245,7 @@ class Explorer:
         for n, entry in enumerate(entries):
             _step(progress, n / len(entries), f"running {entry.id} ({n + 1} of {len(entries)})")
             result, load_s, run_s = self._timed(self.upscaler(Choice(model=entry.id)), source)
-            shown.append((_displayable(result), f"{entry.id}: {run_s:.2f} s"))
+            shown.append((result, f"{entry.id}: {run_s:.2f} s"))
             runs.append(ComparedRun(entry, result.width, result.height, run_s, load_s))
         _step(progress, 1.0, "done")
         return shown, comparison_markdown(runs, self.catalog)
@@ -533,21 +545,25 @@ def launch(
     shares. ``announce(url)`` is called once the server answers, so the caller (the CLI,
     the only place that prints) says where it is.
     """
+    from upscaler.explore.uploads import pillow_limit_lifted, server_options
+
     demo = build_app(catalog)
     demo.queue(default_concurrency_limit=1)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        inbrowser=open_browser,
-        share=False,
-        show_error=True,
-        ssr_mode=False,
-        mcp_server=False,
-        pwa=False,
-        quiet=True,
-        prevent_thread_lock=True,
-        css=EXPLORER_CSS,
-    )
-    if announce is not None:
-        announce(str(demo.local_url or f"http://{host}:{port}/"))
-    demo.block_thread()
+    with pillow_limit_lifted():
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            inbrowser=open_browser,
+            share=False,
+            show_error=True,
+            ssr_mode=False,
+            mcp_server=False,
+            pwa=False,
+            quiet=True,
+            prevent_thread_lock=True,
+            css=EXPLORER_CSS,
+            **server_options(),
+        )
+        if announce is not None:
+            announce(str(demo.local_url or f"http://{host}:{port}/"))
+        demo.block_thread()

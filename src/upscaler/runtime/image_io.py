@@ -372,22 +372,28 @@ def _open_checked(handle: Any, what: str, max_pixels: int | None) -> Any:
     return image
 
 
-def check_image_file(path: Path, max_pixels: int | None = None) -> None:
+def check_image_file(
+    path: Path, max_pixels: int | None = None, *, label: str | None = None
+) -> None:
     """Refuse, from its header alone, a path that is not an image we would decode: not a
     regular file, not an image, too many pixels or frames. Milliseconds, so the CLI runs
-    it for every input before any model work."""
+    it for every input before any model work, and the explorer for every upload.
+
+    ``label`` names the image in messages instead of ``path`` (an upload is known to its
+    sender by its own file name, not by the server's temp path)."""
+    what = label or str(path)
     with open_regular_file(path, max_pixels) as handle:
         try:
             if handle.read(4) in _TIFF_SIGNATURES:
                 return  # tifffile reads TIFFs Pillow cannot (float, many channels)
             handle.seek(0)
             with _pil_unlimited():
-                _open_checked(handle, str(path), max_pixels).close()
+                _open_checked(handle, what, max_pixels).close()
         except ImageError:
             raise
         except _PIL_ERRORS as exc:
             raise ImageError(
-                f"cannot decode {path} as an image ({exc})",
+                f"cannot decode {what} as an image ({exc})",
                 hint="pass a PNG, JPEG, WebP, BMP or TIFF file",
             ) from None
 
@@ -473,6 +479,12 @@ def encode(pixels: Pixels, like: DecodedImage) -> Any:
     if like.kind == "numpy":
         out = to_dtype(pixels, like.input_dtype)
         return out[:, :, 0] if like.squeeze else out
+    return to_pil(pixels, like.info)
+
+
+def to_pil(pixels: Pixels, info: dict[str, Any]) -> Any:
+    """A PIL image of ``pixels`` carrying ``info`` (ICC, EXIF); 16-bit or float colour,
+    which PIL cannot hold, stays an array."""
     from PIL import Image
 
     channels = pixels.shape[2]
@@ -486,7 +498,7 @@ def encode(pixels: Pixels, like: DecodedImage) -> Any:
     image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels)
     if image.mode != mode:  # a same-mode convert() is a whole second copy of the output
         image = image.convert(mode)
-    image.info.update(like.info)
+    image.info.update(info)
     return image
 
 
@@ -599,6 +611,25 @@ def save(result: Any, target: Path, info: dict[str, Any], *, quality: int | None
     result.save(target, format=fmt, **params)
 
 
+def save_pixels(
+    pixels: Pixels, target: Path, info: dict[str, Any], *, quality: int | None = None
+) -> None:
+    """Write an upscaled HxWxC array to ``target`` as :func:`save` would write its PIL image.
+
+    A PNG of uint8 or uint16 pixels is written from the array itself, a band of rows at a
+    time (:mod:`upscaler.runtime.png_write`): a PIL copy of an RGB result is a third larger
+    than the result, and holding both took a 12000x8000 CLI run past its memory bound
+    (issue 29). Other formats go through Pillow, whose encoders need the whole image.
+    """
+    if output_format(target) == "PNG" and pixels.dtype in (np.uint8, np.uint16):
+        from upscaler.runtime.png_write import write_png
+
+        with target.open("wb") as handle:
+            write_png(pixels, handle, icc_profile=info.get("icc_profile"), exif=info.get("exif"))
+        return
+    save(to_pil(pixels, info), target, info, quality=quality)
+
+
 def check_savable(fmt: str, decoded: DecodedImage, target: Path) -> None:
     """Refuse, before any work, a result the output format could not hold: 16-bit or
     float colour and 16-bit gray need PNG or TIFF; BMP has no alpha channel."""
@@ -637,13 +668,10 @@ def _save_array(pixels: Pixels, target: Path, suffix: str) -> None:
         tifffile.imwrite(target, pixels, photometric="rgb" if pixels.shape[2] >= 3 else None)
         return
     if suffix == ".png":
-        import png
+        from upscaler.runtime.png_write import write_png
 
-        deep = to_dtype(pixels, "uint16")
-        height, width, planes = deep.shape
-        mode = {1: "L;16", 2: "LA;16", 3: "RGB;16", 4: "RGBA;16"}[planes]
         with target.open("wb") as handle:
-            png.from_array(deep.reshape(height, width * planes), mode).write(handle)
+            write_png(to_dtype(pixels, "uint16"), handle)
         return
     raise ImageError(
         f"a {pixels.dtype} colour result cannot be saved as {suffix or 'that file'}",
