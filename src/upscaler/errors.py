@@ -9,10 +9,7 @@ the nearest valid options and the fix; the CLI prints them as one line.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from upscaler.resolve.result import Alternative
+from typing import Any, Protocol
 
 
 class UpscalerError(Exception):
@@ -70,6 +67,34 @@ class DeviceError(UpscalerError, ValueError):
     exit_code = 2
 
 
+class AlternativeModel(Protocol):
+    """What :class:`NoMatchingModel` promises about each of its ``alternatives``.
+
+    Structural, so this module (which every stage imports) imports no stage back: the
+    resolver's :class:`upscaler.resolve.result.Alternative` is what it carries at run
+    time, and this is the part of it a caller of ``.alternatives`` may rely on.
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def cost(self) -> float: ...
+
+    @property
+    def adaptable(self) -> bool: ...
+
+    @property
+    def call(self) -> str: ...
+
+    @property
+    def flags(self) -> str: ...
+
+    def describe_differences(self) -> list[str]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class NoMatchingModel(UpscalerError, LookupError):
     """No model matches a strict query exactly; ``alternatives`` holds the nearest ones."""
 
@@ -79,7 +104,7 @@ class NoMatchingModel(UpscalerError, LookupError):
         self,
         message: str,
         *,
-        alternatives: Sequence[Alternative] = (),
+        alternatives: Sequence[AlternativeModel] = (),
         hint: str | None = None,
         cli_hint: str | None = None,
     ) -> None:

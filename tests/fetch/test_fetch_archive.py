@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 import tarfile
 from pathlib import Path
 
@@ -162,6 +164,36 @@ def test_decompression_of_tar_metadata_is_bounded(tmp_path: Path) -> None:
     assert tgz.stat().st_size < 2_000
     with pytest.raises(UnsafeArchiveError, match="expands to more than"):
         read_tarball(tgz, limits=Limits(members=1, total_bytes=100_000))
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        (b"\0" * 100_000, f"inflates past the {len(SHARD)} bytes it declares"),
+        (-100, f"holds {len(SHARD) - 100} bytes but its header says {len(SHARD)}"),
+    ],
+)
+def test_a_member_is_cut_at_its_declared_size_as_in_a_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: bytes | int, why: str
+) -> None:
+    # tarfile stops at the header's size by itself; the member hashing tarballs share with
+    # wheels does not rely on that, so a reader that yields more (or less) is refused too.
+    real = tarfile.TarFile.extractfile
+
+    def lying(self: tarfile.TarFile, info: tarfile.TarInfo | str) -> io.BytesIO:
+        src = real(self, info)
+        assert src is not None
+        data = src.read()
+        return io.BytesIO(data + extra if isinstance(extra, bytes) else data[:extra])
+
+    monkeypatch.setattr(tarfile.TarFile, "extractfile", lying)
+    tgz = tmp_path / "bomb.tgz"
+    tgz.write_bytes(make_tgz([member("package/models/x2/group1-shard1of1.bin", SHARD)]))
+    out = tmp_path / "out"
+    with pytest.raises(UnsafeArchiveError, match=re.escape(why)) as info:
+        read_tarball(tgz, extract={"models/x2/group1-shard1of1.bin": out})
+    assert "bomb.tgz: member 'package/models/x2/group1-shard1of1.bin'" in str(info.value)
+    assert out.stat().st_size <= len(SHARD)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a tarball at all", b"\x1f\x8b\x08garbage"])

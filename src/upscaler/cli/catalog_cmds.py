@@ -102,7 +102,7 @@ def _family_path(name: str) -> Path:
 
 def cmd_hash(args: argparse.Namespace) -> int:
     """Fill in integrity/sha256/size from the packages; --check only reports."""
-    from upscaler.catalog.hashing import hash_family
+    from upscaler.fetch.pinning import hash_family
 
     stale = False
     for name in args.families:

@@ -9,22 +9,22 @@ Refused (UnsafeArchiveError naming the member): absolute names, ``..`` or empty/
 parts, backslashes, anything outside ``package/``, symlinks, hard links, devices, FIFOs and
 any other non-regular member, the same file twice, and archives past the bounds below
 (``MAX_MEMBERS`` members, ``MAX_MEMBER_BYTES`` per file, ``MAX_TOTAL_BYTES`` in all).
+Members are hashed by :func:`upscaler.fetch.hashing.copy_member`, the routine wheels use,
+so a member that yields more bytes than its header declares is refused as in a wheel.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
 import tarfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from upscaler.errors import FetchError, UnsafeArchiveError
-from upscaler.fetch.hashing import CHUNK
+from upscaler.fetch.hashing import Readable, copy_member
 
 MAX_MEMBERS = 20_000
 """Members per archive; npm packages hold at most a few thousand files."""
@@ -50,10 +50,6 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class _Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
 class _Bounded:
     """A read-only stream that refuses to yield more than ``limit`` decompressed bytes.
 
@@ -61,7 +57,7 @@ class _Bounded:
     records) is read by tarfile before we see it; this bounds that too.
     """
 
-    def __init__(self, raw: _Readable, limit: int, archive: str) -> None:
+    def __init__(self, raw: Readable, limit: int, archive: str) -> None:
         self._raw = raw
         self._left = limit
         self._limit = limit
@@ -207,32 +203,9 @@ def _hash_member(
     src = tar.extractfile(member)
     if src is None:  # pragma: no cover - regular files always have data
         raise UnsafeArchiveError(f"{archive}: member {member.name!r} has no data")
-    h = hashlib.sha256()
-    size = 0
-    with src, dest.open("wb") if dest is not None else _NullSink() as out:
-        while chunk := src.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    if size != member.size:
-        raise UnsafeArchiveError(
-            f"{archive}: member {member.name!r} holds {size} bytes but its header says "
-            f"{member.size}; nothing was extracted"
-        )
-    return h.hexdigest(), size
-
-
-class _NullSink:
-    """Where the bytes of members nobody asked for go while they are hashed."""
-
-    def __enter__(self) -> _NullSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def write(self, data: bytes) -> int:
-        return len(data)
+    with src:
+        where = f"{archive}: member {member.name!r}"
+        return copy_member(src, dest, declared=member.size, where=where, says="its header says")
 
 
 def read_tarball_member(tgz: Path, path: str) -> bytes:

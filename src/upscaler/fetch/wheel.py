@@ -20,7 +20,6 @@ needs; the other members' headers are still checked.
 
 from __future__ import annotations
 
-import hashlib
 import stat
 import tempfile
 import zipfile
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from upscaler.errors import FetchError, UnsafeArchiveError
 from upscaler.fetch.archive import DEFAULT_LIMITS, Limits, count_member, member_parts
-from upscaler.fetch.hashing import CHUNK
+from upscaler.fetch.hashing import copy_member
 
 _UNIX = 3
 """``ZipInfo.create_system`` of archives made on Unix, whose ``external_attr`` high 16 bits
@@ -111,31 +110,9 @@ def read_wheel(
 def _hash_member(
     zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path | None, archive: str
 ) -> tuple[str, int]:
-    """Hash one member while copying it out, never reading past its declared size."""
-    h = hashlib.sha256()
-    size = 0
-    out = dest.open("wb") if dest is not None else None
-    try:
-        with zf.open(info) as src:
-            while chunk := src.read(CHUNK):
-                size += len(chunk)
-                if size > info.file_size:
-                    raise UnsafeArchiveError(
-                        f"{archive}: member {info.filename!r} inflates past the "
-                        f"{info.file_size} bytes it declares; nothing was extracted"
-                    )
-                h.update(chunk)
-                if out is not None:
-                    out.write(chunk)
-    finally:
-        if out is not None:
-            out.close()
-    if size != info.file_size:
-        raise UnsafeArchiveError(
-            f"{archive}: member {info.filename!r} holds {size} bytes but declares "
-            f"{info.file_size}; nothing was extracted"
-        )
-    return h.hexdigest(), size
+    with zf.open(info) as src:
+        where = f"{archive}: member {info.filename!r}"
+        return copy_member(src, dest, declared=info.file_size, where=where)
 
 
 def wheel_files(whl: Path) -> dict[str, tuple[str, int]]:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from upscaler.errors import TrainingError
+from upscaler.train_flags import FLAGS
 
 OPERATIONAL = frozenset({"val_every", "checkpoint_every", "keep", "threads", "data", "val"})
 """Fields a resumed run may change: none of them changes a single weight (the folders'
@@ -133,3 +134,29 @@ def differences(old: TrainConfig, new: TrainConfig) -> list[str]:
         for key in a
         if key not in OPERATIONAL and a[key] != b[key]
     ]
+
+
+def command_line(config: TrainConfig) -> str:
+    """The ``upscaler train`` command that makes this run, folders by name only.
+
+    It lives beside the configuration it spells because two records write it: an
+    export's training record and a warm start's record of its source. The export reads
+    the warm start, so keeping it in the export made the two modules import each other.
+    """
+    defaults = TrainConfig(data=["x"])
+    parts = ["upscaler", "train", *(Path(d).name for d in config.data)]
+    if config.val:
+        parts += ["--val", Path(config.val).name]
+    for field, flag in FLAGS.items():
+        if field in OPERATIONAL:
+            continue
+        value = getattr(config, field)
+        if field == "init" and value is not None:
+            value = Path(value).name  # a folder, by name like the data folders
+        if value != getattr(defaults, field):
+            parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    for name, value in sorted(config.params.items()):
+        parts += ["--param", f"{name}={value}"]
+    if not config.xla:
+        parts.append("--no-xla")
+    return " ".join(parts)

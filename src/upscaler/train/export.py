@@ -19,9 +19,8 @@ from typing import Any
 from upscaler.errors import TrainingError
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import get_architecture
-from upscaler.train.config import OPERATIONAL, TrainConfig, recorded_config
+from upscaler.train.config import TrainConfig, command_line, recorded_config
 from upscaler.train.warm_start import describe as describe_warm_start
-from upscaler.train_flags import FLAGS
 
 log = logging.getLogger("upscaler.train")
 
@@ -182,27 +181,6 @@ def training_record(record: dict[str, Any], step: int) -> dict[str, Any]:
     if config.degradation != "none":
         out["notes"] = f"LR degradation: {config.degradation}"
     return out
-
-
-def command_line(config: TrainConfig) -> str:
-    """The ``upscaler train`` command that makes this run, folders by name only."""
-    defaults = TrainConfig(data=["x"])
-    parts = ["upscaler", "train", *(Path(d).name for d in config.data)]
-    if config.val:
-        parts += ["--val", Path(config.val).name]
-    for field, flag in FLAGS.items():
-        if field in OPERATIONAL:
-            continue
-        value = getattr(config, field)
-        if field == "init" and value is not None:
-            value = Path(value).name  # a folder, by name like the data folders
-        if value != getattr(defaults, field):
-            parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    for name, value in sorted(config.params.items()):
-        parts += ["--param", f"{name}={value}"]
-    if not config.xla:
-        parts.append("--no-xla")
-    return " ".join(parts)
 
 
 def export_savedmodel(

