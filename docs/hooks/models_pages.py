@@ -16,9 +16,13 @@ adds, in memory:
 - ``cli-reference.md``: every command's ``--help``, from the real argparse parser.
 
 Sample outputs come from ``upscaler models samples``' cache (keyed by model, weights and
-crop), running a model only when its output is missing. ``UPSCALER_DOCS_SAMPLES=cached``
-never runs one (no TensorFlow, no download); a model whose output is missing either way
-shows "sample not available" and the build goes on.
+crop). Making them means fetching and running every model of the catalog (more than ten
+CPU-minutes), which someone fixing a typo should not wait for, so a plain build only reads
+that cache: it never imports TensorFlow and never downloads, and a model whose outputs are
+not cached shows "sample not available" with the command that makes them. Running the
+models is an explicit step: ``upscaler models samples`` before the build, or
+``UPSCALER_DOCS_SAMPLES=run`` to have the build run what is missing. A model that cannot be
+run either way shows the same placeholder and the build goes on.
 
 Hand-written pages may contain ``<!-- generated: measured-table -->``, replaced by the
 measured quality/speed table (``not measured yet`` until `upscaler eval` and the
@@ -600,11 +604,18 @@ def pages(catalog: Catalog, gallery: Gallery | None = None) -> dict[str, str]:
     return generated
 
 
+SAMPLES_ENV = "UPSCALER_DOCS_SAMPLES"
+SAMPLES_MODES = ("cached", "run")
+
+
 def build_gallery(catalog: Catalog) -> Gallery:
-    """The sample outputs for this build: run what is missing unless told to use the cache."""
-    mode = os.environ.get("UPSCALER_DOCS_SAMPLES", "run").strip().lower()
-    if mode not in ("run", "cached"):
-        raise RuntimeError(f"UPSCALER_DOCS_SAMPLES must be run or cached, got {mode!r}")
+    """The sample outputs for this build: the cache only, unless told to run the models."""
+    mode = os.environ.get(SAMPLES_ENV, "").strip().lower() or SAMPLES_MODES[0]
+    if mode not in SAMPLES_MODES:
+        raise RuntimeError(
+            f"{SAMPLES_ENV}={mode!r} is not a mode: use cached (the default: only what "
+            "`upscaler models samples` made) or run (make what is missing, slow)"
+        )
     return Gallery(catalog, SampleRunner(catalog, run_models=mode == "run"))
 
 

@@ -19,7 +19,7 @@ import pytest
 from docs_support import HOOK, ROOT, build, code_of, page, text_of
 from protocol_catalog import catalog_with
 
-from upscaler.catalog import default_catalog, load_catalog
+from upscaler.catalog import Catalog, default_catalog, load_catalog
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -359,3 +359,63 @@ def test_family_page_lists_each_variants_protocols(hook: ModuleType) -> None:
     section = page.split("### By protocol", 1)[1].split("\n## ", 1)[0]
     assert "Measured under the bicubic protocol only" in section
     assert "| model |" not in section
+
+
+# ------------------------------------------------------------------------ samples: an explicit step
+
+
+def test_a_plain_build_runs_no_model_and_says_how_to_make_the_samples(
+    hook: ModuleType, tiny_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making the samples runs every model of the catalog (minutes): a plain `mkdocs
+    build` reads what `upscaler models samples` cached and shows placeholders that say
+    how to make the rest, and reuses a cached sample when there is one."""
+    from upscaler.gallery import samples
+    from upscaler.gallery.crops import high_resolution, sample_crops
+
+    monkeypatch.delenv("UPSCALER_DOCS_SAMPLES", raising=False)
+    ran: list[str] = []
+    monkeypatch.setattr(samples.SampleRunner, "_run", lambda self, e, crop: ran.append(e.id))
+
+    gallery = hook.build_gallery(tiny_catalog)
+    generated = hook.pages(tiny_catalog, gallery)
+
+    assert ran == []
+    family = generated["models/tiny-swap.md"]
+    compare = generated["models/compare-x4-photo.md"]
+    for text in (family, compare):
+        assert "sample not available" in text
+        assert "`upscaler models samples`" in text
+        assert "`UPSCALER_DOCS_SAMPLES=run`" in text
+    assert "could not be fetched" not in compare  # nothing failed: nothing was tried
+
+    # One model's samples in the cache (as `upscaler models samples` leaves them): shown.
+    x4 = tiny_catalog.by_id["tiny-swap.x4"]
+    for crop in sample_crops():
+        gallery.runner._store(gallery.runner.path(x4, crop), high_resolution(crop, 4))
+    gallery = hook.build_gallery(tiny_catalog)
+    compare = hook.pages(tiny_catalog, gallery)["models/compare-x4-photo.md"]
+    assert ran == []
+    assert "gallery/photo/x4/tiny-swap.x4.png" in compare
+    assert "sample not available" not in compare
+    assert "models/gallery/photo/x4/tiny-swap.x4.png" in gallery.assets(charts=False)
+
+
+@pytest.mark.parametrize(("value", "runs"), [("run", True), ("cached", False), (" RUN ", True)])
+def test_samples_run_only_when_asked(
+    hook: ModuleType,
+    tiny_catalog: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    runs: bool,
+) -> None:
+    monkeypatch.setenv("UPSCALER_DOCS_SAMPLES", value)
+    assert hook.build_gallery(tiny_catalog).runner.run_models is runs
+
+
+def test_an_unknown_samples_mode_names_the_valid_ones(
+    hook: ModuleType, tiny_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UPSCALER_DOCS_SAMPLES", "yes")
+    with pytest.raises(RuntimeError, match=r"'yes'.*cached.*run"):
+        hook.build_gallery(tiny_catalog)

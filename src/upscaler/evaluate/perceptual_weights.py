@@ -55,7 +55,13 @@ from upscaler.fetch.cache import (
 )
 from upscaler.fetch.download import backoff
 from upscaler.fetch.hashing import file_digest
-from upscaler.fetch.pypi import PIP_HINT, _PipFailedError, _run_pip
+from upscaler.fetch.pypi import (
+    PIP_HINT,
+    PipFailedError,
+    pip_log_file,
+    run_pip,
+    start_pip_log,
+)
 
 log = logging.getLogger("upscaler.evaluate.perceptual")
 
@@ -136,7 +142,8 @@ def fetch_checkpoint(
             )
         folder = paths.temp_dir(lock_name)
         try:
-            sdist = _pip_download_sdist(folder, pin, progress=progress)
+            log_file = start_pip_log(pip_log_file(paths, pin.project, pin.version))
+            sdist = _pip_download_sdist(folder, pin, log_file=log_file, progress=progress)
             _extract_member(paths, pin, sdist, lock_name, blob)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -160,15 +167,14 @@ def _write_record(paths: CachePaths, pin: PinnedSdist) -> None:
             write_json_atomic(paths, paths.ref(pin.record), record, lock_name)
 
 
-def pip_sdist_command(
-    pin: PinnedSdist, dest: Path, requirements: Path, *, quiet: bool
-) -> list[str]:
+def pip_sdist_command(pin: PinnedSdist, dest: Path, requirements: Path) -> list[str]:
     """pip in hash-checking mode for exactly the pinned sdist (``requirements`` pins it).
 
     ``--no-binary=:all:`` keeps pip on the source distribution even if a wheel is ever
-    published for the same release; ``--no-deps`` because only the file is wanted.
+    published for the same release; ``--no-deps`` because only the file is wanted. Not
+    quiet and no bar: the output goes to the kept log (:func:`upscaler.fetch.pypi.run_pip`).
     """
-    cmd = [
+    return [
         sys.executable,
         "-m",
         "pip",
@@ -178,15 +184,16 @@ def pip_sdist_command(
         "--require-hashes",
         "--disable-pip-version-check",
         "--no-input",  # a credentials prompt would hang until the timeout
+        "--progress-bar",
+        "off",
         "--dest",
         str(dest),
         "-r",
         str(requirements),
     ]
-    return [*cmd, "--quiet"] if quiet else cmd
 
 
-def _pip_download_sdist(folder: Path, pin: PinnedSdist, *, progress: bool) -> Path:
+def _pip_download_sdist(folder: Path, pin: PinnedSdist, *, log_file: Path, progress: bool) -> Path:
     """Have pip save the pinned sdist under ``folder``; return it re-verified here."""
     requirements = folder / "requirements.txt"
     requirements.write_text(f"{pin.project}=={pin.version} --hash=sha256:{pin.sha256}\n")
@@ -199,11 +206,15 @@ def _pip_download_sdist(folder: Path, pin: PinnedSdist, *, progress: bool) -> Pa
         dest.mkdir()
         log.info("downloading %s with pip", pin.label)
         try:
-            _run_pip(
-                pip_sdist_command(pin, dest, requirements, quiet=not progress),
-                progress=progress and attempt == 0,
+            run_pip(
+                pip_sdist_command(pin, dest, requirements),
+                log_file=log_file,
+                scratch=folder / f"pip-tmp{attempt}",
+                label=f"{pin.project} {pin.version}",
+                expect=dest / pin.filename,
+                progress=progress,
             )
-        except _PipFailedError as exc:
+        except PipFailedError as exc:
             if _HASH_MISMATCH in str(exc):
                 raise IntegrityError(
                     f"the package index serves {pin.project}=={pin.version} with other bytes "
@@ -235,7 +246,9 @@ def _pip_download_sdist(folder: Path, pin: PinnedSdist, *, progress: bool) -> Pa
         return saved
     tried = f" ({len(outcomes)} tries)" if len(outcomes) > 1 else ""
     raise FetchError(
-        f"could not download {pin.label} with pip{tried}: {outcomes[-1]}", hint=PIP_HINT
+        f"could not download {pin.label} with pip{tried}: {outcomes[-1]}; pip's whole "
+        f"output is in {log_file}",
+        hint=PIP_HINT,
     )
 
 

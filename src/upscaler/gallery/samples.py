@@ -39,6 +39,13 @@ log = logging.getLogger("upscaler")
 #: Bump when the way samples are made changes (crop size, LR kernel, runner options).
 SAMPLES_VERSION = "1"
 NOT_AVAILABLE = "sample not available"
+#: How a missing sample is made: the docs build only reads the cache unless told to run.
+FILL_HINT = (
+    "run `upscaler models samples` (or build with `UPSCALER_DOCS_SAMPLES=run`), then build "
+    "the docs again"
+)
+#: The reason recorded for a model whose outputs are simply not cached yet.
+NOT_CACHED = f"not in the sample cache: {FILL_HINT}"
 
 
 def weights_digest(entry: ModelEntry) -> str:
@@ -77,7 +84,8 @@ class SampleRunner:
     """Outputs of catalog models on the sample crops, from the cache or by running them.
 
     ``run_models=False`` only reads the cache (a fast docs build that never imports
-    TensorFlow); a model whose output is missing is then simply not available.
+    TensorFlow); a model whose output is missing is then not available, with
+    :data:`NOT_CACHED` as its reason.
     """
 
     def __init__(
@@ -105,7 +113,7 @@ class SampleRunner:
         if entry.id in self.problems:
             return None
         if not self.run_models:
-            self.problems[entry.id] = "not in the sample cache (run `upscaler models samples`)"
+            self.problems[entry.id] = NOT_CACHED
             return None
         try:
             pixels = self._run(entry, crop)

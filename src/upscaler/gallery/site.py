@@ -27,7 +27,14 @@ from upscaler.gallery.measures import (
     points,
     scales_of,
 )
-from upscaler.gallery.samples import NOT_AVAILABLE, SampleRunner, png_bytes, reference_images
+from upscaler.gallery.samples import (
+    FILL_HINT,
+    NOT_AVAILABLE,
+    NOT_CACHED,
+    SampleRunner,
+    png_bytes,
+    reference_images,
+)
 from upscaler.resolve.resolver import FIDELITY
 
 GALLERY_DIR = "models/gallery"
@@ -183,6 +190,25 @@ def _missing(entry_id: str, reason: str) -> str:
     )
 
 
+def missing_note(gallery: Gallery, ids: Sequence[str]) -> str:
+    """What the page says about its placeholders: how to fill the ones that were never
+    made (a plain docs build runs no model), and which could not be made (empty if none)."""
+    not_cached = [i for i in ids if gallery.runner.problems.get(i) == NOT_CACHED]
+    failed = [i for i in ids if i not in not_cached]
+    parts = []
+    if not_cached:
+        parts.append(
+            f"*{NOT_AVAILABLE}* for {', '.join(f'`{i}`' for i in not_cached)}: sample outputs "
+            f"are made by an explicit step, not by every docs build; {FILL_HINT}."
+        )
+    if failed:
+        parts.append(
+            f"*{NOT_AVAILABLE}* for {', '.join(f'`{i}`' for i in failed)}: their weights "
+            "could not be fetched or converted when this site was built."
+        )
+    return "\n\n".join(parts)
+
+
 def sample_grid(
     gallery: Gallery, crop: Crop, scale: int, entries: Sequence[ModelEntry], page: str
 ) -> str:
@@ -232,6 +258,9 @@ def family_samples(gallery: Gallery, family: str, page: str) -> str:
     """The ``## Samples`` section of a family page: every variant on every crop."""
     entries = [e for e in gallery.catalog.entries if e.family == family]
     parts = ["## Samples"]
+    note = missing_note(gallery, [e.id for e in entries if not gallery.available(e)])
+    if note:
+        parts.append(note)
     for scale in sorted({e.scale for e in entries}):
         group = [e for e in entries if e.scale == scale]
         domains = sorted({e.domain for e in group} - {ANY_DOMAIN})
@@ -281,10 +310,7 @@ def compare_page(gallery: Gallery, scale: int, domain: str) -> str:
         "the menus above it. Images are shown at twice their size, pixel for pixel.",
     ]
     if missing:
-        parts.append(
-            f"*{NOT_AVAILABLE}* for {', '.join(f'`{m}`' for m in missing)}: their weights "
-            "could not be fetched or converted when this site was built."
-        )
+        parts.append(missing_note(gallery, missing))
     default_right = _best(gallery, [e for e in entries if e.id in ready]) or "original"
     for crop in gallery.crops:
         parts.append(f"## {crop.title}")
