@@ -1,9 +1,12 @@
-"""Models the user brings: a SavedModel folder, a TF.js ``model.json``, a ``.keras``/``.h5``.
+"""Models the user brings by path: the formats the format table accepts so
+(:func:`upscaler.convert.formats.local_formats`: a SavedModel folder, a TF.js
+``model.json``, a ``.keras``/``.h5``).
 
 They get a synthetic catalog entry (id ``local:<name>``) so that describe(), the run path
-and the CLI treat them like catalog models. TF.js and Keras files are converted once into
-the cache under a key made of their content hashes and the converter version, like
-catalog models; a SavedModel folder is loaded in place.
+and the CLI treat them like catalog models. Files are converted once into the cache under
+a key made of their content hashes and the converter version, like catalog models; a
+SavedModel folder is loaded in place. The scale a user gives goes through the query
+parser catalog queries use, so ``"x2"`` means the same for both.
 """
 
 from __future__ import annotations
@@ -12,13 +15,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from upscaler.catalog.schema import ModelEntry
+from upscaler.convert.formats import (
+    WeightsFormat,
+    accepted_locally,
+    local_formats,
+    weights_format,
+)
 from upscaler.errors import ModelLoadError, QueryError
 from upscaler.fetch.hashing import file_digest
+from upscaler.resolve.query import parse_scale
 
-LocalKind = Literal["savedmodel", "tfjs-layers", "keras"]
+LocalKind = str
+"""The name of a model's weights format (a row of :mod:`upscaler.convert.formats`)."""
 DEFAULT_VALUE_RANGE = (0.0, 255.0)
 LOCAL_CHANNELS = (3, 4)
 """Channels a model given by path may take: RGB, or RGBA (what ``upscaler train
@@ -48,31 +59,31 @@ def bare_local_hint(model: str) -> str | None:
 
 
 def local_kind(path: Path) -> LocalKind:
-    """What kind of model a path holds, or a ModelLoadError saying what is accepted."""
+    """What format a path holds, or a ModelLoadError saying what is accepted."""
+    accepted = accepted_locally()
     if not path.exists():
-        raise ModelLoadError(
-            f"no model at {path}",
-            hint="pass a SavedModel folder, a TF.js model.json, or a .keras/.h5 file",
-        )
+        raise ModelLoadError(f"no model at {path}", hint=f"pass {accepted}")
+    for fmt in local_formats():
+        if fmt.holds(path):
+            return fmt.name
     if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            return "savedmodel"
+        folders = [f for f in local_formats() if f.folder_marker is not None]
+        files = [f for f in local_formats() if f.folder_marker is None]
         raise ModelLoadError(
-            f"{path} is a folder without saved_model.pb, so not a SavedModel",
-            hint="pass the SavedModel folder itself, or a model.json / .keras / .h5 file",
+            f"{path} is a folder without "
+            + " or ".join(f"{f.folder_marker}, so not a {f.title}" for f in folders),
+            hint=f"pass the {' or '.join(f.title for f in folders)} folder itself, or "
+            f"{accepted_locally(files)}",
         )
-    if path.suffix == ".json":
-        return "tfjs-layers"
-    if path.suffix in (".keras", ".h5", ".hdf5"):
-        return "keras"
     raise ModelLoadError(
         f"{path.name}: unknown model format {path.suffix or '(no suffix)'}",
-        hint="accepted: SavedModel folder, TF.js model.json, Keras .keras or .h5",
+        hint=f"accepted: {accepted}",
     )
 
 
-def _metadata(path: Path, kind: LocalKind) -> dict[str, Any]:
-    if kind != "savedmodel":
+def _metadata(path: Path, fmt: WeightsFormat) -> dict[str, Any]:
+    """What a SavedModel written here recorded (its scale, value range, channels)."""
+    if fmt.ready != "copy":
         return {}
     try:
         data = json.loads((path / "upscaler.json").read_text(encoding="utf-8"))
@@ -82,12 +93,13 @@ def _metadata(path: Path, kind: LocalKind) -> dict[str, Any]:
 
 
 def local_entry(
-    path: Path, *, scale: int | None, value_range: tuple[float, float] | None
+    path: Path, *, scale: int | str | None, value_range: tuple[float, float] | None
 ) -> tuple[ModelEntry, LocalKind]:
-    """A catalog-shaped entry for a user's model file."""
+    """A catalog-shaped entry for a user's model file. ``scale`` is parsed as a query's
+    (``2``, ``"2"``, ``"x2"``); without it, the one a SavedModel written here recorded."""
     kind = local_kind(path)
-    meta = _metadata(path, kind)
-    scale = scale if scale is not None else meta.get("scale")
+    meta = _metadata(path, weights_format(kind))
+    scale = parse_scale(scale) if scale is not None else meta.get("scale")
     if not isinstance(scale, int):
         raise QueryError(
             f"the scale of local model {path} is unknown",
@@ -124,20 +136,6 @@ def local_entry(
     return entry, kind
 
 
-def _tfjs_sources(model_json: Path) -> list[Path]:
-    """model.json plus the shards it references (for the content key)."""
-    try:
-        doc = json.loads(model_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read {model_json} as TF.js JSON ({exc})") from None
-    shards = [
-        model_json.parent / p
-        for group in doc.get("weightsManifest", [])
-        for p in group.get("paths", [])
-    ]
-    return [model_json, *shards]
-
-
 def prepare_local(
     entry: ModelEntry,
     path: Path,
@@ -146,14 +144,14 @@ def prepare_local(
     cache_dir: str | os.PathLike[str] | None,
 ) -> tuple[Path, dict[str, Any] | None]:
     """The SavedModel folder for a local model, converting (once, cached) when needed."""
-    if kind == "savedmodel":
+    fmt = weights_format(kind)
+    if fmt.ready == "copy":
         return path, None
-    from upscaler.convert.tfjs import CONVERTER_VERSION
+    from upscaler.convert.writer import CONVERTER_VERSION, convert_weights
     from upscaler.materialize import cached_savedmodel, report_dict
 
-    sources = _tfjs_sources(path) if kind == "tfjs-layers" else [path]
     digest = hashlib.sha256()
-    for source in sources:
+    for source in fmt.model_files(path):
         if not source.is_file():
             raise ModelLoadError(f"{path} needs {source}, which is missing")
         digest.update(file_digest(source, "sha256")[0].encode())
@@ -161,16 +159,7 @@ def prepare_local(
     key = f"local-{kind}-{digest.hexdigest()[:32]}"
 
     def build(out: Path) -> dict[str, Any]:
-        if kind == "tfjs-layers":
-            from upscaler.convert.tfjs import convert_tfjs_layers
-
-            report = convert_tfjs_layers(
-                path, out, value_range=entry.value_range, scale=entry.scale
-            )
-        else:
-            from upscaler.convert.keras_file import convert_keras_file
-
-            report = convert_keras_file(path, out, value_range=entry.value_range, scale=entry.scale)
+        report = convert_weights(kind, path, out, value_range=entry.value_range, scale=entry.scale)
         return report_dict(report)
 
     return cached_savedmodel(key, entry.id.replace(":", "-"), build, cache_dir=cache_dir)

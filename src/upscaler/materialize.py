@@ -1,7 +1,8 @@
 """Catalog entry → verified SavedModel on disk, converted once and cached.
 
-This is the glue between ``fetch`` (verified weights files) and ``convert`` (TF.js,
-ncnn or waifu2x-chainer npz → SavedModel). Converted models live under
+This is the glue between ``fetch`` (verified weights files) and ``convert`` (whatever
+the format table, :mod:`upscaler.convert.formats`, says: parsed and written, or a
+SavedModel copied). Converted models live under
 ``savedmodels/<key>/`` in the cache, where the key hashes everything the conversion
 depends on: the weights' sha256s, the model's value range and scale, its wrapper
 (pre-upscale, pre-padding and how it is filled, size multiple, residual) and the
@@ -22,23 +23,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from upscaler.catalog.schema import PARSEABLE, ModelEntry
+from upscaler.catalog.schema import ModelEntry
+from upscaler.convert.formats import Expected, derivable_formats, weights_format
 from upscaler.errors import ConversionError
 from upscaler.fetch.hashing import file_digest
 
 if TYPE_CHECKING:
-    from upscaler.convert.writer import Wrapper
+    from upscaler.convert.writer import ParsedModel, Wrapper
 
 logger = logging.getLogger("upscaler.materialize")
 
 MANIFEST = "upscaler-manifest.json"
-
-CONVERTIBLE = ("tfjs-layers", "ncnn", "npz")
-"""Weights formats :func:`prepare_savedmodel` converts."""
-
-READY = ("savedmodel",)
-"""Weights formats that already are SavedModels (models trained here): copied into the
-cache as they are, so they get the same manifest check before every load."""
 
 
 def entry_catalog_root(entry: ModelEntry) -> Path | None:
@@ -214,34 +209,30 @@ def prepare_savedmodel(
         return prepare_bfloat16(entry, parent, cache_dir=cache_dir, progress=progress)
 
     def build(out: Path) -> dict[str, Any]:
-        from upscaler.convert import convert_ncnn, convert_npz, convert_tfjs_layers
+        from upscaler.convert.writer import convert_weights
 
         assert entry.weights is not None
-        fmt = entry.weights.format
-        if fmt in READY:
+        fmt = weights_format(entry.weights.format)
+        if fmt.ready == "copy":
+            # Copied into the cache as they are, so they get the manifest check too.
             return _copy_savedmodel(entry, out, cache_dir=cache_dir, progress=progress)
-        if fmt not in CONVERTIBLE:
+        if fmt.ready != "parse":
             raise ConversionError(
-                f"{entry.id}: weights format {fmt!r} is not convertible yet",
+                f"{entry.id}: weights format {fmt.name!r} is not convertible yet",
                 hint="local SavedModels load directly with Upscaler(model=PATH, scale=N)",
                 cli_hint="local SavedModels load directly with --model PATH --scale N",
             )
         files = fetch_entry_files(entry, cache_dir=cache_dir, progress=progress)
-        common: dict[str, Any] = {
-            "files": files,
-            "value_range": entry.value_range,
-            "scale": entry.scale,
-            "wrapper": entry_wrapper(entry),
-        }
-        entry_point = entry.weights.entry_point
-        if fmt == "npz":
-            # The file holds weights only; the catalog's architecture is checked against
-            # the one its arrays show.
-            report = convert_npz(entry_point, out, architecture=entry.architecture, **common)
-        elif fmt == "ncnn":
-            report = convert_ncnn(entry_point, out, **common)
-        else:
-            report = convert_tfjs_layers(entry_point, out, **common)
+        report = convert_weights(
+            fmt.name,
+            entry.weights.entry_point,
+            out,
+            files=files,
+            value_range=entry.value_range,
+            scale=entry.scale,
+            wrapper=entry_wrapper(entry),
+            architecture=entry.architecture,
+        )
         return report_dict(report)
 
     return cached_savedmodel(savedmodel_key(entry), entry.id, build, cache_dir=cache_dir)
@@ -286,22 +277,20 @@ def report_dict(report: Any) -> dict[str, Any]:
     }
 
 
-def parse_entry(entry: ModelEntry, files: dict[str, Path]) -> Any:
+def parse_entry(entry: ModelEntry, files: dict[str, Path]) -> ParsedModel:
     """The entry's verified source files parsed into the shared ops
-    (:class:`~upscaler.convert.writer.ParsedModel`), without building anything."""
-    from upscaler.convert.ncnn import read_ncnn
-    from upscaler.convert.tfjs import read_tfjs_layers
-
+    (:class:`~upscaler.convert.writer.ParsedModel`) and checked against the entry, without
+    building anything: what int8 and bfloat16 variants are rebuilt from."""
     assert entry.weights is not None
-    fmt = entry.weights.format
-    if fmt == "ncnn":
-        return read_ncnn(entry.weights.entry_point, files)
-    if fmt == "tfjs-layers":
-        return read_tfjs_layers(entry.weights.entry_point, files)
-    raise ConversionError(
-        f"{entry.id}: variants built from {fmt!r} models are not supported yet",
-        hint=f"derive int8 and bfloat16 variants from {' or '.join(PARSEABLE)} models",
-    )
+    fmt = weights_format(entry.weights.format)
+    if not fmt.derivable:
+        raise ConversionError(
+            f"{entry.id}: variants built from {fmt.name!r} models are not supported yet",
+            hint=f"derive int8 and bfloat16 variants from {' or '.join(derivable_formats())} "
+            "models",
+        )
+    expected = Expected(architecture=entry.architecture, wrapper=entry_wrapper(entry))
+    return fmt.read(entry.weights.entry_point, files, expected)
 
 
 def int8_source(
@@ -402,21 +391,23 @@ def prepare_bfloat16(
     source = _parent_of(entry, parent)
 
     def build(out: Path) -> dict[str, Any]:
+        import dataclasses
         import time
 
-        from upscaler.convert.writer import check_value_range, write_savedmodel
+        from upscaler.convert.writer import check_value_range, write_parsed
 
         started = time.perf_counter()
         files = fetch_entry_files(source, cache_dir=cache_dir, progress=progress)
         parsed = parse_entry(source, files)
         assert source.weights is not None  # fetch_entry_files refuses otherwise
-        report = write_savedmodel(
-            parsed.graph,
+        report = write_parsed(
+            dataclasses.replace(
+                parsed,
+                where=f"{entry.id} (bfloat16 of {source.id})",
+                source={"parent": source.id, **parsed.source},
+            ),
             out,
-            where=f"{entry.id} (bfloat16 of {source.id})",
             source_format=source.weights.format,
-            layer_counts=parsed.layer_counts,
-            source={"parent": source.id, **parsed.source},
             value_range=check_value_range(source.value_range),
             scale=source.scale,
             wrapper=entry_wrapper(source),

@@ -230,7 +230,7 @@ CASES = [
         ],
         at="  bf16-x2:",
         message=r"esrgan-slim\.bf16-x2 is built from upscaler-compact\.x2, whose savedmodel "
-        r"weights cannot be rebuilt yet \(only tfjs-layers, ncnn\)$",
+        r"weights cannot be rebuilt yet \(only tfjs-layers, ncnn, npz\)$",
         families=("esrgan-slim", "upscaler-compact"),
         count=2,  # and the value ranges differ
     ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,7 +23,9 @@ from pydantic import (
     model_validator,
 )
 
+from upscaler.arguments import Border
 from upscaler.catalog.protocols import BICUBIC as BICUBIC_PROTOCOL
+from upscaler.convert.formats import derivable_formats, format_names, weights_format
 
 SCHEMA_VERSION = 1
 
@@ -303,34 +305,24 @@ class WeightsFile(StrictModel):
         return value
 
 
+if TYPE_CHECKING:
+    FormatName = str
+else:
+    # A Literal made once from the format table, so a YAML typo is refused with the valid
+    # names and schema.json lists them as an enum (the table is the one list of formats).
+    FormatName = Literal[format_names()]
+
+
 class Weights(StrictModel):
     """Where a model's weights live and how they are stored."""
 
-    format: Literal["tfjs-layers", "ncnn", "npz", "savedmodel", "keras"]
+    format: FormatName
     source: Source
     files: list[WeightsFile] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _one_entry_point(self) -> Weights:
-        if self.format == "tfjs-layers":
-            jsons = [f.path for f in self.files if f.path.endswith(".json")]
-            if len(jsons) != 1:
-                raise ValueError(
-                    f"tfjs-layers weights need exactly one .json topology file, found {len(jsons)}"
-                )
-        if self.format == "ncnn":
-            params = [f.path for f in self.files if f.path.endswith(".param")]
-            bins = {f.path for f in self.files if f.path.endswith(".bin")}
-            if len(params) != 1 or len(self.files) != 2:
-                raise ValueError(
-                    "ncnn weights need exactly two files, one .param graph and its .bin weights"
-                )
-            if params[0].removesuffix(".param") + ".bin" not in bins:
-                raise ValueError(f"ncnn weights: {params[0]} needs its .bin beside it")
-        if self.format == "npz" and (
-            len(self.files) != 1 or not self.files[0].path.endswith(".npz")
-        ):
-            raise ValueError("npz weights need exactly one file, the .npz archive")
+        weights_format(self.format).check_files([f.path for f in self.files])
         paths = [f.path for f in self.files]
         if len(set(paths)) != len(paths):
             raise ValueError("weights files list the same path twice")
@@ -347,11 +339,7 @@ class Weights(StrictModel):
     def entry_point(self) -> str:
         """The file a converter starts from (the topology JSON for TF.js, the ncnn .param,
         the .npz archive)."""
-        suffix = {"tfjs-layers": ".json", "ncnn": ".param", "npz": ".npz"}.get(self.format)
-        for f in self.files:
-            if suffix is not None and f.path.endswith(suffix):
-                return f.path
-        return self.files[0].path
+        return weights_format(self.format).entry_point([f.path for f in self.files])
 
 
 class Training(StrictModel):
@@ -437,7 +425,7 @@ ActivationRange = Annotated[
     list[float], Field(min_length=2, max_length=2), AfterValidator(_finite_range)
 ]
 
-PARSEABLE = ("tfjs-layers", "ncnn")
+PARSEABLE = derivable_formats()
 """Weights formats whose network an int8 or bfloat16 variant can be rebuilt from."""
 
 BFLOAT16 = "bfloat16"
@@ -501,7 +489,7 @@ class Tiling(StrictModel):
     """Tiling facts measured per model (receptive field in input pixels)."""
 
     context: int = Field(ge=0)
-    border: Literal["replicate", "zero"] | None = Field(
+    border: Border | None = Field(
         default=None,
         description="how the runner extends the image past its edge for this model when the "
         "caller names no border (measured per model; unset: replicate)",

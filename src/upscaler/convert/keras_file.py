@@ -16,16 +16,15 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from upscaler.convert.writer import (
     CONVERTER_VERSION,
     ConversionReport,
-    check_scale,
-    check_value_range,
+    convert_weights,
     probe_scale,
     save_module,
 )
@@ -89,25 +88,27 @@ def _dims(tensor: Any) -> tuple[int | None, ...]:
     return tuple(None if d is None else int(d) for d in tensor.shape)
 
 
-def convert_keras_file(
-    path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    value_range: tuple[float, float] | None = None,
-    scale: int | None = None,
-    overwrite: bool = False,
-) -> ConversionReport:
-    """Load a ``.keras``/``.h5`` model and save it as a SavedModel at ``out_dir``.
+convert_keras_file = partial(convert_weights, "keras")
+"""``convert_keras_file(path, out_dir, *, value_range=None, scale=None, overwrite=False)``:
+a ``.keras``/``.h5`` model as a SavedModel, through
+:func:`~upscaler.convert.writer.convert_weights`. The model must take one rank-4 RGB input
+(last dimension 3 or free) and return one rank-4 output; ``scale`` is measured with a
+probe image and must agree when given. Writing is atomic, as for every format."""
 
-    The model must take one rank-4 RGB input (last dimension 3 or free) and return one
-    rank-4 output; ``scale`` is measured with a probe image and must agree when given.
-    Writing is atomic like :func:`~upscaler.convert.tfjs.convert_tfjs_layers` (both use
-    :mod:`upscaler.convert.writer`).
-    """
-    started = time.perf_counter()
-    src = Path(path)
-    wanted_range = check_value_range(value_range)
-    wanted_scale = check_scale(scale)
+
+def load_keras_file(
+    src: Path,
+    out_dir: Path,
+    *,
+    value_range: tuple[float, float] | None,
+    scale: int | None,
+    overwrite: bool,
+    started: float,
+) -> ConversionReport:
+    """The ``keras`` row's loader (:class:`~upscaler.convert.formats.Loader`). Keras
+    loads the file and a ``tf.function`` with the serving signature wraps it, so the saved
+    graph runs with TensorFlow alone; the arguments arrive checked by
+    :func:`~upscaler.convert.writer.convert_weights`."""
     kind = _sniff(src)
     tf = require_tensorflow()
     keras = _require_keras()
@@ -149,7 +150,7 @@ def convert_keras_file(
 
     module.serve = serve
     probe = (in_shape[1] or 16, in_shape[2] or 16)
-    measured_scale, channels = probe_scale(tf, serve, wanted_scale, src.name, size=probe)
+    measured_scale, channels = probe_scale(tf, serve, scale, src.name, size=probe)
     parameters = int(model.count_params())
     counts = dict(sorted(Counter(type(layer).__name__ for layer in model.layers).items()))
     metadata: dict[str, Any] = {
@@ -158,7 +159,7 @@ def convert_keras_file(
         "converter_version": CONVERTER_VERSION,
         "tensorflow_version": str(tf.__version__),
         "keras_version": str(keras.__version__),
-        "value_range": list(wanted_range) if wanted_range is not None else None,
+        "value_range": list(value_range) if value_range is not None else None,
         "scale": measured_scale,
         "channels": channels,
         "input_channels": 3,
@@ -171,12 +172,12 @@ def convert_keras_file(
     return save_module(
         tf,
         module,
-        Path(out_dir),
+        out_dir,
         metadata,
         where=src.name,
         started=started,
         overwrite=overwrite,
         parameters=parameters,
         layer_counts=counts,
-        value_range=wanted_range,
+        value_range=value_range,
     )

@@ -39,10 +39,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +50,7 @@ import numpy as np
 
 from upscaler.convert import limits, ops
 from upscaler.convert.files import SourceFiles
-from upscaler.convert.writer import (
-    ConversionReport,
-    ParsedModel,
-    Wrapper,
-    check_scale,
-    check_value_range,
-    write_savedmodel,
-)
+from upscaler.convert.writer import ParsedModel, convert_weights
 from upscaler.errors import ConversionError
 
 log = logging.getLogger("upscaler.convert.ncnn")
@@ -1144,8 +1137,17 @@ def read_ncnn(
     param_path: str | os.PathLike[str],
     files: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> ParsedModel:
-    """Read and parse an ncnn model (``.param`` + ``.bin``, located as for
-    :func:`convert_ncnn`) into the shared ops, without building anything."""
+    """Read and parse an ncnn model (``.param`` + ``.bin``) into the shared ops, without
+    building anything.
+
+    The ``.bin`` is the ``.param`` path with the suffix ``.bin``: beside it on disk
+    without ``files``, or the matching key of ``files`` (in-package posix paths → real
+    files, as for :func:`~upscaler.convert.tfjs.read_tfjs_layers`; ``param_path`` is then
+    a key or the real path of exactly one value).
+
+    Raises ConversionError (unsupported layer or parameter, a .bin that is too short or
+    too long, ...).
+    """
     located = SourceFiles(param_path, files, kind=".param")
     where = located.label
     param_bytes = limits.read_capped(located.path, limits.MAX_PARAM_BYTES, "ncnn .param")
@@ -1178,44 +1180,9 @@ def read_ncnn(
     return ParsedModel(graph, counts, source, where)
 
 
-def convert_ncnn(
-    param_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    files: Mapping[str, str | os.PathLike[str]] | None = None,
-    value_range: tuple[float, float] | None = None,
-    scale: int | None = None,
-    wrapper: Wrapper | None = None,
-    overwrite: bool = False,
-) -> ConversionReport:
-    """Convert an ncnn model (``.param`` + ``.bin``) into a SavedModel at ``out_dir``.
-
-    The ``.bin`` is the ``.param`` path with the suffix ``.bin``: beside it on disk
-    without ``files``, or the matching key of ``files`` (in-package posix paths → real
-    files, as for :func:`~upscaler.convert.tfjs.convert_tfjs_layers`; ``param_path`` is
-    then a key or the real path of exactly one value). The input is RGB in
-    ``value_range`` (recorded in ``upscaler.json``; the ncnn models here take [0, 1]);
-    ``scale`` is measured with a probe image and must agree when given; ``wrapper``
-    adds the ncnn wrapper's behaviour (edge pre-padding, size multiple, residual).
-    Writing is atomic; an existing ``out_dir`` is an error unless ``overwrite``.
-
-    Raises ConversionError (unsupported layer or parameter, a .bin that is too short or
-    too long, ...) and DependencyError when TensorFlow is not installed.
-    """
-    started = time.perf_counter()
-    wanted_range = check_value_range(value_range)
-    wanted_scale = check_scale(scale)
-    parsed = read_ncnn(param_path, files)
-    return write_savedmodel(
-        parsed.graph,
-        Path(out_dir),
-        where=parsed.where,
-        source_format="ncnn",
-        layer_counts=parsed.layer_counts,
-        source=parsed.source,
-        value_range=wanted_range,
-        scale=wanted_scale,
-        wrapper=wrapper,
-        overwrite=overwrite,
-        started=started,
-    )
+convert_ncnn = partial(convert_weights, "ncnn")
+"""``convert_ncnn(param_path, out_dir, *, files=None, value_range=None, scale=None,
+wrapper=None, overwrite=False)``: an ncnn model (located as :func:`read_ncnn` says) as a
+SavedModel, through :func:`~upscaler.convert.writer.convert_weights`. The input is RGB in
+``value_range`` (the ncnn models here take [0, 1]); ``wrapper`` adds the ncnn wrapper's
+behaviour (edge pre-padding, size multiple, residual)."""

@@ -47,11 +47,11 @@ import io
 import logging
 import math
 import os
-import time
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -60,13 +60,8 @@ import numpy.typing as npt
 
 from upscaler.convert import limits, ops
 from upscaler.convert.files import SourceFiles
-from upscaler.convert.writer import (
-    ConversionReport,
-    Wrapper,
-    check_scale,
-    check_value_range,
-    write_savedmodel,
-)
+from upscaler.convert.formats import Expected
+from upscaler.convert.writer import ParsedModel, Wrapper, convert_weights
 from upscaler.errors import ConversionError
 
 log = logging.getLogger("upscaler.convert.npz")
@@ -429,13 +424,7 @@ def parse_npz(
     Chainer link counts. ``architecture`` (the catalog's id), when given, must be the one
     the keys show."""
     arch = identify(set(arrays), where)
-    if architecture is not None and architecture != arch.name:
-        raise ConversionError(
-            f"{where}: the catalog says architecture {architecture!r}, but the file holds "
-            f"a {arch.name} network",
-            hint=f"set `architecture: {arch.name}` in the catalog entry, or point it at the "
-            "right file",
-        )
+    check_architecture(arch, architecture, where)
     first = arch.layers[0].keys[0]
     shape = arrays[first].shape
     channels = int(shape[1]) if len(shape) == 4 else 0
@@ -454,6 +443,19 @@ def parse_npz(
     return graph, arch, counts
 
 
+def check_architecture(arch: Architecture, architecture: str | None, where: str) -> None:
+    """The catalog's ``architecture`` (when given) must be the one the file's keys show:
+    the file holds weights only, so a wrong entry would otherwise run the wrong network's
+    wrapper and tiling."""
+    if architecture is not None and architecture != arch.name:
+        raise ConversionError(
+            f"{where}: the catalog says architecture {architecture!r}, but the file holds "
+            f"a {arch.name} network",
+            hint=f"set `architecture: {arch.name}` in the catalog entry, or point it at the "
+            "right file",
+        )
+
+
 def check_prepad(arch: Architecture, wrapper: Wrapper | None, where: str) -> None:
     """The wrapper must pad exactly what the network consumes, or the output is not
     scale·H × scale·W; say so with the number rather than as a failed probe."""
@@ -467,53 +469,42 @@ def check_prepad(arch: Architecture, wrapper: Wrapper | None, where: str) -> Non
         )
 
 
-def convert_npz(
+def read_npz_model(
     npz_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
     files: Mapping[str, str | os.PathLike[str]] | None = None,
-    value_range: tuple[float, float] | None = None,
-    scale: int | None = None,
-    wrapper: Wrapper | None = None,
-    architecture: str | None = None,
-    overwrite: bool = False,
-) -> ConversionReport:
-    """Convert a waifu2x-chainer ``.npz`` into a SavedModel at ``out_dir``.
+) -> ParsedModel:
+    """Read and parse a waifu2x-chainer ``.npz`` into the shared ops, without building
+    anything: what a conversion writes and what int8 and bfloat16 variants are rebuilt
+    from. ``npz_path`` is a real path, or with ``files`` (in-package posix paths → real
+    files, as for the other readers) a key or the real path of exactly one value. The
+    catalog's facts are checked afterwards (:func:`check_npz_model`).
 
-    ``npz_path`` is a real path, or with ``files`` (in-package posix paths → real files,
-    as for the other converters) a key or the real path of exactly one value. The
-    SavedModel takes as many channels as the network (1 for the Y models, 3 for RGB) in
-    ``value_range`` (the package feeds pixels / 255, so [0, 1]). ``wrapper`` must pad what
-    the architecture consumes (:func:`check_prepad`); ``scale`` is measured with a probe
-    image and must agree when given. Writing is atomic; an existing ``out_dir`` is an
-    error unless ``overwrite``.
-
-    Raises ConversionError for anything wrong with the file and DependencyError when
-    TensorFlow is not installed.
+    Raises ConversionError for anything wrong with the file.
     """
-    started = time.perf_counter()
-    wanted_range = check_value_range(value_range)
-    wanted_scale = check_scale(scale)
     located = SourceFiles(npz_path, files, kind=".npz")
     where = located.label
     # Read once: the bytes that are parsed are the bytes that are hashed.
     data = read_file(located.path, where)
-    arrays = read_npz(data, where)
-    graph, arch, counts = parse_npz(arrays, where, architecture=architecture)
-    check_prepad(arch, wrapper, where)
+    graph, arch, counts = parse_npz(read_npz(data, where), where)
     digest = hashlib.sha256(data).hexdigest()
     source = {"npz": where, "npz_sha256": digest, "architecture": arch.name}
     log.debug("%s: %s with %d input channels", where, arch.name, graph.input_channels)
-    return write_savedmodel(
-        graph,
-        Path(out_dir),
-        where=where,
-        source_format="npz",
-        layer_counts=counts,
-        source=source,
-        value_range=wanted_range,
-        scale=wanted_scale,
-        wrapper=wrapper,
-        overwrite=overwrite,
-        started=started,
-    )
+    return ParsedModel(graph, counts, source, where)
+
+
+def check_npz_model(parsed: ParsedModel, expected: Expected) -> None:
+    """A parsed ``.npz`` against the catalog: its architecture, and a wrapper that pads
+    what the network consumes (:func:`check_prepad`)."""
+    arch = ARCHITECTURES[parsed.source["architecture"]]
+    check_architecture(arch, expected.architecture, parsed.where)
+    check_prepad(arch, expected.wrapper, parsed.where)
+
+
+convert_npz = partial(convert_weights, "npz")
+"""``convert_npz(npz_path, out_dir, *, files=None, value_range=None, scale=None,
+wrapper=None, architecture=None, overwrite=False)``: a waifu2x-chainer ``.npz`` (located
+as :func:`read_npz_model` says) as a SavedModel, through
+:func:`~upscaler.convert.writer.convert_weights`. The SavedModel takes as many channels as
+the network (1 for the Y models, 3 for RGB) in ``value_range`` (the package feeds
+pixels / 255, so [0, 1]); ``wrapper`` must pad what the architecture consumes and
+``architecture``, when given, must be the file's (:func:`check_npz_model`)."""

@@ -28,10 +28,10 @@ import logging
 import math
 import os
 import re
-import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +49,12 @@ from upscaler.convert.writer import (
     atomic_write_dir,
     check_scale,
     check_value_range,
+    convert_weights,
     folder_size,
     probe_scale,
     write_metadata,
-    write_savedmodel,
 )
-from upscaler.errors import ConversionError
+from upscaler.errors import ConversionError, ModelLoadError
 
 __all__ = [
     "ACTIVATIONS",
@@ -730,8 +730,21 @@ def read_tfjs_layers(
     model_json: str | os.PathLike[str],
     files: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> ParsedModel:
-    """Read and parse a TF.js layers model (located as for :func:`convert_tfjs_layers`)
-    into the shared ops, without building anything."""
+    """Read and parse a TF.js layers model into the shared ops, without building anything.
+
+    Where the files are:
+
+    * without ``files``: ``model_json`` is a real path and the shards named in its
+      manifest are read relative to its folder (they may not climb out of it);
+    * with ``files``: a mapping from in-package posix paths (``"models/x2/model.json"``,
+      ``"models/x2/group1-shard1of1.bin"``) to real files, for example a fetched
+      package whose files live in a content-addressed cache. ``model_json`` is then
+      either one of the keys or the real path of exactly one value; shard paths are
+      resolved relative to the model.json's in-package folder (``./x2.bin`` and
+      ``../shared/w.bin`` work) and must be keys of ``files``.
+
+    Raises ConversionError (unsupported layer, bad manifest, missing or short shard...).
+    """
     located = SourceFiles(model_json, files, kind="model.json")
     where = located.label
     try:
@@ -763,52 +776,22 @@ def read_tfjs_layers(
     return ParsedModel(_to_graph(graph, weights), dict(graph.layer_counts), source, where)
 
 
-def convert_tfjs_layers(
-    model_json: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    files: Mapping[str, str | os.PathLike[str]] | None = None,
-    value_range: tuple[float, float] | None = None,
-    scale: int | None = None,
-    wrapper: Wrapper | None = None,
-    overwrite: bool = False,
-) -> ConversionReport:
-    """Convert a TF.js layers model into a SavedModel at ``out_dir``.
+def model_files(model_json: Path) -> list[Path]:
+    """model.json plus the shards its manifest names: what a model given by path is made
+    of (its cache key hashes them all)."""
+    try:
+        doc = json.loads(model_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {model_json} as TF.js JSON ({exc})") from None
+    shards = [
+        model_json.parent / p
+        for group in doc.get("weightsManifest", [])
+        for p in group.get("paths", [])
+    ]
+    return [model_json, *shards]
 
-    Where the files are:
 
-    * without ``files``: ``model_json`` is a real path and the shards named in its
-      manifest are read relative to its folder (they may not climb out of it);
-    * with ``files``: a mapping from in-package posix paths (``"models/x2/model.json"``,
-      ``"models/x2/group1-shard1of1.bin"``) to real files, for example a fetched
-      package whose files live in a content-addressed cache. ``model_json`` is then
-      either one of the keys or the real path of exactly one value; shard paths are
-      resolved relative to the model.json's in-package folder (``./x2.bin`` and
-      ``../shared/w.bin`` work) and must be keys of ``files``.
-
-    ``value_range`` (what the model expects for black..white) and ``scale`` are stored in
-    ``upscaler.json``; ``scale`` is also measured with a probe image and must agree.
-    ``wrapper`` adds runtime behaviour around the network (see :class:`Wrapper`).
-    The SavedModel is written to a temporary sibling folder and renamed into place, so a
-    failure leaves nothing; an existing ``out_dir`` is an error unless ``overwrite``.
-
-    Raises ConversionError (unsupported layer, bad manifest, missing or short shard...)
-    and DependencyError when TensorFlow is not installed.
-    """
-    started = time.perf_counter()
-    wanted_range = check_value_range(value_range)
-    wanted_scale = check_scale(scale)
-    parsed = read_tfjs_layers(model_json, files)
-    return write_savedmodel(
-        parsed.graph,
-        Path(out_dir),
-        where=parsed.where,
-        source_format="tfjs-layers",
-        layer_counts=parsed.layer_counts,
-        source=parsed.source,
-        value_range=wanted_range,
-        scale=wanted_scale,
-        wrapper=wrapper,
-        overwrite=overwrite,
-        started=started,
-    )
+convert_tfjs_layers = partial(convert_weights, "tfjs-layers")
+"""``convert_tfjs_layers(model_json, out_dir, *, files=None, value_range=None, scale=None,
+wrapper=None, overwrite=False)``: a TF.js layers model (located as :func:`read_tfjs_layers`
+says) as a SavedModel, through :func:`~upscaler.convert.writer.convert_weights`."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import time
 import uuid
@@ -43,6 +44,8 @@ import numpy as np
 
 from upscaler.convert import ops
 from upscaler.convert.builder import build_module, pool_nodes
+from upscaler.convert.files import SourceFiles
+from upscaler.convert.formats import Expected, FileMap, weights_format
 from upscaler.convert.geometry import pool_grids, shift_period
 from upscaler.convert.rewrites import (
     fold_nearest_upsampling,
@@ -446,6 +449,102 @@ def write_savedmodel(
         parameters=parameters,
         layer_counts=counts,
         value_range=value_range,
+    )
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def convert_weights(
+    fmt: str,
+    source: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    files: FileMap | None = None,
+    value_range: tuple[float, float] | None = None,
+    scale: int | None = None,
+    wrapper: Wrapper | None = None,
+    architecture: str | None = None,
+    overwrite: bool = False,
+) -> ConversionReport:
+    """Convert a model of weights format ``fmt`` (a row of
+    :mod:`~upscaler.convert.formats`) into a SavedModel at ``out_dir``: the one path
+    behind every ``convert_*`` function.
+
+    ``source`` is the entry file (``model.json``, ``.param``, ``.npz``, ``.keras``): a real
+    path whose companions lie beside it, or with ``files`` (in-package posix paths → real
+    files, e.g. a fetched package in the content-addressed cache) one of its keys or the
+    real path of exactly one value. ``value_range`` (black..white as the model expects
+    it) is recorded in ``upscaler.json``; ``scale`` is measured with a probe image and
+    must agree when given; ``wrapper`` adds the runtime behaviour around the network
+    (:class:`Wrapper`); ``architecture`` is the catalog's, checked by formats whose files
+    hold weights only. Writing is atomic; an existing ``out_dir`` is an error unless
+    ``overwrite``.
+
+    Raises ConversionError for anything wrong with the files or the arguments and
+    DependencyError when TensorFlow is not installed.
+    """
+    started = time.perf_counter()
+    row = weights_format(fmt)
+    wanted_range = check_value_range(value_range)
+    wanted_scale = check_scale(scale)
+    if row.ready == "load":
+        if wrapper is not None and not wrapper.identity:
+            raise ConversionError(f"{row.title} files take no wrapper", hint="pass wrapper=None")
+        return row.loader_function()(
+            SourceFiles(source, files, kind=row.title).path,
+            Path(out_dir),
+            value_range=wanted_range,
+            scale=wanted_scale,
+            overwrite=overwrite,
+            started=started,
+        )
+    if row.ready != "parse":
+        raise ConversionError(
+            f"{row.name} weights already are a SavedModel; there is nothing to convert",
+            hint="load the folder directly: Upscaler(model=PATH, scale=N)",
+        )
+    parsed = row.read(source, files, Expected(architecture=architecture, wrapper=wrapper))
+    return write_parsed(
+        parsed,
+        out_dir,
+        source_format=row.name,
+        value_range=wanted_range,
+        scale=wanted_scale,
+        wrapper=wrapper,
+        overwrite=overwrite,
+        started=started,
+    )
+
+
+def write_parsed(
+    parsed: ParsedModel,
+    out_dir: str | os.PathLike[str],
+    *,
+    source_format: str,
+    value_range: tuple[float, float] | None,
+    scale: int | None,
+    wrapper: Wrapper | None,
+    overwrite: bool,
+    started: float,
+    compute: str = "float32",
+) -> ConversionReport:
+    """:func:`write_savedmodel` for a parsed source (named and described by its own
+    ``where`` and ``source``): what a conversion and a bfloat16 rebuild both end in.
+    ``value_range`` and ``scale`` are already checked."""
+    return write_savedmodel(
+        parsed.graph,
+        Path(out_dir),
+        where=parsed.where,
+        source_format=source_format,
+        layer_counts=parsed.layer_counts,
+        source=parsed.source,
+        value_range=value_range,
+        scale=scale,
+        wrapper=wrapper,
+        overwrite=overwrite,
+        started=started,
+        compute=compute,
     )
 
 

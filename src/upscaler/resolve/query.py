@@ -20,7 +20,9 @@ _CHANNEL_NAMES = {"rgb": 3, "rgba": 4, "gray": 1, "grey": 1, "l": 1, "y": 1, "la
 _VALID_CHANNELS = (1, 3, 4)
 
 
-def _parse_scale(value: Any) -> int:
+def parse_scale(value: Any) -> int:
+    """A scale as queries spell it (``2``, ``"2"``, ``"x2"``, ``"2x"``), 1..16: also the
+    parser for a local model's scale, so both read the same values."""
     text = str(value).strip().lower().removeprefix("x").removesuffix("x")
     try:
         scale = int(text)
@@ -102,7 +104,7 @@ def normalise_query(raw: Mapping[str, Any], vocab: Vocabulary) -> Query:
                 else "`upscaler models list` shows each model's attributes",
             )
         if name == "scale":
-            query[name] = _parse_scale(value)
+            query[name] = parse_scale(value)
         elif name == "channels":
             query[name] = _parse_channels(value)
         elif name == "degradation" and str(value).strip().lower() == "auto":
