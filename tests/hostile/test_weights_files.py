@@ -511,3 +511,46 @@ def test_the_limits_are_far_above_the_real_models() -> None:
     }
     for name, value in real.items():
         assert getattr(limits, name) >= 10 * value, json.dumps({name: value})
+
+
+# -- TF.js: the same tensor bound as ncnn and npz ---------------------------------------
+
+
+def _tfjs_upsampler(folder: Path, size: int, repeats: int = 1) -> Path:
+    """The tiny TF.js upsampler with its UpSampling2D factor set to ``size``, ``repeats``
+    times in a row."""
+    from tiny_models import write_tfjs_upsampler
+
+    model_json = write_tfjs_upsampler(folder)
+    doc = json.loads(model_json.read_text(encoding="utf-8"))
+    layers = doc["modelTopology"]["config"]["layers"]
+    first = layers[0]
+    first["config"]["size"] = [size, size]
+    for index in range(1, repeats):
+        again = json.loads(json.dumps(first))
+        again["config"]["name"] = f"up{index}"
+        again["config"].pop("batch_input_shape")
+        layers.append(again)
+    model_json.write_text(json.dumps(doc), encoding="utf-8")
+    return model_json
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("size", "repeats"), [(1300, 1), (8, 3)], ids=["x1300", "x8-x8-x8"])
+def test_tfjs_upsampling_past_the_tensor_bound_is_refused(
+    tmp_path: Path, size: int, repeats: int
+) -> None:
+    from upscaler.convert.tfjs import read_tfjs_layers
+
+    model_json = _tfjs_upsampler(tmp_path / "tfjs", size, repeats)
+    with pytest.raises(ConversionError) as caught:
+        read_tfjs_layers(model_json)
+    assert "above the limit of" in str(caught.value)
+    assert "model.json" in str(caught.value)
+
+
+def test_tfjs_upsampling_within_the_bound_still_reads(tmp_path: Path) -> None:
+    from upscaler.convert.tfjs import read_tfjs_layers
+
+    parsed = read_tfjs_layers(_tfjs_upsampler(tmp_path / "tfjs", 4))
+    assert parsed.graph.nodes

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from upscaler.convert import limits
 from upscaler.convert import ops as shared
 from upscaler.convert.files import SourceFiles
 from upscaler.convert.rewrites import fuse_pointwise_concats
@@ -773,7 +774,10 @@ def read_tfjs_layers(
         "shards": shard_info,
         **{k: v for k, v in info.items() if v is not None},
     }
-    return ParsedModel(_to_graph(graph, weights), dict(graph.layer_counts), source, where)
+    shared_graph = _to_graph(graph, weights)
+    # the same bound on what the probe and the runner will allocate as ncnn and npz get
+    limits.check_tensor_sizes(shared_graph, where)
+    return ParsedModel(shared_graph, dict(graph.layer_counts), source, where)
 
 
 def model_files(model_json: Path) -> list[Path]:
