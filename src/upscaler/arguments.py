@@ -1,18 +1,43 @@
-"""Checks of the numbers a user passes to one run, at the public boundary.
+"""The options a user passes to one run: each defined once, checked once, at the boundary.
 
-``Upscaler.upscale`` and the CLI's ``RunOptions`` both check here, so a bad value is a
-:class:`~upscaler.errors.QueryError` (exit code 2) that names the argument as the user
-spelled it (``patch_size`` and ``--patch-size``) before any model is loaded, instead of a
-``ValueError`` from deep inside the tiler worded in its internal names (``tile``,
-``context``) or a Pillow traceback.
+``Upscaler(...)`` (``border``), ``Upscaler.upscale`` / ``upscale_file`` and the CLI's
+``RunOptions`` (``patch_size``, ``padding``, ``batch_size``, ``outscale``, ``alpha``)
+check here, so a bad value is a :class:`~upscaler.errors.QueryError` (exit code 2) that
+names the argument as the user spelled it (``patch_size`` and ``--patch-size``) before any
+model is loaded, instead of a ``ValueError`` from deep inside the tiler worded in its
+internal names (``tile``, ``context``) or a Pillow traceback. What comes out
+(:class:`RunArguments`, a :data:`Border`, an :data:`AlphaMode`) is trusted downstream:
+the runner and the pipeline do not look again. ``device`` is parsed at the same boundary
+by :func:`upscaler.runtime.device.parse_device`, next to the device checks that need
+TensorFlow.
+
+This module imports nothing heavy: the catalog's schema and the CLI read its tables too.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
 
-from upscaler.errors import QueryError
+from upscaler.errors import QueryError, nearest
+
+Border = Literal["replicate", "zero"]
+"""How the image is extended beyond its border: its edge pixels, or the model's own zeros
+(see :mod:`upscaler.runtime.tiled`)."""
+
+BORDERS: tuple[Border, ...] = get_args(Border)
+"""Every :data:`Border`, in the order help texts list them (the default first)."""
+
+DEFAULT_BORDER: Border = "replicate"
+"""The border of a model whose catalog entry measured none: replicated edges spare
+zero-padding models a pale frame."""
+
+AlphaMode = Literal["model", "bicubic"]
+"""How an alpha channel is upscaled: by the model, or bicubically."""
+
+ALPHA_MODES: tuple[AlphaMode, ...] = get_args(AlphaMode)
+"""Every :data:`AlphaMode` (the default first)."""
 
 MAX_OUTSCALE = 64.0
 """Largest ``outscale``: beyond it an output is a memory bomb, not an upscale."""
@@ -21,6 +46,31 @@ MAX_OUTSCALE = 64.0
 def _names(name: str) -> str:
     """``patch_size (--patch-size)``: the Python and the CLI spelling of one argument."""
     return f"{name} (--{name.replace('_', '-')})"
+
+
+def check_border(value: Any) -> Border | None:
+    """``value`` as a :data:`Border`; None passes (each model's own border applies)."""
+    if value is None:
+        return None
+    for border in BORDERS:
+        if value == border:
+            return border
+    close = nearest(value, BORDERS)
+    raise QueryError(
+        f"border must be one of {', '.join(BORDERS)}, got {value!r}",
+        hint=f"did you mean {close[0]}?" if close else "replicate (default) or zero",
+    )
+
+
+def check_alpha(value: Any) -> AlphaMode:
+    """``value`` as an :data:`AlphaMode`."""
+    for mode in ALPHA_MODES:
+        if value == mode:
+            return mode
+    raise QueryError(
+        f"alpha must be one of {', '.join(ALPHA_MODES)}, got {value!r}",
+        hint="--alpha model runs the model on the alpha channel; bicubic resizes it",
+    )
 
 
 def check_whole(name: str, value: Any, *, minimum: int) -> int | None:
@@ -62,24 +112,49 @@ def check_outscale(value: Any) -> float | None:
     return number
 
 
+@dataclass(frozen=True)
+class RunArguments:
+    """One run's options as checked, in the user's names; None: the default applies.
+
+    Only :func:`check_run_arguments` makes them, so whoever holds one need not check again.
+    The tiler calls ``patch_size`` its ``tile`` and ``padding`` its ``context``.
+    """
+
+    patch_size: int | None = None
+    padding: int | None = None
+    batch_size: int | None = None
+    outscale: float | None = None
+    alpha: AlphaMode = "model"
+
+
+RUN_ARGUMENTS: tuple[str, ...] = tuple(f.name for f in fields(RunArguments))
+"""The keyword names of one run's options (what :func:`check_run_arguments` takes)."""
+
+
 def check_run_arguments(
     *,
     patch_size: Any = None,
     padding: Any = None,
     batch_size: Any = None,
     outscale: Any = None,
-) -> None:
-    """Every numeric option of one run, each named as the user passed it."""
-    check_whole("patch_size", patch_size, minimum=1)
-    check_whole("padding", padding, minimum=0)
-    check_whole("batch_size", batch_size, minimum=1)
-    check_outscale(outscale)
+    alpha: Any = "model",
+) -> RunArguments:
+    """Every option of one run, each named as the user passed it (``alpha`` first)."""
+    return RunArguments(
+        alpha=check_alpha(alpha),
+        patch_size=check_whole("patch_size", patch_size, minimum=1),
+        padding=check_whole("padding", padding, minimum=0),
+        batch_size=check_whole("batch_size", batch_size, minimum=1),
+        outscale=check_outscale(outscale),
+    )
 
 
 def output_size(width: int, height: int, outscale: float) -> tuple[int, int]:
     """The (width, height) an ``outscale`` gives; a QueryError when it rounds to nothing.
 
-    ``outscale=0.001`` of a 10x12 image is 0x0 pixels, which no image can be.
+    The one place this is computed: the boundary calls it to refuse a size before any
+    model work, the pipeline to resize the model's output to it. ``outscale=0.001`` of a
+    10x12 image is 0x0 pixels, which no image can be.
     """
     size = (round(width * outscale), round(height * outscale))
     if min(size) < 1:

@@ -17,10 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upscaler import settings
+from upscaler.arguments import (
+    DEFAULT_BORDER,
+    RUN_ARGUMENTS,
+    Border,
+    RunArguments,
+    check_border,
+    check_run_arguments,
+    output_size,
+)
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.description import Description, RuntimeInfo, derivation_of
-from upscaler.errors import ImageError, NoMatchingModel, QueryError, nearest
+from upscaler.errors import ImageError, NoMatchingModel, QueryError
 from upscaler.local_models import (
     LOCAL_CHANNELS,
     LocalKind,
@@ -34,6 +43,7 @@ from upscaler.resolve.resolver import build_query, choose, resolve
 from upscaler.resolve.result import Resolution
 
 if TYPE_CHECKING:
+    from upscaler.runtime.image_io import DecodedImage
     from upscaler.runtime.savedmodel import LoadedModel
     from upscaler.runtime.tiled import TiledRunner
 
@@ -85,20 +95,15 @@ class Upscaler:
         cache_dir: str | os.PathLike[str] | None = None,
         catalog: Catalog | None = None,
     ) -> None:
-        from upscaler.runtime.tiled import BORDERS
+        from upscaler.runtime.device import parse_device
 
-        if border is not None and border not in BORDERS:
-            close = nearest(border, BORDERS)
-            raise QueryError(
-                f"border must be one of {', '.join(BORDERS)}, got {border!r}",
-                hint=f"did you mean {close[0]}?" if close else "replicate (default) or zero",
-            )
-        self._border = border
+        # Run options are checked here, once, in the user's words: the runner trusts them.
+        self._border = check_border(border)
+        self._device = parse_device(device)
         self._catalog = catalog or default_catalog()
         self._cache_arg = cache_dir
         self._cache_dir = settings.cache_root(cache_dir)
         self._strict = strict
-        self._device = device
         self._precision = precision
         self._local: tuple[Path, LocalKind] | None = None
         self._models: list[LoadedModel] = []
@@ -291,10 +296,9 @@ class Upscaler:
 
     def _request_precision(self) -> None:
         """Record the precision before TensorFlow starts: it is fixed for the process then."""
-        from upscaler.runtime.device import parse_device
         from upscaler.runtime.precision import request_precision
 
-        kind = "gpu" if parse_device(self._device).kind == "gpu" else "cpu"
+        kind = "gpu" if self._device.kind == "gpu" else "cpu"
         request_precision(self._precision, device_kind=kind)
 
     def load(self, *, progress: bool = True) -> Upscaler:
@@ -388,14 +392,13 @@ class Upscaler:
         ``cancel`` (a ``threading.Event``) stops the run with :class:`Cancelled`.
         """
         from upscaler.runtime.image_io import DecodedImage, decode, encode
-        from upscaler.runtime.pipeline import ALPHA_MODES, PipelineReport, upscale_pixels
 
-        if alpha not in ALPHA_MODES:
-            raise QueryError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
-        from upscaler.arguments import check_outscale, check_run_arguments, output_size
-
-        check_run_arguments(
-            patch_size=patch_size, padding=padding, batch_size=batch_size, outscale=outscale
+        run = check_run_arguments(
+            alpha=alpha,
+            patch_size=patch_size,
+            padding=padding,
+            batch_size=batch_size,
+            outscale=outscale,
         )
         decoded = image if isinstance(image, DecodedImage) else decode(image, max_pixels=max_pixels)
         if self._auto_query is not None and not isinstance(image, DecodedImage):
@@ -405,17 +408,26 @@ class Upscaler:
             self._adapt_to_input(
                 inspect_image(Path(path)) if path is not None else inspect_array(decoded.pixels)
             )
-        scale_out = check_outscale(outscale) or float(self.scale)
+        pixels = self._run(decoded, run, progress=progress, callback=callback, cancel=cancel)
+        return encode(pixels, decoded)
+
+    def _run(
+        self,
+        decoded: DecodedImage,
+        run: RunArguments,
+        *,
+        progress: bool = True,
+        callback: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Any:
+        """The decoded image's pixels upscaled with options checked at the boundary."""
+        from upscaler.runtime.pipeline import PipelineReport, upscale_pixels
+
+        scale_out = run.outscale or float(self.scale)
+        # An outscale that rounds this image to nothing is refused before any model work.
         output_size(decoded.pixels.shape[1], decoded.pixels.shape[0], scale_out)
         self.load(progress=progress)
-        steps = self._steps(
-            patch_size=patch_size,
-            padding=padding,
-            batch_size=batch_size,
-            progress=progress,
-            callback=callback,
-            cancel=cancel,
-        )
+        steps = self._steps(run, progress=progress, callback=callback, cancel=cancel)
         model_scale = 1
         for entry in self.plan():
             model_scale *= entry.scale
@@ -425,19 +437,17 @@ class Upscaler:
             decoded.pixels,
             model_scale=model_scale,
             outscale=scale_out,
-            alpha=alpha,  # type: ignore[arg-type]
+            alpha=run.alpha,
             report=report,
             model_channels=self.plan()[0].channels,
         )
         self._runtime.last_run = {"adapters": report.adapters, "outscale": scale_out}
-        return encode(pixels, decoded)
+        return pixels
 
     def _steps(
         self,
+        run: RunArguments,
         *,
-        patch_size: int | None,
-        padding: int | None,
-        batch_size: int | None,
         progress: bool,
         callback: Callable[[int, int], None] | None,
         cancel: threading.Event | None,
@@ -455,20 +465,20 @@ class Upscaler:
 
         steps: list[Callable[[Any], Any]] = []
         for model, entry in zip(self._models, self.plan(), strict=True):
-            context = padding
+            context = run.padding
             if context is None and entry.tiling is not None:
                 context = entry.tiling.context
             border = self._border or entry_border(entry)
-            key = (entry.id, patch_size, context, batch_size, border)
+            key = (entry.id, run.patch_size, context, run.batch_size, border)
             runner = self._runners.get(key)
             if runner is None:
                 runner = TiledRunner(
                     model,
                     scale=entry.scale,
                     value_range=entry.value_range,
-                    tile=patch_size,
+                    tile=run.patch_size,
                     context=context,
-                    batch=batch_size,
+                    batch=run.batch_size,
                     device=self._device,
                     border=border,
                     # The catalog's flag insists (a model without the signatures is an
@@ -513,7 +523,6 @@ class Upscaler:
         """
         import dataclasses
 
-        from upscaler.arguments import check_outscale, output_size
         from upscaler.atomic import write_atomically
         from upscaler.runtime.image_io import (
             check_fits,
@@ -525,19 +534,22 @@ class Upscaler:
 
         target = Path(dst)
         fmt = check_output_path(Path(src), target)
-        source = decode(Path(src), max_pixels=options.get("max_pixels"))
+        source = decode(Path(src), max_pixels=options.pop("max_pixels", None))
         if self._auto_query is not None:
             from upscaler.analyze.report import inspect_image
 
             self._adapt_to_input(inspect_image(Path(src)))
+        run = check_run_arguments(
+            **{name: options.pop(name) for name in RUN_ARGUMENTS if name in options}
+        )
         height, width = source.pixels.shape[:2]
-        outscale = check_outscale(options.get("outscale")) or float(self.scale)
+        outscale = run.outscale or float(self.scale)
         check_fits(fmt, *output_size(width, height, outscale), target)
         check_savable(fmt, source, target)
         # The result as the bare array: a PIL copy of it would be a third larger than
         # the result itself, and the PNG writer needs none (memory bound, issue 29).
         bare = dataclasses.replace(source, kind="numpy", squeeze=False)
-        pixels = self.upscale(bare, **options)
+        pixels = self._run(bare, run, **options)
         info = source.info
         del source, bare  # the input's pixels are not needed while the output is written
         try:
@@ -637,13 +649,13 @@ def _split_auto(query: str | None, degradation: str | None) -> tuple[Any, str | 
     return query, degradation, auto
 
 
-def entry_border(entry: ModelEntry) -> str:
+def entry_border(entry: ModelEntry) -> Border:
     """The border a model runs with when the caller names none: its catalog entry's
     (measured per model: SPAN, trained on zero-padded patches, loses 0.2 dB on Set5 with
-    replicated edges), else replicated edges, which spare zero-padding models a pale frame."""
+    replicated edges), else :data:`~upscaler.arguments.DEFAULT_BORDER`."""
     if entry.tiling is not None and entry.tiling.border is not None:
         return entry.tiling.border
-    return "replicate"
+    return DEFAULT_BORDER
 
 
 def check_output_path(target: Path, *, folder_made_later: bool = False) -> None:

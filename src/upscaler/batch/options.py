@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from upscaler.arguments import check_run_arguments
+from upscaler.arguments import check_alpha, check_run_arguments
 from upscaler.errors import QueryError, nearest
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ FORMATS: dict[str, str] = {
     "tif": ".tif",
     "tiff": ".tif",
 }
-ALPHA_MODES = ("model", "bicubic")
 
 
 def format_suffix(value: str | None) -> str | None:
@@ -92,11 +91,7 @@ class RunOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.alpha not in ALPHA_MODES:
-            raise QueryError(
-                f"alpha must be one of {', '.join(ALPHA_MODES)}, got {self.alpha!r}",
-                hint="--alpha model runs the model on the alpha channel; bicubic resizes it",
-            )
+        check_alpha(self.alpha)  # first, then quality, then the numbers: the order users meet
         if self.quality is not None and not 1 <= self.quality <= 100:
             raise QueryError(
                 f"quality must be in 1..100, got {self.quality}",

@@ -1,28 +1,29 @@
-"""Which device runs the model, and how many CPU threads TensorFlow may use.
+"""Which device runs the model: the user's words parsed once, checked against the machine.
 
 Users say ``"auto"``, ``"cpu"``, ``"cpu:N"``, ``"gpu"`` or ``"gpu:N"``; TensorFlow wants
-``"/device:GPU:0"``. This module translates, and refuses a device the machine does not
-have with the list of those it does, instead of letting TensorFlow silently fall back to
-the CPU (soft placement) or fail deep inside a graph.
+``"/device:GPU:0"``. :func:`parse_device` turns the words into a :class:`DeviceSpec` without
+TensorFlow, so ``Upscaler(device="gpu:x")`` fails when it is built; :func:`resolve_device`
+later asks TensorFlow whether the device exists and refuses one the machine does not have
+with the list of those it does, instead of letting TensorFlow silently fall back to the
+CPU (soft placement) or fail deep inside a graph.
 
-Thread pools must be sized before TensorFlow runs its first op (after that they are fixed
-for the life of the process), so :func:`configure_threads` runs right after TensorFlow is
-imported: :func:`~upscaler.runtime.savedmodel.require_tensorflow` calls it when it is the
-one that imports TensorFlow, before any model is loaded or converted. Later calls only
-report what is in effect.
+Thread pool sizing lives with TensorFlow's import (:mod:`upscaler.runtime.tf_setup`); its
+names are re-exported here, where callers have always found them.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from upscaler.errors import DeviceError
-
-log = logging.getLogger("upscaler.runtime.device")
+from upscaler.runtime.tf_setup import (
+    ThreadSettings,
+    configure_threads,
+    cpu_cores,
+    require_tensorflow,
+    thread_settings,
+)
 
 __all__ = [
     "DeviceError",
@@ -31,6 +32,7 @@ __all__ = [
     "available_devices",
     "configure_threads",
     "cpu_cores",
+    "device_kind",
     "parse_device",
     "resolve_device",
     "thread_settings",
@@ -41,21 +43,34 @@ _SPEC = re.compile(r"^(?:/?(?:device:)?)?(?P<kind>auto|cpu|gpu|cuda)(?::(?P<inde
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """A parsed device request: ``kind`` is "auto", "cpu" or "gpu"; ``index`` may be None."""
+    """A parsed device request: ``kind`` is "auto", "cpu" or "gpu"; ``index`` may be None.
+
+    ``text`` is the request as the user wrote it, kept (outside equality) so that a device
+    the machine lacks is refused in the user's own spelling (``'cuda:7'``), not ours.
+    """
 
     kind: str
     index: int | None = None
+    text: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return self.kind if self.index is None else f"{self.kind}:{self.index}"
 
+    @property
+    def spelled(self) -> str:
+        """The request as the user wrote it (canonical when built directly)."""
+        return self.text or str(self)
 
-def parse_device(spec: str) -> DeviceSpec:
-    """Parse ``"auto" | "cpu" | "cpu:N" | "gpu" | "gpu:N"`` (case-insensitive).
+
+def parse_device(spec: str | DeviceSpec) -> DeviceSpec:
+    """Parse ``"auto" | "cpu" | "cpu:N" | "gpu" | "gpu:N"`` (case-insensitive); a
+    :class:`DeviceSpec` is already parsed and comes back as it is.
 
     TensorFlow's own spellings (``"/device:GPU:1"``, ``"/gpu:1"``) and ``"cuda:N"`` are
     accepted too, because users copy them from TensorFlow's logs.
     """
+    if isinstance(spec, DeviceSpec):
+        return spec
     if not isinstance(spec, str):
         raise DeviceError(
             f"device must be a string, got {spec!r}",
@@ -71,13 +86,7 @@ def parse_device(spec: str) -> DeviceSpec:
     index = int(match["index"]) if match["index"] is not None else None
     if kind == "auto" and index is not None:
         raise DeviceError(f"device {spec!r}: 'auto' takes no index", hint="use 'auto' or 'gpu:N'")
-    return DeviceSpec(kind=kind, index=index)
-
-
-def _tf() -> Any:
-    from upscaler.runtime.savedmodel import require_tensorflow
-
-    return require_tensorflow()
+    return DeviceSpec(kind=kind, index=index, text=spec)
 
 
 def available_devices() -> list[str]:
@@ -86,7 +95,7 @@ def available_devices() -> list[str]:
     Logical devices are listed (a CPU split into several logical devices counts as
     several); listing them initialises TensorFlow's runtime.
     """
-    tf = _tf()
+    tf = require_tensorflow()
     names: list[str] = []
     for kind in ("CPU", "GPU"):
         for index, _ in enumerate(tf.config.list_logical_devices(kind)):
@@ -94,14 +103,14 @@ def available_devices() -> list[str]:
     return names
 
 
-def resolve_device(spec: str = "auto") -> str:
-    """The TensorFlow device string for a user's device request.
+def resolve_device(spec: str | DeviceSpec = "auto") -> str:
+    """The TensorFlow device string for a user's device request (parsed already, or words).
 
     ``"auto"`` is the first GPU when TensorFlow sees one, else the CPU. A device that does
     not exist is a :class:`DeviceError` listing the ones that do.
     """
     parsed = parse_device(spec)
-    tf = _tf()
+    tf = require_tensorflow()
     if parsed.kind == "auto":
         if tf.config.list_physical_devices("GPU"):
             return "/device:GPU:0"
@@ -118,7 +127,8 @@ def resolve_device(spec: str = "auto") -> str:
                 "or use device='cpu'"
             )
         raise DeviceError(
-            f"device {spec!r} is not available here (available: {available})", hint=hint
+            f"device {parsed.spelled!r} is not available here (available: {available})",
+            hint=hint,
         )
     return f"/device:{kind}:{index}"
 
@@ -126,66 +136,3 @@ def resolve_device(spec: str = "auto") -> str:
 def device_kind(device: str) -> str:
     """``"gpu"`` or ``"cpu"`` for a TensorFlow device string."""
     return "gpu" if ":GPU:" in device.upper() else "cpu"
-
-
-def cpu_cores() -> int:
-    """CPU cores this process may use (its affinity mask, else ``os.cpu_count()``)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-@dataclass(frozen=True)
-class ThreadSettings:
-    """TensorFlow's thread pool sizes in effect, and whether this module set them."""
-
-    intra_op: int
-    inter_op: int
-    configured: bool
-
-    def as_dict(self) -> dict[str, int | bool]:
-        """JSON-friendly form for describe()."""
-        return {"intra_op": self.intra_op, "inter_op": self.inter_op, "configured": self.configured}
-
-
-_state: dict[str, ThreadSettings] = {}
-"""What :func:`configure_threads` set, once per process (thread pools cannot change)."""
-
-
-def thread_settings() -> ThreadSettings:
-    """The pool sizes in effect (TensorFlow's 0, "let the runtime choose", reads as all
-    cores, which is what TensorFlow then uses)."""
-    if "configured" in _state:
-        return _state["configured"]
-    tf = _tf()
-    cores = cpu_cores()
-    intra = int(tf.config.threading.get_intra_op_parallelism_threads()) or cores
-    inter = int(tf.config.threading.get_inter_op_parallelism_threads()) or cores
-    return ThreadSettings(intra_op=intra, inter_op=inter, configured=False)
-
-
-def configure_threads(threads: int | None = None) -> ThreadSettings:
-    """Size TensorFlow's intra- and inter-op pools to every core (or ``threads``), once.
-
-    Why explicit: TensorFlow's "0 = choose" is right on a bare machine but not inside a
-    container whose CPU quota or affinity is smaller than the host; the affinity mask is
-    what this process may really use. Once TensorFlow has run anything the pools are fixed;
-    then this logs at debug level and reports what is in effect rather than failing.
-    """
-    if "configured" in _state:
-        return _state["configured"]
-    tf = _tf()
-    wanted = threads if threads is not None else cpu_cores()
-    if wanted < 1:
-        raise ValueError(f"threads must be >= 1, got {wanted}")
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(wanted)
-        tf.config.threading.set_inter_op_parallelism_threads(wanted)
-    except RuntimeError as exc:  # "cannot be modified after initialization"
-        log.debug("TensorFlow thread pools already fixed (%s); keeping them", exc)
-        return thread_settings()
-    settings = ThreadSettings(intra_op=wanted, inter_op=wanted, configured=True)
-    _state["configured"] = settings
-    log.debug("TensorFlow thread pools: %d intra-op, %d inter-op", wanted, wanted)
-    return settings

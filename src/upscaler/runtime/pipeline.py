@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from upscaler.arguments import AlphaMode, output_size
 from upscaler.runtime.image_io import white_of
 
 Pixels = npt.NDArray[Any]
 RgbStep = Callable[[Pixels], Pixels]
-AlphaMode = Literal["model", "bicubic"]
-ALPHA_MODES: tuple[str, ...] = ("model", "bicubic")
 
 # ITU-R BT.601 luma weights (PIL's convert("L") uses the same).
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
@@ -213,7 +212,7 @@ def upscale_pixels(
         out = run_rgba_model(steps, pixels, alpha=alpha, notes=notes)
     else:
         out = _run_colour_model(steps, pixels, alpha=alpha, notes=notes, luma=model_channels == 1)
-    target = (round(width * outscale), round(height * outscale))
+    target = output_size(width, height, outscale)
     if target != (out.shape[1], out.shape[0]):
         out = resize(out, target, sharp=True)
         notes.append(f"resize: x{model_scale} model output resized to x{outscale:g} (Lanczos)")

@@ -7,7 +7,7 @@ first builds a function, for every function of the process, and it changes outpu
 (measured in docs/performance.md: within one grey level for the slim models, more for the
 deep RRDNs). So it is chosen once, before TensorFlow runs anything: by
 ``UPSCALER_PRECISION`` or by the ``precision=`` of the first :class:`~upscaler.Upscaler`
-that loads a model. :func:`~upscaler.runtime.savedmodel.require_tensorflow` applies it
+that loads a model. :func:`~upscaler.runtime.tf_setup.require_tensorflow` applies it
 right after it imports TensorFlow, as it sizes the thread pools.
 
 A CPU without native bfloat16 would emulate it and run slower than float32, and the pass

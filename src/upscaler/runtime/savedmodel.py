@@ -9,22 +9,19 @@ Converters write models that honour it; this module checks it once at load time 
 a wrong model fails with a message naming what was found, instead of with a TensorFlow
 stack trace halfway through an image.
 
-TensorFlow is imported lazily (``require_tensorflow``) so that the catalog, resolver and
-CLI work, and start fast, without it. No TensorFlow exception leaves this module: load
+TensorFlow is imported lazily (:func:`~upscaler.runtime.tf_setup.require_tensorflow`,
+re-exported here for its many callers) so that the catalog, resolver and CLI work, and
+start fast, without it. No TensorFlow exception leaves this module: load
 problems become :class:`~upscaler.errors.ModelLoadError`, problems with the pixels fed
 in become :class:`~upscaler.errors.ImageError`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 import logging
 import os
 import re
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,11 +29,32 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from upscaler.errors import DependencyError, ImageError, ModelLoadError
-from upscaler.runtime.device import configure_threads
-from upscaler.runtime.precision import apply_precision
+from upscaler.errors import ImageError, ModelLoadError
+from upscaler.runtime.tf_setup import INSTALL_HINT, require_tensorflow
 
 log = logging.getLogger("upscaler.runtime.savedmodel")
+
+__all__ = [  # INSTALL_HINT and require_tensorflow re-exported: callers import them from here
+    "CHANNELS",
+    "INPUT_NAME",
+    "INSTALL_HINT",
+    "METADATA_FILE",
+    "OUTPUT_NAME",
+    "POOLED_SERVE_KEY",
+    "POOL_COLS",
+    "POOL_COUNT",
+    "POOL_ROWS",
+    "POOL_STATS_KEY",
+    "POOL_SUM",
+    "SIGNATURE_KEY",
+    "LoadedModel",
+    "TensorInfo",
+    "load_savedmodel",
+    "pool_name",
+    "pool_partial_key",
+    "read_metadata",
+    "require_tensorflow",
+]
 
 SIGNATURE_KEY = "serving_default"
 """Signature every upscaler SavedModel serves (TensorFlow Serving's default key)."""
@@ -82,8 +100,6 @@ def pool_partial_key(index: int) -> str:
     return f"global_pool_partial_{index}"
 
 
-INSTALL_HINT = "pip install 'upscaler[cpu]'"
-
 CHANNELS = (1, 3, 4)
 """Input channel counts a served model may take: luma (Y), RGB and RGBA."""
 
@@ -92,76 +108,6 @@ _CONTRACT = (
     "[batch, height, width, channels] (channels 3 for RGB, 1 for luma, 4 for RGBA models) "
     "and one float32 output of rank 4 with as many channels as the input"
 )
-
-
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null for the duration (C++ writes bypass Python)."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable stderr descriptor (embedded interpreters)
-        yield
-        return
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
-
-
-BFC_ALLOCATOR_ENV = "TF_CPU_ALLOCATOR_USE_BFC"
-
-
-def require_tensorflow() -> Any:
-    """Import TensorFlow on first use; a missing install becomes a DependencyError.
-
-    Returned as ``Any`` because TensorFlow ships no type information. TensorFlow's C++
-    info chatter is silenced unless the user already chose a level, because it would
-    otherwise drown the CLI's own output on every run. TensorFlow 2.21 prints its oneDNN
-    notice through absl before any log level applies, so unless the user asked for info
-    logs (``TF_CPP_MIN_LOG_LEVEL=0``) the import runs with the stderr descriptor pointed
-    at ``/dev/null``: a user who set 3 to hear less must not hear more. Import errors
-    still arrive as Python exceptions.
-
-    The call that first imports TensorFlow also sizes its thread pools
-    (:func:`~upscaler.runtime.device.configure_threads`): this is the one place every
-    path into TensorFlow (loading, converting, device checks) passes before TensorFlow runs
-    anything, and after its first op the pools can no longer change. Later calls (and
-    calls in a process that imported TensorFlow itself) do not size them again. The
-    precision (:mod:`upscaler.runtime.precision`) is applied at the same moment, for the
-    same reason.
-    """
-    first = "tensorflow" not in sys.modules
-    # The banner is info: hidden unless the user asked for info logs (level 0).
-    quiet = first and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2").strip() not in ("0", "")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if first:
-        # TensorFlow 2.21's default CPU allocator keeps no statistics, which blinds the
-        # runner's memory probe (windows then fall back to fixed 512-pixel cores and the
-        # memory target is missed). The BFC allocator keeps them and was also faster here
-        # (docs/performance.md). Read once, when TensorFlow starts; a user's own setting
-        # wins.
-        os.environ.setdefault(BFC_ALLOCATOR_ENV, "true")
-    try:
-        if not quiet:
-            tf = importlib.import_module("tensorflow")
-        else:
-            with _stderr_silenced():
-                tf = importlib.import_module("tensorflow")
-    except ImportError as exc:
-        raise DependencyError(
-            f"TensorFlow is needed to convert and run models but could not be imported ({exc})",
-            hint=INSTALL_HINT,
-        ) from exc
-    if first:
-        # No recursion: configure_threads calls back into require_tensorflow, which now
-        # finds TensorFlow in sys.modules and returns it without coming here again.
-        configure_threads()
-        apply_precision(tf)
-    return tf
 
 
 @dataclass(frozen=True)

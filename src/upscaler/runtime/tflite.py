@@ -38,10 +38,9 @@ from upscaler.runtime.savedmodel import (
     OUTPUT_NAME,
     LoadedModel,
     TensorInfo,
-    _stderr_silenced,
     load_savedmodel,
-    require_tensorflow,
 )
+from upscaler.runtime.tf_setup import require_tensorflow, stderr_silenced, thread_settings
 
 log = logging.getLogger("upscaler.runtime.tflite")
 
@@ -60,7 +59,7 @@ def _quiet() -> Iterator[None]:
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2").strip() in ("0", ""):
         yield
         return
-    with warnings.catch_warnings(), _stderr_silenced():
+    with warnings.catch_warnings(), stderr_silenced():
         warnings.simplefilter("ignore")
         yield
 
@@ -143,8 +142,6 @@ class LoadedTFLite(LoadedModel):
 
 def load_tflite(path: str | os.PathLike[str]) -> LoadedTFLite:
     """Load an int8 variant's folder (``model.tflite`` + ``upscaler.json``)."""
-    from upscaler.runtime.device import thread_settings
-
     folder = Path(path)
     model_file = folder / TFLITE_FILE
     try:

@@ -44,6 +44,11 @@ rectangular, that computes the fewest pixels.
 
 Cores partition the input, and output cores are the input cores times the scale, so they
 partition the output: every output pixel is written exactly once.
+
+The argument checks below are the preconditions of pure functions (``ValueError``, like
+any numpy helper's), not the checks users meet: ``patch_size``, ``padding`` and
+``batch_size`` are checked where users pass them (:mod:`upscaler.arguments`), and the
+runner plans only with values that passed.
 """
 
 from __future__ import annotations
