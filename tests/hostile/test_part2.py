@@ -18,6 +18,7 @@ from cli_helpers import Result
 from hostile_support import assert_cli_error, write_png
 from pydantic import ValidationError
 from test_images import png_declaring
+from tiny_models import write_training_folder
 
 from upscaler import settings
 from upscaler.catalog.schema import NpmSource, PypiSource, pep440_normalize
@@ -145,9 +146,8 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from upscaler.train import TrainConfig, train
 
     base = tmp_path_factory.mktemp("hostile-train")
-    data = base / "T91"
-    for index in range(4):
-        write_png(data / f"im{index}.png", 48, 48)
+    # distinct images: identical ones would (rightly) warn that validation repeats training
+    data = write_training_folder(base / "T91", count=4, side=48)
     config = TrainConfig(
         data=[str(data)],
         params={"features": 4, "convs": 1},
