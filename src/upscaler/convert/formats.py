@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from upscaler.errors import ConversionError, nearest
 
 if TYPE_CHECKING:
-    from upscaler.convert.writer import ConversionReport, ParsedModel, Wrapper
+    from upscaler.convert.parsed import ConversionReport, ParsedModel, Wrapper
 
 Ready = Literal["parse", "copy", "load"]
 """How a format's files become a runnable SavedModel (see the module docstring)."""

@@ -36,9 +36,9 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from upscaler.convert.builder import build_module, pool_nodes
 from upscaler.convert.files import SourceFiles
 from upscaler.convert.formats import Expected, FileMap, weights_format
 from upscaler.convert.geometry import pool_grids, shift_period
+from upscaler.convert.parsed import CONVERTER_VERSION, ConversionReport, ParsedModel, Wrapper
 from upscaler.convert.rewrites import (
     fold_nearest_upsampling,
     fold_torch_depth_to_space,
@@ -71,9 +72,6 @@ from upscaler.runtime.savedmodel import (
 
 log = logging.getLogger("upscaler.convert.writer")
 
-CONVERTER_VERSION = "6"
-"""Version of the conversion recipe; a change invalidates every cached SavedModel."""
-
 PROBE_SIZE = (16, 16)
 """Probe image size for models without a size multiple."""
 
@@ -81,89 +79,6 @@ PROBE_SIZE_UNALIGNED = (17, 13)
 """Probe size when the wrapper pads to a multiple: odd, so never already a multiple."""
 
 _WRAP = "__wrapper__/"
-
-
-@dataclass(frozen=True)
-class ConversionReport:
-    """What a conversion produced, for logs, the CLI and cache bookkeeping."""
-
-    output: Path
-    seconds: float
-    size_bytes: int
-    parameters: int
-    layer_counts: dict[str, int]
-    scale: int
-    channels: int
-    value_range: tuple[float, float] | None
-    converter_version: str = CONVERTER_VERSION
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ParsedModel:
-    """A source file parsed into the shared ops, before anything is built: what a
-    converter writes as a SavedModel, and what an int8 variant is rebuilt from
-    (:mod:`upscaler.convert.int8`). ``layer_counts`` are the source's own layer types,
-    ``source`` its file names and hashes, ``where`` the name messages use."""
-
-    graph: ops.Graph
-    layer_counts: dict[str, int]
-    source: dict[str, Any]
-    where: str
-
-
-@dataclass(frozen=True)
-class Wrapper:
-    """What a model's own runtime does around the network, as data.
-
-    ``preupscale``: enlarge the input this many times by nearest neighbour before
-    anything else (waifu2x-chainer's vgg7/resnet10 "scale" networks are 1:1 and were
-    trained on a nearest-neighbour 2× input; with it the SavedModel maps H×W to 2H×2W
-    like any other x2 model). ``prepad``: add this many pixels on every side of the
-    (enlarged) input (ncnn waifu2x / Real-CUGAN and waifu2x-chainer wrappers; the
-    network's valid convolutions and crops consume them). ``multiple``: pad H and W at
-    the bottom/right up to a multiple of this, and crop the output back to
-    scale·H × scale·W. ``pad_mode``: how both paddings are filled, by repeating the edge
-    pixel (``"edge"``, waifu2x) or mirroring about it (``"reflect"``, Real-CUGAN: its
-    wrappers and its PyTorch original reflect, and the network was trained seeing that).
-    ``residual="nearest"``: add the nearest-neighbour ×scale upsample of the (unpadded)
-    input to the output (Real-CUGAN x4's graph omits it). The defaults change nothing.
-    """
-
-    prepad: int = 0
-    multiple: int = 1
-    residual: Literal["none", "nearest"] = "none"
-    preupscale: int = 1
-    pad_mode: ops.PadMode = "edge"
-
-    def __post_init__(self) -> None:
-        for name in ("prepad", "multiple", "preupscale"):
-            value = getattr(self, name)
-            low = 0 if name == "prepad" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConversionError(f"wrapper {name} {value!r} must be an integer >= {low}")
-        if self.residual not in ("none", "nearest"):
-            raise ConversionError(
-                f"wrapper residual {self.residual!r} is not supported", hint="none, nearest"
-            )
-        if self.pad_mode not in ops.PAD_MODES:
-            raise ConversionError(
-                f"wrapper pad_mode {self.pad_mode!r} is not supported",
-                hint=", ".join(ops.PAD_MODES),
-            )
-
-    @property
-    def needs_scale(self) -> bool:
-        """The crop and the residual are sized by the model's scale."""
-        return self.multiple > 1 or self.residual != "none"
-
-    @property
-    def identity(self) -> bool:
-        """Nothing to do: no enlarging, no padding (so the pad mode is moot), no residual."""
-        return self == Wrapper(pad_mode=self.pad_mode)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- checks
@@ -663,3 +578,28 @@ def save_module(
         value_range=value_range,
         metadata=metadata,
     )
+
+
+# The parsed values are re-exported: parsers and callers have always imported them here.
+__all__ = [
+    "CONVERTER_VERSION",
+    "PROBE_SIZE",
+    "PROBE_SIZE_UNALIGNED",
+    "ConversionReport",
+    "ParsedModel",
+    "Wrapper",
+    "atomic_write_dir",
+    "check_scale",
+    "check_value_range",
+    "check_wrapper",
+    "convert_weights",
+    "folder_size",
+    "probe_global_pool",
+    "probe_scale",
+    "save_module",
+    "signatures",
+    "wrap",
+    "write_metadata",
+    "write_parsed",
+    "write_savedmodel",
+]
