@@ -26,6 +26,7 @@ from upscaler.arguments import (
     check_run_arguments,
     output_size,
 )
+from upscaler.catalog.attributes import keyword_attributes
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
 from upscaler.description import Description, RuntimeInfo, derivation_of
@@ -38,8 +39,8 @@ from upscaler.local_models import (
     local_entry,
     prepare_local,
 )
-from upscaler.resolve.prefer import split_prefer
-from upscaler.resolve.resolver import build_query, choose, resolve
+from upscaler.resolve.query import normalise_query, read_query
+from upscaler.resolve.resolver import choose, resolve
 from upscaler.resolve.result import Resolution
 
 if TYPE_CHECKING:
@@ -112,8 +113,10 @@ class Upscaler:
         self._weights_files: dict[str, str] | None = None
         self._auto_query: dict[str, Any] | None = None
         self._input_condition: dict[str, Any] | None = None
-        query, degradation, auto = _split_auto(query, degradation)
-        query, prefer = split_prefer(query, prefer)  # a query string may say prefer=fast
+        # The query string is read once, with the attribute keywords of this very call (in
+        # its declared order): a query may say prefer=fast, or degradation=auto.
+        asked = read_query(query, keyword_attributes(locals()), prefer=prefer, read_input=True)
+        prefer, auto = asked.prefer, asked.auto
         self._prefer = prefer
         if auto and model is not None:
             raise QueryError(
@@ -137,20 +140,7 @@ class Upscaler:
             )
             self._entry = entry
             return
-        attrs = {
-            "dataset": dataset,
-            "scale": scale,
-            "channels": channels,
-            "objective": objective,
-            "degradation": degradation,
-            "domain": domain,
-            "denoise": denoise,
-            "architecture": architecture,
-            "implementation": implementation,
-            "pruning": pruning,
-            "quantization": quantization,
-        }
-        normalised = build_query(query, self._catalog, **attrs)
+        normalised = normalise_query(asked.attributes, self._catalog.vocab)
         try:
             self._resolution = resolve(normalised, self._catalog, prefer=prefer, model=pinned)
         except NoMatchingModel as exc:
@@ -624,29 +614,6 @@ def run_self_ensemble(
             return out
 
         return self_ensemble(one_pass, pixels, DIHEDRAL_X8)
-
-
-#: The ``degradation`` value that reads the condition from each input instead.
-AUTO = "auto"
-
-
-def _split_auto(query: str | None, degradation: str | None) -> tuple[Any, str | None, bool]:
-    """Take ``degradation=auto`` out of the keyword or the query string (it is no
-    catalog value: the catalog's degradations describe training, "auto" describes how
-    to read the input), returning the query, the degradation left and whether it was
-    asked."""
-    from upscaler.resolve.query import parse_query_string
-
-    auto = isinstance(degradation, str) and degradation.strip().lower() == AUTO
-    if auto:
-        degradation = None
-    if isinstance(query, str):
-        parsed = parse_query_string(query)
-        value = parsed.get("degradation")
-        if isinstance(value, str) and value.strip().lower() == AUTO:
-            parsed.pop("degradation")
-            return parsed, degradation, True
-    return query, degradation, auto
 
 
 def entry_border(entry: ModelEntry) -> Border:

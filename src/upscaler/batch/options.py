@@ -8,11 +8,13 @@ validated, so the choice travels as a small frozen dataclass, not as a live obje
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from upscaler.arguments import check_alpha, check_run_arguments
+from upscaler.catalog.attributes import QUERY_ATTRIBUTES, attribute_pairs
 from upscaler.errors import QueryError, nearest
+from upscaler.resolve.prefer import DEFAULT_PREFER
 
 if TYPE_CHECKING:
     from upscaler.upscaler import Upscaler
@@ -43,38 +45,49 @@ def format_suffix(value: str | None) -> str | None:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ModelSpec:
-    """The arguments of ``Upscaler(...)``: enough to rebuild the same model anywhere."""
+    """The arguments of ``Upscaler(...)``: enough to rebuild the same model anywhere.
+
+    Given as ``Upscaler`` takes them (``ModelSpec(scale=4, prefer="fast")``); the query
+    attributes, whichever the attribute table lists, are kept together in
+    :attr:`attributes`, so this class spells none of them. ``attributes=`` is taken too,
+    so that ``ModelSpec(**asdict(spec))`` rebuilds a spec in a worker process.
+    """
 
     model: str | None = None
     query: str | None = None
-    dataset: str | None = None
-    scale: int | str | None = None
-    channels: int | str | None = None
-    objective: str | None = None
-    degradation: str | None = None
-    domain: str | None = None
-    denoise: str | int | None = None
-    architecture: str | None = None
-    implementation: str | None = None
-    pruning: str | None = None
-    quantization: str | None = None
-    prefer: str = "balanced"
+    attributes: tuple[tuple[str, Any], ...] = ()
+    """Query attributes (:mod:`upscaler.catalog.attributes`) as typed, as (name, value)
+    pairs: a spec stays immutable and hashable."""
+    prefer: str = DEFAULT_PREFER
     strict: bool = False
     device: str = "auto"
     precision: str | None = None
     border: str | None = None
     cache_dir: str | None = None
 
+    def __init__(self, model: str | None = None, **given: Any) -> None:
+        attributes = dict(given.pop("attributes", None) or ())
+        attributes.update((name, given.pop(name)) for name in QUERY_ATTRIBUTES if name in given)
+        unknown = sorted(set(given) - {f.name for f in fields(self)})
+        if unknown:
+            raise TypeError(f"ModelSpec() got unexpected keyword argument(s): {', '.join(unknown)}")
+        for spec in fields(self):  # every field has a plain default
+            object.__setattr__(self, spec.name, given.get(spec.name, spec.default))
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "attributes", attribute_pairs(attributes))
+
     def build(self) -> Upscaler:
         """A new Upscaler (resolution only: no TensorFlow, no network until it runs)."""
         from upscaler.upscaler import Upscaler
 
         kwargs: dict[str, Any] = {
-            name: value for name, value in asdict(self).items() if name != "model"
+            name: value
+            for name, value in asdict(self).items()
+            if name not in ("model", "attributes")
         }
-        return Upscaler(self.model, **kwargs)
+        return Upscaler(self.model, **dict(self.attributes), **kwargs)
 
 
 @dataclass(frozen=True)

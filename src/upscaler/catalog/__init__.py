@@ -1,7 +1,8 @@
 """The model catalog: YAML files validated into :class:`ModelEntry` objects."""
 
+from upscaler.catalog.attributes import QUERY_ATTRIBUTES
 from upscaler.catalog.loader import Catalog, default_catalog, load_catalog, shipped_catalog_dir
-from upscaler.catalog.schema import QUERY_ATTRIBUTES, ModelEntry
+from upscaler.catalog.schema import ModelEntry
 
 __all__ = [
     "QUERY_ATTRIBUTES",

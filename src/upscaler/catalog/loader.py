@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from upscaler import settings
+from upscaler.catalog.attributes import ATTRIBUTES, QUERY_ATTRIBUTES
 from upscaler.catalog.protocols import BICUBIC, PROTOCOLS
 from upscaler.catalog.schema import (
     BFLOAT16,
     PARSEABLE,
-    QUERY_ATTRIBUTES,
     SOURCE_TAGS,
     FamilySpec,
     ModelEntry,
@@ -36,14 +36,11 @@ VARIANT_VOCAB_ATTRIBUTES: tuple[str, ...] = tuple(
     attr for attr in SECTIONS.values() if attr in VariantFields.model_fields
 )
 
+# What a variant must have once merged with its family's defaults: the attributes with no
+# default that are not derived (architecture and implementation always are, from the
+# family), and its value range.
 REQUIRED_AFTER_MERGE = (
-    "dataset",
-    "scale",
-    "channels",
-    "objective",
-    "degradation",
-    "pruning",
-    "quantization",
+    *(a.name for a in ATTRIBUTES if a.entry_default is None and not a.derived),
     "value_range",
 )
 

@@ -19,11 +19,13 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from upscaler.arguments import Border
+from upscaler.catalog.attributes import QUERY_ATTRIBUTES, catalog_fields
 from upscaler.catalog.protocols import BICUBIC as BICUBIC_PROTOCOL
 from upscaler.convert.formats import derivable_formats, format_names, weights_format
 
@@ -535,43 +537,55 @@ class Wrapper(StrictModel):
 
 ValueRange = Annotated[list[float], Field(min_length=2, max_length=2)]
 
-# Attributes that the resolver queries; kept in one place so the CLI, the resolver and
-# the docs agree on the list.
-QUERY_ATTRIBUTES: tuple[str, ...] = (
-    "dataset",
-    "domain",
-    "scale",
-    "channels",
-    "objective",
-    "degradation",
-    "denoise",
-    "architecture",
-    "implementation",
-    "pruning",
-    "quantization",
-)
+
+class _EntryHead(StrictModel):
+    """A model's identity: the fields of a :class:`ModelEntry` before its attributes."""
+
+    id: str
+    family: str
+    variant: str
+    title: str
+    default: bool
+    global_default: bool = False
 
 
-class VariantFields(StrictModel):
+if TYPE_CHECKING:
+    # Type checkers see the generated classes below as these (code reads no attribute of
+    # a family file by name, and a model's as typed here; an attribute added to the table
+    # is read with ``entry.attribute(name)`` until someone types it here).
+    _FamilyFileAttributes = StrictModel
+
+    class _EntryAttributes(_EntryHead):
+        architecture: str
+        implementation: str
+        dataset: str
+        scale: int
+        channels: Literal[1, 3, 4]
+        objective: str
+        degradation: str
+        domain: str
+        denoise: str = "none"
+        pruning: str
+        quantization: str
+
+else:
+    # The query attributes' fields come from the attribute table, in the catalog's field
+    # order: the table is the one list of them (a new attribute is a row there).
+    _FamilyFileAttributes = create_model(
+        "_FamilyFileAttributes", __base__=StrictModel, **catalog_fields(in_family_file=True)
+    )
+
+    _EntryAttributes = create_model(
+        "_EntryAttributes", __base__=_EntryHead, **catalog_fields(in_family_file=False)
+    )
+
+
+class VariantFields(_FamilyFileAttributes):
     """Fields a family's ``defaults`` may set and a variant may override."""
 
-    architecture: str | None = None
-    implementation: str | None = None
-    dataset: str | None = None
-    scale: int | None = Field(default=None, ge=1, le=16)
-    channels: Literal[1, 3, 4] | None = None
-    objective: str | None = Field(
-        default=None, description="what the training optimised: fidelity or perceptual (vocab)"
-    )
-    degradation: str | None = Field(
-        default=None, description="the low-resolution inputs it was trained on (vocab)"
-    )
-    denoise: str | None = Field(
-        default=None,
-        description="the noise level it was trained to remove (vocab `denoise`; unset: none)",
-    )
-    pruning: str | None = None
-    quantization: str | None = None
+    # The query attributes come first, from the attribute table; this docstring is the
+    # description schema.json shows contributors.
+
     value_range: ValueRange | None = None
     params: dict[str, int] | None = None
     training: Training | None = None
@@ -583,14 +597,6 @@ class VariantFields(StrictModel):
     description: str | None = None
     tiling: Tiling | None = None
     wrapper: Wrapper | None = None
-
-    @field_validator("denoise", mode="before")
-    @classmethod
-    def _level_number_as_id(cls, value: Any) -> Any:
-        """``denoise: 2`` in YAML is the id "2": publishers number their levels."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
 
 
 class VariantSpec(VariantFields):
@@ -634,28 +640,12 @@ class FamilySpec(StrictModel):
     variants: dict[Annotated[str, Field(pattern=_ID_PART)], VariantSpec] = Field(min_length=1)
 
 
-class ModelEntry(StrictModel):
-    """A fully merged, validated model: what the resolver ranks and the runner runs."""
+class ModelEntry(_EntryAttributes):
+    """A fully merged, validated model: what the resolver ranks and the runner runs (its
+    query attributes come from :mod:`upscaler.catalog.attributes`)."""
 
-    id: str
-    family: str
-    variant: str
-    title: str
-    default: bool
-    global_default: bool = False
-    architecture: str
-    implementation: str
-    dataset: str
-    scale: int
-    channels: Literal[1, 3, 4]
-    objective: str
-    degradation: str
-    domain: str = Field(description="its training set's domain (vocab), never set by hand")
-    denoise: str = "none"
-    pruning: str
-    quantization: str
     value_range: tuple[float, float]
-    params: dict[str, int] = {}
+    params: dict[str, int] = Field(default_factory=dict)
     training: Training | None = None
     paper: str | None = None
     license: str
@@ -666,7 +656,7 @@ class ModelEntry(StrictModel):
     quantize: Quantize | None = None
     ensemble: Literal["dihedral-x8"] | None = Field(default=None, description=ENSEMBLE_DESCRIPTION)
     metrics: Metrics | None = None
-    protocol_metrics: ProtocolMetrics = {}
+    protocol_metrics: ProtocolMetrics = Field(default_factory=dict)
     speed: Speed | None = None
     tiling: Tiling | None = None
     wrapper: Wrapper | None = None

@@ -6,25 +6,15 @@ table of aliases keeps the resolver, the validator and the explorer in agreement
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from upscaler.catalog.attributes import SECTIONS
 from upscaler.errors import QueryError, nearest
 
-# Vocabulary sections and the query attribute each one governs.
-SECTIONS: dict[str, str] = {
-    "datasets": "dataset",
-    "architectures": "architecture",
-    "implementations": "implementation",
-    "objectives": "objective",
-    "degradations": "degradation",
-    "domains": "domain",
-    "denoise": "denoise",
-    "pruning": "pruning",
-    "quantization": "quantization",
-}
+__all__ = ["SECTIONS", "Term", "Vocabulary"]
 
 
 class Term(BaseModel):
@@ -57,21 +47,34 @@ class Term(BaseModel):
     )
 
 
-class Vocabulary(BaseModel):
-    """The whole ``vocab.yaml``."""
+class _VocabularyHead(BaseModel):
+    """What comes before the sections; an unknown section is an error, not ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = 1
-    datasets: dict[str, Term]
-    architectures: dict[str, Term]
-    implementations: dict[str, Term]
-    objectives: dict[str, Term]
-    degradations: dict[str, Term]
-    domains: dict[str, Term]
-    denoise: dict[str, Term]
-    pruning: dict[str, Term]
-    quantization: dict[str, Term]
+
+
+if TYPE_CHECKING:
+    # Type checkers see the generated sections as these: the ones code reads by name.
+    class _Sections(_VocabularyHead):
+        datasets: dict[str, Term]
+        architectures: dict[str, Term]
+        domains: dict[str, Term]
+        denoise: dict[str, Term]
+
+else:
+    # One section per vocabulary attribute of the attribute table, so a new attribute's
+    # section needs no line here.
+    _Sections = create_model(
+        "_Sections",
+        __base__=_VocabularyHead,
+        **dict.fromkeys(SECTIONS, (dict[str, Term], ...)),
+    )
+
+
+class Vocabulary(_Sections):
+    """The whole ``vocab.yaml``."""
 
     @model_validator(mode="after")
     def _domains_and_levels(self) -> Vocabulary:

@@ -1,5 +1,4 @@
-"""`upscaler batch SRC DST`: a folder job, in-process or on Ray; and the run options it
-shares with `upscaler upscale`.
+"""`upscaler batch SRC DST`: a folder job, in-process or on Ray.
 
 Errors go through main()'s mapping (one line, a hint, a documented exit code): a job
 that cannot start raises BatchError (11), one that ran with failures BatchIncomplete (12).
@@ -13,104 +12,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from upscaler.cli.options import (
+    add_query_options,
+    add_run_options,
+    run_options_from_args,
+    spec_from_args,
+)
 from upscaler.cli.output import print_json
 
 if TYPE_CHECKING:
-    from upscaler.batch.options import ModelSpec, RunOptions
     from upscaler.batch.worker import FileResult
 
 logger = logging.getLogger("upscaler.cli")
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options of one run (tiles, device, output), shared by `upscale` and `batch`."""
-    group = parser.add_argument_group("run")
-    group.add_argument("--patch-size", type=int, metavar="PX", help="tile size in input pixels")
-    group.add_argument("--padding", type=int, metavar="PX", help="tile overlap in input pixels")
-    group.add_argument("--batch-size", type=int, metavar="N", help="tiles per model call")
-    group.add_argument(
-        "--device", default="auto", help='"auto" (default), "cpu" or "gpu:N" (e.g. gpu:0)'
-    )
-    from upscaler.runtime.precision import PRECISIONS
-
-    group.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        help="float32 (default, exact) or bfloat16 (about 2x faster on CPUs with "
-        "AVX512-BF16/AMX, outputs differ slightly); also UPSCALER_PRECISION",
-    )
-    from upscaler.runtime.tiled import BORDERS
-
-    group.add_argument(
-        "--border",
-        choices=BORDERS,
-        default=None,
-        help="what the model sees beyond the image edge: replicate (its edge pixels, no pale "
-        "frame) or zero (UpscalerJS's and ncnn's exact output); default: the model's "
-        "catalog entry says which it measured best, else replicate",
-    )
-    group.add_argument(
-        "--outscale", type=float, metavar="X", help="final scale (default: the model's)"
-    )
-    group.add_argument(
-        "--alpha",
-        default="model",
-        metavar="MODE",
-        help="alpha channel: model (run the model on it, default) or bicubic",
-    )
-    group.add_argument(
-        "--format",
-        metavar="FMT",
-        help="output format png, jpg, webp or tif (default: each input's own)",
-    )
-    group.add_argument("--quality", type=int, metavar="Q", help="JPEG/WebP quality, 1..100")
-
-
-def spec_from_args(args: argparse.Namespace) -> ModelSpec:
-    """The model choice of the shared options, as data a worker can rebuild."""
-    from upscaler.batch.options import ModelSpec
-
-    return ModelSpec(
-        model=args.model,
-        query=args.query,
-        dataset=args.dataset,
-        scale=args.scale,
-        channels=args.channels,
-        objective=args.objective,
-        degradation="auto" if getattr(args, "auto", False) else args.degradation,
-        domain=args.domain,
-        denoise=args.denoise,
-        architecture=args.architecture,
-        implementation=args.implementation,
-        pruning=args.pruning,
-        quantization=args.quantization,
-        prefer=args.prefer,
-        strict=args.strict,
-        # `describe` and `resolve` take no run options: their defaults apply.
-        device=getattr(args, "device", "auto"),
-        precision=getattr(args, "precision", None),
-        border=getattr(args, "border", None),
-    )
-
-
-def run_options_from_args(args: argparse.Namespace) -> RunOptions:
-    """Per-image options, validated (a bad --alpha or --quality fails before any work)."""
-    from upscaler.batch.options import RunOptions
-
-    return RunOptions(
-        patch_size=args.patch_size,
-        padding=args.padding,
-        batch_size=args.batch_size,
-        outscale=args.outscale,
-        alpha=args.alpha,
-        quality=args.quality,
-    )
-
-
 def register(sub: Any) -> None:
     """Add `upscaler batch`."""
-    from upscaler.cli.main import add_query_options
-
     batch = sub.add_parser(
         "batch",
         help="upscale every image under a folder into a mirrored folder (resumable)",

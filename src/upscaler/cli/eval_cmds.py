@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upscaler.catalog.protocols import BICUBIC as BICUBIC_PROTOCOL
+from upscaler.cli.options import add_prefer_option
 from upscaler.cli.output import print_json, print_table
+from upscaler.resolve.prefer import DEFAULT_PREFER
 
 if TYPE_CHECKING:
     from upscaler.catalog.protocols import ProtocolSpec
@@ -54,11 +56,8 @@ def register(sub: Any) -> None:
         type=int,
         help="upscaling factor; needed for bicubic; with --all, only models of this scale",
     )
-    ev.add_argument(
-        "--prefer",
-        default="balanced",
-        choices=("balanced", "fast", "accurate"),
-        help="how a query ranks several exact matches (default: balanced)",
+    add_prefer_option(
+        ev, help=f"how a query ranks several exact matches (default: {DEFAULT_PREFER})"
     )
     ev.add_argument(
         "--protocol",

@@ -1,7 +1,9 @@
 """The `upscaler` command: argument parsing, dispatch, and error → one line + exit code.
 
 argparse (standard library) keeps `upscaler --help` instant; every subcommand imports
-what it needs only when it runs. The only place in the package that prints.
+what it needs only when it runs. The only place in the package that prints. Each
+command module registers its own subcommands; the options several share live in
+:mod:`upscaler.cli.options`, so this module only assembles and dispatches.
 """
 
 from __future__ import annotations
@@ -19,42 +21,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def add_query_options(parser: argparse.ArgumentParser) -> None:
-    """The model-choice options shared by every command that picks a model."""
-    group = parser.add_argument_group("model choice")
-    group.add_argument(
-        "--model",
-        help="a model id (family.variant), or a local model path with a / (./mine)",
-    )
-    group.add_argument("--query", help='attributes as one string, e.g. "dataset=DIV2K scale=2"')
-    for name in ("dataset", "architecture", "implementation", "pruning", "quantization"):
-        group.add_argument(f"--{name}")
-    group.add_argument("--objective", help="fidelity (pixel-accurate) or perceptual (GAN-sharp)")
-    group.add_argument(
-        "--degradation",
-        help="bicubic (clean inputs) or real-world; auto reads each input (as --auto)",
-    )
-    group.add_argument(
-        "--auto",
-        action="store_true",
-        help="read each input (JPEG quality from its tables, noise, drawn or photo) and "
-        "run the model measured best for that condition (docs/protocols.md)",
-    )
-    group.add_argument("--domain", help="what the model was trained on: photo or anime")
-    group.add_argument(
-        "--denoise", help="noise level the model removes: none, conservative, 0, 1, 2, 3"
-    )
-    group.add_argument("--scale", help="output scale: 2, 3, 4, 8, ...")
-    group.add_argument("--channels", help="1 (gray), 3 (RGB) or 4 (RGBA)")
-    group.add_argument(
-        "--prefer",
-        default="balanced",
-        choices=("balanced", "fast", "accurate"),
-        help="how to rank several exact matches (default: balanced)",
-    )
-    group.add_argument("--strict", action="store_true", help="fail instead of adapting")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     models_cmds.register(sub)
     catalog_sub = catalog_cmds.register(sub)
-    run_cmds.register(sub, add_query_options)
+    run_cmds.register(sub)
     batch_cmds.register(sub)
     eval_cmds.register(sub)
     train_cmds.register(sub, catalog_sub)

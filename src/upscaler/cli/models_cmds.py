@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from upscaler.cli.options import add_prefer_option
 from upscaler.cli.output import Column, print_json, print_table
 from upscaler.errors import QueryError
 
@@ -77,7 +78,7 @@ def register(sub: Any) -> None:
         metavar="ATTR=VALUE",
         help="e.g. dataset=DIV2K scale=2 channels=4 (one quoted string or several words)",
     )
-    res.add_argument("--prefer", default="balanced", choices=("balanced", "fast", "accurate"))
+    add_prefer_option(res)
     res.add_argument("--json", action="store_true")
     res.set_defaults(handler=cmd_resolve)
 
@@ -86,8 +87,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     """`models list`: every entry, optionally filtered by exact attribute values."""
     from upscaler.catalog import default_catalog
     from upscaler.catalog.protocols import BICUBIC, protocol_named
-    from upscaler.resolve import build_query
     from upscaler.resolve.prefer import refuse_prefer_in_filter
+    from upscaler.resolve.query import normalise_query, parse_query_string
 
     catalog = default_catalog()
     protocol = protocol_named(args.protocol).name
@@ -95,8 +96,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     for word in words:
         if "=" not in word:
             raise QueryError(f"--filter {word!r} is not ATTR=VALUE", hint="--filter scale=2")
-    refuse_prefer_in_filter(" ".join(words))
-    query = build_query(" ".join(words), catalog)
+    terms = parse_query_string(" ".join(words))
+    refuse_prefer_in_filter(terms)
+    query = normalise_query(terms, catalog.vocab)
     rows = [
         list_row(e, protocol)
         for e in catalog.entries
@@ -254,12 +256,13 @@ def _provenance_text(provenance: dict[str, Any]) -> str:
 def cmd_resolve(args: argparse.Namespace) -> int:
     """`resolve QUERY`: exact match or alternatives; exit 0 either way (it is a question)."""
     from upscaler.catalog import default_catalog
-    from upscaler.resolve import build_query, resolve
-    from upscaler.resolve.prefer import split_prefer
+    from upscaler.resolve import resolve
+    from upscaler.resolve.query import normalise_query, read_query
 
     catalog = default_catalog()
-    query, prefer = split_prefer(" ".join(args.query), args.prefer)
-    resolution = resolve(build_query(query, catalog), catalog, prefer=prefer)
+    asked = read_query(" ".join(args.query), prefer=args.prefer)
+    query = normalise_query(asked.attributes, catalog.vocab)
+    resolution = resolve(query, catalog, prefer=asked.prefer)
     if args.json:
         print_json(resolution.to_dict())
         return 0

@@ -6,21 +6,24 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from upscaler.cli.options import (
+    add_query_options,
+    add_run_options,
+    run_options_from_args,
+    spec_from_args,
+)
 from upscaler.cli.output import Column, human_size, print_json, print_table
 
 
-def register(sub: Any, add_query_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(sub: Any) -> None:
     """Add the run-time subcommands."""
     desc = sub.add_parser("describe", help="describe the model a choice resolves to")
     add_query_options(desc)
     desc.add_argument("--json", action="store_true")
     desc.set_defaults(handler=cmd_describe)
-
-    from upscaler.cli.batch_cmds import add_run_options
 
     up = sub.add_parser(
         "upscale",
@@ -65,8 +68,6 @@ def register(sub: Any, add_query_options: Callable[[argparse.ArgumentParser], No
 
 def upscaler_from_args(args: argparse.Namespace) -> Any:
     """Build an Upscaler from the shared model-choice options."""
-    from upscaler.cli.batch_cmds import spec_from_args
-
     return spec_from_args(args).build()
 
 
@@ -137,7 +138,6 @@ def _upscale_targets(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]],
 
 def cmd_upscale(args: argparse.Namespace) -> int:
     """Upscale files (each written atomically) and report what ran and how long it took."""
-    from upscaler.cli.batch_cmds import run_options_from_args, spec_from_args
     from upscaler.upscaler import check_input_image, check_output_path
 
     options = run_options_from_args(args)

@@ -24,8 +24,9 @@ from pathlib import Path, PurePath
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from upscaler.catalog.attributes import QUERY_ATTRIBUTES
 from upscaler.catalog.loader import Catalog, default_catalog
-from upscaler.catalog.schema import QUERY_ATTRIBUTES, ModelEntry
+from upscaler.catalog.schema import ModelEntry
 from upscaler.errors import DependencyError, QueryError, UpscalerError
 from upscaler.explore.codegen import (
     AUTO_MODEL,

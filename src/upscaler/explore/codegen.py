@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from upscaler.catalog.attributes import ATTRIBUTES, QUERY_ATTRIBUTES, attribute_pairs
 from upscaler.catalog.loader import Catalog
-from upscaler.catalog.schema import QUERY_ATTRIBUTES
-from upscaler.resolve.resolver import PREFER_CHOICES, build_query
+from upscaler.resolve.prefer import DEFAULT_PREFER, check_prefer
+from upscaler.resolve.resolver import build_query
 
 # What a control shows for "no constraint on this attribute".
 ANY = "any"
@@ -24,29 +25,41 @@ AUTO_MODEL = "auto"
 DEFAULT_INPUT = "input.png"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Choice:
-    """Everything the explorer's controls decide; ``None`` means "not constrained"."""
+    """Everything the explorer's controls decide; an attribute not given is not constrained.
 
-    model: str | None = None
-    dataset: str | None = None
-    scale: int | str | None = None
-    channels: int | str | None = None
-    objective: str | None = None
-    degradation: str | None = None
-    domain: str | None = None
-    denoise: str | None = None
-    architecture: str | None = None
-    implementation: str | None = None
-    pruning: str | None = None
-    quantization: str | None = None
-    prefer: str = "balanced"
-    strict: bool = False
+    Built as ``Choice(model=..., scale=4, prefer="fast")``: the query attributes are the
+    attribute table's (:mod:`upscaler.catalog.attributes`), so none is spelled here; they
+    are held as (name, value) pairs in the table's order, which keeps a choice immutable,
+    hashable and equal to any other choice of the same values.
+    """
+
+    model: str | None
+    attributes: tuple[tuple[str, Any], ...]
+    prefer: str
+    strict: bool
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        prefer: str = DEFAULT_PREFER,
+        strict: bool = False,
+        **attributes: Any,
+    ) -> None:
+        unknown = sorted(set(attributes) - set(QUERY_ATTRIBUTES))
+        if unknown:
+            raise TypeError(f"Choice() got unknown attribute(s): {', '.join(unknown)}")
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "attributes", attribute_pairs(attributes))
+        object.__setattr__(self, "prefer", prefer)
+        object.__setattr__(self, "strict", strict)
 
     @classmethod
     def from_controls(cls, values: Mapping[str, Any]) -> Choice:
         """Build a choice from control values; ``"any"``, ``"auto"``, ``""`` and None drop out."""
-        known = {f.name for f in fields(cls)}
+        known = {"model", "prefer", "strict", *QUERY_ATTRIBUTES}
         unknown = sorted(set(values) - known)
         if unknown:
             raise KeyError(f"unknown control(s): {', '.join(unknown)}")
@@ -55,10 +68,14 @@ class Choice:
             if name == "strict":
                 kwargs[name] = bool(value)
             elif name == "prefer":
-                kwargs[name] = str(value) if value else "balanced"
+                kwargs[name] = str(value) if value else DEFAULT_PREFER
             elif not _unset(value):
                 kwargs[name] = value.strip() if isinstance(value, str) else value
         return cls(**kwargs)
+
+    def attribute(self, name: str) -> Any:
+        """The value given for a query attribute, None when it is not constrained."""
+        return dict(self.attributes).get(name)
 
     def normalised(self, catalog: Catalog) -> Choice:
         """Canonical values (aliases → ids, ``"x4"`` → 4); raises ``QueryError`` when invalid.
@@ -68,35 +85,12 @@ class Choice:
         """
         query = build_query(None, catalog, **self.query())
         model = catalog.get(self.model).id if self.model is not None else None
-        if self.prefer not in PREFER_CHOICES:
-            from upscaler.errors import QueryError
-
-            raise QueryError(
-                f"prefer must be one of {', '.join(PREFER_CHOICES)}, got {self.prefer!r}"
-            )
-        return replace(
-            self,
-            model=model,
-            dataset=query.get("dataset"),
-            scale=query.get("scale"),
-            channels=query.get("channels"),
-            objective=query.get("objective"),
-            degradation=query.get("degradation"),
-            domain=query.get("domain"),
-            denoise=query.get("denoise"),
-            architecture=query.get("architecture"),
-            implementation=query.get("implementation"),
-            pruning=query.get("pruning"),
-            quantization=query.get("quantization"),
-        )
+        prefer = check_prefer(self.prefer)
+        return Choice(model, prefer=prefer, strict=self.strict, **query)
 
     def query(self) -> dict[str, Any]:
         """The attributes that constrain the choice, in canonical order."""
-        return {
-            name: getattr(self, name)
-            for name in QUERY_ATTRIBUTES
-            if getattr(self, name) is not None
-        }
+        return dict(self.attributes)
 
     def kwargs(self) -> dict[str, Any]:
         """Exactly the keyword arguments for ``Upscaler(...)``; library defaults left out."""
@@ -104,7 +98,7 @@ class Choice:
         if self.model is not None:
             args["model"] = self.model
         args.update(self.query())
-        if self.prefer != "balanced":
+        if self.prefer != DEFAULT_PREFER:
             args["prefer"] = self.prefer
         if self.strict:
             args["strict"] = True
@@ -163,9 +157,11 @@ def cli_args(choice: Choice) -> list[str]:
     argv: list[str] = []
     if choice.model is not None:
         argv += ["--model", choice.model]
-    for name, value in choice.query().items():
-        argv += [f"--{name}", str(value)]
-    if choice.prefer != "balanced":
+    for row in ATTRIBUTES:
+        value = choice.attribute(row.name)
+        if value is not None:
+            argv += [row.flag, str(value)]
+    if choice.prefer != DEFAULT_PREFER:
         argv += ["--prefer", choice.prefer]
     if choice.strict:
         argv.append("--strict")

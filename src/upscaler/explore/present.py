@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from upscaler.catalog.attributes import QUERY_ATTRIBUTES
 from upscaler.catalog.loader import Catalog
-from upscaler.catalog.schema import QUERY_ATTRIBUTES, ModelEntry
+from upscaler.catalog.schema import ModelEntry
 from upscaler.catalog.vocab import SECTIONS
 from upscaler.errors import NoMatchingModel, UpscalerError
 from upscaler.explore.codegen import ANY, AUTO_MODEL, Choice, upscaler_call
-from upscaler.resolve.resolver import PREFER_CHOICES, choose, resolve
+from upscaler.resolve.prefer import PREFER_CHOICES
+from upscaler.resolve.resolver import choose, resolve
 from upscaler.resolve.result import Resolution
 
 NOT_MEASURED = "not measured yet"
@@ -77,7 +79,7 @@ class Outcome:
     @property
     def scale(self) -> int | None:
         """The scale the upscaler delivers: the query's, else the chosen model's."""
-        wanted = self.choice.scale
+        wanted = self.choice.attribute("scale")
         if isinstance(wanted, int):
             return wanted
         return self.model.scale if self.model is not None else None
@@ -147,7 +149,7 @@ def pin_alternative(outcome: Outcome, model_id: str) -> dict[str, Any]:
     values.update(dict.fromkeys(QUERY_ATTRIBUTES, ANY))
     alternatives = outcome.resolution.alternatives if outcome.resolution else []
     alt = next((a for a in alternatives if a.id == model_id), None)
-    wanted = outcome.choice.scale
+    wanted = outcome.choice.attribute("scale")
     if alt is not None and wanted is not None and f"scale={wanted}" in alt.call:
         values["scale"] = str(wanted)
     return values

@@ -12,26 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from upscaler.catalog.attributes import SUBSTITUTION_COST
 from upscaler.catalog.schema import ModelEntry
 from upscaler.catalog.vocab import Vocabulary
 from upscaler.resolve.query import Query
 from upscaler.resolve.result import Adapter, Difference
 
-# Cost of a difference that cannot be adapted: the user gets a different kind of model.
-SUBSTITUTION_COST: dict[str, float] = {
-    "dataset": 20.0,
-    # A perceptual model asked for fidelity (or the reverse) does a different job: it
-    # invents texture, or it refuses to. Dearer than a different architecture.
-    "objective": 15.0,
-    "degradation": 10.0,
-    # An anime model on a photo (or the reverse) is trained on other statistics, but it
-    # still upscales: cheaper than another training set, dearer than another loss.
-    "domain": 14.0,
-    "architecture": 12.0,
-    "implementation": 12.0,
-    "quantization": 8.0,
-    "pruning": 8.0,
-}
+# A difference that cannot be adapted costs its attribute's row in the attribute table
+# (SUBSTITUTION_COST): the user gets a different kind of model.
 CHANNEL_COST = 2.0
 # A model trained on a superset of the asked dataset (DF2K for DIV2K: every DIV2K training
 # image plus Flickr2K's) is a near miss: not the model asked for, so dearer than an

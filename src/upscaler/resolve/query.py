@@ -1,55 +1,47 @@
 """Parse a model query from keyword arguments or a ``key=value`` string.
 
 Both spellings end in the same normalised :class:`Query`, so the CLI, the facade and the
-explorer cannot disagree about what ``"dataset=DIV2K scale=2 channels=4"`` means.
+explorer cannot disagree about what ``"dataset=DIV2K scale=2 channels=4"`` means. A query
+string is read once (:func:`read_query`): its attributes, the ranking it asks for and
+whether it asks to read each input come out of that one reading.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from upscaler.catalog.schema import QUERY_ATTRIBUTES
-from upscaler.catalog.vocab import SECTIONS, Vocabulary
+from upscaler.catalog.attribute_values import parse_scale
+from upscaler.catalog.attributes import QUERY_ATTRIBUTES, attribute_named
+from upscaler.catalog.vocab import Vocabulary
 from upscaler.errors import QueryError, nearest
+from upscaler.resolve.prefer import DEFAULT_PREFER, PREFER, check_prefer
+
+__all__ = [
+    "AskedFor",
+    "Query",
+    "format_query",
+    "normalise_query",
+    "parse_query_string",
+    "parse_scale",
+    "query_terms",
+    "read_query",
+]
 
 Query = dict[str, Any]
 
-_CHANNEL_NAMES = {"rgb": 3, "rgba": 4, "gray": 1, "grey": 1, "l": 1, "y": 1, "la": 4}
-_VALID_CHANNELS = (1, 3, 4)
 
+@dataclass(frozen=True)
+class AskedFor:
+    """One reading of what a caller asked for: the attributes as typed (normalised later,
+    by :func:`normalise_query`), the ranking, and whether it asked to read each input
+    (``degradation=auto``)."""
 
-def parse_scale(value: Any) -> int:
-    """A scale as queries spell it (``2``, ``"2"``, ``"x2"``, ``"2x"``), 1..16: also the
-    parser for a local model's scale, so both read the same values."""
-    text = str(value).strip().lower().removeprefix("x").removesuffix("x")
-    try:
-        scale = int(text)
-    except ValueError:
-        raise QueryError(
-            f"scale must be a whole number such as 2, 3, 4 or 8, got {value!r}",
-            hint="for a fractional output size use upscale(..., outscale=1.5)",
-        ) from None
-    if not 1 <= scale <= 16:
-        raise QueryError(f"scale {scale} is out of range 1..16", hint="try scale=2, 3, 4 or 8")
-    return scale
-
-
-def _parse_channels(value: Any) -> int:
-    text = str(value).strip().lower()
-    if text in _CHANNEL_NAMES:
-        return _CHANNEL_NAMES[text]
-    try:
-        channels = int(text)
-    except ValueError:
-        channels = -1
-    if channels not in _VALID_CHANNELS:
-        raise QueryError(
-            f"channels must be 1 (gray), 3 (RGB) or 4 (RGBA), got {value!r}",
-            hint="channels=3 for colour images, 4 for images with transparency",
-        )
-    return channels
+    attributes: dict[str, Any]
+    prefer: str
+    auto: bool
 
 
 def parse_query_string(text: str) -> dict[str, str]:
@@ -88,6 +80,73 @@ def parse_query_string(text: str) -> dict[str, str]:
     return pairs
 
 
+def query_terms(
+    query: str | Mapping[str, Any] | None, keywords: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The raw terms of a string or mapping query, with keyword attributes over them (a
+    keyword wins; ``None`` means "not given")."""
+    terms: dict[str, Any] = parse_query_string(query) if isinstance(query, str) else {}
+    if query is not None and not isinstance(query, str):
+        terms.update(query)
+    terms.update({k: v for k, v in (keywords or {}).items() if v is not None})
+    return terms
+
+
+def read_query(
+    query: str | Mapping[str, Any] | None,
+    keywords: Mapping[str, Any] | None = None,
+    *,
+    prefer: str = DEFAULT_PREFER,
+    read_input: bool = False,
+) -> AskedFor:
+    """Read a query once: its attributes, its ranking, and whether it asks to read inputs.
+
+    A ``prefer=`` term wins over the default ranking; where the caller also passed a
+    ranking other than the default, the two must agree, since silently dropping one would
+    run a model the user did not ask for. ``read_input`` (a caller that has an image):
+    ``degradation=auto``, in the query or as a keyword, is taken out and reported as
+    :attr:`AskedFor.auto`; elsewhere it stays, and :func:`normalise_query` refuses it.
+    """
+    terms = query_terms(query)
+    said = [key for key in terms if str(key).strip().lower() == PREFER]
+    if said:
+        typed = check_prefer(terms[said[0]])
+        if prefer != DEFAULT_PREFER and check_prefer(prefer) != typed:
+            raise QueryError(
+                f"the query says prefer={typed} and the option says prefer={prefer}",
+                hint="give prefer once: in the query or as --prefer / prefer=",
+                cli_hint="give prefer once: in the query or as --prefer",
+            )
+        prefer = typed
+        terms = {key: value for key, value in terms.items() if key not in said}
+    given = dict(keywords or {})
+    auto = False
+    if read_input:  # both spellings are taken out, so neither reaches the vocabulary
+        in_query = _take_from_input(terms)
+        in_keywords = _take_from_input(given)
+        auto = in_query or in_keywords
+    return AskedFor(attributes=query_terms(terms, given), prefer=prefer, auto=auto)
+
+
+def _take_from_input(terms: dict[str, Any]) -> bool:
+    """Remove the terms that ask to read their attribute from each input; whether any did.
+
+    Such a value is no catalog value: the catalog's degradations describe training, while
+    ``degradation=auto`` describes how to read the input.
+    """
+    found = False
+    for key, value in list(terms.items()):
+        row = attribute_named(str(key).strip().lower())
+        if row is not None and row.from_input is not None and _is(value, row.from_input.value):
+            del terms[key]
+            found = True
+    return found
+
+
+def _is(value: Any, word: str) -> bool:
+    return isinstance(value, str) and value.strip().lower() == word
+
+
 def normalise_query(raw: Mapping[str, Any], vocab: Vocabulary) -> Query:
     """Validate names and values; aliases become canonical ids; ``None`` values are dropped."""
     query: Query = {}
@@ -95,7 +154,8 @@ def normalise_query(raw: Mapping[str, Any], vocab: Vocabulary) -> Query:
         if value is None:
             continue
         name = key.strip().lower()
-        if name not in QUERY_ATTRIBUTES:
+        row = attribute_named(name)
+        if row is None:
             close = nearest(name, QUERY_ATTRIBUTES)
             raise QueryError(
                 f"unknown attribute {key!r}; valid attributes: {', '.join(QUERY_ATTRIBUTES)}",
@@ -103,18 +163,15 @@ def normalise_query(raw: Mapping[str, Any], vocab: Vocabulary) -> Query:
                 if close
                 else "`upscaler models list` shows each model's attributes",
             )
-        if name == "scale":
-            query[name] = parse_scale(value)
-        elif name == "channels":
-            query[name] = _parse_channels(value)
-        elif name == "degradation" and str(value).strip().lower() == "auto":
+        reading = row.from_input
+        if reading is not None and str(value).strip().lower() == reading.value:
             raise QueryError(
-                "degradation=auto reads the image being upscaled, and this command has none",
-                hint="`upscaler inspect IMAGE` shows what it reads; `upscaler upscale IMAGE "
-                "--auto` (or Upscaler(degradation='auto')) runs the model it picks",
+                f"{name}={reading.value} reads the image being upscaled, and this command has none",
+                hint=f"`upscaler inspect IMAGE` shows what it reads; `upscaler upscale IMAGE "
+                f"{reading.flag}` (or Upscaler({name}='{reading.value}')) runs the model it "
+                "picks",
             )
-        elif name in SECTIONS.values():
-            query[name] = vocab.normalise(name, value)
+        query[name] = row.parse(value) if row.parse is not None else vocab.normalise(name, value)
     return query
 
 

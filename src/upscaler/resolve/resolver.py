@@ -13,22 +13,21 @@ import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import mean
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from upscaler.catalog.loader import Catalog
 from upscaler.catalog.protocols import BICUBIC
 from upscaler.catalog.schema import BFLOAT16, Metrics, ModelEntry
-from upscaler.errors import NoMatchingModel, QueryError
+from upscaler.errors import NoMatchingModel
 from upscaler.resolve.condition import Ranking, fall_back, ranking_for
 from upscaler.resolve.distance import differences
-from upscaler.resolve.query import Query, format_query, normalise_query, parse_query_string
+from upscaler.resolve.prefer import check_prefer
+from upscaler.resolve.query import Query, format_query, normalise_query, query_terms
 from upscaler.resolve.result import Alternative, Resolution
 from upscaler.runtime.precision import cpu_has_native_bfloat16
 
 logger = logging.getLogger("upscaler.resolve")
 
-Prefer = Literal["balanced", "fast", "accurate"]
-PREFER_CHOICES: tuple[str, ...] = ("balanced", "fast", "accurate")
 MAX_ALTERNATIVES = 8
 
 
@@ -356,13 +355,7 @@ def _flags(entry: ModelEntry, query: Query) -> str:
 
 def build_query(query: str | Mapping[str, Any] | None, catalog: Catalog, **kwargs: Any) -> Query:
     """Merge a string or mapping query with keyword attributes and normalise it."""
-    raw: dict[str, Any] = {}
-    if isinstance(query, str):
-        raw.update(parse_query_string(query))
-    elif query is not None:
-        raw.update(query)
-    raw.update({k: v for k, v in kwargs.items() if v is not None})
-    return normalise_query(raw, catalog.vocab)
+    return normalise_query(query_terms(query, kwargs), catalog.vocab)
 
 
 def resolve(
@@ -379,11 +372,7 @@ def resolve(
     noise, drawn content): it decides whose numbers rank, as a query's ``denoise=``,
     ``degradation=`` or ``domain=anime`` does (:mod:`upscaler.resolve.condition`).
     """
-    if prefer not in PREFER_CHOICES:
-        raise QueryError(
-            f"prefer must be one of {', '.join(PREFER_CHOICES)}, got {prefer!r}",
-            hint='prefer="balanced" is the default',
-        )
+    prefer = check_prefer(prefer)
     pinned = catalog.get(model) if model is not None else None
     candidates: Sequence[ModelEntry] = [pinned] if pinned else catalog.entries
     ranking = ranking_for(query, catalog.vocab, observed=observed)

@@ -1,0 +1,126 @@
+"""The options several commands share, and what they become.
+
+The model-choice options (``describe``, ``upscale``, ``batch``) are built from the
+attribute table and the prefer table, and the run options (``upscale``, ``batch``) are
+defined here once, so that no command module imports another for them and the command
+modules and `main` (which only registers and dispatches) import this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from upscaler.catalog.attributes import ATTRIBUTES, as_listed_in_help
+from upscaler.resolve.prefer import DEFAULT_PREFER, PREFER_CHOICES
+
+if TYPE_CHECKING:
+    from upscaler.batch.options import ModelSpec, RunOptions
+
+
+def add_prefer_option(parser: Any, *, help: str | None = None) -> None:
+    """``--prefer``, with the prefer table's choices and default."""
+    parser.add_argument("--prefer", default=DEFAULT_PREFER, choices=PREFER_CHOICES, help=help)
+
+
+def add_query_options(parser: argparse.ArgumentParser) -> None:
+    """The model-choice options shared by every command that picks a model."""
+    group = parser.add_argument_group("model choice")
+    group.add_argument(
+        "--model",
+        help="a model id (family.variant), or a local model path with a / (./mine)",
+    )
+    group.add_argument("--query", help='attributes as one string, e.g. "dataset=DIV2K scale=2"')
+    for row in as_listed_in_help():
+        group.add_argument(row.flag, help=row.help)
+        if row.from_input is not None:
+            group.add_argument(row.from_input.flag, action="store_true", help=row.from_input.help)
+    add_prefer_option(group, help=f"how to rank several exact matches (default: {DEFAULT_PREFER})")
+    group.add_argument("--strict", action="store_true", help="fail instead of adapting")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options of one run (tiles, device, output), shared by `upscale` and `batch`."""
+    group = parser.add_argument_group("run")
+    group.add_argument("--patch-size", type=int, metavar="PX", help="tile size in input pixels")
+    group.add_argument("--padding", type=int, metavar="PX", help="tile overlap in input pixels")
+    group.add_argument("--batch-size", type=int, metavar="N", help="tiles per model call")
+    group.add_argument(
+        "--device", default="auto", help='"auto" (default), "cpu" or "gpu:N" (e.g. gpu:0)'
+    )
+    from upscaler.runtime.precision import PRECISIONS
+
+    group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="float32 (default, exact) or bfloat16 (about 2x faster on CPUs with "
+        "AVX512-BF16/AMX, outputs differ slightly); also UPSCALER_PRECISION",
+    )
+    from upscaler.arguments import BORDERS
+
+    group.add_argument(
+        "--border",
+        choices=BORDERS,
+        default=None,
+        help="what the model sees beyond the image edge: replicate (its edge pixels, no pale "
+        "frame) or zero (UpscalerJS's and ncnn's exact output); default: the model's "
+        "catalog entry says which it measured best, else replicate",
+    )
+    group.add_argument(
+        "--outscale", type=float, metavar="X", help="final scale (default: the model's)"
+    )
+    group.add_argument(
+        "--alpha",
+        default="model",
+        metavar="MODE",
+        help="alpha channel: model (run the model on it, default) or bicubic",
+    )
+    group.add_argument(
+        "--format",
+        metavar="FMT",
+        help="output format png, jpg, webp or tif (default: each input's own)",
+    )
+    group.add_argument("--quality", type=int, metavar="Q", help="JPEG/WebP quality, 1..100")
+
+
+def attributes_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The query attributes the options give (``--auto`` is ``--degradation auto``)."""
+    attributes: dict[str, Any] = {}
+    for row in ATTRIBUTES:
+        value = getattr(args, row.name)
+        if row.from_input is not None and getattr(args, row.from_input.dest, False):
+            value = row.from_input.value
+        if value is not None:
+            attributes[row.name] = value
+    return attributes
+
+
+def spec_from_args(args: argparse.Namespace) -> ModelSpec:
+    """The model choice of the shared options, as data a worker can rebuild."""
+    from upscaler.batch.options import ModelSpec
+
+    return ModelSpec(
+        model=args.model,
+        query=args.query,
+        **attributes_from_args(args),
+        prefer=args.prefer,
+        strict=args.strict,
+        # `describe` and `resolve` take no run options: their defaults apply.
+        device=getattr(args, "device", "auto"),
+        precision=getattr(args, "precision", None),
+        border=getattr(args, "border", None),
+    )
+
+
+def run_options_from_args(args: argparse.Namespace) -> RunOptions:
+    """Per-image options, validated (a bad --alpha or --quality fails before any work)."""
+    from upscaler.batch.options import RunOptions
+
+    return RunOptions(
+        patch_size=args.patch_size,
+        padding=args.padding,
+        batch_size=args.batch_size,
+        outscale=args.outscale,
+        alpha=args.alpha,
+        quality=args.quality,
+    )
