@@ -34,7 +34,7 @@ def catalog() -> Any:
 def load_model(model_id: str) -> tuple[Any, Any]:
     """(catalog entry, LoadedModel) for a catalog id: fetched, converted and cached once
     (an int8 or bfloat16 variant built from its parent; int8 runs in TFLite)."""
-    from upscaler.materialize import prepare_savedmodel
+    from upscaler.prepare.materialize import prepare_savedmodel
     from upscaler.runtime.tflite import load_model as load_folder
 
     cat = catalog()

@@ -113,7 +113,7 @@ def measures(hr: np.ndarray, sr: np.ndarray, scale: int, edge: float) -> list[fl
 def upscaler_for(model: str, scale: int | None) -> Any:
     """A catalog id, or a model path (``scale`` needed when its metadata has none)."""
     from upscaler import Upscaler
-    from upscaler.local_models import is_path_form
+    from upscaler.prepare.local_models import is_path_form
 
     if is_path_form(model):
         return Upscaler(model=model, scale=scale)

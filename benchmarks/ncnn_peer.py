@@ -28,7 +28,7 @@ THREADS = 2
 
 def ncnn_files(entry: Any) -> tuple[str, str]:
     """The verified .param and .bin of a catalog ncnn entry (fetched into the cache)."""
-    from upscaler.materialize import fetch_entry_files
+    from upscaler.prepare.materialize import fetch_entry_files
 
     files = fetch_entry_files(entry, cache_dir=None, progress=False)
     param = entry.weights.entry_point

@@ -176,7 +176,7 @@ def analytic_field_of_ops(graph: Any) -> int:
 def ncnn_graph_of(entry: Any) -> Any:
     """The shared-op graph of a catalog ncnn model (its verified .param and .bin)."""
     from upscaler.convert.ncnn import parse_ncnn
-    from upscaler.materialize import fetch_entry_files
+    from upscaler.prepare.materialize import fetch_entry_files
 
     files = fetch_entry_files(entry, cache_dir=None, progress=False)
     param = entry.weights.entry_point
@@ -203,7 +203,7 @@ def wrapped_graph_of(entry: Any) -> Any:
         prune,
     )
     from upscaler.convert.writer import wrap
-    from upscaler.materialize import entry_wrapper
+    from upscaler.prepare.materialize import entry_wrapper
 
     graph = ncnn_graph_of(entry)
     wrapper = entry_wrapper(entry)
@@ -296,7 +296,7 @@ class FrozenPools:
 
 
 def model_json_of(entry: Any) -> Path:
-    from upscaler.materialize import fetch_entry_files
+    from upscaler.prepare.materialize import fetch_entry_files
 
     files = fetch_entry_files(entry, cache_dir=None, progress=False)
     return Path(files[entry.weights.entry_point])

@@ -30,14 +30,14 @@ from upscaler.errors import (
 
 if TYPE_CHECKING:
     from upscaler.catalog.loader import Catalog
-    from upscaler.description import Description
+    from upscaler.resolve.description import Description
     from upscaler.upscaler import Upscaler
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "Upscaler": ("upscaler.upscaler", "Upscaler"),
-    "Description": ("upscaler.description", "Description"),
+    "Description": ("upscaler.resolve.description", "Description"),
     "Catalog": ("upscaler.catalog.loader", "Catalog"),
 }
 

@@ -29,9 +29,8 @@ from upscaler.arguments import (
 from upscaler.catalog.attributes import keyword_attributes
 from upscaler.catalog.loader import Catalog, default_catalog
 from upscaler.catalog.schema import ModelEntry
-from upscaler.description import Description, RuntimeInfo, derivation_of
 from upscaler.errors import ImageError, NoMatchingModel, QueryError
-from upscaler.local_models import (
+from upscaler.prepare.local_models import (
     LOCAL_CHANNELS,
     LocalKind,
     bare_local_hint,
@@ -39,6 +38,7 @@ from upscaler.local_models import (
     local_entry,
     prepare_local,
 )
+from upscaler.resolve.description import Description, RuntimeInfo, derivation_of
 from upscaler.resolve.query import normalise_query, read_query
 from upscaler.resolve.resolver import choose, resolve
 from upscaler.resolve.result import Resolution
@@ -257,7 +257,7 @@ class Upscaler:
             self._runtime.loaded_from = f"{kind}: {path}"
             self._runtime.conversion = report
             return [folder]
-        from upscaler.materialize import fetch_entry_files, prepare_savedmodel
+        from upscaler.prepare.materialize import fetch_entry_files, prepare_savedmodel
 
         folders: list[Path] = []
         for entry in self.plan():

@@ -38,7 +38,7 @@ from upscaler.convert.formats import (
 )
 from upscaler.convert.writer import Wrapper
 from upscaler.errors import ConversionError, ModelLoadError, QueryError
-from upscaler.local_models import local_entry, local_kind
+from upscaler.prepare.local_models import local_entry, local_kind
 
 SHIPPED = ("tfjs-layers", "ncnn", "npz", "savedmodel", "keras")
 
@@ -195,7 +195,7 @@ def test_an_int8_build_of_an_npz_model_reaches_the_int8_op_check(
 ) -> None:
     """The parent is read like any derivable one; what stops upconv7 is the int8 op set
     (leaky ReLU has no int8 form here), not its format."""
-    from upscaler.materialize import int8_source
+    from upscaler.prepare.materialize import int8_source
 
     parent = npz_catalog.get("tinyw.x2")
     with pytest.raises(ConversionError, match="has no int8 form here"):

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from upscaler.convert import Wrapper
-from upscaler.materialize import entry_wrapper, savedmodel_key
+from upscaler.prepare.materialize import entry_wrapper, savedmodel_key
 
 
 def entry(wrapper: Any = None) -> Any:

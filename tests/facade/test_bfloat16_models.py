@@ -75,7 +75,7 @@ def test_every_image_kind_runs_through_the_variant(
 
 
 def test_the_build_is_cached_and_rebuilt_when_damaged(catalog: Catalog, cache: Path) -> None:
-    from upscaler.materialize import prepare_savedmodel
+    from upscaler.prepare.materialize import prepare_savedmodel
 
     entry, parent = catalog.get("tinyq.bf16-x2"), catalog.get("tinyq.x2")
     folder, _ = prepare_savedmodel(entry, cache_dir=cache, progress=False, parent=parent)

@@ -19,7 +19,7 @@ from tiny_models import nearest_x2
 from upscaler import ImageError, OfflineError, Upscaler
 from upscaler.catalog import load_catalog
 from upscaler.cli.main import main
-from upscaler.materialize import MANIFEST, savedmodel_intact
+from upscaler.prepare.materialize import MANIFEST, savedmodel_intact
 
 RGB = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
 

@@ -171,7 +171,7 @@ def test_the_cli_reports_a_broken_ensemble_in_one_line(
 def test_the_variant_runs_its_parents_savedmodel(catalog: Catalog, cache: Path) -> None:
     from upscaler import Upscaler
     from upscaler.fetch.cache import cache_paths, read_ref
-    from upscaler.materialize import prepare_savedmodel
+    from upscaler.prepare.materialize import prepare_savedmodel
 
     entry, parent = catalog.get("tinyq.ens8-x2"), catalog.get("tinyq.x2")
     assert entry.ensemble == "dihedral-x8" and entry.weights is None

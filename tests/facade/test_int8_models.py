@@ -22,7 +22,7 @@ from upscaler.errors import ConversionError
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory, tf: Any) -> Catalog:
-    from upscaler.quantize import calibrate, write_variant
+    from upscaler.train.quantize import calibrate, write_variant
 
     base = tmp_path_factory.mktemp("int8cat")
     root = write_small_rdn_catalog(base)
@@ -132,7 +132,7 @@ def test_every_image_kind_runs_through_the_int8_variant(
 
 
 def test_the_build_is_cached_and_rebuilt_when_damaged(catalog: Catalog, cache: Path) -> None:
-    from upscaler.materialize import prepare_savedmodel
+    from upscaler.prepare.materialize import prepare_savedmodel
 
     entry, parent = catalog.get("tinyq.int8-x2"), catalog.get("tinyq.x2")
     folder, _ = prepare_savedmodel(entry, cache_dir=cache, progress=False, parent=parent)
@@ -147,7 +147,7 @@ def test_the_build_is_cached_and_rebuilt_when_damaged(catalog: Catalog, cache: P
 
 def test_calibrating_on_an_evaluation_set_is_refused(catalog: Catalog, tmp_path: Path) -> None:
     from upscaler.errors import TrainingError
-    from upscaler.quantize import calibrate
+    from upscaler.train.quantize import calibrate
 
     entry = catalog.get("tinyq.int8-x2")
     assert entry.quantize is not None

@@ -22,7 +22,7 @@ from realmodel_inputs import photo_like
 
 from upscaler import Upscaler
 from upscaler.catalog import default_catalog
-from upscaler.materialize import fetch_entry_files
+from upscaler.prepare.materialize import fetch_entry_files
 
 ncnn = pytest.importorskip("ncnn", reason="the ncnn runtime (a dev dependency) is the oracle")
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from upscaler import Upscaler
 from upscaler.catalog import default_catalog
-from upscaler.materialize import MANIFEST, savedmodel_intact
+from upscaler.prepare.materialize import MANIFEST, savedmodel_intact
 
 pytestmark = pytest.mark.real_model
 

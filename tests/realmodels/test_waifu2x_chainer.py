@@ -20,7 +20,7 @@ from realmodel_inputs import photo_like
 
 from upscaler import Upscaler
 from upscaler.catalog import ModelEntry, default_catalog
-from upscaler.materialize import fetch_entry_files, prepare_savedmodel
+from upscaler.prepare.materialize import fetch_entry_files, prepare_savedmodel
 
 pytestmark = pytest.mark.real_model
 

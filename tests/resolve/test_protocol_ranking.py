@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from upscaler.catalog import Catalog, default_catalog
 from upscaler.catalog.protocols import PROTOCOLS
 from upscaler.catalog.schema import Metric, Metrics, Provenance, Speed
-from upscaler.description import metrics_lines
 from upscaler.resolve.condition import ILLUSTRATION_SET, Ranking, ranking_for
+from upscaler.resolve.description import metrics_lines
 from upscaler.resolve.resolver import resolve
 
 SETS = ("set5", "set14", "bsd100")

@@ -10,7 +10,7 @@ import pytest
 
 from upscaler.catalog.loader import Catalog
 from upscaler.catalog.schema import Metrics, ModelEntry, Speed
-from upscaler.description import derivation_of
+from upscaler.resolve.description import derivation_of
 from upscaler.resolve.resolver import (
     MAX_DERIVED_LOSS_DB,
     build_query,

@@ -342,7 +342,7 @@ def test_bad_settings(model: LoadedModel, kwargs: dict[str, Any]) -> None:
 @pytest.mark.real_model
 def test_real_model_tiles_match_whole_image() -> None:
     from upscaler.catalog import default_catalog
-    from upscaler.materialize import prepare_savedmodel
+    from upscaler.prepare.materialize import prepare_savedmodel
 
     entry = default_catalog().get("esrgan-slim.x2")
     assert entry.tiling is not None

@@ -138,7 +138,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from upscaler import __version__
     from upscaler.catalog.loader import default_catalog
     from upscaler.evaluate.write import today
-    from upscaler.quantize import calibrate, write_variant
+    from upscaler.train.quantize import calibrate, write_variant
 
     catalog = default_catalog()
     parent = catalog.get(args.model)

@@ -3,7 +3,7 @@
 The int8 variant of a catalog model is not a file anyone downloads: its weights are the
 parent's, quantized here, deterministically, from the parent's verified source files and
 the ranges its catalog entry records (measured once on the training sets by
-``upscaler catalog quantize``; see :mod:`upscaler.quantize`). So no calibration data is
+``upscaler catalog quantize``; see :mod:`upscaler.train.quantize`). So no calibration data is
 needed where it is built, and nothing derived from downloaded weights is committed.
 
 Steps: the parsed graph gets the same wrapper and exact rewrites as a float conversion

@@ -18,7 +18,7 @@ every convolution kernel through a per-output-channel symmetric fake-quant compu
 the weights themselves. The TFLite converter turns such a graph into int8 kernels,
 per-channel weights and int32 biases, with no calibration data at build time: the
 ranges are data (measured once on the training sets and committed, see
-:mod:`upscaler.quantize`). This module is pure numpy except :func:`int8_forward`.
+:mod:`upscaler.train.quantize`). This module is pure numpy except :func:`int8_forward`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ folders, made with the evaluation's MATLAB bicubic), records where they came fro
 version, date), and writes the variant
 ``<parent variant>-int8`` into the parent's family file. Every user's machine then
 builds the same int8 model from the parent's verified files and these numbers
-(:func:`upscaler.materialize.prepare_int8`). Evaluation sets are refused: ranges tuned
+(:func:`upscaler.prepare.materialize.prepare_int8`). Evaluation sets are refused: ranges tuned
 on Set5 would flatter the variant's Set5 score.
 """
 
@@ -32,7 +32,7 @@ from upscaler.catalog.loader import Catalog
 from upscaler.catalog.schema import ModelEntry, Quantize
 from upscaler.errors import ConversionError
 
-log = logging.getLogger("upscaler.quantize")
+log = logging.getLogger("upscaler.train.quantize")
 
 BATCH = 8
 """Patches per forward pass while measuring."""
@@ -154,7 +154,7 @@ def calibrate(
     ``evaluation`` (manifest hash -> set name; default: the sets the catalog's metrics
     name) are refused. Raises ConversionError for a parent that cannot be quantized.
     """
-    from upscaler.materialize import int8_source
+    from upscaler.prepare.materialize import int8_source
     from upscaler.train.data import evaluation_fingerprints, load_folders, refuse_evaluation_sets
 
     if parent.weights is None or parent.built_from_parent:

@@ -31,7 +31,7 @@ from upscaler.fetch.hashing import file_digest
 if TYPE_CHECKING:
     from upscaler.convert.writer import ParsedModel, Wrapper
 
-logger = logging.getLogger("upscaler.materialize")
+logger = logging.getLogger("upscaler.prepare.materialize")
 
 MANIFEST = "upscaler-manifest.json"
 

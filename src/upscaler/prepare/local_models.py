@@ -148,7 +148,7 @@ def prepare_local(
     if fmt.ready == "copy":
         return path, None
     from upscaler.convert.writer import CONVERTER_VERSION, convert_weights
-    from upscaler.materialize import cached_savedmodel, report_dict
+    from upscaler.prepare.materialize import cached_savedmodel, report_dict
 
     digest = hashlib.sha256()
     for source in fmt.model_files(path):
