@@ -169,6 +169,7 @@ def test_import_upscaler_loads_neither_tensorflow_nor_pydantic(tmp_path: Path) -
     assert proc.stdout.strip() == upscaler.__version__
 
 
+@pytest.mark.slow
 def test_upscaler_and_describe_do_not_import_tensorflow(tmp_path: Path) -> None:
     proc = run_python(
         "import sys, upscaler\n"

@@ -24,6 +24,7 @@ def _label(pixels: np.ndarray) -> tuple[str, float]:
     return found.domain, found.score
 
 
+@pytest.mark.slow
 def test_photos_are_photos_clean_and_after_jpeg() -> None:
     photos = standard_photos("Set5", "Set14")
     wrong = {}
@@ -77,6 +78,7 @@ def test_an_image_too_small_to_judge_is_a_photo() -> None:
     assert _label(np.zeros((4, 4, 3), np.uint8)) == ("photo", 0.0)
 
 
+@pytest.mark.slow
 def test_the_illustration_set_reads_as_drawn() -> None:
     """One picture of each kind of the project's own illustration set (portraits, manga
     pages with screentone, hard-edge test cards, ...), drawn by other code than ours."""

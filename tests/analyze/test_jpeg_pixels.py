@@ -10,6 +10,9 @@ from PIL import Image
 from upscaler.analyze.jpeg_pixels import jpeg_history
 from upscaler.analyze.pixels import to_255
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 KNOWN_ONCE_JPEG = {"woman": 75}
 """Set5's woman.png was a JPEG before it was a PNG: its blocks sit on the IJG lattice of
 quality 74-75 (the two share every step read), tighter (misfit 0.07) than many images

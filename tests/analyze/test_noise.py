@@ -32,6 +32,7 @@ def test_pure_noise_reads_its_sigma_within_5_percent(sigma: float) -> None:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_added_noise_is_read_within_30_percent_on_set5_and_set14() -> None:
     photos = standard_photos("Set5", "Set14")
     misses = {}

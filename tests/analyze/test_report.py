@@ -31,6 +31,9 @@ from upscaler.analyze.report import (
 )
 from upscaler.errors import ImageError
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 
 def _save(path: Path, pixels: np.ndarray, **params: object) -> Path:
     Image.fromarray(pixels).save(path, **params)

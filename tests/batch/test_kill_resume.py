@@ -10,11 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from batch_support import TinyEnv, noise, read_pixels, write_image
 from cli_helpers import Result
 from PIL import Image
 from process_helpers import kill_9_when
 from tiny_models import nearest_x2
+
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
 
 Cli = Callable[..., Result]
 FILES = 48

@@ -21,6 +21,9 @@ from upscaler.catalog import load_catalog, shipped_catalog_dir
 from upscaler.cli.main import main
 from upscaler.errors import CatalogError, UpscalerError
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 EXIT_CATALOG = 3
 
 

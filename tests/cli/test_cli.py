@@ -17,6 +17,9 @@ from upscaler import __version__
 from upscaler.catalog import default_catalog
 from upscaler.cli.main import build_parser, main
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 CATALOG = default_catalog()
 LIST_KEYS = {
     "id",

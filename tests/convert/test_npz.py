@@ -59,6 +59,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("arch", "channels", "preupscale", "scale"), CASES)
+@pytest.mark.slow
 def test_converted_network_matches_the_numpy_reference(
     tf: Any, tmp_path: Path, arch: str, channels: int, preupscale: int, scale: int
 ) -> None:
@@ -79,6 +80,7 @@ def test_converted_network_matches_the_numpy_reference(
     np.testing.assert_allclose(got, want, rtol=0, atol=ATOL)
 
 
+@pytest.mark.slow
 def test_files_mapping_and_layer_counts(tf: Any, tmp_path: Path) -> None:
     params = ref.tiny_params("upresnet10", 3)
     real = write_npz(tmp_path / "blob", params)

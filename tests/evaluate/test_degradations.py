@@ -22,6 +22,9 @@ from upscaler.evaluate.protocol import make_lr, modcrop
 from upscaler.evaluate.runner import EvalResult, ImageResult, SetResult
 from upscaler.evaluate.write import write_metrics
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 Cli = Callable[..., Result]
 
 

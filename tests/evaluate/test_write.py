@@ -57,6 +57,7 @@ def test_metrics_block_is_rounded_and_valid() -> None:
     }
 
 
+@pytest.mark.slow
 def test_write_lands_in_the_variant_and_keeps_comments(catalog_copy: Path) -> None:
     catalog = load_catalog(catalog_copy)
     path = Path(catalog.by_id["esrgan-slim.x3"].source_file)
@@ -87,6 +88,7 @@ def test_write_lands_in_the_variant_and_keeps_comments(catalog_copy: Path) -> No
     assert load_catalog(catalog_copy).by_id["esrgan-slim.x3"].metrics.provenance.command == "again"  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_only_catalog_models_at_their_own_scale_are_written(catalog_copy: Path) -> None:
     catalog = load_catalog(catalog_copy)
     with pytest.raises(QueryError, match="not a catalog model"):

@@ -21,7 +21,7 @@ from protocol_catalog import catalog_with
 
 from upscaler.catalog import Catalog, default_catalog, load_catalog
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")

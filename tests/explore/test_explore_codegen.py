@@ -198,6 +198,7 @@ def control_values() -> st.SearchStrategy[dict[str, Any]]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(control_values())
+@pytest.mark.slow
 def test_python_and_cli_build_the_model_the_explorer_shows(values: dict[str, Any]) -> None:
     outcome = evaluate(Choice.from_controls(values), CATALOG)
     out = output_path("in.png", outcome.scale)

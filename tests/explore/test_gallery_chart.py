@@ -28,6 +28,9 @@ from upscaler.gallery.measures import (
     points,
 )
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

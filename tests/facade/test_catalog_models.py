@@ -91,6 +91,7 @@ def test_kinds_round_trip(catalog, tmp_path: Path) -> None:
     assert gray.shape == (8, 12) and gray.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_upscale_file_is_atomic(catalog, tmp_path: Path) -> None:
     up = Upscaler(model="tiny.x2", catalog=catalog, cache_dir=tmp_path / "cache")
     src = tmp_path / "in.png"

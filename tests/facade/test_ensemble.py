@@ -269,6 +269,7 @@ def test_cancel_stops_it_in_a_later_pass(catalog: Catalog, cache: Path) -> None:
     ],
     ids=["gray", "rgba16", "float"],
 )
+@pytest.mark.slow
 def test_every_image_kind_runs_through_the_ensemble(
     catalog: Catalog, cache: Path, shape: tuple[int, ...], dtype: Any
 ) -> None:

@@ -41,6 +41,7 @@ def up(tiny_catalog: Path, tmp_path: Path) -> Upscaler:
     ],
     ids=["rgb8", "gray-hw", "gray-hw1", "rgba8", "la8", "rgb16", "gray16", "float32"],
 )
+@pytest.mark.slow
 def test_numpy_round_trip_keeps_layout_dtype_and_values(up: Upscaler, array: np.ndarray) -> None:
     out = up.upscale(array, progress=False)
     assert out.dtype == array.dtype

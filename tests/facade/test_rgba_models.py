@@ -66,6 +66,7 @@ def test_rgba_runs_natively(rgba: Upscaler) -> None:
     ],
     ids=["rgb", "gray", "gray+alpha", "rgba16", "rgba-float"],
 )
+@pytest.mark.slow
 def test_every_kind_keeps_its_layout(rgba: Upscaler, pixels: np.ndarray, notes: list[str]) -> None:
     out = rgba.upscale(pixels, progress=False)
     assert out.dtype == pixels.dtype

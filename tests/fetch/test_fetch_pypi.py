@@ -40,6 +40,9 @@ from upscaler.fetch.download import redact_text
 from upscaler.fetch.pypi import pip_target_args
 from upscaler.fetch.wheel import read_wheel
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 PROJECT = "tiny-models"
 VERSION = "1.0.0"
 FILENAME = "tiny_models-1.0.0-py3-none-any.whl"

@@ -24,7 +24,7 @@ from upscaler.errors import CatalogError, TrainingError
 
 Cli = Callable[..., Result]
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,7 @@ def test_ten_megabytes_of_unknown_keys_is_refused_by_size(cli: Cli, tmp_path: Pa
     assert "unknown_key" not in result.err
 
 
+@pytest.mark.slow
 def test_many_problems_are_capped_and_the_rest_counted(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "hostile.yaml"
     path.write_text(family() + "".join(f"junk{i}: 1\n" for i in range(5000)), encoding="utf-8")
@@ -173,6 +174,7 @@ def test_fetch_refuses_a_bent_version_as_a_catalog_error(tmp_path: Path, version
 
 
 @pytest.mark.parametrize("kind", ["looping symlink", "fifo", "dev-zero"])
+@pytest.mark.slow
 def test_family_paths_that_are_no_regular_file(cli: Cli, tmp_path: Path, kind: str) -> None:
     import os
 

@@ -40,7 +40,7 @@ from explore import explore_tiny_catalog as swap_catalog  # noqa: E402 (after th
 
 LIMIT = 1_000_000  # the server's UPSCALER_MAX_PIXELS
 SERVER_START_S = 180
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 # ------------------------------------------------------------------------ files

@@ -176,6 +176,7 @@ def test_output_name_near_the_name_limit(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.png", name])
 
 
+@pytest.mark.slow
 def test_read_only_output_folder(tiny: Tiny, tmp_path: Path) -> None:
     src = write_png(tmp_path / "in.png")
     locked = tmp_path / "locked"

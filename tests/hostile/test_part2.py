@@ -23,6 +23,9 @@ from tiny_models import write_training_folder
 from upscaler import settings
 from upscaler.catalog.schema import NpmSource, PypiSource, pep440_normalize
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 Cli = Callable[..., Result]
 
 SHA = "ab" * 32

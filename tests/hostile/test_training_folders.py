@@ -30,6 +30,9 @@ from test_images import png_declaring
 
 from upscaler.errors import TrainingError
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 if TYPE_CHECKING:
     from upscaler.train.evaluation_images import EvaluationImages
 

@@ -156,6 +156,7 @@ def test_contains_must_be_a_list_of_ids(vocab_catalog: Path) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_a_hostile_chain_of_thousands_is_a_problem_not_a_crash(vocab_catalog: Path) -> None:
     # 5,000 sets each containing the next and the last the first: deeper than Python's
     # recursion limit, still one `file:line` problem.

@@ -150,6 +150,7 @@ def copy_catalog(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_vocab_requires_a_domain_on_every_dataset(tmp_path: Path) -> None:
     root = copy_catalog(tmp_path)
     path = root / "vocab.yaml"
@@ -160,6 +161,7 @@ def test_vocab_requires_a_domain_on_every_dataset(tmp_path: Path) -> None:
         load_catalog(root)
 
 
+@pytest.mark.slow
 def test_vocab_requires_a_level_on_every_denoise_term(tmp_path: Path) -> None:
     root = copy_catalog(tmp_path)
     path = root / "vocab.yaml"
@@ -172,6 +174,7 @@ def test_vocab_requires_a_level_on_every_denoise_term(tmp_path: Path) -> None:
         load_catalog(root)
 
 
+@pytest.mark.slow
 def test_yaml_denoise_numbers_are_ids(tmp_path: Path) -> None:
     root = copy_catalog(tmp_path)
     path = root / "models" / "span.yaml"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +76,7 @@ def fingerprint(r: Resolution) -> tuple[Any, ...]:
 
 @SETTINGS
 @given(drawn=QUERIES, prefer=st.sampled_from(PREFER_CHOICES))
+@pytest.mark.slow
 def test_resolution_is_exact_or_explains_alternatives(
     drawn: dict[str, tuple[Any, Any]], prefer: str
 ) -> None:
@@ -134,6 +136,7 @@ def test_resolution_is_exact_or_explains_alternatives(
 
 @SETTINGS
 @given(drawn=QUERIES, prefer=st.sampled_from(PREFER_CHOICES), data=st.data())
+@pytest.mark.slow
 def test_ranking_is_deterministic(
     drawn: dict[str, tuple[Any, Any]], prefer: str, data: st.DataObject
 ) -> None:

@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fresh_process import run_fresh
+
+# slow as a whole: each case starts a fresh interpreter with TensorFlow
+pytestmark = pytest.mark.slow
 
 PROBE = """
 import json, os, sys

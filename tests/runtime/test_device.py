@@ -20,6 +20,9 @@ from upscaler.runtime.device import (
     thread_settings,
 )
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),

@@ -67,6 +67,7 @@ print(json.dumps({"peak": peak, "tiles": runner.describe()["tiles"]}))
 """
 
 
+@pytest.mark.slow
 def test_one_window_output_at_a_time_in_the_allocator(tmp_path: Path) -> None:
     """A view of one window's output kept alive through the next model call doubled the
     runner's share of TensorFlow's memory (the budget counts one window). Measured with

@@ -24,6 +24,9 @@ from upscaler.runtime.precision import (
     cpu_has_native_bfloat16,
 )
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 
 def test_names_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_PRECISION, raising=False)

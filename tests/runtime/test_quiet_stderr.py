@@ -16,6 +16,9 @@ import pytest
 from PIL import Image
 from tiny_models import write_tfjs_upsampler
 
+# slow as a whole: each case starts a fresh interpreter with TensorFlow
+pytestmark = pytest.mark.slow
+
 IMPORT = """
 from upscaler.errors import DependencyError
 from upscaler.runtime.savedmodel import require_tensorflow

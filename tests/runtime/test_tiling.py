@@ -68,6 +68,7 @@ def test_any_plan_covers_the_output_exactly_once(case: tuple[int, int, int, Any]
 
 @settings(max_examples=150, deadline=None)
 @given(case=any_plan())
+@pytest.mark.slow
 def test_every_tile_has_one_shape_inside_the_image(case: tuple[int, int, int, Any]) -> None:
     height, width, scale, plan = case
     shapes = {(t.height, t.width) for t in plan.tiles()}

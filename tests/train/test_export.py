@@ -20,6 +20,9 @@ from upscaler.catalog import load_catalog, shipped_catalog_dir
 from upscaler.errors import CatalogError, TrainingError
 from upscaler.train import add_to_catalog, train
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 Cli = Callable[..., Result]
 REPO = Path(__file__).resolve().parents[2]
 

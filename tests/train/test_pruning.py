@@ -21,6 +21,9 @@ from upscaler.train import train
 from upscaler.train.checkpoint import list_checkpoints
 from upscaler.train.export import training_record
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 Cli = Callable[..., Result]
 WIDE = {"features": 6, "convs": 1}
 NARROW = {"features": 4, "convs": 1}

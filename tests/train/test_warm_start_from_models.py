@@ -17,6 +17,9 @@ from upscaler.runtime.savedmodel import require_tensorflow
 from upscaler.train import train
 from upscaler.train.warm_start import describe
 
+# slow as a whole: its fixtures build, train or serve for real (docs/contributing-a-model.md)
+pytestmark = pytest.mark.slow
+
 SHIPPED = "upscaler-compact.x3"
 SHIPPED_PARAMS = {"features": 32, "convs": 8}
 
