@@ -28,8 +28,6 @@ from PIL import Image
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # includes installing chromium
 
-SERVER_START_S = 120
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -39,8 +37,7 @@ def _free_port() -> int:
 
 
 def _wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
+    while True:  # no clock: a server that never answers is a hang the timeout marker ends
         if proc.poll() is not None:
             pytest.fail(f"upscaler explore exited {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
@@ -49,7 +46,6 @@ def _wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path) -> N
                     return
         except OSError:
             time.sleep(0.5)
-    pytest.fail(f"upscaler explore did not serve {url} in {SERVER_START_S} s:\n{log.read_text()}")
 
 
 @pytest.fixture

@@ -39,7 +39,6 @@ gradio = pytest.importorskip("gradio", reason="the explorer needs the explore ex
 from explore import explore_tiny_catalog as swap_catalog  # noqa: E402 (after the skip)
 
 LIMIT = 1_000_000  # the server's UPSCALER_MAX_PIXELS
-SERVER_START_S = 180
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
@@ -130,15 +129,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
+        while True:  # a server that never answers is a hang: the timeout marker ends it
             assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
             try:
                 with urllib.request.urlopen(url + "/", timeout=2) as reply:  # loopback only
                     if reply.status == 200:
                         break
             except OSError:
-                assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
                 time.sleep(0.5)
         yield Server(url, port, uploads, log)
     finally:

@@ -124,10 +124,9 @@ def test_a_second_training_in_a_live_run_folder_fails_at_once(cli: Cli, tmp_path
             stderr=err,
         )
     try:
-        deadline = time.monotonic() + 240
+        # no clock here: a training that never checkpoints is a hang the timeout marker ends
         while not (run / "checkpoints").is_dir():
             assert first.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "the first training never checkpointed"
             time.sleep(0.5)
         second = cli("train", str(data), "--run", str(run), *options, "--stop-at", "1")
         assert_cli_error(second, 13, str(run), "another upscaler train", f"pid {first.pid}")
