@@ -27,6 +27,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "fetch": {"catalog"},
     "resolve": {"catalog", "runtime"},
     "analyze": {"runtime"},
+    "media": {"runtime"},
     "prepare": {"catalog", "resolve", "fetch", "convert", "runtime"},
 }
 """Besides the foundation and itself, what each lower package may import (a dotted name

@@ -19,6 +19,7 @@ from upscaler.errors import (
     FetchError,
     ImageError,
     IntegrityError,
+    MediaError,
     ModelLoadError,
     NoMatchingModel,
     OfflineError,
@@ -30,6 +31,8 @@ from upscaler.errors import (
 
 if TYPE_CHECKING:
     from upscaler.catalog.loader import Catalog
+    from upscaler.export import export_onnx
+    from upscaler.media.video.options import VideoOptions
     from upscaler.resolve.description import Description
     from upscaler.upscaler import Upscaler
 
@@ -39,6 +42,8 @@ _LAZY = {
     "Upscaler": ("upscaler.upscaler", "Upscaler"),
     "Description": ("upscaler.resolve.description", "Description"),
     "Catalog": ("upscaler.catalog.loader", "Catalog"),
+    "export_onnx": ("upscaler.export", "export_onnx"),
+    "VideoOptions": ("upscaler.media.video.options", "VideoOptions"),
 }
 
 
@@ -73,6 +78,7 @@ __all__ = [
     "FetchError",
     "ImageError",
     "IntegrityError",
+    "MediaError",
     "ModelLoadError",
     "NoMatchingModel",
     "OfflineError",
@@ -81,6 +87,8 @@ __all__ = [
     "UnsafeArchiveError",
     "Upscaler",
     "UpscalerError",
+    "VideoOptions",
     "__version__",
     "describe",
+    "export_onnx",
 ]

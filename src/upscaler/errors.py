@@ -160,6 +160,13 @@ class ImageError(UpscalerError, ValueError):
     exit_code = 10
 
 
+class MediaError(ImageError):
+    """An animation or a video cannot be read or written as asked: no video stream, a
+    codec or container that cannot hold the result, a frame size past the limits, a
+    resume state that belongs to another run. A kind of :class:`ImageError`, so callers
+    that catch bad input catch it too."""
+
+
 class BatchError(UpscalerError, ValueError):
     """A folder job cannot start: SRC missing, DST inside SRC, outputs that collide, ..."""
 

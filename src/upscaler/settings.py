@@ -28,6 +28,8 @@ DEFAULT_PIP_TIMEOUT = 600.0
 ENV_MAX_PIXELS = "UPSCALER_MAX_PIXELS"
 ENV_DOWNLOAD_DEADLINE = "UPSCALER_DOWNLOAD_DEADLINE"
 DEFAULT_MAX_PIXELS = 100_000_000
+ENV_MAX_ANIMATION_PIXELS = "UPSCALER_MAX_ANIMATION_PIXELS"
+DEFAULT_MAX_ANIMATION_PIXELS = 1_000_000_000
 DEFAULT_DOWNLOAD_DEADLINE = 1800.0
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -128,6 +130,13 @@ def pip_timeout_seconds() -> float:
 def max_pixels() -> int:
     """Largest input (width × height) decoded from a file: a decompression-bomb guard."""
     return int(_env_number(ENV_MAX_PIXELS, DEFAULT_MAX_PIXELS, minimum=1))
+
+
+def max_animation_pixels() -> int:
+    """Most pixels of all frames of one animation together (frames × width × height):
+    a GIF of 10,000 frames is ten thousand model runs and, for GIF output, a spill file
+    of every upscaled frame, so it is refused from its header unless asked for."""
+    return int(_env_number(ENV_MAX_ANIMATION_PIXELS, DEFAULT_MAX_ANIMATION_PIXELS, minimum=1))
 
 
 @lru_cache(maxsize=1)

@@ -44,6 +44,7 @@ from upscaler.resolve.resolver import choose, resolve
 from upscaler.resolve.result import Resolution
 
 if TYPE_CHECKING:
+    from upscaler.media.video import VideoOptions
     from upscaler.runtime.image_io import DecodedImage
     from upscaler.runtime.savedmodel import LoadedModel
     from upscaler.runtime.tiled import TiledRunner
@@ -182,10 +183,36 @@ class Upscaler:
                 return [self._catalog.get(m) for m in adapter.models]
         return [self._entry]
 
-    def describe(self) -> Description:
-        """What this upscaler is, why it was chosen, and what it will do to an image."""
+    def describe(
+        self,
+        input: str | os.PathLike[str] | None = None,
+        *,
+        output: str | os.PathLike[str] | None = None,
+        video: VideoOptions | None = None,
+    ) -> Description:
+        """What this upscaler is, why it was chosen, and what it will do to an image.
+
+        With ``input`` naming an animation or a video, also what upscaling it will do
+        (frames and timing; for a video the codec, segments and copied streams, with
+        ``output`` picking the container), decided without loading the model.
+        """
         r = self._resolution
+        input_plan = None
+        if input is not None:
+            from upscaler.media_files import media_kind, plan_media_file
+
+            source = Path(input)
+            kind = media_kind(source)
+            if kind != "image":
+                input_plan = plan_media_file(
+                    kind,
+                    source,
+                    Path(output) if output is not None else None,
+                    scale=float(self.scale),
+                    video=video,
+                )
         return Description(
+            input_plan=input_plan,
             query=r.query,
             prefer=r.prefer,
             strict=self._strict,
@@ -501,6 +528,7 @@ class Upscaler:
         dst: str | os.PathLike[str],
         *,
         quality: int | None = None,
+        video: VideoOptions | None = None,
         **options: Any,
     ) -> Path:
         """Upscale ``src`` into ``dst`` atomically: a temp file beside it, then a rename.
@@ -510,10 +538,16 @@ class Upscaler:
         :mod:`upscaler.atomic`). ``dst`` may not be ``src`` itself under any name (a
         symlink, a hard link): the input is never replaced. The format follows ``dst``'s
         suffix; ICC profile and EXIF are carried over.
+
+        An animated GIF, APNG or WebP is written as an animation (every frame, its
+        timing and loop count; docs/animations.md), and a video file as a video
+        (``video`` says how it is encoded; audio and subtitles are copied, the work is
+        resumable; docs/video.md). What was done is in ``describe().runtime.media``.
         """
         import dataclasses
 
         from upscaler.atomic import write_atomically
+        from upscaler.media_files import media_kind
         from upscaler.runtime.image_io import (
             check_fits,
             check_output_path,
@@ -523,6 +557,31 @@ class Upscaler:
         )
 
         target = Path(dst)
+        kind = media_kind(Path(src))
+        if kind != "image":
+            from upscaler.media_files import upscale_media_file
+
+            progress = bool(options.pop("progress", True))
+            max_pixels = options.pop("max_pixels", None)
+            run = check_run_arguments(
+                **{name: options.pop(name) for name in RUN_ARGUMENTS if name in options}
+            )
+            if options:
+                raise QueryError(
+                    f"upscale_file() got unexpected options for {kind}s: {sorted(options)}"
+                )
+            self._runtime.media = upscale_media_file(
+                self,
+                kind,
+                Path(src),
+                target,
+                run,
+                quality=quality,
+                progress=progress,
+                video=video,
+                max_pixels=max_pixels,
+            )
+            return target
         fmt = check_output_path(Path(src), target)
         source = decode(Path(src), max_pixels=options.pop("max_pixels", None))
         if self._auto_query is not None:

@@ -295,20 +295,24 @@ def test_debug_shows_the_traceback(tiny: TinyEnv, cli: Cli, tmp_path: Path) -> N
 
 
 def test_discover_is_recursive_sorted_case_insensitive_and_skips_hidden(tmp_path: Path) -> None:
-    for rel in ("b/Z.PNG", "a.jpeg", "b/c/y.TIF", "b/x.Webp", "m.bmp", "n.tiff", "k.jpg"):
+    taken = ("b/Z.PNG", "a.jpeg", "b/c/y.TIF", "b/x.Webp", "m.bmp", "n.tiff", "k.jpg")
+    for rel in (*taken, "anim.GIF", "b/clip.mp4", "talk.MKV"):  # animations and videos too
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
-    for rel in ("._a.jpg", ".git/x.png", "notes.txt", "anim.gif", "b/.tmp.abcdefgh.png"):
+    for rel in ("._a.jpg", ".git/x.png", "notes.txt", "song.mp3", "b/.tmp.abcdefgh.png"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
     assert [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)] == [
         "a.jpeg",
+        "anim.GIF",
         "b/Z.PNG",
         "b/c/y.TIF",
+        "b/clip.mp4",
         "b/x.Webp",
         "k.jpg",
         "m.bmp",
         "n.tiff",
+        "talk.MKV",
     ]
 
 

@@ -40,7 +40,7 @@ from upscaler.convert.writer import Wrapper
 from upscaler.errors import ConversionError, ModelLoadError, QueryError
 from upscaler.prepare.local_models import local_entry, local_kind
 
-SHIPPED = ("tfjs-layers", "ncnn", "npz", "savedmodel", "keras")
+SHIPPED = ("tfjs-layers", "ncnn", "npz", "savedmodel", "keras", "pytorch", "safetensors")
 
 
 # ------------------------------------------------------------------ the table
@@ -51,7 +51,8 @@ def test_each_format_is_listed_once_and_the_catalog_reads_the_table() -> None:
     assert format_names()[: len(SHIPPED)] == SHIPPED
     # The catalog's enum is the table's names, in its order (schema.json lists them so).
     assert get_args(Weights.model_fields["format"].annotation) == SHIPPED
-    assert PARSEABLE == derivable_formats() == ("tfjs-layers", "ncnn", "npz")
+    parsed = ("tfjs-layers", "ncnn", "npz", "pytorch", "safetensors")
+    assert PARSEABLE == derivable_formats() == parsed
     ready = {f.name: f.ready for f in BUILTIN}
     assert ready == {
         "tfjs-layers": "parse",
@@ -59,6 +60,8 @@ def test_each_format_is_listed_once_and_the_catalog_reads_the_table() -> None:
         "npz": "parse",
         "savedmodel": "copy",
         "keras": "load",
+        "pytorch": "parse",
+        "safetensors": "parse",
     }
     suffixes = [s for f in weights_formats() for s in f.suffixes]
     assert len(suffixes) == len(set(suffixes))  # a path's suffix names one format
@@ -243,7 +246,10 @@ def test_formats_without_a_local_row_stay_refused_by_path(tmp_path: Path) -> Non
         (tmp_path / name).write_bytes(b"x")
         with pytest.raises(ModelLoadError, match="unknown model format") as err:
             local_kind(tmp_path / name)
-        hint = "accepted: a SavedModel folder, a TF.js model.json, or a .keras/.h5 file"
+        hint = (
+            "accepted: a SavedModel folder, a TF.js model.json, a .keras/.h5 file, "
+            "a PyTorch .pth/.pt/.ckpt checkpoint, or a .safetensors file"
+        )
         assert err.value.hint == hint
 
 

@@ -101,9 +101,16 @@ class RunOptions:
     alpha: str = "model"
     quality: int | None = None
     max_pixels: int | None = None
+    video: Any = None
+    """:class:`~upscaler.media.video.VideoOptions` for video inputs (None: the input's
+    own codec and quality)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.video, dict):  # a Ray worker gets the options as plain data
+            from upscaler.media.video import VideoOptions
+
+            object.__setattr__(self, "video", VideoOptions(**self.video))
         check_alpha(self.alpha)  # first, then quality, then the numbers: the order users meet
         if self.quality is not None and not 1 <= self.quality <= 100:
             raise QueryError(
@@ -124,6 +131,8 @@ class RunOptions:
             value = getattr(self, name)
             if value is not None:
                 kwargs[name] = value
+        if self.video is not None:
+            kwargs["video"] = self.video
         kwargs.update(self.extra)
         return kwargs
 

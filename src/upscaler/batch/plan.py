@@ -17,6 +17,15 @@ from upscaler.atomic import clean_stale_temps
 from upscaler.errors import BatchError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+ANIMATION_SUFFIXES = (".gif", ".apng")
+"""Names that only animations and GIF stills carry (PNG and WebP files may animate too)."""
+VIDEO_SUFFIXES = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts",
+    ".flv", ".wmv", ".y4m",
+)  # fmt: skip
+"""Video files a job reads. Those whose container we do not write (AVI, MPEG-TS, ...)
+are written as Matroska (``.mkv``), which holds every codec and stream they hold."""
+INPUT_SUFFIXES = IMAGE_SUFFIXES + ANIMATION_SUFFIXES + VIDEO_SUFFIXES
 REPORT_NAME = "upscaler-failures.jsonl"
 LOCK_NAME = ".upscaler-batch.lock"
 # Before issue 14, Upscaler.upscale_file wrote `.<stem>.<8 random chars><suffix>` beside
@@ -38,8 +47,14 @@ class Job:
 
 
 def is_image_name(name: str) -> bool:
-    """An image by its suffix (case-insensitive); hidden files (``._x.jpg``) are not."""
-    return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
+    """An input by its suffix (case-insensitive): an image, an animation or a video;
+    hidden files (``._x.jpg``) are not."""
+    return not name.startswith(".") and name.lower().endswith(INPUT_SUFFIXES)
+
+
+def is_video_name(name: str) -> bool:
+    """A video file by its suffix (case-insensitive)."""
+    return name.lower().endswith(VIDEO_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -119,7 +134,15 @@ def discover(src: Path) -> list[Path]:
 
 
 def output_name(source: Path, suffix: str | None) -> str:
-    """The output's file name: the input's, with the suffix replaced when converting."""
+    """The output's file name: the input's, with the suffix replaced when converting.
+
+    A video keeps its container whatever ``suffix`` (an image format) says, except one we
+    do not write (AVI, MPEG-TS, ...), which becomes Matroska; an animation converted to
+    ``.png``/``.webp`` stays animated (APNG, animated WebP)."""
+    if is_video_name(source.name):
+        from upscaler.media.video.containers import CONTAINERS
+
+        return source.name if source.suffix.lower() in CONTAINERS else source.stem + ".mkv"
     return source.name if suffix is None else source.stem + suffix
 
 
@@ -224,6 +247,16 @@ def is_complete(path: Path) -> bool:
     from upscaler.runtime.image_io import decode
 
     try:
+        if is_video_name(path.name):
+            from upscaler.media.video import probe_video
+
+            probe_video(path, max_pixels=2**62)
+            return True
+        if path.suffix.lower() in (".gif", ".png", ".apng", ".webp"):
+            from upscaler.media.animation import probe_animation
+
+            if probe_animation(path, max_pixels=2**62, max_animation_pixels=2**62) is not None:
+                return True
         decode(path, max_pixels=2**62)
     except (ImageError, OSError, ValueError, MemoryError):
         return False

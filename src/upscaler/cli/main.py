@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         catalog_cmds,
         eval_cmds,
         explore_cmds,
+        export_cmds,
         inspect_cmds,
         models_cmds,
         run_cmds,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmds.register(sub, catalog_sub)
     explore_cmds.register(sub)
     inspect_cmds.register(sub)
+    export_cmds.register(sub)
     for _path, command in _command_tree(parser):
         if command is not parser:
             # -q and --debug anywhere on the line; SUPPRESS keeps the top level's value

@@ -81,6 +81,52 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="output format png, jpg, webp or tif (default: each input's own)",
     )
     group.add_argument("--quality", type=int, metavar="Q", help="JPEG/WebP quality, 1..100")
+    add_video_options(parser)
+
+
+def add_video_options(parser: argparse.ArgumentParser) -> None:
+    """How video inputs are encoded (docs/video.md); images and animations ignore them."""
+    group = parser.add_argument_group("video")
+    group.add_argument(
+        "--codec", metavar="NAME", help="h264, h265, vp9, av1 or ffv1 (default: the input's)"
+    )
+    group.add_argument("--crf", type=int, metavar="N", help="constant quality, lower is better")
+    group.add_argument("--preset", metavar="NAME", help="encoder speed preset (x264: medium, ...)")
+    group.add_argument(
+        "--pixel-format", metavar="FMT", help="e.g. yuv420p10le (default: the input's)"
+    )
+    group.add_argument("--lossless", action="store_true", help="encode every frame losslessly")
+    group.add_argument(
+        "--segment-seconds",
+        type=float,
+        metavar="S",
+        help="length of the resumable segments (a rerun after a kill resumes from the last)",
+    )
+    group.add_argument("--no-audio", action="store_true", help="leave the audio streams out")
+    group.add_argument("--no-subtitles", action="store_true", help="leave the subtitle streams out")
+
+
+def video_options_from_args(args: argparse.Namespace) -> Any:
+    """VideoOptions from the video flags, or None when none was given (the input's own
+    codec and quality, every stream copied); a bad value fails before any work."""
+    given = {
+        "codec": args.codec,
+        "crf": args.crf,
+        "preset": args.preset,
+        "pixel_format": args.pixel_format,
+        "segment_seconds": args.segment_seconds,
+    }
+    flags = {
+        "lossless": args.lossless,
+        "copy_audio": not args.no_audio,
+        "copy_subtitles": not args.no_subtitles,
+    }
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if not chosen and flags == {"lossless": False, "copy_audio": True, "copy_subtitles": True}:
+        return None
+    from upscaler.media.video import VideoOptions
+
+    return VideoOptions(**chosen, **flags)
 
 
 def attributes_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -123,4 +169,5 @@ def run_options_from_args(args: argparse.Namespace) -> RunOptions:
         outscale=args.outscale,
         alpha=args.alpha,
         quality=args.quality,
+        video=video_options_from_args(args),
     )

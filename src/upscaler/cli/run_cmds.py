@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upscaler.cli.options import (
     add_query_options,
@@ -17,11 +17,23 @@ from upscaler.cli.options import (
 )
 from upscaler.cli.output import Column, human_size, print_json, print_table
 
+if TYPE_CHECKING:
+    from upscaler.media_files import MediaKind
+
 
 def register(sub: Any) -> None:
     """Add the run-time subcommands."""
     desc = sub.add_parser("describe", help="describe the model a choice resolves to")
     add_query_options(desc)
+    desc.add_argument(
+        "--input",
+        type=Path,
+        metavar="FILE",
+        help="also say what upscaling this animation or video will do (frames, codec, segments)",
+    )
+    desc.add_argument(
+        "--output", type=Path, metavar="FILE", help="with --input: the output (its container)"
+    )
     desc.add_argument("--json", action="store_true")
     desc.set_defaults(handler=cmd_describe)
 
@@ -73,7 +85,7 @@ def upscaler_from_args(args: argparse.Namespace) -> Any:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     """Print describe() without loading the model."""
-    description = upscaler_from_args(args).describe()
+    description = upscaler_from_args(args).describe(args.input, output=args.output)
     if args.json:
         print_json(description.to_dict())
     else:
@@ -136,16 +148,53 @@ def _upscale_targets(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]],
     return pairs, out
 
 
+def check_media_before_work(
+    upscaler: Any,
+    kind: MediaKind,
+    src: Path,
+    dst: Path,
+    options: Any,
+    *,
+    folder_made_later: bool,
+) -> None:
+    """Refuse what the user can fix in an animation or a video before the model loads:
+    everything its plan checks (limits, container and codec, streams the output cannot
+    hold); the output side only when the output folder exists already."""
+    from upscaler.media_files import plan_media_file
+
+    scale = options.outscale or float(upscaler.scale)
+    if folder_made_later:
+        plan_media_file(kind, src, None, scale=scale, video=options.video)
+    elif kind == "animation":
+        from upscaler.media.animation import check_animation_output, probe_animation
+
+        info = probe_animation(src)
+        if info is not None:
+            check_animation_output(info, src, dst, scale=scale)
+    else:
+        plan_media_file(kind, src, dst, scale=scale, video=options.video)
+
+
 def cmd_upscale(args: argparse.Namespace) -> int:
     """Upscale files (each written atomically) and report what ran and how long it took."""
+    from upscaler.media_files import media_kind
     from upscaler.upscaler import check_input_image, check_output_path
 
     options = run_options_from_args(args)
     pairs, folder = _upscale_targets(args)
+    moving: list[tuple[Path, Path, MediaKind]] = []
     for src, dst in pairs:  # what the user can fix fails now, not after the model loads
+        kind = media_kind(src) if src.is_file() else "image"
+        if kind != "image":
+            moving.append((src, dst, kind))
+            continue
         check_output_path(dst, folder_made_later=folder is not None)
         check_input_image(src)
     upscaler = spec_from_args(args).build()
+    for src, dst, kind in moving:
+        check_media_before_work(
+            upscaler, kind, src, dst, options, folder_made_later=folder is not None
+        )
     show = not (args.no_progress or args.quiet)
     began = time.perf_counter()
     upscaler.load(progress=show)
@@ -175,6 +224,9 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             )
             seconds = time.perf_counter() - started
             outputs.append({"input": str(src), "output": str(dst), "seconds": round(seconds, 3)})
+            media = upscaler.describe().runtime.media
+            if media is not None and media.get("dst") == str(dst):
+                outputs[-1]["media"] = media
             if not args.json:
                 bar.write(f"wrote {dst} in {seconds:.2f} s with {upscaler.model.id}")
             bar.update(1)

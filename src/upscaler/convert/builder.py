@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from upscaler.convert import ops
+from upscaler.convert import attention, ops
 from upscaler.errors import ConversionError
 from upscaler.runtime.savedmodel import (
     INPUT_NAME,
@@ -385,6 +385,9 @@ _BUILDERS: dict[type[ops.Op], Builder] = {
     ops.ResizeBilinear: _build_resize_bilinear,
     ops.ResizeCubic: _build_resize_cubic,
     ops.EdgePad: _build_edge_pad,
+    ops.LayerNorm: attention.build_layer_norm,
+    ops.WindowAttention: attention.build_window_attention,
+    ops.OverlapAttention: attention.build_overlap_attention,
 }
 
 

@@ -59,6 +59,11 @@ FilesOf = Callable[[Path], list[Path]]
 """The files a model given by path is made of (for its content key): its entry file and
 the companions it names."""
 
+Facts = Callable[[Path], dict[str, Any]]
+"""What a model file given by path says about itself before conversion (``scale``,
+``input_channels``, ``value_range``, ``architecture``, ``params``, ``description``):
+formats whose files carry no scale (PyTorch checkpoints) answer it from the weights."""
+
 
 @dataclass(frozen=True)
 class Expected:
@@ -109,7 +114,8 @@ class WeightsFormat:
     folder one of these (formats that are folders). ``local``: how a user names it by
     path in messages, with its article (``"a TF.js model.json"``); None when a path of
     this format is not accepted, because its published models need facts (a wrapper's
-    padding, an architecture) that only a catalog entry gives.
+    padding, an architecture) that only a catalog entry gives. ``facts``: reads, from a
+    file given by path, what the format's files say about the model (:data:`Facts`).
     """
 
     name: str
@@ -123,6 +129,7 @@ class WeightsFormat:
     file_rule: FileRule | None = None
     folder_marker: str | None = None
     local: str | None = None
+    facts: str | Facts | None = None
 
     def __post_init__(self) -> None:
         needs = {"parse": ("reader", self.reader), "load": ("loader", self.loader)}
@@ -182,6 +189,13 @@ class WeightsFormat:
             return [path]
         files_of: FilesOf = _resolve(self.files_of)
         return files_of(path)
+
+    def local_facts(self, path: Path) -> dict[str, Any]:
+        """What a model at ``path`` says about itself (empty when the format cannot say)."""
+        if self.facts is None:
+            return {}
+        facts: Facts = _resolve(self.facts)
+        return facts(path)
 
     def holds(self, path: Path) -> bool:
         """True when ``path`` is a model of this format, judged by its name or marker."""
@@ -261,6 +275,24 @@ BUILTIN = (
         suffixes=(".keras", ".h5", ".hdf5"),
         loader="upscaler.convert.keras_file:load_keras_file",
         local="a .keras/.h5 file",
+    ),
+    WeightsFormat(
+        name="pytorch",
+        title="PyTorch checkpoint",
+        ready="parse",
+        suffixes=(".pth", ".pt", ".ckpt"),
+        reader="upscaler.convert.architectures.checkpoint:read_checkpoint",
+        facts="upscaler.convert.architectures.checkpoint:checkpoint_facts",
+        local="a PyTorch .pth/.pt/.ckpt checkpoint",
+    ),
+    WeightsFormat(
+        name="safetensors",
+        title="safetensors file",
+        ready="parse",
+        suffixes=(".safetensors",),
+        reader="upscaler.convert.architectures.checkpoint:read_checkpoint",
+        facts="upscaler.convert.architectures.checkpoint:checkpoint_facts",
+        local="a .safetensors file",
     ),
 )
 """The formats this package reads, in the order the catalog's JSON schema lists them."""

@@ -81,7 +81,20 @@ def shift_period(graph: ops.Graph) -> int:
         if step is not None:
             for s in step:
                 period = math.lcm(period, s.numerator)
+        window = _window(node.op)
+        if window and step is not None:
+            # Attention windows tile the map from its origin: only a shift by whole
+            # windows moves every window onto another one (Swin's partition).
+            for s in step:
+                period = math.lcm(period, (s * window).numerator)
     return period
+
+
+def _window(op: ops.Op) -> int:
+    """The window an attention op partitions its input into (0 for other ops)."""
+    if isinstance(op, (ops.WindowAttention, ops.OverlapAttention)):
+        return op.window
+    return 0
 
 
 @dataclass(frozen=True)
@@ -221,6 +234,15 @@ def _grid(op: ops.Op, inputs: list[Grid | None]) -> Grid | None:
     if isinstance(op, ops.EdgePad):
         top, _, left, _ = op.pads
         return _shift(rows, -top), _shift(cols, -left)
+    if isinstance(op, (ops.WindowAttention, ops.OverlapAttention)):
+        # A pixel reads its whole window (plus the overlap's margin): at most this far.
+        extra = Fraction(op.window - 1)
+        if isinstance(op, ops.OverlapAttention):
+            extra += Fraction(op.overlap - op.window, 2)
+        return (
+            Axis(rows.step, rows.offset, rows.reach + rows.step * extra),
+            Axis(cols.step, cols.offset, cols.reach + cols.step * extra),
+        )
     return rows, cols
 
 

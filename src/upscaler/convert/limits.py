@@ -249,3 +249,48 @@ def check_tensor_sizes(graph: ops.Graph, where: str) -> float:
 
 def _shape(size: _Size) -> str:
     return f"{size.h:.0f}x{size.w:.0f}x{size.c:.0f} (HxWxC)"
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+# PyTorch checkpoints and safetensors files (convert/torch_pickle.py, torch_checkpoint.py,
+# safetensors_file.py). The largest super-resolution checkpoints published hold about
+# 160 MB of weights (HAT-L; SwinIR-L and Real-ESRGAN x4plus 60 to 70 MB) in a few
+# thousand tensors, described by a pickle of a few hundred KiB.
+
+MAX_CHECKPOINT_FILE_BYTES = 8 * 2**30
+"""A checkpoint file: 8 GiB. Files may carry more than the weights (an optimiser's state
+beside them), so this sits above :data:`MAX_CHECKPOINT_TENSOR_BYTES`."""
+
+MAX_CHECKPOINT_TENSOR_BYTES = 2 * 2**30
+"""Tensor data one checkpoint may declare, and separately what its weights become as
+float32 arrays: 2 GiB, 12× HAT-L. Checked from the declarations, before reading any."""
+
+MAX_PICKLE_BYTES = 64 * 2**20
+"""The pickle that describes a PyTorch checkpoint (``data.pkl``): 64 MiB; a tensor takes
+about 150 bytes of it, so real ones stay below 1 MiB."""
+
+MAX_PICKLE_DEPTH = 64
+"""Open MARKs (nested tuples, lists and dicts being built) in a pickle at once; a state
+dict needs about 4."""
+
+MAX_PICKLE_OBJECTS = 4_000_000
+"""Objects a checkpoint's pickle may push (memo entries likewise): a tensor takes about
+15, so this is 40 pushes for each of :data:`MAX_CHECKPOINT_TENSORS`; it bounds the
+memory the unpickled graph can take (a few hundred MiB at worst), whatever the bytes."""
+
+MAX_CHECKPOINT_TENSORS = 100_000
+"""Storages one checkpoint may declare, and tensors it may hold (HAT-L has about 1500)."""
+
+MAX_TENSOR_DIMS = 16
+"""Dimensions of one tensor (weights have at most 5)."""
+
+MAX_ZIP_MEMBERS = 100_100
+"""Members of a PyTorch zip checkpoint: one per storage plus a handful of records; counted
+from the zip's end record before :mod:`zipfile` builds an object per member."""
+
+MAX_ZIP_DIRECTORY_BYTES = 64 * 2**20
+"""The zip's central directory, read whole by :mod:`zipfile`."""
+
+MAX_SAFETENSORS_HEADER_BYTES = 64 * 2**20
+"""A safetensors file's JSON header (the package's own limit is 100 MB)."""

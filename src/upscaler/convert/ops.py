@@ -412,6 +412,156 @@ class EdgePad(Op):
             )
 
 
+@dataclass(frozen=True, eq=False)
+class LayerNorm(Op):
+    """Normalise each pixel's channel vector to zero mean and unit variance, then scale
+    and shift it per channel (Ba et al. 2016, "Layer Normalization").
+
+    The transformers (SwinIR, HAT) apply PyTorch's ``nn.LayerNorm`` to ``(B, H·W, C)``
+    tokens; on our NHWC tensors that is the channel axis, so the token layout never needs
+    to exist. The variance is the biased one, as PyTorch's."""
+
+    weight: Array
+    bias: Array
+    eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.weight.ndim != 1 or self.bias.shape != self.weight.shape:
+            raise ConversionError(
+                f"LayerNorm weight {list(self.weight.shape)} and bias "
+                f"{list(self.bias.shape)} must be two vectors of the channel count"
+            )
+        if not self.eps > 0:
+            raise ConversionError(f"LayerNorm eps {self.eps} must be positive")
+
+
+def _check_attention(
+    what: str,
+    *,
+    qkv_kernel: Array,
+    qkv_bias: Array | None,
+    proj_kernel: Array,
+    proj_bias: Array | None,
+    heads: int,
+) -> int:
+    """The channel count of an attention op's weights, after checking they agree."""
+    if qkv_kernel.ndim != 2 or qkv_kernel.shape[1] != 3 * qkv_kernel.shape[0]:
+        raise ConversionError(f"{what} qkv kernel has shape {list(qkv_kernel.shape)}, not [C, 3C]")
+    channels = int(qkv_kernel.shape[0])
+    if qkv_bias is not None and qkv_bias.shape != (3 * channels,):
+        raise ConversionError(f"{what} qkv bias has shape {list(qkv_bias.shape)}")
+    if proj_kernel.shape != (channels, channels):
+        raise ConversionError(f"{what} projection has shape {list(proj_kernel.shape)}")
+    if proj_bias is not None and proj_bias.shape != (channels,):
+        raise ConversionError(f"{what} projection bias has shape {list(proj_bias.shape)}")
+    if heads < 1 or channels % heads:
+        raise ConversionError(f"{what}: {channels} channels do not split into {heads} heads")
+    return channels
+
+
+@dataclass(frozen=True, eq=False)
+class WindowAttention(Op):
+    """Multi-head self-attention inside non-overlapping ``window × window`` windows, with a
+    learned relative position bias; with ``shift`` > 0 the windows are displaced by
+    ``shift`` pixels (Liu et al. 2021, "Swin Transformer", W-MSA / SW-MSA; used by SwinIR
+    and HAT).
+
+    Input and output are NHWC with H and W multiples of ``window`` (the wrapper pads the
+    image to them). The shifted variant rolls the map by ``-shift``, attends inside the
+    windows with the Swin mask that keeps pixels which the roll brought together from
+    opposite edges apart (-100 added to their logits, as the original), and rolls back;
+    the mask depends only on H and W, so it is computed for each call's own size.
+    ``qkv_kernel`` ``[C, 3C]`` (PyTorch's ``qkv.weight`` transposed, output channels
+    q, k, v), ``proj_kernel`` ``[C, C]``; ``bias_table`` ``[(2·window-1)², heads]`` is
+    indexed by the relative offset of the two pixels. ``scale`` defaults to
+    ``(C / heads) ** -0.5``.
+    """
+
+    qkv_kernel: Array
+    qkv_bias: Array | None
+    proj_kernel: Array
+    proj_bias: Array | None
+    bias_table: Array
+    window: int
+    heads: int
+    shift: int = 0
+    scale: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_attention(
+            "WindowAttention",
+            qkv_kernel=self.qkv_kernel,
+            qkv_bias=self.qkv_bias,
+            proj_kernel=self.proj_kernel,
+            proj_bias=self.proj_bias,
+            heads=self.heads,
+        )
+        if self.window < 1 or not 0 <= self.shift < self.window:
+            raise ConversionError(
+                f"WindowAttention window {self.window} / shift {self.shift} invalid: "
+                "the shift must be in [0, window)"
+            )
+        table = ((2 * self.window - 1) ** 2, self.heads)
+        if self.bias_table.shape != table:
+            raise ConversionError(
+                f"WindowAttention bias table has shape {list(self.bias_table.shape)}, "
+                f"expected {list(table)} for window {self.window} and {self.heads} heads"
+            )
+
+    @property
+    def channels(self) -> int:
+        return int(self.qkv_kernel.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class OverlapAttention(Op):
+    """HAT's overlapping cross-attention (OCA, Chen et al. 2023, "Activating More Pixels
+    in Image Super-Resolution Transformer"): queries from non-overlapping
+    ``window × window`` windows attend to keys and values from the ``overlap × overlap``
+    window centred on them, cut from the key/value maps zero-padded by
+    ``(overlap - window) / 2`` (PyTorch's ``nn.Unfold`` with that padding, applied after
+    the qkv projection, so padded keys and values are zeros, not projected zeros).
+
+    Weights as :class:`WindowAttention`; ``bias_table`` is
+    ``[(window + overlap - 1)², heads]``. No shift, no mask.
+    """
+
+    qkv_kernel: Array
+    qkv_bias: Array | None
+    proj_kernel: Array
+    proj_bias: Array | None
+    bias_table: Array
+    window: int
+    overlap: int
+    heads: int
+    scale: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_attention(
+            "OverlapAttention",
+            qkv_kernel=self.qkv_kernel,
+            qkv_bias=self.qkv_bias,
+            proj_kernel=self.proj_kernel,
+            proj_bias=self.proj_bias,
+            heads=self.heads,
+        )
+        if self.window < 1 or self.overlap < self.window or (self.overlap - self.window) % 2:
+            raise ConversionError(
+                f"OverlapAttention window {self.window} / overlap {self.overlap} invalid: "
+                "the overlapping window must be the window plus an even number of pixels"
+            )
+        table = ((self.window + self.overlap - 1) ** 2, self.heads)
+        if self.bias_table.shape != table:
+            raise ConversionError(
+                f"OverlapAttention bias table has shape {list(self.bias_table.shape)}, "
+                f"expected {list(table)}"
+            )
+
+    @property
+    def channels(self) -> int:
+        return int(self.qkv_kernel.shape[0])
+
+
 # --------------------------------------------------------------------------- graph
 
 

@@ -1,6 +1,8 @@
 """Models the user brings by path: the formats the format table accepts so
 (:func:`upscaler.convert.formats.local_formats`: a SavedModel folder, a TF.js
-``model.json``, a ``.keras``/``.h5``).
+``model.json``, a ``.keras``/``.h5``, a PyTorch ``.pth``/``.pt``/``.ckpt`` or a
+``.safetensors`` checkpoint, whose architecture, scale and hyper-parameters are detected
+from the weights).
 
 They get a synthetic catalog entry (id ``local:<name>``) so that describe(), the run path
 and the CLI treat them like catalog models. Files are converted once into the cache under
@@ -82,7 +84,11 @@ def local_kind(path: Path) -> LocalKind:
 
 
 def _metadata(path: Path, fmt: WeightsFormat) -> dict[str, Any]:
-    """What a SavedModel written here recorded (its scale, value range, channels)."""
+    """What a SavedModel written here recorded (its scale, value range, channels), or
+    what a format that reads it from the weights detected (a PyTorch checkpoint's
+    architecture, scale and hyper-parameters)."""
+    if fmt.facts is not None:
+        return fmt.local_facts(path)
     if fmt.ready != "copy":
         return {}
     try:
@@ -96,7 +102,8 @@ def local_entry(
     path: Path, *, scale: int | str | None, value_range: tuple[float, float] | None
 ) -> tuple[ModelEntry, LocalKind]:
     """A catalog-shaped entry for a user's model file. ``scale`` is parsed as a query's
-    (``2``, ``"2"``, ``"x2"``); without it, the one a SavedModel written here recorded."""
+    (``2``, ``"2"``, ``"x2"``); without it, the one a SavedModel written here recorded or
+    the one detected from a checkpoint's weights."""
     kind = local_kind(path)
     meta = _metadata(path, weights_format(kind))
     scale = parse_scale(scale) if scale is not None else meta.get("scale")
@@ -112,13 +119,16 @@ def local_entry(
     channels = meta.get("input_channels")
     channels = channels if channels in LOCAL_CHANNELS else 3
     name = path.stem if path.suffix else path.name
+    detected = meta.get("detected") if isinstance(meta.get("detected"), dict) else None
+    detail = f" ({meta.get('description')})" if detected else ""
+    params = meta.get("params") if isinstance(meta.get("params"), dict) else {}
     entry = ModelEntry(
         id=f"local:{name}",
         family="local",
         variant=name,
-        title=f"local {kind} model {path}",
+        title=f"local {kind} model {path}" + (f": {meta.get('found')}" if detected else ""),
         default=False,
-        architecture="unknown",
+        architecture=str(meta.get("architecture") or "unknown"),
         implementation="unknown",
         dataset="unknown",
         scale=scale,
@@ -130,7 +140,8 @@ def local_entry(
         quantization="none",
         value_range=(float(vr[0]), float(vr[1])),
         license="unknown",
-        description=f"loaded from {path}",
+        description=f"loaded from {path}{detail}",
+        params=params,
         source_file=str(path),
     )
     return entry, kind

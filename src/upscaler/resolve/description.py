@@ -31,6 +31,9 @@ class RuntimeInfo(BaseModel):
     """For a model that pools over its whole input: where the tiles' pooled statistics
     came from ("statistics from the whole image", "... from a 0.5x downscale ...")."""
     last_run: dict[str, Any] | None = None
+    media: dict[str, Any] | None = None
+    """The last animation or video written by ``upscale_file``: frames, timing, codec,
+    segments (how many were resumed), copied and dropped streams, notes."""
 
 
 def derivation_of(entry: ModelEntry, parent: ModelEntry | None) -> dict[str, Any] | None:
@@ -95,6 +98,9 @@ class Description(BaseModel):
     """Whose numbers chose the model, when not the clean bicubic protocol's."""
     input_condition: dict[str, Any] | None = None
     """What ``degradation="auto"`` read from the last input (JPEG quality, noise, content)."""
+    input_plan: dict[str, Any] | None = None
+    """``describe(input=...)`` for an animation or a video: what upscaling it will do
+    (frames, timing; codec, segments, copied streams), decided without the model."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what `--json` prints)."""
@@ -168,6 +174,10 @@ class Description(BaseModel):
             lines.append(f"global pool  {rt.global_pool}")
         if rt.last_run and rt.last_run.get("adapters"):
             lines.append("applied      " + "; ".join(rt.last_run["adapters"]))
+        if self.input_plan is not None:
+            lines.append("input        " + media_line(self.input_plan))
+        if rt.media is not None:
+            lines.append("last media   " + media_line(rt.media))
         if any(a.id != self.model.id for a in self.alternatives):
             lines.append("alternatives")
             for alt in [a for a in self.alternatives if a.id != self.model.id][:5]:
@@ -252,3 +262,39 @@ def _ensemble_line(d: dict[str, Any], deltas: list[str]) -> str:
             else "; time not measured yet"
         )
     )
+
+
+def media_line(media: dict[str, Any]) -> str:
+    """One line for an animation or a video: what it is and what is (or was) done to it.
+    Plans and reports share the keys the line reads, so one function says both."""
+    if media.get("kind") == "animation":
+        plays = media.get("plays")
+        loop = "loops forever" if plays == 0 else f"plays {plays}x"
+        size = media.get("output_size") or [media.get("width"), media.get("height")]
+        text = (
+            f"animation {media.get('format')}: {media.get('frames')} frames, "
+            f"{media.get('duration_ms')} ms, {loop} → {size[0]}x{size[1]}"
+        )
+        if media.get("palette_error") is not None:
+            text += f", GIF palette error {media['palette_error']:.2f}"
+        return text
+    frames = media.get("frames")
+    segments = media.get("segments")
+    resumed = media.get("segments_resumed")
+    codec = media.get("codec")
+    crf = media.get("crf")
+    quality = "lossless" if media.get("lossless") else (f"crf {crf}" if crf is not None else "")
+    text = f"video: {frames} frames in {segments} segments"
+    if resumed:
+        text += f" ({resumed} resumed)"
+    text += f", {codec} {media.get('pixel_format')} {quality}".rstrip()
+    copied = media.get("copied_streams") or []
+    if copied:
+        text += "; copied " + ", ".join(map(str, copied))
+    dropped = media.get("dropped_streams") or []
+    if dropped:
+        text += "; left out " + ", ".join(map(str, dropped))
+    notes = media.get("notes") or []
+    if notes:
+        text += "; " + "; ".join(map(str, notes))
+    return text

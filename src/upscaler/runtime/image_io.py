@@ -141,17 +141,17 @@ def _check_pixels(width: int, height: int, what: str, max_pixels: int | None) ->
 
 
 def _check_frames(count: int, what: str) -> None:
-    """Refuse animations and multi-page files rather than silently keep their first frame.
-
-    Upscaling a GIF's first frame and calling it the result loses the rest without a
-    word; every frame as a still is the caller's choice to make (see docs/images.md).
-    """
+    """Refuse animations and multi-page files where one still image is expected, rather
+    than silently keep their first frame: an animation in memory (a PIL image, bytes)
+    has no output file to be written as an animation; ``upscale_file`` (and the CLI)
+    write animated GIF, APNG and WebP files whole (docs/animations.md)."""
     if count > 1:
         raise ImageError(
-            f"{what} has {count} frames (an animation or a multi-page file); upscaler "
-            "upscales one still image",
-            hint="extract the frames (e.g. with PIL.ImageSequence) and upscale each frame "
-            "as its own PNG",
+            f"{what} has {count} frames (an animation or a multi-page file); upscale() "
+            "takes one still image",
+            hint="write animated GIF/APNG/WebP files with upscale_file(src, dst) or "
+            "`upscaler upscale IN -o OUT`, which keep every frame; for a multi-page TIFF, "
+            "upscale each page as its own image",
         )
 
 
