@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,6 +16,12 @@ from upscaler.cli.main import main
 # could choose the allocator; give the test process what the library gives a user's
 # (tests/runtime/test_allocator.py checks the library does it in a fresh interpreter).
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+# The oracles (spandrel on torch) and TensorFlow share the test process. torch's PyPI
+# build brings triton, its GPU kernel compiler, which spandrel imports through torch and
+# which crashes the interpreter (a segfault) when it loads after TensorFlow. These tests
+# run torch on the CPU only, where triton is never used: keep it from loading at all.
+sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -106,6 +106,14 @@ def source_text(entry: ModelEntry) -> str:
     return f"local folder `{source['path']}`"
 
 
+def format_text(name: str) -> str:
+    """Which file format the weights come in (a PyTorch checkpoint, a safetensors file,
+    an ncnn model …), as the format table names it."""
+    from upscaler.convert.formats import weights_format
+
+    return f"{weights_format(name).title} (`{name}`)"
+
+
 def eval_sets(catalog: Catalog) -> list[str]:
     """Every evaluation set some model has metrics for, in first-seen order."""
     seen: list[str] = []
@@ -494,6 +502,8 @@ def variant_section(catalog: Catalog, e: ModelEntry) -> str:
         facts.append(["wrapper", wrapper])
     size = f", {human_size(weights_bytes(e))}" if e.weights is not None else ""
     facts.append(["weights", source_text(e) + size])
+    if e.weights is not None:
+        facts.append(["weights format", format_text(e.weights.format)])
     lines.append(markdown_table(["attribute", "value"], facts))
     quality = [measured_under(e, name) for name in PROTOCOLS]
     lines += [block for block in quality if block] or [f"Quality: {NOT_MEASURED}."]

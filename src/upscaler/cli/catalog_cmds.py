@@ -65,7 +65,55 @@ def register(sub: Any) -> Any:
     qnt.add_argument("--seed", type=int, default=0, help="patch sampling seed (default 0)")
     qnt.add_argument("--write", action="store_true", help="write the variant into the catalog")
     qnt.set_defaults(handler=cmd_quantize)
+    _register_add_weights(csub)
     return csub
+
+
+def _register_add_weights(csub: Any) -> None:
+    awt = csub.add_parser(
+        "add-weights",
+        help="make a PyTorch or safetensors checkpoint (a file or its URL) a catalog entry",
+        description="Read the checkpoint's architecture, scale, channels and "
+        "hyper-parameters, hash it, and write the variant FAMILY.VARIANT with a `url` "
+        "weights source into the family file (created if new), validated with the whole "
+        "catalog first (docs/contributing-a-model.md).",
+    )
+    awt.add_argument(
+        "source",
+        metavar="FILE_OR_URL",
+        help="a .pth/.pt/.ckpt/.safetensors file, or its https URL (downloaded, and then "
+        "the entry's URL)",
+    )
+    awt.add_argument("--family", required=True, help="family id (the YAML file's stem)")
+    awt.add_argument("--variant", required=True, help="variant id, e.g. x4")
+    awt.add_argument(
+        "--license",
+        help="SPDX licence of the weights, as their publisher states it (required)",
+    )
+    awt.add_argument(
+        "--url",
+        help="with a local FILE (required then): the https folder users download it from "
+        "(the file is fetched at URL/<file name>)",
+    )
+    awt.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another folder that serves the same file (repeatable)",
+    )
+    awt.add_argument("--title", help="family title (new families; default: the family id)")
+    awt.add_argument("--dataset", help="vocabulary id of the training data (default: the family's)")
+    awt.add_argument(
+        "--implementation",
+        help="vocabulary id of the publisher (default: the family's)",
+    )
+    awt.add_argument("--objective", help="fidelity (default) or perceptual (GAN-trained)")
+    awt.add_argument("--degradation", help="bicubic (default) or real-world")
+    awt.add_argument("--paper", metavar="URL", help="the paper's address")
+    awt.add_argument("--catalog", type=Path, help="catalog folder (default: the shipped one)")
+    awt.add_argument("--replace", action="store_true", help="overwrite an existing variant")
+    awt.set_defaults(handler=cmd_add_weights)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -171,4 +219,49 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     )
     if args.write:
         print(f"wrote {write_variant(result, catalog)}")
+    return 0
+
+
+def cmd_add_weights(args: argparse.Namespace) -> int:
+    """Write the entry; print its YAML, whether its URL was checked, and what to do next."""
+    from upscaler.catalog_weights import add_weights
+
+    added = add_weights(
+        args.source,
+        family=args.family,
+        variant=args.variant,
+        license=args.license,
+        url=args.url,
+        mirrors=args.mirror,
+        title=args.title,
+        dataset=args.dataset,
+        implementation=args.implementation,
+        objective=args.objective,
+        degradation=args.degradation,
+        paper=args.paper,
+        catalog_root=args.catalog,
+        replace=args.replace,
+        progress=not args.quiet,
+    )
+    verb = "created" if added.created_family else "updated"
+    print(f"# {verb} {added.family_file}: {added.model_id}")
+    print(f"# detected: {added.facts.description}")
+    sys.stdout.write(added.variant_yaml)
+    if added.defaulted:
+        print(
+            f"assumed: {', '.join(added.defaulted)} (the file cannot say; pass --objective "
+            "perceptual for a GAN-trained model, --degradation real-world for a blind one)"
+        )
+    if added.downloaded:
+        print(f"verified: {added.url} serves this file (sha256 {added.file['sha256']})")
+    else:
+        print(
+            f"not verified: nothing was fetched from {added.url}; upload the file there "
+            f"(sha256 {added.file['sha256']}, {added.file['size']:,} bytes) before users "
+            "fetch it"
+        )
+    if added.mirrors:
+        print(f"mirrors not checked: {', '.join(added.mirrors)}")
+    print(f"next: upscaler eval {added.model_id} --data DIR --write   (measure it)")
+    print(f"      upscaler catalog validate {added.family_file}")
     return 0

@@ -51,6 +51,9 @@ class Expected:
     algorithm: Literal["sha256", "sha512"]
     digest: str | None = None
     size: int | None = None
+    limit: int | None = None
+    """The most bytes accepted when ``size`` is unknown (None: :data:`MAX_DOWNLOAD_BYTES`);
+    a file a user points at (``catalog add-weights URL``) gets a cap of its own."""
 
     def show(self, hexdigest: str) -> str:
         """A digest the way the user will recognise it (npm SRI for sha512, hex otherwise)."""
@@ -268,7 +271,10 @@ def _get_once(
             length = int(length_header) if length_header and length_header.isdigit() else None
             if expected.size is not None and length is not None and length != expected.size:
                 raise _MismatchError(f"serves {length} bytes, expected {expected.size}")
-            limit = expected.size if expected.size is not None else MAX_DOWNLOAD_BYTES
+            limit = expected.size if expected.size is not None else expected.limit
+            limit = MAX_DOWNLOAD_BYTES if limit is None else limit
+            if length is not None and length > limit:
+                raise _MismatchError(f"announces {length} bytes, more than the {limit} allowed")
             h = hashlib.new(expected.algorithm)
             with dest.open("wb") as out, _progress_bar(length, label, progress) as bar:
                 for chunk in _receive(response, CHUNK):
