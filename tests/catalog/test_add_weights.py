@@ -308,37 +308,50 @@ def test_a_second_checkpoint_joins_its_family_and_keeps_its_comments(
         **common,
     )
     path = catalog.family("community")
-    path.write_text("# community Compact models, added by hand-checked commands\n" + path.read_text())
+    path.write_text(
+        "# community Compact models, added by hand-checked commands\n" + path.read_text()
+    )
     before = path.read_text()
     x4 = write_safetensors(tmp_path / "x4" / "4x-compact.safetensors", compact_tensors(scale=4))
-    added = add_weights(
-        x4, family="community", variant="x4", license="CC-BY-4.0", **common
-    )
+    added = add_weights(x4, family="community", variant="x4", license="CC-BY-4.0", **common)
     assert not added.created_family
     assert path.read_text().startswith(before)  # the file grew by the variant, nothing else
     assert "x4:" in added.variant_yaml and "schema_version" not in added.variant_yaml
     loaded = load_catalog(catalog.root)
     entry = loaded.get("community.x4")
     # dataset and publisher come from the family; the licence differs, so it is set
-    assert (entry.dataset, entry.implementation, entry.license) == ("df2k", "real-esrgan", "CC-BY-4.0")
+    assert (entry.dataset, entry.implementation, entry.license) == (
+        "df2k",
+        "real-esrgan",
+        "CC-BY-4.0",
+    )
     assert entry.scale == 4 and not entry.default and loaded.get("community").variant == "x2"
 
 
-def test_a_family_of_another_network_is_refused(
-    make_catalog: MakeCatalog, compact: Path
+def test_a_family_of_another_network_or_with_a_wrapper_is_refused(
+    catalog: TmpCatalog, compact: Path
 ) -> None:
-    cat = make_catalog("span", "waifu2x-cunet")
-    before = snapshot(cat.root)
+    common = {"license": "MIT", "url": "https://example.org/m", "catalog_root": catalog.root}
+    before = snapshot(catalog.root)
     with pytest.raises(CatalogError, match="family of span models; this checkpoint is srvgg"):
-        add_weights(
-            compact,
-            family="span",
-            variant="community-x2",
-            license="MIT",
-            url="https://example.org/m",
-            catalog_root=cat.root,
-        )
-    assert snapshot(cat.root) == before
+        add_weights(compact, family="span", variant="community-x2", **common)
+    assert snapshot(catalog.root) == before
+    # a family of the same network whose publisher's runtime pads around it (ncnn style)
+    add_weights(
+        compact,
+        family="community",
+        variant="x2",
+        dataset="df2k",
+        implementation="xinntao",
+        **common,
+    )
+    catalog.edit(
+        "community", "  value_range: [0, 1]\n", "  value_range: [0, 1]\n  wrapper: {prepad: 4}\n"
+    )
+    before = snapshot(catalog.root)
+    with pytest.raises(CatalogError, match="wraps its models"):
+        add_weights(compact, family="community", variant="x2b", **common)
+    assert snapshot(catalog.root) == before
 
 
 @needs_spandrel
@@ -515,9 +528,7 @@ def test_hostile_ids_are_refused_before_any_path_is_built(
     assert snapshot(tmp_path) == before
 
 
-def test_a_new_family_needs_its_dataset_and_publisher(
-    catalog: TmpCatalog, compact: Path
-) -> None:
+def test_a_new_family_needs_its_dataset_and_publisher(catalog: TmpCatalog, compact: Path) -> None:
     with pytest.raises(CatalogError, match="--dataset is required") as err:
         add_weights(
             compact,
@@ -733,7 +744,7 @@ def test_offline_with_nothing_cached_is_an_offline_error(
     up = Upscaler(
         model="community.x2", catalog=load_catalog(catalog.root), cache_dir=tmp_path / "user"
     )
-    with pytest.raises(OfflineError, match="community.x2"):
+    with pytest.raises(OfflineError, match=r"community\.x2"):
         up.prepare(progress=False)
 
 
