@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from contact_sheet import contact_sheet, labelled_tile
 
 from upscaler import Upscaler
 from upscaler.catalog.protocols import PROTOCOLS
@@ -23,15 +23,6 @@ from upscaler.evaluate.degradations import degraded_lr
 from upscaler.evaluate.metrics import psnr
 from upscaler.evaluate.protocol import luminance, modcrop
 from upscaler.gallery.crops import sample_crops
-
-LABEL_HEIGHT = 18
-
-
-def _tile(pixels: np.ndarray, label: str) -> Image.Image:
-    image = Image.new("RGB", (pixels.shape[1], pixels.shape[0] + LABEL_HEIGHT), "white")
-    image.paste(Image.fromarray(pixels), (0, LABEL_HEIGHT))
-    ImageDraw.Draw(image).text((3, 3), label, fill="black")
-    return image
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,23 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in args.protocols:
         lr, _ = degraded_lr(hr, args.scale, PROTOCOLS[name])
-        tiles = [_tile(np.repeat(np.repeat(lr, args.scale, 0), args.scale, 1), f"{name} input")]
+        tiles = [
+            labelled_tile(np.repeat(np.repeat(lr, args.scale, 0), args.scale, 1), f"{name} input")
+        ]
         for model in models:
             out = model.upscale(lr, progress=False)
             score = psnr(luminance(hr, gray=False), luminance(out, gray=False))
-            tiles.append(_tile(out, f"{model.model.variant} {score:.1f} dB"))
-        tiles.append(_tile(hr, "original"))
+            tiles.append(labelled_tile(out, f"{model.model.variant} {score:.1f} dB"))
+        tiles.append(labelled_tile(hr, "original"))
         rows.append(tiles)
-    width = sum(t.width for t in rows[0]) + 4 * (len(rows[0]) - 1)
-    height = sum(r[0].height for r in rows) + 4 * (len(rows) - 1)
-    sheet = Image.new("RGB", (width, height), "white")
-    y = 0
-    for row in rows:
-        x = 0
-        for tile in row:
-            sheet.paste(tile, (x, y))
-            x += tile.width + 4
-        y += row[0].height + 4
+    sheet = contact_sheet(rows)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.output, optimize=True)
     print(f"wrote {args.output} ({crop.source}); PSNR-Y of the whole crop, no shave")

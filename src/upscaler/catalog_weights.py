@@ -160,7 +160,8 @@ def check_license(value: str | None) -> str:
     text = value.strip()
     tokens = [t for t in re.split(r"[()\s]+", text) if t]
     wrong = [t for t in tokens if t not in _SPDX_OPERATORS and not _SPDX_TOKEN.match(t)]
-    if text.lower() in _NO_LICENCE or wrong or tokens[-1] in _SPDX_OPERATORS:
+    unbalanced = text.count("(") != text.count(")")
+    if text.lower() in _NO_LICENCE or wrong or unbalanced or tokens[-1] in _SPDX_OPERATORS:
         shown = wrong[0] if wrong else text
         raise _refuse(
             f"--license {value!r} is not an SPDX licence expression (at {shown!r})",
@@ -273,12 +274,12 @@ def _term(vocab: Vocabulary, attribute: str, value: str, flag: str) -> str:
 @contextlib.contextmanager
 def _downloaded(
     source: _Source, cache_dir: str | os.PathLike[str] | None, limit: int, progress: bool
-) -> Iterator[tuple[Path, Any]]:
-    """The URL's file, downloaded into the cache's temp folder under its own name, with
-    a commit function that moves it into the cache's blobs (called once the entry is
-    written); removed on the way out otherwise. Downloaded by the fetch code's own
-    downloader: retries, timeouts, deadline, offline mode, proxies and limits as for
-    every other weights file."""
+) -> Iterator[tuple[Path, str, Any]]:
+    """The URL's file, downloaded into the cache's temp folder under its own name, the
+    sha256 of the bytes received, and a function that moves the file into the cache's
+    blobs (called once the entry is written); removed on the way out otherwise.
+    Downloaded by the fetch code's own downloader: retries, timeouts, deadline, offline
+    mode, proxies and limits as for every other weights file."""
     from upscaler.fetch.cache import cache_paths, commit_file
     from upscaler.fetch.download import Expected, download_first
 
@@ -311,7 +312,7 @@ def _downloaded(
                 commit_file(named, blob)
 
         try:
-            yield named, commit
+            yield named, got.digest, commit
         finally:
             got.path.unlink(missing_ok=True)
             shutil.rmtree(folder, ignore_errors=True)
@@ -483,7 +484,7 @@ def _shared(wanted: _Wanted, facts: CheckpointFacts) -> dict[str, Any]:
     }
 
 
-def _from_family(catalog: Catalog, path: Path, family: str, key: str) -> str | None:
+def _from_family(catalog: Catalog, family: str, key: str) -> str | None:
     """A value the existing family sets for all its variants (its ``defaults`` or top)."""
     spec = catalog.families.get(family)
     if spec is None:
@@ -523,15 +524,15 @@ def _wanted(
         raise _refuse(f"{path} exists but does not load as the family {family!r}")
     for flag, value in (("--dataset", dataset), ("--implementation", implementation)):
         key = flag.removeprefix("--")
-        if value is None and _from_family(catalog, path, family, key) is None:
+        if value is None and _from_family(catalog, family, key) is None:
             raise _refuse(
                 f"{flag} is required for the new family {family!r}: the checkpoint cannot "
                 f"say its {key}",
                 hint=f"one of: {', '.join(sorted(vocab.terms(key)))}; or add one to "
                 "catalog/vocab.yaml; " + NOT_WRITTEN,
             )
-    chosen_dataset = dataset or _from_family(catalog, path, family, "dataset")
-    chosen_impl = implementation or _from_family(catalog, path, family, "implementation")
+    chosen_dataset = dataset or _from_family(catalog, family, "dataset")
+    chosen_impl = implementation or _from_family(catalog, family, "implementation")
     assert chosen_dataset is not None and chosen_impl is not None
     return _Wanted(
         family=family,
@@ -667,7 +668,7 @@ def add_weights(
     """
     from upscaler.catalog.loader import load_catalog, shipped_catalog_dir
     from upscaler.catalog.schema import model_id
-    from upscaler.errors import ConversionError
+    from upscaler.errors import ConversionError, IntegrityError
     from upscaler.fetch.hashing import file_digest
 
     check_ids(family, variant)
@@ -699,9 +700,11 @@ def add_weights(
         raise ValueError(f"max_bytes must be positive, not {max_bytes}")
     with contextlib.ExitStack() as stack:
         if where.local is not None:
-            file, commit, label = where.local, None, where.local.name
+            file, received, commit, label = where.local, None, None, where.local.name
         else:
-            file, commit = stack.enter_context(_downloaded(where, cache_dir, max_bytes, progress))
+            file, received, commit = stack.enter_context(
+                _downloaded(where, cache_dir, max_bytes, progress)
+            )
             label = where.url or where.name
         try:
             facts = read_facts(file, label)
@@ -716,6 +719,11 @@ def add_weights(
             )
         _check_family_fits(catalog, path, family, facts)
         sha, size = file_digest(file, "sha256")
+        if received is not None and sha != received:
+            raise IntegrityError(
+                f"{label} changed in the cache's temp folder after it was downloaded",
+                hint="run the command again; " + NOT_WRITTEN,
+            )
         record = {"path": where.name, "sha256": sha, "size": size}
         weights = _weights_node(facts, where, checked_mirrors, record)
         created, shown = _write(root, path, wanted, facts, weights, replace=replace)

@@ -117,6 +117,28 @@ def media_kind(path: Path) -> MediaKind:
     return "video" if is_video_file(path) else "image"
 
 
+def first_frame(kind: MediaKind, path: Path) -> Any:
+    """The first frame as the viewer sees it (RGB uint8), for ``degradation="auto"``:
+    the model is chosen from what the picture is (noise, illustration or photo), as for a
+    still image. A video's JPEG-like tables do not exist, so its blockiness is read from
+    the pixels, as for an in-memory image."""
+    import numpy as np
+
+    if kind == "animation":
+        from PIL import Image
+
+        with Image.open(path) as image:
+            image.seek(0)
+            return np.asarray(image.convert("RGB"))
+    from upscaler.media.video._av import require_av
+
+    av = require_av()
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            return frame.to_ndarray(format="rgb24")
+    raise ImageError(f"{path} has no video frame", hint="pass a video with at least one frame")
+
+
 def frame_upscaler(upscaler: Upscaler, run: RunArguments) -> FrameUpscaler:
     """One frame (numpy, uint8 or uint16) upscaled by ``upscaler`` with the run's options;
     the same call an image makes, so tiled output and adapters match the still path."""

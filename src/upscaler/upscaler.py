@@ -559,7 +559,12 @@ class Upscaler:
         target = Path(dst)
         kind = media_kind(Path(src))
         if kind != "image":
-            from upscaler.media_files import upscale_media_file
+            from upscaler.media_files import first_frame, upscale_media_file
+
+            if self._auto_query is not None:
+                from upscaler.analyze.report import inspect_array
+
+                self._adapt_to_input(inspect_array(first_frame(kind, Path(src))))
 
             progress = bool(options.pop("progress", True))
             max_pixels = options.pop("max_pixels", None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -410,7 +411,16 @@ def test_a_missing_licence_is_refused_and_nothing_is_written(
 
 
 @pytest.mark.parametrize(
-    "licence", ["unknown", "NOASSERTION", "MIT\nrm -rf", "MIT AND", "GPL v3 (c) me!", "  "]
+    "licence",
+    [
+        "unknown",
+        "NOASSERTION",
+        "MIT\nrm -rf",
+        "MIT AND",
+        "GPL v3 (c) me!",
+        "(MIT OR Apache-2.0",
+        "  ",
+    ],
 )
 def test_a_licence_that_is_no_spdx_expression_is_refused(
     catalog: TmpCatalog, compact: Path, licence: str
@@ -452,7 +462,7 @@ def test_a_local_file_without_url_is_refused_naming_the_option(
 def test_a_url_that_cannot_be_published_is_refused(
     catalog: TmpCatalog, compact: Path, url: str, why: str
 ) -> None:
-    with pytest.raises(CatalogError, match=why):
+    with pytest.raises(CatalogError, match=re.escape(why)):
         add_weights(
             compact,
             family="community",
@@ -604,6 +614,17 @@ def test_a_url_is_downloaded_and_becomes_the_source(
     [blob] = [p for p in cached_files(cache) if p.startswith("blobs/")]
     assert blob.endswith(entry.weights.files[0].sha256)  # in the cache, by content
     assert not [p for p in cached_files(cache) if p.startswith("tmp/")]
+
+
+def test_the_command_says_a_downloaded_url_was_verified(
+    catalog: TmpCatalog, compact: Path, server: Server, cli: Cli
+) -> None:
+    url = server.publish(compact)
+    result = cli(*add_args(catalog, url, *NEW_FAMILY, "--objective", "perceptual"))
+    assert result.code == 0, result.err
+    assert f"verified: {url} serves this file" in result.out
+    assert "assumed: degradation=bicubic" in result.out
+    assert load_catalog(catalog.root).get("community.x2").objective == "perceptual"
 
 
 def test_a_url_that_404s_is_a_fetch_error_and_nothing_is_written_or_cached(

@@ -144,3 +144,27 @@ def test_resolve_without_an_image_says_where_auto_applies(cli: Callable[..., Res
     assert "upscaler inspect IMAGE" in ran.err
     ranked = cli("resolve", "denoise=2", "scale=2")
     assert ranked.code == 0 and "ranked by: denoise=2 asks for noisy input" in ranked.out
+
+
+def test_auto_reads_a_videos_first_frame(auto_catalog: Path, tmp_path: Path) -> None:
+    """A video has no JPEG tables: its first frame's pixels are read (here a JPEG-q30
+    picture stored losslessly, so its 8x8 blocks are all the evidence there is)."""
+    av = pytest.importorskip("av")
+    buffer = io.BytesIO()
+    _photo().resize((320, 256)).save(buffer, "JPEG", quality=30)
+    blocky = np.asarray(Image.open(buffer).convert("RGB"))
+    clip = tmp_path / "blocky.mkv"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 256, "bgr0"
+        for number in range(3):
+            frame = av.VideoFrame.from_ndarray(blocky, format="rgb24")
+            frame.pts = number
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    up = Upscaler(scale=2, degradation="auto", catalog=load_catalog(auto_catalog))
+    up.upscale_file(clip, tmp_path / "blocky-x2.mkv", progress=False)
+    described = up.describe()
+    assert described.input_condition is not None
+    assert up.model.id == "tinyjpeg.x2", described.input_condition
+    assert described.runtime.media is not None and described.runtime.media["frames"] == 3

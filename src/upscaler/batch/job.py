@@ -203,9 +203,10 @@ def run_batch(
             logger.info("removed %d temp files left by an interrupted run", len(removed))
         report = FailureReport(dst_abs / REPORT_NAME)
         if engine == "ray":
-            from upscaler.batch.ray_engine import RayOptions, run_ray
+            from upscaler.batch.ray_engine import RayOptions
+            from upscaler.batch.ray_video import run_ray_jobs  # videos: segments on workers
 
-            results = run_ray(
+            results = run_ray_jobs(
                 jobs,
                 upscaler,
                 spec,

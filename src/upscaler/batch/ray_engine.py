@@ -186,7 +186,7 @@ def _check_gpus(ray: Any, options: RayOptions) -> None:
         )
 
 
-def _from_items(ray: Any, rows: list[dict[str, str]], blocks: int) -> Any:
+def _from_items(ray: Any, rows: list[dict[str, Any]], blocks: int) -> Any:
     """``from_items`` with small blocks, so that actors share the work evenly."""
     parameters = inspect.signature(ray.data.from_items).parameters
     name = "override_num_blocks" if "override_num_blocks" in parameters else "parallelism"

@@ -16,6 +16,7 @@ from upscaler.resolve.prefer import DEFAULT_PREFER, PREFER_CHOICES
 
 if TYPE_CHECKING:
     from upscaler.batch.options import ModelSpec, RunOptions
+    from upscaler.batch.ray_engine import RayOptions
 
 
 def add_prefer_option(parser: Any, *, help: str | None = None) -> None:
@@ -127,6 +128,58 @@ def video_options_from_args(args: argparse.Namespace) -> Any:
     from upscaler.media.video import VideoOptions
 
     return VideoOptions(**chosen, **flags)
+
+
+def add_engine_options(parser: argparse.ArgumentParser, *, engine_help: str) -> None:
+    """``--engine local|ray`` and the Ray engine's options (docs/batch.md)."""
+    group = parser.add_argument_group("engine")
+    group.add_argument("--engine", default="local", metavar="ENGINE", help=engine_help)
+    group.add_argument(
+        "--workers", type=int, metavar="N", help="Ray actors, one model each (default 1)"
+    )
+    group.add_argument(
+        "--gpus-per-worker", type=float, metavar="G", help="GPUs per Ray actor (default 0)"
+    )
+    group.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="an existing Ray cluster (default: a local one started for the run)",
+    )
+
+
+def ray_options_from_args(args: argparse.Namespace) -> RayOptions | None:
+    """RayOptions for ``--engine ray``, None for ``--engine local`` (Ray flags given with
+    it are ignored, with a warning); an unknown engine is a QueryError (exit 2)."""
+    import logging
+
+    from upscaler.errors import QueryError, nearest
+
+    engines = ("local", "ray")
+    if args.engine not in engines:
+        close = nearest(args.engine, engines)
+        raise QueryError(
+            f"unknown engine {args.engine!r}; valid engines: local, ray",
+            hint=f"did you mean {close[0]}?" if close else "use local or ray",
+        )
+    flags = {
+        "--workers": args.workers,
+        "--gpus-per-worker": args.gpus_per_worker,
+        "--address": args.address,
+    }
+    if args.engine == "local":
+        given = [flag for flag, value in flags.items() if value is not None]
+        if given:
+            logging.getLogger("upscaler.cli").warning(
+                "%s only apply to --engine ray; ignored", ", ".join(given)
+            )
+        return None
+    from upscaler.batch.ray_engine import RayOptions
+
+    return RayOptions(
+        workers=args.workers if args.workers is not None else 1,
+        gpus_per_worker=args.gpus_per_worker or 0.0,
+        address=args.address,
+    )
 
 
 def attributes_from_args(args: argparse.Namespace) -> dict[str, Any]:

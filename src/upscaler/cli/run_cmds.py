@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upscaler.cli.options import (
+    add_engine_options,
     add_query_options,
     add_run_options,
+    ray_options_from_args,
     run_options_from_args,
     spec_from_args,
 )
@@ -52,6 +54,11 @@ def register(sub: Any) -> None:
     )
     add_query_options(up)
     add_run_options(up)
+    add_engine_options(
+        up,
+        engine_help="local (default: this process) or ray: each video's segments on Ray Data "
+        "actors (upscaler[ray]); images stay in this process",
+    )
     up.add_argument("--describe", action="store_true", help="print describe() after the run")
     up.add_argument(
         "--json", action="store_true", help="print describe(), outputs and timings as JSON"
@@ -181,6 +188,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from upscaler.upscaler import check_input_image, check_output_path
 
     options = run_options_from_args(args)
+    ray_options = ray_options_from_args(args)
+    if ray_options is not None:
+        from upscaler.batch.ray_engine import import_ray
+
+        import_ray()  # a missing extra fails before anything is touched
     pairs, folder = _upscale_targets(args)
     moving: list[tuple[Path, Path, MediaKind]] = []
     for src, dst in pairs:  # what the user can fix fails now, not after the model loads
@@ -190,14 +202,17 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             continue
         check_output_path(dst, folder_made_later=folder is not None)
         check_input_image(src)
-    upscaler = spec_from_args(args).build()
+    spec = spec_from_args(args)
+    upscaler = spec.build()
+    on_ray = {dst for _, dst, kind in moving if kind == "video" and ray_options is not None}
     for src, dst, kind in moving:
         check_media_before_work(
             upscaler, kind, src, dst, options, folder_made_later=folder is not None
         )
     show = not (args.no_progress or args.quiet)
     began = time.perf_counter()
-    upscaler.load(progress=show)
+    if len(on_ray) < len(pairs):  # Ray's workers load their own models
+        upscaler.load(progress=show)
     load_seconds = time.perf_counter() - began
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -215,16 +230,24 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     ) as bar:
         for src, dst in pairs:
             started = time.perf_counter()
-            upscaler.upscale_file(
-                src,
-                dst,
-                quality=options.quality,
-                progress=show and not several,
-                **options.upscale_kwargs(),
-            )
+            if dst in on_ray and ray_options is not None:
+                from upscaler.batch.ray_video import upscale_video_on_ray
+
+                report = upscale_video_on_ray(
+                    spec, options, src, dst, ray_options, progress=show and not several
+                )
+                media: dict[str, Any] | None = {"kind": "video", **report.to_dict()}
+            else:
+                upscaler.upscale_file(
+                    src,
+                    dst,
+                    quality=options.quality,
+                    progress=show and not several,
+                    **options.upscale_kwargs(),
+                )
+                media = upscaler.describe().runtime.media
             seconds = time.perf_counter() - started
             outputs.append({"input": str(src), "output": str(dst), "seconds": round(seconds, 3)})
-            media = upscaler.describe().runtime.media
             if media is not None and media.get("dst") == str(dst):
                 outputs[-1]["media"] = media
             if not args.json:

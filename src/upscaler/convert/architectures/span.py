@@ -10,12 +10,21 @@ features, the last block's output after one more convolution, the first block's 
 and the last block's first activated convolution are concatenated, mixed by a 1×1 convolution and
 pixel-shuffled.
 
-The composed kernel is computed here from the trained chain (``conv.0/1/2`` and ``sk``),
-not read from the stored ``eval_conv``: spandrel's (and the authors') eval-mode forward
-recomputes it from those on every call, so that is what the model computes even when a
-file's ``eval_conv`` is stale. With ``norm`` (no ``no_norm`` key) the input is shifted
-by the DIV2K RGB mean and multiplied by 255 first, as the authors trained it; the output
-is not shifted back.
+A file comes in one of two forms. The *trained* form (what spandrel loads) holds the
+chain (``conv.0/1/2`` and ``sk``) beside ``eval_conv``; the composed kernel is computed
+here from the chain, not read from the stored ``eval_conv``, because spandrel's (and the
+authors') eval-mode forward recomputes it from the chain on every call, so that is what
+the model computes even when a file's ``eval_conv`` is stale. The *deployment* form
+holds only ``eval_conv`` per Conv3XC: the re-parameterised network as it was submitted
+to the NTIRE 2025 efficient-SR challenge (for example ``model_zoo/team46_span.pth`` of
+its repository, whose ``Conv3XC`` keeps nothing else). There the stored kernel is the
+network, and it is used as it is. spandrel cannot load that form (its detection needs
+``sk``); reading it here is the same graph with the kernels taken rather than composed.
+Deployed files also narrow ``conv_cat`` (28 features mixed down to 20 in team 46's),
+which the graph follows from the shapes.
+
+With ``norm`` (no ``no_norm`` key) the input is shifted by the DIV2K RGB mean and
+multiplied by 255 first, as the authors trained it; the output is not shifted back.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from upscaler.convert import ops
-from upscaler.convert.architectures.layers import GraphWriter, hwio
+from upscaler.convert.architectures.layers import GraphWriter, conv_op, hwio
 from upscaler.convert.architectures.registry import (
     Architecture,
     Hyper,
@@ -66,13 +75,33 @@ def composed_kernel(tensors: Tensors, prefix: str) -> tuple[ops.Array, ops.Array
 
 
 def _conv3xc(w: GraphWriter, tensors: Tensors, prefix: str, x: str, act: ops.Act) -> str:
-    kernel, bias = composed_kernel(tensors, prefix)
-    return w.add(prefix, "Conv3XC", ops.Conv2D(kernel, bias, padding="same", act=act), x)
+    if f"{prefix}.sk.weight" in tensors:
+        kernel, bias = composed_kernel(tensors, prefix)
+        op = ops.Conv2D(kernel, bias, padding="same", act=act)
+    else:
+        op = conv_op(tensors, f"{prefix}.eval_conv", act=act)
+    return w.add(prefix, "Conv3XC", op, x)
+
+
+def _first_conv(tensors: Tensors) -> str:
+    """The key of ``conv_1``'s kernel: the 1×1 skip in the trained form (its shape is the
+    conv's), the folded 3×3 in the deployment form."""
+    trained = "conv_1.sk.weight"
+    return trained if trained in tensors else "conv_1.eval_conv.weight"
 
 
 def hyperparameters(tensors: Tensors) -> Hyper:
-    """Features, scale and channels (spandrel's ``SPANArch.load``)."""
-    features, in_nc = shape_of(tensors, "conv_1.sk.weight")[:2]
+    """Features, scale and channels (spandrel's ``SPANArch.load``), the form, and the
+    width ``conv_cat`` mixes down to (the features, except in narrowed deployed files)."""
+    first = _first_conv(tensors)
+    features, in_nc = shape_of(tensors, first)[:2]
+    kernel = shape_of(tensors, first)[2:]
+    if first.endswith("eval_conv.weight") and kernel != (3, 3):
+        raise ConversionError(
+            f"conv_1.eval_conv.weight is a {kernel[0]}×{kernel[1]} kernel; a SPAN's is 3×3",
+            hint="a SPAN variant (for example ESPAN's 9×9 first convolution) is not supported",
+        )
+    mix = shape_of(tensors, "conv_cat.weight")[0]
     scale, out_nc = scale_and_channels(shape_of(tensors, "upsampler.0.weight")[0], in_nc)
     norm = "no_norm" not in tensors
     if norm and in_nc != len(RGB_MEAN):
@@ -84,7 +113,9 @@ def hyperparameters(tensors: Tensors) -> Hyper:
         "in_channels": in_nc,
         "out_channels": out_nc,
         "feature_channels": features,
+        "mix_channels": mix,
         "norm": norm,
+        "form": "trained" if first == "conv_1.sk.weight" else "deploy",
     }
 
 
@@ -140,23 +171,36 @@ def receptive_field(hyper: Hyper) -> int:
     return 1 + 3 * BLOCKS + 1 + 1
 
 
+TRAINED_KEYS = (
+    "conv_1.sk.weight",
+    "block_1.c1_r.sk.weight",
+    "block_1.c1_r.eval_conv.weight",
+    "block_1.c3_r.eval_conv.weight",
+    "conv_cat.weight",
+    "conv_2.sk.weight",
+    "conv_2.eval_conv.weight",
+    "upsampler.0.weight",
+)
+"""spandrel's detection keys: the trained form."""
+
+DEPLOY_KEYS = (
+    "conv_1.eval_conv.weight",
+    "block_1.c1_r.eval_conv.weight",
+    "block_1.c3_r.eval_conv.weight",
+    f"block_{BLOCKS}.c3_r.eval_conv.weight",
+    "conv_cat.weight",
+    "conv_2.eval_conv.weight",
+    "upsampler.0.weight",
+)
+"""The deployment form: ``eval_conv`` alone, every block present (the SPAN variants that
+drop blocks or the ``conv_1`` / ``upsampler`` names are other networks)."""
+
 ARCHITECTURE = Architecture(
     name="SPAN",
     title="SPAN (Swift Parameter-free Attention Network)",
     vocabulary="span",
     paper="https://arxiv.org/abs/2311.12770",
-    required=(
-        (
-            "conv_1.sk.weight",
-            "block_1.c1_r.sk.weight",
-            "block_1.c1_r.eval_conv.weight",
-            "block_1.c3_r.eval_conv.weight",
-            "conv_cat.weight",
-            "conv_2.sk.weight",
-            "conv_2.eval_conv.weight",
-            "upsampler.0.weight",
-        ),
-    ),
+    required=(TRAINED_KEYS, DEPLOY_KEYS),
     hyperparameters=hyperparameters,
     build=build,
     receptive_field=receptive_field,
