@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,16 @@ from tiny_models import nearest_x2
 
 from upscaler.arguments import check_run_arguments
 from upscaler.batch import ModelSpec, RayOptions, RunOptions
-from upscaler.batch.ray_video import upscale_video_on_ray
+from upscaler.batch.ray_video import (
+    SegmentActor,
+    VideoWork,
+    error_from_row,
+    upscale_video_on_ray,
+)
 from upscaler.errors import Cancelled, MediaError
 from upscaler.locks import FolderLock
 from upscaler.media.video import (
+    SegmentResult,
     VideoOptions,
     encode_segment,
     plan_video,
@@ -189,6 +196,39 @@ def test_ray_flags_with_the_local_engine_are_ignored_with_a_warning(
     np.testing.assert_array_equal(read_pixels(out), nearest_x2(pixels))
 
 
+def test_a_worker_sends_segments_and_errors_back_as_rows(tiny: TinyEnv, tmp_path: Path) -> None:
+    """The actor's contract, in this process: a finished segment comes back as its
+    result, a segment that cannot be read as a ``failed`` row of its error class (its
+    video fails, the job goes on), a model that cannot load as a ``setup-error`` row that
+    the driver raises as the original class."""
+    src = clip(tmp_path / "in.mp4")
+    plan = plan_video(src, tmp_path / "out.mkv", LOSSLESS)
+    plan.work_folder.mkdir()
+    work = VideoWork(
+        src, plan.work_folder, plan.options, plan.info, {s.index: s for s in plan.segments}
+    )
+    actor = SegmentActor(asdict(SPEC), asdict(RunOptions(video=LOSSLESS)), [work])
+
+    good = actor({"video": np.array([0]), "segment": np.array([1])})
+    assert good["status"] == ["done"], good
+    result = SegmentResult.from_dict(json.loads(good["result"][0]), plan.work_folder)
+    assert (result.index, result.frames, result.first_pts) == (1, 13, plan.segments[1].start_pts)
+    assert result.path.is_file()
+
+    src.write_bytes(b"no longer a video")
+    bad = actor({"video": np.array([0]), "segment": np.array([2])})
+    assert (bad["status"], bad["error"]) == (["failed"], ["MediaError"])
+    assert not (plan.work_folder / "segment-00002.mp4").exists()
+
+    other = ModelSpec(model="tiny.x9")
+    broken = SegmentActor(asdict(other), asdict(RunOptions(video=LOSSLESS)), [work])
+    rows = broken({"video": np.array([0]), "segment": np.array([0])})
+    assert rows["status"] == ["setup-error"]
+    row = {name: values[0] for name, values in rows.items()}
+    error = error_from_row(row, src)
+    assert type(error).__name__ == rows["error"][0] and "tiny.x9" in error.message
+
+
 # -- on a local Ray cluster ----------------------------------------------------------------------
 
 
@@ -280,6 +320,7 @@ def test_batch_on_ray_splits_videos_and_maps_images(
     images = {"a.png": noise(12, 10, 1), "sub/b.png": noise(9, 14, 2)}
     for rel, pixels in images.items():
         write_image(src / rel, pixels)
+    (src / "clips").mkdir()
     video = clip(src / "clips" / "walk.mkv")
 
     result = cli("batch", str(src), str(dst), "--engine", "ray", "--workers", "2", *VIDEO_FLAGS)

@@ -236,3 +236,82 @@ def test_a_spanf_layout_is_not_taken_for_span(oracle: Path) -> None:
     with pytest.raises(ConversionError, match="nearest is SPAN") as err:
         detect_architecture(tensors, "team24_spanf.pth")
     assert "conv_1.eval_conv.weight" in str(err.value)
+
+
+# ------------------------------------------------------------------ SPANF and ESPAN
+
+VARIANTS_ORACLE = Path(__file__).with_name("span_variants_oracle.py")
+VARIANTS: dict[str, dict[str, Any]] = {
+    # The NTIRE 2025 team 24 file's sizes.
+    "spanf-x4-f32-b5": {"arch": "SPANF", "features": 32, "scale": 4, "blocks": 5},
+    "spanf-x2-f16-b3": {"arch": "SPANF", "features": 16, "scale": 2, "blocks": 3},
+    # The NTIRE 2025 team 36 file's sizes.
+    "espan-x4-f32-k9-b5": {"arch": "ESPAN", "features": 32, "scale": 4, "blocks": 5},
+    "espan-x3-f16-k5-b2": {
+        "arch": "ESPAN",
+        "features": 16,
+        "scale": 3,
+        "blocks": 2,
+        "first_kernel": 5,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each SPANF / ESPAN case as ``ID.pth`` and its reference output ``ID.npz``, from
+    the independent PyTorch oracle."""
+    out = tmp_path_factory.mktemp("span-variants")
+    specs = [
+        {"id": case, "first_kernel": 9, **spec, "seed": 200 + n, "h": SIZE[0], "w": SIZE[1]}
+        for n, (case, spec) in enumerate(VARIANTS.items())
+    ]
+    (out / "specs.json").write_text(json.dumps(specs))
+    done = subprocess.run(
+        [sys.executable, str(VARIANTS_ORACLE), str(out / "specs.json"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+@pytest.mark.parametrize("case", list(VARIANTS))
+def test_a_span_derivative_is_detected_as_itself(variants: Path, case: str) -> None:
+    spec = VARIANTS[case]
+    detected = detect_architecture(read_state_dict(variants / f"{case}.pth").tensors)
+    assert detected.name == spec["arch"]
+    assert detected.scale == spec["scale"]
+    assert (detected.in_channels, detected.out_channels) == (3, 3)
+    assert detected.hyper["feature_channels"] == spec["features"]
+    assert detected.hyper["num_blocks"] == spec["blocks"]
+    if spec["arch"] == "ESPAN":
+        assert detected.hyper["first_kernel"] == spec.get("first_kernel", 9)
+
+
+@pytest.mark.parametrize("case", list(VARIANTS))
+def test_a_span_derivative_matches_its_pytorch_forward(
+    variants: Path, tmp_path_factory: pytest.TempPathFactory, case: str
+) -> None:
+    up = Upscaler(model=variants / f"{case}.pth", cache_dir=tmp_path_factory.mktemp("c")).load()
+    x, expected = _reference(variants, case)
+    got = _converted_output(up, x)
+    assert got.shape == expected.shape
+    assert float(np.abs(got - expected).max()) <= TOLERANCE
+
+
+@pytest.mark.parametrize("case", ["spanf-x2-f16-b3", "espan-x3-f16-k5-b2"])
+def test_a_span_derivative_tiles_within_one_grey_level(
+    variants: Path, tmp_path_factory: pytest.TempPathFactory, case: str
+) -> None:
+    up = Upscaler(model=variants / f"{case}.pth", cache_dir=tmp_path_factory.mktemp("c"))
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 256, size=(10, 9, 3)).astype(np.float32)
+    image = np.kron(base, np.ones((5, 5, 1)))[:47, :43].astype(np.uint8)
+    whole = up.upscale(image, progress=False)
+    tiled = up.upscale(image, patch_size=32, padding=32, progress=False)
+    assert tiled.shape == whole.shape
+    assert int(np.abs(tiled.astype(int) - whole.astype(int)).max()) <= 1
+    assert len(np.unique(whole)) > 50

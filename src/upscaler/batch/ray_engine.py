@@ -201,8 +201,10 @@ def _map(
     *,
     overwrite: bool,
     ray_options: RayOptions,
+    actors: int,
 ) -> Any:
-    """``map_batches`` on an actor pool.
+    """``map_batches`` on a pool of ``actors`` actors (no more than there are blocks: an
+    actor without a block would load a model for nothing).
 
     ``max_restarts=0``: a worker that dies (say, out of memory on one huge image) would be
     restarted and handed the same batch again, forever; instead the job stops, and a rerun
@@ -211,7 +213,7 @@ def _map(
     arguments: dict[str, Any] = {
         "batch_size": ray_options.paths_per_batch,
         "batch_format": "numpy",
-        "compute": ray.data.ActorPoolStrategy(size=ray_options.workers),
+        "compute": ray.data.ActorPoolStrategy(size=actors),
         "fn_constructor_kwargs": {
             "spec": asdict(spec),
             "options": asdict(options),
@@ -250,7 +252,15 @@ def run_ray(
     with _quiet_ray(module), _cluster(module, ray):
         blocks = max(1, math.ceil(len(jobs) / ray.paths_per_batch))
         dataset = _from_items(module, [job.to_row() for job in jobs], blocks)
-        mapped = _map(dataset, module, spec, options, overwrite=overwrite, ray_options=ray)
+        mapped = _map(
+            dataset,
+            module,
+            spec,
+            options,
+            overwrite=overwrite,
+            ray_options=ray,
+            actors=min(ray.workers, blocks),
+        )
         try:
             for row in mapped.iter_rows():
                 result = FileResult.from_row(row)

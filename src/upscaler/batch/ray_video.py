@@ -172,7 +172,7 @@ class SegmentActor:
         return row
 
 
-def _error_from_row(row: dict[str, Any], src: Path) -> UpscalerError:
+def error_from_row(row: dict[str, Any], src: Path) -> UpscalerError:
     """A worker's error as its own class, so the CLI's exit code is the documented one."""
     from upscaler import errors
 
@@ -391,10 +391,10 @@ def _encode_on_ray(
         for row in mapped.iter_rows():
             run = runs[int(row["video"])]
             if row["status"] == "setup-error":
-                raise _error_from_row(row, run.plan.src)
+                raise error_from_row(row, run.plan.src)
             if row["status"] != "done":
                 run.outstanding.discard(int(row["segment"]))
-                yield run, _error_from_row(row, run.plan.src)
+                yield run, error_from_row(row, run.plan.src)
                 continue
             data = json.loads(str(row["result"]))
             yield run, SegmentResult.from_dict(data, run.plan.work_folder)

@@ -47,6 +47,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "upscaler.convert.architectures.esrgan",
     "upscaler.convert.architectures.compact",
     "upscaler.convert.architectures.span",
+    "upscaler.convert.architectures.spanf",
+    "upscaler.convert.architectures.espan",
     "upscaler.convert.architectures.realcugan",
     "upscaler.convert.architectures.hat",
     "upscaler.convert.architectures.swinir",

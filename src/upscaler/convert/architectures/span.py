@@ -74,7 +74,10 @@ def composed_kernel(tensors: Tensors, prefix: str) -> tuple[ops.Array, ops.Array
     return hwio(kernel, key), ops.as_array(bias, f"{prefix}.bias")
 
 
-def _conv3xc(w: GraphWriter, tensors: Tensors, prefix: str, x: str, act: ops.Act) -> str:
+def conv3xc(w: GraphWriter, tensors: Tensors, prefix: str, x: str, act: ops.Act) -> str:
+    """The Conv3XC at ``prefix`` applied to ``x``: composed from its chain when the file
+    has one (trained form), its stored ``eval_conv`` otherwise (deployment form, where
+    the kernel may be of any odd size, as in ESPAN's 9×9 first convolution)."""
     if f"{prefix}.sk.weight" in tensors:
         kernel, bias = composed_kernel(tensors, prefix)
         op = ops.Conv2D(kernel, bias, padding="same", act=act)
@@ -131,23 +134,29 @@ def _mean_shift(w: GraphWriter, x: str) -> str:
 def _spab(w: GraphWriter, tensors: Tensors, n: int, x: str) -> tuple[str, str]:
     p = f"block_{n}"
     silu = ops.Act("swish")
-    out1 = _conv3xc(w, tensors, f"{p}.c1_r", x, ops.LINEAR)
+    out1 = conv3xc(w, tensors, f"{p}.c1_r", x, ops.LINEAR)
     out1_act = w.add(f"{p}.act1", "SiLU", ops.Activation(silu), out1)
-    out2 = _conv3xc(w, tensors, f"{p}.c2_r", out1_act, silu)
-    out3 = _conv3xc(w, tensors, f"{p}.c3_r", out2, ops.LINEAR)
-    gate = w.add(f"{p}.sigmoid", "sigmoid", ops.Activation(ops.Act("sigmoid")), out3)
-    att = w.add(f"{p}.att", "sub", ops.Binary("sub", scalar=0.5), gate)
-    total = w.add(f"{p}.res", "add", ops.Binary("add"), out3, x)
+    out2 = conv3xc(w, tensors, f"{p}.c2_r", out1_act, silu)
+    out3 = conv3xc(w, tensors, f"{p}.c3_r", out2, ops.LINEAR)
     # SPAB returns ``out1`` after ``act1`` ran on it in place (``SiLU(inplace=True)``), so
     # the tensor SPAN concatenates is the activated one.
-    return w.add(f"{p}.mul", "mul", ops.Binary("mul"), total, att), out1_act
+    return parameter_free_attention(w, p, out3, x), out1_act
+
+
+def parameter_free_attention(w: GraphWriter, prefix: str, out: str, x: str) -> str:
+    """SPAB's ending, ``(out + x) · (sigmoid(out) − 0.5)``: the attention SPAN is named
+    for, a symmetric activation of the block's own features with no weights of its own."""
+    gate = w.add(f"{prefix}.sigmoid", "sigmoid", ops.Activation(ops.Act("sigmoid")), out)
+    att = w.add(f"{prefix}.att", "sub", ops.Binary("sub", scalar=0.5), gate)
+    total = w.add(f"{prefix}.res", "add", ops.Binary("add"), out, x)
+    return w.add(f"{prefix}.mul", "mul", ops.Binary("mul"), total, att)
 
 
 def build(tensors: Tensors, hyper: Hyper) -> ops.Graph:
     """SPAN in the shared ops (spandrel's ``SPAN.forward`` in eval mode)."""
     w = GraphWriter(int(hyper["in_channels"]))
     x = _mean_shift(w, w.input) if hyper["norm"] else w.input
-    feature = _conv3xc(w, tensors, "conv_1", x, ops.LINEAR)
+    feature = conv3xc(w, tensors, "conv_1", x, ops.LINEAR)
     h = feature
     outs: list[str] = []
     firsts: list[str] = []
@@ -155,7 +164,7 @@ def build(tensors: Tensors, hyper: Hyper) -> ops.Graph:
         h, first = _spab(w, tensors, n, h)
         outs.append(h)
         firsts.append(first)
-    b6 = _conv3xc(w, tensors, "conv_2", outs[-1], ops.LINEAR)
+    b6 = conv3xc(w, tensors, "conv_2", outs[-1], ops.LINEAR)
     joined = w.add("cat", "cat", ops.Concat(), feature, b6, outs[0], firsts[-1])
     mixed = w.conv(tensors, "conv_cat", joined)
     up = w.conv(tensors, "upsampler.0", mixed)
