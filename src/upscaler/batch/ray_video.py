@@ -34,7 +34,7 @@ import logging
 import shutil
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -560,6 +560,44 @@ def _video_jobs(
             yield _finish(by_run[id(run)], run)
 
 
+VIDEOS_PER_POOL = 32
+"""Videos planned, locked and encoded by one actor pool at a time. One pool for every
+video of a folder would load the model once per actor, but would read every video's
+packet index before the first segment starts and hold one lock file open per video (a
+process may open only so many files); groups of 32 keep model loads rare and both
+bounded."""
+
+
+def _video_group(
+    module: Any,
+    jobs: Sequence[Job],
+    upscaler: Upscaler,
+    spec: ModelSpec,
+    options: RunOptions,
+    *,
+    overwrite: bool,
+    ray: RayOptions,
+    start: Callable[[], None],
+) -> Iterator[FileResult]:
+    """One group of video jobs: planned and locked, their pending segments on one actor
+    pool (``start`` brings the cluster up the first time workers are needed), joined,
+    and their work folders released, kept only where a rerun has segments to resume."""
+    runs: dict[int, tuple[Job, _VideoRun]] = {}
+    failure: BaseException | None = None
+    try:
+        yield from _open_videos(jobs, upscaler, options, overwrite=overwrite, runs=runs)
+        if any(run.pending for _, run in runs.values()):
+            start()
+        yield from _video_jobs(module, runs, spec, options, ray)
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        for _, run in runs.values():
+            finished = not run.plan.work_folder.exists()
+            run.close(None if finished else failure or run.error)
+
+
 def run_ray_jobs(
     jobs: list[Job],
     upscaler: Upscaler,
@@ -571,9 +609,10 @@ def run_ray_jobs(
     progress: bool = False,
 ) -> Iterator[FileResult]:
     """A folder job's files on Ray: images as :func:`~upscaler.batch.ray_engine.run_ray`
-    maps them (one file per row), then every video split into its segments across the
-    actors (:func:`upscale_video_on_ray`'s way), on one cluster. Yields one result per
-    job; what cannot be planned or is already done ends before any worker starts."""
+    maps them (one file per row), then each video split into its segments across the
+    actors (as :func:`upscale_video_on_ray` does), all on one cluster. Yields one result
+    per job. A video that cannot be planned or whose output is already finished ends
+    before any worker starts; a job with nothing for workers starts no cluster."""
     images = [job for job in jobs if not is_video_name(Path(job.src).name)]
     videos = [job for job in jobs if is_video_name(Path(job.src).name)]
     if not videos:
@@ -582,24 +621,23 @@ def run_ray_jobs(
         )
         return
     module = import_ray()
-    runs: dict[int, tuple[Job, _VideoRun]] = {}
-    failure: BaseException | None = None
-    try:
-        yield from _open_videos(videos, upscaler, options, overwrite=overwrite, runs=runs)
-        needs_workers = bool(images) or any(run.pending for _, run in runs.values())
-        cluster = _cluster(module, ray) if needs_workers else contextlib.nullcontext()
-        if needs_workers and not images:  # run_ray prepares the model for images itself
-            upscaler.prepare(progress=progress)
-        with _quiet_ray(module), cluster:
-            if images:
-                yield from run_ray(
-                    images, upscaler, spec, options, overwrite=overwrite, ray=ray, progress=progress
-                )
-            yield from _video_jobs(module, runs, spec, options, ray)
-    except BaseException as exc:
-        failure = exc
-        raise
-    finally:
-        for _, run in runs.values():
-            finished = not run.plan.work_folder.exists()
-            run.close(None if finished else failure or run.error)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_ray(module))
+        started: list[bool] = []
+
+        def start() -> None:
+            if not started:
+                upscaler.prepare(progress=progress)  # fetch and convert once, here
+                stack.enter_context(_cluster(module, ray))
+                started.append(True)
+
+        if images:
+            start()
+            yield from run_ray(
+                images, upscaler, spec, options, overwrite=overwrite, ray=ray, progress=progress
+            )
+        for first in range(0, len(videos), VIDEOS_PER_POOL):
+            group = videos[first : first + VIDEOS_PER_POOL]
+            yield from _video_group(
+                module, group, upscaler, spec, options, overwrite=overwrite, ray=ray, start=start
+            )

@@ -102,7 +102,8 @@ def hyperparameters(tensors: Tensors) -> Hyper:
     if first.endswith("eval_conv.weight") and kernel != (3, 3):
         raise ConversionError(
             f"conv_1.eval_conv.weight is a {kernel[0]}×{kernel[1]} kernel; a SPAN's is 3×3",
-            hint="a SPAN variant (for example ESPAN's 9×9 first convolution) is not supported",
+            hint="a SPAN-named file with a larger first kernel is a variant not supported "
+            "(ESPAN, which has a 9×9 one, is recognised by its own tea_* key names)",
         )
     mix = shape_of(tensors, "conv_cat.weight")[0]
     scale, out_nc = scale_and_channels(shape_of(tensors, "upsampler.0.weight")[0], in_nc)
