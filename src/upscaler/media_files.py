@@ -143,9 +143,14 @@ def frame_upscaler(upscaler: Upscaler, run: RunArguments) -> FrameUpscaler:
     """One frame (numpy, uint8 or uint16) upscaled by ``upscaler`` with the run's options;
     the same call an image makes, so tiled output and adapters match the still path."""
 
+    from upscaler.runtime.image_io import decode
+
     def upscale_frame(frame: Any) -> Any:
+        # Handed over already decoded, so ``degradation="auto"`` does not read every
+        # frame again: the model chosen from the first frame runs the whole file (and
+        # a resumed video's segments all come from one model).
         return upscaler.upscale(
-            frame,
+            decode(frame),
             patch_size=run.patch_size,
             padding=run.padding,
             batch_size=run.batch_size,

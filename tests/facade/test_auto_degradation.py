@@ -148,7 +148,8 @@ def test_resolve_without_an_image_says_where_auto_applies(cli: Callable[..., Res
 
 def test_auto_reads_a_videos_first_frame(auto_catalog: Path, tmp_path: Path) -> None:
     """A video has no JPEG tables: its first frame's pixels are read (here a JPEG-q30
-    picture stored losslessly, so its 8x8 blocks are all the evidence there is)."""
+    picture stored losslessly, so its 8x8 blocks are all the evidence there is), and the
+    model chosen from it runs every frame: the clean frames after it do not switch it."""
     av = pytest.importorskip("av")
     buffer = io.BytesIO()
     _photo().resize((320, 256)).save(buffer, "JPEG", quality=30)
@@ -157,8 +158,10 @@ def test_auto_reads_a_videos_first_frame(auto_catalog: Path, tmp_path: Path) -> 
     with av.open(str(clip), "w") as out:
         stream = out.add_stream("ffv1", rate=10)
         stream.width, stream.height, stream.pix_fmt = 320, 256, "bgr0"
+        clean = np.asarray(_photo().resize((320, 256)))
         for number in range(3):
-            frame = av.VideoFrame.from_ndarray(blocky, format="rgb24")
+            pixels = blocky if number == 0 else clean
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
             frame.pts = number
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))

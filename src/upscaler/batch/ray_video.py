@@ -12,9 +12,11 @@ done, so a killed job loses at most the segments that were in flight.
 Why the cuts need not fall on source keyframes: a worker seeks to the source keyframe at
 or before its segment's first timestamp and decodes forward, dropping the frames before
 the segment (:func:`~upscaler.media.video.encode_segment`). Decoding from a keyframe
-reproduces every later frame exactly, which is what a keyframe is for (ITU-T H.264
-§3.69, the IDR picture), so a cut between two keyframes costs at most one group of
-pictures of extra decoding per segment, never a changed, duplicated or dropped frame. On
+reproduces every later frame exactly, which is what a keyframe is for (H.264's IDR
+picture: no picture after it refers to one before it; the pictures an open-GOP keyframe
+leaves undecodable are shown before it, so they are among the dropped ones), so a cut
+between two keyframes costs at most one group of pictures of extra decoding per
+segment, never a changed, duplicated or dropped frame. On
 the output side each segment is encoded by a fresh encoder, so it starts with a keyframe
 of its own and the join copies packets: no re-encode, no seam.
 
