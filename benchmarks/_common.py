@@ -303,3 +303,22 @@ def context_for(entry: Any) -> int | None:
 def family_file(entry: Any) -> Path:
     """The catalog YAML an entry came from."""
     return Path(entry.source_file)
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory in bytes.
+
+    ``/proc/self/status`` VmHWM where it exists: Linux carries ``ru_maxrss`` across
+    ``execve`` from the forking parent, so a child started by a process that already
+    holds 1 GB would report at least that. ``resource.getrusage`` elsewhere.
+    """
+    import resource
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -412,19 +411,8 @@ def section_precision(models: list[str], size: int, repeats: int) -> str:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB (10^6 bytes, like the target).
-
-    ``/proc/self/status`` VmHWM where it exists: Linux carries ``ru_maxrss`` across
-    ``execve`` from the forking parent, so a child started by a benchmark that already
-    holds 1 GB would report at least that. ``resource.getrusage`` elsewhere.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024 / 1e6
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+    """This process's peak resident memory in MB (10^6 bytes, like the target)."""
+    return common.peak_rss_bytes() / 1e6
 
 
 def run_child(argv: list[str]) -> int:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -175,7 +174,7 @@ def section_throughput(args: argparse.Namespace, folder: Path) -> str:
 
 def rss_mib() -> tuple[float, float]:
     """(peak RSS, current RSS) of this process in MiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = common.peak_rss_bytes() / 2**20
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return peak, pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 

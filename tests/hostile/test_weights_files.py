@@ -306,10 +306,13 @@ variants:
 """
 
 MEASURE = """
-import resource, sys
+import sys
 from upscaler.cli.main import main
 code = main(sys.argv[1:])
-print("maxrss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+# VmHWM, the kernel's peak of this process: ru_maxrss would carry the forking parent's
+# peak across execve (a test process holding TensorFlow and torch reports 1.6 GB).
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+print("maxrss_kib", hwm, file=sys.stderr)
 sys.exit(code)
 """
 
