@@ -233,7 +233,7 @@ CASES = [
         ],
         at="  bf16-x2:",
         message=r"esrgan-slim\.bf16-x2 is built from upscaler-compact\.x2, whose savedmodel "
-        r"weights cannot be rebuilt yet \(only tfjs-layers, ncnn, npz\)$",
+        r"weights cannot be rebuilt yet \(only tfjs-layers, ncnn, npz, pytorch, safetensors\)$",
         families=("esrgan-slim", "upscaler-compact"),
         count=2,  # and the value ranges differ
     ),
