@@ -61,7 +61,7 @@ from upscaler.errors import (
     QueryError,
     UpscalerError,
 )
-from upscaler.locks import FolderLock, Refusal
+from upscaler.locks import FolderLock
 from upscaler.media.video import (
     Segment,
     SegmentResult,
@@ -74,6 +74,7 @@ from upscaler.media.video import (
     plan_video,
 )
 from upscaler.media.video.state import RunState, SourceIdentity
+from upscaler.media.video.upscale import busy_refusal, video_report
 
 if TYPE_CHECKING:
     from upscaler.media.frames import FrameUpscaler
@@ -191,17 +192,6 @@ def error_from_row(row: dict[str, Any], src: Path) -> UpscalerError:
     )
 
 
-def _busy(folder: Path) -> Refusal:
-    def refuse(pid: int | None) -> MediaError:
-        who = f" (pid {pid})" if pid else ""
-        return MediaError(
-            f"another upscaler process{who} is writing this video ({folder})",
-            hint="wait for it to finish; two runs on one output would mix their segments",
-        )
-
-    return refuse
-
-
 @dataclass
 class _VideoRun:
     """The driver's side of one video: its plan, the lock on its work folder, its resume
@@ -223,7 +213,7 @@ class _VideoRun:
         folder = plan.work_folder
         created = not folder.exists()
         folder.mkdir(exist_ok=True)
-        lock = FolderLock(folder / ".lock", _busy(folder))
+        lock = FolderLock(folder / ".lock", busy_refusal(folder))
         try:
             lock.__enter__()
         except BaseException:
@@ -278,7 +268,7 @@ class _VideoRun:
             plan.src, list(self.results.values()), plan.dst, plan.options, info=plan.info
         )
         self.state.remove()
-        return _report(plan, self.results, self.resumed, notes)
+        return video_report(plan, self.results, self.resumed, notes)
 
     def close(self, error: BaseException | None) -> None:
         """Release the work folder: without a finished segment there is nothing to
@@ -295,35 +285,6 @@ class _VideoRun:
                     self.plan.work_folder,
                 )
         self.lock.__exit__(None, None, None)
-
-
-def _unique(items: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
-
-
-def _report(
-    plan: VideoPlan, results: dict[int, SegmentResult], resumed: int, join_notes: list[str]
-) -> VideoReport:
-    """The same report the single-process path gives for the same work."""
-    first = results[0]
-    segment_notes = [note for i in sorted(results) for note in results[i].notes]
-    return VideoReport(
-        src=plan.src,
-        dst=plan.dst,
-        frames=sum(r.frames for r in results.values()),
-        input_size=(plan.info.width, plan.info.height),
-        upscaled_size=(first.upscaled_width, first.upscaled_height),
-        output_size=(first.width, first.height),
-        codec=plan.encoding.codec,
-        pixel_format=plan.encoding.pixel_format,
-        crf=plan.encoding.crf,
-        lossless=plan.encoding.lossless,
-        segments=len(plan.segments),
-        segments_resumed=resumed,
-        copied_streams=tuple(s.describe() for s in plan.copied),
-        dropped_streams=tuple(f"{s.describe()}: {why}" for s, why in plan.dropped),
-        notes=_unique([*plan.notes, *segment_notes, *join_notes]),
-    )
 
 
 def _map_segments(

@@ -228,7 +228,10 @@ def plan_video(
     )
 
 
-def _busy(folder: Path) -> Refusal:
+def busy_refusal(folder: Path) -> Refusal:
+    """The error for a second run on one video's work folder (whichever path, one process
+    or Ray, holds its lock)."""
+
     def refuse(pid: int | None) -> MediaError:
         who = f" (pid {pid})" if pid else ""
         return MediaError(
@@ -241,6 +244,32 @@ def _busy(folder: Path) -> Refusal:
 
 def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
+
+
+def video_report(
+    plan: VideoPlan, results: dict[int, SegmentResult], resumed: int, join_notes: list[str]
+) -> VideoReport:
+    """What a finished run wrote, from its plan and its segments' results: the same
+    report whichever path (one process or Ray workers) encoded the segments."""
+    first = results[0]
+    segment_notes = [note for i in sorted(results) for note in results[i].notes]
+    return VideoReport(
+        src=plan.src,
+        dst=plan.dst,
+        frames=sum(r.frames for r in results.values()),
+        input_size=(plan.info.width, plan.info.height),
+        upscaled_size=(first.upscaled_width, first.upscaled_height),
+        output_size=(first.width, first.height),
+        codec=plan.encoding.codec,
+        pixel_format=plan.encoding.pixel_format,
+        crf=plan.encoding.crf,
+        lossless=plan.encoding.lossless,
+        segments=len(plan.segments),
+        segments_resumed=resumed,
+        copied_streams=tuple(s.describe() for s in plan.copied),
+        dropped_streams=tuple(f"{s.describe()}: {why}" for s, why in plan.dropped),
+        notes=_unique([*plan.notes, *segment_notes, *join_notes]),
+    )
 
 
 def upscale_video(
@@ -274,7 +303,7 @@ def upscale_video(
     folder.mkdir(exist_ok=True)
     settings = {"options": plan.options.to_dict(), "model": model_key}
     results: dict[int, SegmentResult] = {}
-    with FolderLock(folder / ".lock", _busy(folder)):
+    with FolderLock(folder / ".lock", busy_refusal(folder)):
         try:
             state = RunState.open(
                 folder,
@@ -343,22 +372,4 @@ def upscale_video(
                 )
             raise
         state.remove()
-    first = results[0]
-    segment_notes = [note for i in sorted(results) for note in results[i].notes]
-    return VideoReport(
-        src=plan.src,
-        dst=plan.dst,
-        frames=sum(r.frames for r in results.values()),
-        input_size=(plan.info.width, plan.info.height),
-        upscaled_size=(first.upscaled_width, first.upscaled_height),
-        output_size=(first.width, first.height),
-        codec=plan.encoding.codec,
-        pixel_format=plan.encoding.pixel_format,
-        crf=plan.encoding.crf,
-        lossless=plan.encoding.lossless,
-        segments=len(plan.segments),
-        segments_resumed=resumed,
-        copied_streams=tuple(s.describe() for s in plan.copied),
-        dropped_streams=tuple(f"{s.describe()}: {why}" for s, why in plan.dropped),
-        notes=_unique([*plan.notes, *segment_notes, *join_notes]),
-    )
+    return video_report(plan, results, resumed, join_notes)
