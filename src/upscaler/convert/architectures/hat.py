@@ -123,22 +123,10 @@ def hybrid_attention_block(
     """HAB: ``x + attn(n) + conv_scale · CAB(n)`` with ``n = norm1(x)``, then the MLP."""
     n = t.layer_norm(w, tensors, f"{prefix}.norm1", x)
     cab = channel_attention_block(w, tensors, f"{prefix}.conv_block", n)
-    attn = ops.WindowAttention(
-        **t.attention_weights(tensors, f"{prefix}.attn"),
-        bias_table=ops.as_array(
-            tensor(tensors, f"{prefix}.attn.relative_position_bias_table"),
-            f"{prefix}.attn.relative_position_bias_table",
-        ),
-        window=window,
-        heads=heads,
-        shift=shift,
-    )
-    a = w.add(f"{prefix}.attn", "WindowAttention", attn, n)
+    a = t.window_attention(w, tensors, f"{prefix}.attn", n, window=window, heads=heads, shift=shift)
     mix = ops.WeightedSum((1.0, 1.0, CONV_SCALE))
     x = w.add(f"{prefix}.add1", "add", mix, x, a, cab)
-    y = t.layer_norm(w, tensors, f"{prefix}.norm2", x)
-    y = t.mlp(w, tensors, f"{prefix}.mlp", y)
-    return t.add(w, f"{prefix}.add2", x, y)
+    return t.mlp_residual(w, tensors, prefix, x)
 
 
 def overlap_block(
@@ -147,20 +135,11 @@ def overlap_block(
     """OCAB: ``x + proj(OCA(norm1(x)))``, then ``x + mlp(norm2(x))``."""
     n = t.layer_norm(w, tensors, f"{prefix}.norm1", x)
     attn = ops.OverlapAttention(
-        **t.attention_weights(tensors, prefix),
-        bias_table=ops.as_array(
-            tensor(tensors, f"{prefix}.relative_position_bias_table"),
-            f"{prefix}.relative_position_bias_table",
-        ),
-        window=window,
-        overlap=overlap,
-        heads=heads,
+        **t.attention_weights(tensors, prefix), window=window, overlap=overlap, heads=heads
     )
     a = w.add(f"{prefix}.attn", "OverlapAttention", attn, n)
     x = t.add(w, f"{prefix}.add1", x, a)
-    y = t.layer_norm(w, tensors, f"{prefix}.norm2", x)
-    y = t.mlp(w, tensors, f"{prefix}.mlp", y)
-    return t.add(w, f"{prefix}.add2", x, y)
+    return t.mlp_residual(w, tensors, prefix, x)
 
 
 def _features(w: GraphWriter, tensors: Tensors, hyper: Hyper, x: str) -> str:

@@ -37,7 +37,6 @@ from upscaler.convert.architectures.registry import (
     Tensors,
     sequence_length,
     shape_of,
-    tensor,
 )
 from upscaler.errors import ConversionError
 
@@ -132,21 +131,9 @@ def swin_layer(
 ) -> str:
     """One Swin transformer layer: ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``."""
     y = t.layer_norm(w, tensors, f"{prefix}.norm1", x)
-    attn = ops.WindowAttention(
-        **t.attention_weights(tensors, f"{prefix}.attn"),
-        bias_table=ops.as_array(
-            tensor(tensors, f"{prefix}.attn.relative_position_bias_table"),
-            f"{prefix}.attn.relative_position_bias_table",
-        ),
-        window=window,
-        heads=heads,
-        shift=shift,
-    )
-    y = w.add(f"{prefix}.attn", "WindowAttention", attn, y)
+    y = t.window_attention(w, tensors, f"{prefix}.attn", y, window=window, heads=heads, shift=shift)
     x = t.add(w, f"{prefix}.add1", x, y)
-    y = t.layer_norm(w, tensors, f"{prefix}.norm2", x)
-    y = t.mlp(w, tensors, f"{prefix}.mlp", y)
-    return t.add(w, f"{prefix}.add2", x, y)
+    return t.mlp_residual(w, tensors, prefix, x)
 
 
 def _features(w: GraphWriter, tensors: Tensors, hyper: Hyper, x: str) -> str:

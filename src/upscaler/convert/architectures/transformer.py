@@ -74,13 +74,34 @@ def add(w: GraphWriter, name: str, a: str, b: str) -> str:
 
 
 def attention_weights(tensors: Tensors, prefix: str) -> dict[str, Any]:
-    """The qkv and projection weights of an attention module at ``prefix``."""
+    """The qkv and projection weights and the relative position bias table of an
+    attention module at ``prefix`` (SwinIR's and HAT's window attention, HAT's
+    overlapping cross-attention all store them under the same names)."""
+    table = f"{prefix}.relative_position_bias_table"
     return {
         "qkv_kernel": matrix(tensors, f"{prefix}.qkv.weight"),
         "qkv_bias": optional(tensors, f"{prefix}.qkv.bias"),
         "proj_kernel": matrix(tensors, f"{prefix}.proj.weight"),
         "proj_bias": optional(tensors, f"{prefix}.proj.bias"),
+        "bias_table": ops.as_array(tensor(tensors, table), table),
     }
+
+
+def window_attention(
+    w: GraphWriter, tensors: Tensors, prefix: str, x: str, *, window: int, heads: int, shift: int
+) -> str:
+    """The (shifted) window attention at ``prefix`` applied to ``x``."""
+    op = ops.WindowAttention(
+        **attention_weights(tensors, prefix), window=window, heads=heads, shift=shift
+    )
+    return w.add(prefix, "WindowAttention", op, x)
+
+
+def mlp_residual(w: GraphWriter, tensors: Tensors, prefix: str, x: str) -> str:
+    """``x + mlp(norm2(x))``: the second half of every Swin and HAT block."""
+    y = layer_norm(w, tensors, f"{prefix}.norm2", x)
+    y = mlp(w, tensors, f"{prefix}.mlp", y)
+    return add(w, f"{prefix}.add2", x, y)
 
 
 def heads_of(tensors: Tensors, table_key: str) -> int:
