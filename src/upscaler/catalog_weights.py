@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from upscaler.catalog.yaml_edit import flow_list
 from upscaler.errors import CatalogError, FetchError, nearest
 
 if TYPE_CHECKING:
@@ -366,23 +367,6 @@ class _Wanted:
     degradation: str
 
 
-def _flow(items: Sequence[Any]) -> Any:
-    """A one-line YAML list (mappings inside it one-line too), as `catalog hash` writes."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    seq = CommentedSeq()
-    for item in items:
-        if isinstance(item, dict):
-            node = CommentedMap(item)
-            node.fa.set_flow_style()
-            seq.append(node)
-        else:
-            seq.append(item)
-    if not any(isinstance(item, dict) for item in items):
-        seq.fa.set_flow_style()
-    return seq
-
-
 def _weights_node(
     facts: CheckpointFacts, source: _Source, mirrors: Sequence[str], file: Any
 ) -> Any:
@@ -390,11 +374,11 @@ def _weights_node(
 
     src = CommentedMap({"url": source.base})
     if mirrors:
-        src["mirrors"] = _flow(list(mirrors))
+        src["mirrors"] = flow_list(list(mirrors))
     else:
         src.fa.set_flow_style()
     node = CommentedMap({"format": facts.format, "source": src})
-    node["files"] = _flow([file])
+    node["files"] = flow_list([file])
     return node
 
 
@@ -422,7 +406,7 @@ def _family_doc(path: Path, wanted: _Wanted, facts: CheckpointFacts, shared: dic
     doc["license"] = wanted.license
     defaults = CommentedMap()
     for key, value in shared.items():
-        defaults[key] = _flow(value) if isinstance(value, list) else value
+        defaults[key] = flow_list(value) if isinstance(value, list) else value
     doc["defaults"] = defaults
     doc["variants"] = CommentedMap()
     return doc
@@ -453,7 +437,7 @@ def _variant_node(
     for key, value in shared.items():
         have = family_defaults.get(key)
         if (list(have) if isinstance(have, list) else have) != value:
-            node[key] = _flow(value) if isinstance(value, list) else value
+            node[key] = flow_list(value) if isinstance(value, list) else value
     node["scale"] = facts.scale
     if family_defaults.get("channels") != facts.channels:
         node["channels"] = facts.channels

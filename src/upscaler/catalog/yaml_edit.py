@@ -9,7 +9,7 @@ metrics, speeds or hashes by hand.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +144,20 @@ def _set_variant_values(
             else:
                 target[key] = node
     write_atomically(path, dump(yaml, doc))
+
+
+def flow_list(items: Sequence[Any]) -> CommentedSeq:
+    """A YAML list written as the catalog writes them: one-line mappings (weights files,
+    as `catalog hash` writes them), or a one-line list of numbers (shared by every
+    command that writes catalog entries)."""
+    seq = CommentedSeq()
+    for item in items:
+        if isinstance(item, dict):
+            node = CommentedMap(item)
+            node.fa.set_flow_style()
+            seq.append(node)
+        else:
+            seq.append(item)
+    if not any(isinstance(item, dict) for item in items):
+        seq.fa.set_flow_style()
+    return seq

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from upscaler.catalog.yaml_edit import flow_list
 from upscaler.errors import CatalogError, TrainingError, nearest
 from upscaler.train import checkpoint as ckpt
 from upscaler.train.architectures import get_architecture
@@ -108,26 +109,8 @@ def _variant_values(
     for key, wanted in defaults.items():
         have = family_defaults.get(key)
         if (list(have) if isinstance(have, list) else have) != wanted:
-            values[key] = _flow_items(wanted) if isinstance(wanted, list) else wanted
+            values[key] = flow_list(wanted) if isinstance(wanted, list) else wanted
     return values
-
-
-def _flow_items(items: list[Any]) -> Any:
-    """A YAML list written as the catalog writes them: one-line mappings (weights files,
-    as `catalog hash` writes them), or a one-line list of numbers."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    seq = CommentedSeq()
-    for item in items:
-        if isinstance(item, dict):
-            node = CommentedMap(item)
-            node.fa.set_flow_style()
-            seq.append(node)
-        else:
-            seq.append(item)
-    if not any(isinstance(item, dict) for item in items):
-        seq.fa.set_flow_style()
-    return seq
 
 
 def _family_doc(path: Path, new_family: dict[str, Any]) -> Any:
@@ -313,7 +296,7 @@ def add_to_catalog(
             "implementation": IMPLEMENTATION,
             "license": license,
             **({"description": description} if description else {}),
-            "defaults": {**defaults, "value_range": _flow_items(defaults["value_range"])},
+            "defaults": {**defaults, "value_range": flow_list(defaults["value_range"])},
         },
     )
     variants = doc["variants"]
@@ -333,7 +316,7 @@ def add_to_catalog(
             "weights": {
                 "format": "savedmodel",
                 "source": {"package": package},
-                "files": _flow_items(files),
+                "files": flow_list(files),
             },
             "training": training_record(record, int(record["config"]["steps"])),
         }
